@@ -1,0 +1,45 @@
+"""The Celery application: Redis broker, JSON only, late acks, a beat schedule.
+
+Imported by worker.py (the `celery -A worker` entry point) and by the tasks module.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from digest.config import get_settings
+
+RELEASE_EVERY_SECONDS = 15.0
+SWEEP_EVERY_SECONDS = 60.0
+# Redis redelivers an unacked task after this; every countdown we use stays far below it.
+VISIBILITY_TIMEOUT_SECONDS = 3600
+
+
+def make_app() -> Celery:
+    settings = get_settings()
+    app = Celery("digest", broker=settings.broker_url, include=["digest.tasks"])
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        task_ignore_result=True,
+        task_acks_late=True,
+        # A SIGKILLed worker's task is acked anyway (see NOTES.md); leases in the
+        # database and the sweeper recover its work instead of a redelivery loop.
+        task_reject_on_worker_lost=False,
+        worker_prefetch_multiplier=1,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS},
+        task_default_queue="digest",
+        timezone="UTC",
+        enable_utc=True,
+        worker_hijack_root_logger=False,
+        beat_schedule={
+            "release-due-editions": {"task": "digest.release_due_editions", "schedule": RELEASE_EVERY_SECONDS},
+            "sweep": {"task": "digest.sweep", "schedule": SWEEP_EVERY_SECONDS},
+        },
+    )
+    return app
+
+
+app = make_app()

@@ -1,0 +1,326 @@
+"""The `digest` command. Bad input ends with one line on stderr and a non-zero exit.
+
+JSON output shapes (stable; add keys, never rename):
+  subscribers list --json  [{id, email, name, status, topics, created_at, confirmed_at}]
+  stories list --json      [{id, url, title, summary, published_at, topics, featured, pinned,
+                             status, author, image_url}]
+  editions create --json   {id, status, send_at, subject, topics, max_stories}
+  editions list --json     [{id, subject, status, send_at, topics, max_stories}]
+  status --json            [{id, subject, status, send_at, started_at, finished_at,
+                             status_reason, planned, sent, failed, bounced, skipped, pending}]
+                           (an object, not a list, when an EDITION_ID is given)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from digest.config import ConfigError, get_settings
+from digest.editions import EditionError, create_edition, edition_counts, get_edition, list_editions, parse_send_at, preview_edition
+from digest.stories import ParseError, ingest_source
+from digest.store.engine import get_engine, session_scope
+from digest.store.migrate import is_initialised, upgrade
+from digest.store.models import Story, Subscriber, SubscriberStatus, utcnow
+from digest.subscribers import AlreadySubscribed, InvalidReader, add_subscriber, import_csv
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Featured-story email digests.")
+subscribers_app = typer.Typer(no_args_is_help=True, help="Readers: add, import, list.")
+stories_app = typer.Typer(no_args_is_help=True, help="Stories: ingest feeds and articles, list.")
+editions_app = typer.Typer(no_args_is_help=True, help="Editions: create, preview, list, release.")
+app.add_typer(subscribers_app, name="subscribers")
+app.add_typer(stories_app, name="stories")
+app.add_typer(editions_app, name="editions")
+
+out = Console()
+
+
+class UserError(Exception):
+    """Shown as one line on stderr; exit status 1."""
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def _require_database() -> None:
+    if not is_initialised(get_engine()):
+        raise UserError("the database is not initialised: run `digest init` first")
+
+
+@app.command()
+def init() -> None:
+    """Create or upgrade the database schema (safe to run again)."""
+    revision = upgrade(get_engine())
+    out.print(f"database ready at schema revision {revision}: {get_engine().url.render_as_string()}")
+
+
+# ------------------------------------------------------------------ subscribers
+
+
+@subscribers_app.command("add")
+def subscribers_add(
+    email: str,
+    name: Annotated[str | None, typer.Option(help="The reader's name, used in the greeting.")] = None,
+    topics: Annotated[str | None, typer.Option(help="Comma-separated topics; none means all.")] = None,
+    confirmed: Annotated[bool, typer.Option(help="Active at once (consent gathered elsewhere).")] = False,
+) -> None:
+    """Add one reader (pending unless --confirmed)."""
+    _require_database()
+    with session_scope() as session:
+        subscriber = add_subscriber(session, email, name=name, topics=topics, confirmed=confirmed,
+                                    allowed_topics=get_settings().topic_list)
+        out.print(f"added {subscriber.email} ({subscriber.status.value}), id {subscriber.id}")
+
+
+@subscribers_app.command("import")
+def subscribers_import(
+    file: Annotated[Path, typer.Argument(help="CSV with columns email,name,topics.")],
+    confirmed: Annotated[bool, typer.Option(help="Import as active readers.")] = False,
+) -> None:
+    """Import readers from CSV; bad rows are reported by line, the rest imported."""
+    _require_database()
+    try:
+        text = file.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        raise UserError(f"cannot read {file}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{file} is not UTF-8 text") from None
+    total = max(0, text.count("\n") - (0 if text.endswith("\n") else -1) - 1)
+    progress = Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=Console(stderr=True), transient=True)
+    with progress, session_scope() as session:
+        task = progress.add_task("import", total=total or None)
+        report = import_csv(session, text, allowed_topics=get_settings().topic_list, confirmed=confirmed,
+                            progress=lambda n: progress.advance(task, n))
+    err = Console(stderr=True)
+    for line, message in report.errors:
+        err.print(f"line {line}: {message}", markup=False, highlight=False)
+    out.print(f"imported {report.imported}, already subscribed {report.duplicates}, "
+              f"rejected {len(report.errors)}")
+
+
+@subscribers_app.command("list")
+def subscribers_list(
+    status: Annotated[str | None, typer.Option(help="pending, active, unsubscribed, bounced or complained.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+) -> None:
+    """List readers."""
+    _require_database()
+    query = select(Subscriber).order_by(Subscriber.id)
+    if status is not None:
+        try:
+            query = query.where(Subscriber.status == SubscriberStatus(status))
+        except ValueError:
+            raise UserError(f"unknown status {status!r}; use one of "
+                            + ", ".join(s.value for s in SubscriberStatus)) from None
+    with session_scope() as session:
+        rows = [
+            {
+                "id": s.id, "email": s.email, "name": s.name, "status": s.status.value,
+                "topics": s.topics, "created_at": s.created_at.isoformat(),
+                "confirmed_at": s.confirmed_at.isoformat() if s.confirmed_at else None,
+            }
+            for s in session.scalars(query)
+        ]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("id", "email", "name", "status", "topics")
+    for row in rows:
+        table.add_row(str(row["id"]), row["email"], row["name"] or "", row["status"], ", ".join(row["topics"]))
+    out.print(table)
+
+
+# ------------------------------------------------------------------ stories
+
+
+@stories_app.command("ingest")
+def stories_ingest(
+    source: Annotated[str, typer.Argument(help="Path or http(s) URL of an RSS/Atom feed, a JSON list or a plain-text article.")],
+    url: Annotated[str | None, typer.Option(help="Canonical URL for a plain-text article.")] = None,
+) -> None:
+    """Add or update stories (matched by URL, never duplicated)."""
+    _require_database()
+    with session_scope() as session:
+        result = ingest_source(session, source, url=url)
+    out.print(f"{result.added} added, {result.updated} updated from {source}")
+
+
+def story_json(story: Story) -> dict[str, Any]:
+    return {
+        "id": story.id, "url": story.url, "title": story.title, "summary": story.summary,
+        "published_at": story.published_at.isoformat(), "topics": story.topics or [],
+        "featured": story.featured, "pinned": story.pinned, "status": story.status.value,
+        "author": story.author, "image_url": story.image_url,
+    }
+
+
+@stories_app.command("list")
+def stories_list(as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False) -> None:
+    """List stories, newest first."""
+    _require_database()
+    with session_scope() as session:
+        rows = [story_json(s) for s in session.scalars(
+            select(Story).order_by(Story.published_at.desc(), Story.id.desc()))]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("id", "published", "title", "topics", "featured")
+    for row in rows:
+        table.add_row(str(row["id"]), row["published_at"][:16], row["title"], ", ".join(row["topics"]),
+                      "★" if row["featured"] else "")
+    out.print(table)
+
+
+# ------------------------------------------------------------------ editions
+
+
+def edition_json(edition: Any) -> dict[str, Any]:
+    return {
+        "id": edition.id, "subject": edition.subject, "status": edition.status.value,
+        "send_at": edition.send_at.isoformat(), "topics": edition.topics or [],
+        "max_stories": edition.max_stories,
+    }
+
+
+@editions_app.command("create")
+def editions_create(
+    subject: Annotated[str, typer.Option(help="The email subject.")],
+    at: Annotated[str | None, typer.Option(help="When to send, ISO 8601; default now.")] = None,
+    tz: Annotated[str | None, typer.Option(help="IANA zone for a naive --at, e.g. Europe/Kyiv.")] = None,
+    topics: Annotated[str | None, typer.Option(help="Comma-separated topics; default all.")] = None,
+    max_stories: Annotated[int, typer.Option(help="Most stories in the digest.")] = 5,
+    window_hours: Annotated[int, typer.Option(help="Non-pinned stories must be this recent.")] = 48,
+    draft: Annotated[bool, typer.Option(help="Create as a draft instead of scheduling it.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
+) -> None:
+    """Create an edition; prints its id. Without --at it is due at once."""
+    _require_database()
+    send_at = parse_send_at(at, tz, utcnow())
+    with session_scope() as session:
+        edition = create_edition(session, subject=subject, send_at=send_at, topics=topics,
+                                 allowed_topics=get_settings().topic_list, max_stories=max_stories,
+                                 window_hours=window_hours, draft=draft)
+        data = edition_json(edition)
+    if as_json:
+        _print_json(data)
+    else:
+        sys.stdout.write(f"{data['id']}\n")
+
+
+@editions_app.command("preview")
+def editions_preview(
+    edition_id: Annotated[int, typer.Argument(metavar="ID")],
+    email: Annotated[str | None, typer.Option(help="Preview as this subscriber.")] = None,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write the HTML part here.")] = None,
+) -> None:
+    """Show what a reader will receive: the subject and text part; the HTML with --out."""
+    _require_database()
+    with session_scope() as session:
+        subject, body_html, body_text = preview_edition(session, edition_id, email)
+    if out_file is not None:
+        try:
+            out_file.write_text(body_html, encoding="utf-8")
+        except OSError as exc:
+            raise UserError(f"cannot write {out_file}: {exc.strerror}") from None
+    sys.stdout.write(f"Subject: {subject}\n\n{body_text}")
+    if out_file is not None:
+        sys.stderr.write(f"HTML written to {out_file}\n")
+
+
+@editions_app.command("list")
+def editions_list(as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False) -> None:
+    """List editions, latest first."""
+    _require_database()
+    with session_scope() as session:
+        rows = [edition_json(e) for e in list_editions(session)]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("id", "send at (UTC)", "status", "subject", "topics")
+    for row in rows:
+        table.add_row(str(row["id"]), row["send_at"][:16], row["status"], row["subject"], ", ".join(row["topics"]))
+    out.print(table)
+
+
+@editions_app.command("release")
+def editions_release() -> None:
+    """Release due editions now; their batches go to the broker (beat does this every 15 s)."""
+    _require_database()
+    from digest.tasks import release_due_editions
+
+    released = release_due_editions()
+    out.print(f"released editions: {', '.join(map(str, released))}" if released else "no edition was due")
+
+
+@app.command()
+def status(
+    edition_id: Annotated[int | None, typer.Argument(metavar="[EDITION_ID]")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Per edition: planned, sent, failed, bounced, skipped, pending."""
+    _require_database()
+    with session_scope() as session:
+        if edition_id is not None:
+            get_edition(session, edition_id)
+        rows = edition_counts(session, [edition_id] if edition_id is not None else None)
+    if as_json:
+        _print_json(rows[0].as_dict() if edition_id is not None else [r.as_dict() for r in rows])
+        return
+    table = Table("id", "status", "subject", "planned", "sent", "failed", "bounced", "skipped", "pending")
+    for r in rows:
+        table.add_row(str(r.id), r.status, r.subject, *(str(v) for v in
+                      (r.planned, r.sent, r.failed, r.bounced, r.skipped, r.pending)))
+    out.print(table)
+
+
+@app.command()
+def demo(
+    folder: Annotated[Path, typer.Option(help="Where to write digest.db and outbox/.")] = Path("."),
+    readers: Annotated[int, typer.Option(help="How many sample readers.")] = 36,
+) -> None:
+    """Run the whole pipeline on embedded defaults and write ./outbox/*.eml."""
+    from digest.demo import DemoError, run_demo
+
+    try:
+        run_demo(folder, readers, out)
+    except DemoError as exc:
+        raise UserError(str(exc)) from None
+
+
+def main() -> None:
+    """Entry point: Click's own errors and ours become one line on stderr."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=sys.argv[1:], prog_name="digest", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        sys.stderr.write(exc.format_message() if hasattr(exc, "format_message") else "")
+        sys.exit(2)
+    except click.ClickException as exc:
+        sys.stderr.write(f"digest: error: {exc.format_message()}\n")
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.stderr.write("digest: aborted\n")
+        sys.exit(130)
+    except (UserError, ConfigError, ParseError, InvalidReader, AlreadySubscribed, EditionError) as exc:
+        sys.stderr.write(f"digest: error: {exc}\n")
+        sys.exit(1)
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        sys.stderr.write(f"digest: error: database unavailable: {reason}\n")
+        sys.exit(1)
+    except SQLAlchemyError as exc:
+        sys.stderr.write(f"digest: error: database error: {str(exc).splitlines()[0]}\n")
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,196 @@
+"""Settings: every knob is a DIGEST_ environment variable, validated once at start-up.
+
+A bad value fails here with a message naming the variable, not later inside a worker.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Literal
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET_KEY = "dev-insecure-change-me"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class SmtpTarget:
+    """A parsed DIGEST_SMTP_URL: where messages go."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.url = url
+        self.scheme = parts.scheme
+        if self.scheme not in ("smtp", "smtps", "outbox"):
+            raise ValueError("must start with smtp://, smtps:// or outbox://")
+        if self.scheme == "outbox":
+            # outbox:///abs/path is absolute; outbox://./rel is relative to the working folder.
+            path = unquote(parts.netloc + parts.path)
+            if not path:
+                raise ValueError("outbox:// needs a folder, e.g. outbox:///var/spool/digest")
+            self.folder = Path(path)
+            self.host, self.port, self.username, self.password, self.starttls = "", 0, None, None, False
+            return
+        if not parts.hostname:
+            raise ValueError("needs a host, e.g. smtp://localhost:1025")
+        self.folder = None
+        self.host = parts.hostname
+        try:
+            self.port = parts.port or (465 if self.scheme == "smtps" else 25)
+        except ValueError as exc:
+            raise ValueError(f"bad port: {exc}") from None
+        self.username = unquote(parts.username) if parts.username else None
+        self.password = unquote(parts.password) if parts.password else None
+        query = parse_qs(parts.query)
+        self.starttls = query.get("starttls", ["false"])[0].lower() in ("1", "true", "yes")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DIGEST_", extra="ignore")
+
+    env: Literal["development", "production", "test"] = "development"
+    database_url: str = "sqlite:///digest.db"
+    broker_url: str = "redis://localhost:6379/0"
+    smtp_url: str = "smtp://localhost:1025"
+    base_url: str = "http://localhost:8000"
+    # The publisher's site; plain-text articles without a URL are linked under it.
+    site_url: str | None = None
+    secret_key: str = DEV_SECRET_KEY
+    sender: str = "Political IQ <digest@news.example.com>"
+    postal_address: str = "Political IQ, 1 Example Plaza, Springfield, USA"
+    list_id: str = "Featured Stories <featured.news.example.com>"
+    unsubscribe_mailto: str | None = None
+    feedback_id_sender: str = "digest"
+    templates_dir: Path = REPO_ROOT / "templates"
+    batch_size: int = Field(500, ge=1, le=10_000)
+    window_hours: int = Field(48, ge=1)
+    max_stories: int = Field(5, ge=1, le=50)
+    max_attempts: int = Field(5, ge=1, le=50)
+    lease_seconds: int = Field(300, ge=10)
+    record_every_messages: int = Field(100, ge=1)
+    smtp_timeout_seconds: float = Field(30.0, gt=0)
+    smtp_helo: str | None = None
+    # Topics readers and editions can choose from, comma-separated.
+    topics: str = "politics,world,business,technology,science,health,sports,culture"
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: str) -> str:
+        SmtpTarget(value)
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgresql")):
+            raise ValueError("must be sqlite:///path or postgresql+psycopg://user@host/db")
+        if value.startswith("postgresql://") or value.startswith("postgres://"):
+            # psycopg 3 is the driver we ship; spare users the dialect suffix.
+            value = "postgresql+psycopg://" + value.split("://", 1)[1]
+        return value
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_url(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "memory://")):
+            raise ValueError("must be a redis:// URL")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an absolute http(s) URL, e.g. https://news.example.com/digest")
+        return value.rstrip("/")
+
+    @field_validator("sender")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        if "\r" in value or "\n" in value:
+            raise ValueError("must be one line")
+        _, address = parseaddr(value)
+        if "@" not in address:
+            raise ValueError("must be an address, e.g. 'Political IQ <digest@news.example.com>'")
+        return value
+
+    @field_validator("feedback_id_sender")
+    @classmethod
+    def _feedback_sender(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9._-]{5,15}", value):
+            raise ValueError("must be 5-15 letters, digits, '.', '_' or '-' (a stable sender id)")
+        return value
+
+    @field_validator("topics")
+    @classmethod
+    def _topics(cls, value: str) -> str:
+        topics = [t.strip().lower() for t in value.split(",") if t.strip()]
+        bad = [t for t in topics if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", t)]
+        if bad or not topics:
+            raise ValueError(f"must be comma-separated lowercase words, got {bad or value!r}")
+        return ",".join(topics)
+
+    @field_validator("postal_address", "list_id", "smtp_helo")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        if value is not None and ("\r" in value or "\n" in value):
+            raise ValueError("must be one line")
+        return value
+
+    @model_validator(mode="after")
+    def _secret_outside_development(self) -> Settings:
+        if self.env != "development" and self.secret_key == DEV_SECRET_KEY:
+            raise ValueError("DIGEST_SECRET_KEY must be set outside development (DIGEST_ENV)")
+        if len(self.secret_key) < 16:
+            raise ValueError("DIGEST_SECRET_KEY must be at least 16 characters")
+        return self
+
+    @property
+    def smtp(self) -> SmtpTarget:
+        return SmtpTarget(self.smtp_url)
+
+    @property
+    def sender_address(self) -> str:
+        return parseaddr(self.sender)[1]
+
+    @property
+    def sender_domain(self) -> str:
+        return self.sender_address.rsplit("@", 1)[1]
+
+    @property
+    def topic_list(self) -> list[str]:
+        return self.topics.split(",")
+
+    @property
+    def public_site_url(self) -> str:
+        return (self.site_url or f"https://{self.sender_domain}").rstrip("/")
+
+    @property
+    def list_unsubscribe_mailto(self) -> str:
+        return self.unsubscribe_mailto or f"unsubscribe@{self.sender_domain}"
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    field = "_".join(str(part) for part in first["loc"]) if first["loc"] else ""
+    name = f"DIGEST_{field.upper()}" if field else "configuration"
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{name}: {message}"
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process's settings, read from the environment on first use."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None

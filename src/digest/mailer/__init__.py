@@ -1,0 +1,1 @@
+"""Mail out: MIME building and the transports that carry it."""

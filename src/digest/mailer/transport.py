@@ -1,0 +1,174 @@
+"""Transports: where finished message bytes go. One small interface, three kinds.
+
+    with transport.connect() as conn:
+        conn.send(envelope_from, recipient, message_bytes)   # raises SendError
+
+SMTP (smtp://, smtps://, STARTTLS) for production and tests against a real server, an
+outbox folder (one .eml per message) for the demo, and a recording list for unit tests.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import smtplib
+import socket
+import ssl
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from digest.config import SmtpTarget
+
+
+class SendError(Exception):
+    """A message was not accepted.
+
+    `permanent` (a 5xx for this recipient) means never retry it; otherwise it is
+    transient. `connection_lost` means the connection is unusable: the caller stops the
+    batch and leaves the rest for a retry.
+    """
+
+    def __init__(self, message: str, *, code: int | None = None, permanent: bool = False,
+                 connection_lost: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.permanent = permanent
+        self.connection_lost = connection_lost
+
+
+class Connection(Protocol):
+    def send(self, envelope_from: str, recipient: str, message: bytes) -> None: ...
+
+
+class Transport(Protocol):
+    def connect(self) -> AbstractContextManager[Connection]: ...
+
+
+def _reply_text(reply: bytes | str) -> str:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    return " ".join(text.split())[:300]
+
+
+class SmtpConnection:
+    def __init__(self, client: smtplib.SMTP) -> None:
+        self.client = client
+
+    def send(self, envelope_from: str, recipient: str, message: bytes) -> None:
+        try:
+            refused = self.client.sendmail(envelope_from, [recipient], message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, reply = exc.recipients.get(recipient, (450, b"recipient refused"))
+            raise SendError(f"{code} {_reply_text(reply)}", code=code, permanent=code >= 500,
+                            connection_lost=code == 421) from None
+        except smtplib.SMTPSenderRefused as exc:
+            # Our own envelope sender was refused: not the reader's fault, never a bounce.
+            raise SendError(f"sender refused: {exc.smtp_code} {_reply_text(exc.smtp_error)}",
+                            code=exc.smtp_code, connection_lost=True) from None
+        except smtplib.SMTPServerDisconnected as exc:
+            raise SendError(f"connection lost: {exc}", connection_lost=True) from None
+        except smtplib.SMTPResponseException as exc:
+            code = exc.smtp_code
+            raise SendError(f"{code} {_reply_text(exc.smtp_error)}", code=code,
+                            permanent=500 <= code < 600,
+                            connection_lost=code == 421 or not 400 <= code < 600) from None
+        except (OSError, smtplib.SMTPException) as exc:
+            raise SendError(f"connection error: {exc}", connection_lost=True) from None
+        if refused:
+            code, reply = refused[recipient]
+            raise SendError(f"{code} {_reply_text(reply)}", code=code, permanent=code >= 500)
+
+
+@dataclass
+class SmtpTransport:
+    target: SmtpTarget
+    timeout: float = 30.0
+    local_hostname: str | None = None
+
+    @contextmanager
+    def connect(self) -> Iterator[SmtpConnection]:
+        try:
+            if self.target.scheme == "smtps":
+                client: smtplib.SMTP = smtplib.SMTP_SSL(
+                    self.target.host, self.target.port, timeout=self.timeout,
+                    local_hostname=self.local_hostname, context=ssl.create_default_context(),
+                )
+            else:
+                client = smtplib.SMTP(self.target.host, self.target.port, timeout=self.timeout,
+                                      local_hostname=self.local_hostname)
+            client.ehlo()
+            if self.target.starttls:
+                client.starttls(context=ssl.create_default_context())
+                client.ehlo()
+            if self.target.username:
+                client.login(self.target.username, self.target.password or "")
+        except (OSError, smtplib.SMTPException) as exc:
+            raise SendError(f"cannot connect to {self.target.host}:{self.target.port}: {exc}",
+                            connection_lost=True) from None
+        try:
+            yield SmtpConnection(client)
+        finally:
+            try:
+                client.quit()
+            except (OSError, smtplib.SMTPException):
+                client.close()
+
+
+_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
+_MESSAGE_ID = re.compile(rb"^Message-ID: <([^>]+)>", re.MULTILINE | re.IGNORECASE)
+
+
+class OutboxConnection:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def send(self, envelope_from: str, recipient: str, message: bytes) -> None:
+        found = _MESSAGE_ID.search(message[:8192])
+        key = found.group(1).decode("ascii", "replace") if found else recipient
+        name = _UNSAFE_FILENAME.sub("_", key)[:150] + ".eml"
+        # Same Message-ID, same file: a resend after a crash overwrites, never duplicates.
+        tmp = self.folder / f".{name}.{os.getpid()}.tmp"
+        tmp.write_bytes(message)
+        os.replace(tmp, self.folder / name)
+
+
+@dataclass
+class OutboxTransport:
+    folder: Path
+
+    @contextmanager
+    def connect(self) -> Iterator[OutboxConnection]:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SendError(f"cannot create outbox {self.folder}: {exc.strerror}",
+                            connection_lost=True) from None
+        yield OutboxConnection(self.folder)
+
+
+@dataclass
+class RecordingTransport:
+    """Keeps (envelope_from, recipient, bytes) in memory; `fail` maps recipients to errors."""
+
+    sent: list[tuple[str, str, bytes]] = field(default_factory=list)
+    fail: dict[str, SendError] = field(default_factory=dict)
+
+    @contextmanager
+    def connect(self) -> Iterator[RecordingTransport]:
+        yield self
+
+    def send(self, envelope_from: str, recipient: str, message: bytes) -> None:
+        if recipient in self.fail:
+            raise self.fail[recipient]
+        self.sent.append((envelope_from, recipient, message))
+
+
+def transport_for(target: SmtpTarget, timeout: float = 30.0,
+                  helo: str | None = None) -> SmtpTransport | OutboxTransport:
+    if target.scheme == "outbox":
+        assert target.folder is not None
+        return OutboxTransport(target.folder)
+    # An explicit EHLO name: smtplib's default does a reverse DNS look-up per connection.
+    return SmtpTransport(target, timeout=timeout, local_hostname=helo or socket.gethostname())

@@ -1,0 +1,73 @@
+"""Orchestration between the store and the queue: release due editions, sweep lost work.
+
+The enqueue function is passed in (a Celery task's .delay in production, a list's append
+in tests), and is only ever called after the transaction it depends on has committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from digest.planner import (
+    batch_ranges,
+    due_edition_ids,
+    editions_needing_sweep,
+    finish_if_complete,
+    mark_enqueued,
+    release_edition,
+    sending_edition_ids,
+)
+
+log = logging.getLogger(__name__)
+
+Enqueue = Callable[[int, int, int], None]  # (edition_id, first_delivery_id, last_delivery_id)
+
+
+def enqueue_batches(factory: sessionmaker[Session], edition_id: int, batch_size: int,
+                    enqueue: Enqueue) -> int:
+    with factory() as session:
+        ranges = batch_ranges(session, edition_id, batch_size)
+    for first_id, last_id in ranges:
+        enqueue(edition_id, first_id, last_id)
+    return len(ranges)
+
+
+def release_due(factory: sessionmaker[Session], now: datetime, batch_size: int,
+                enqueue: Enqueue) -> list[int]:
+    """Release every due edition this process wins; returns their ids."""
+    with factory() as session:
+        due = due_edition_ids(session, now)
+    released = []
+    for edition_id in due:
+        with factory.begin() as session:
+            won = release_edition(session, edition_id, now)
+        if not won:
+            continue  # another beat or worker got there first
+        released.append(edition_id)
+        batches = enqueue_batches(factory, edition_id, batch_size, enqueue)
+        log.info("edition %s released: %s batches", edition_id, batches,
+                 extra={"edition_id": edition_id})
+        if batches == 0:
+            with factory.begin() as session:
+                finish_if_complete(session, edition_id, now)
+    return released
+
+
+def sweep(factory: sessionmaker[Session], now: datetime, batch_size: int, lease_seconds: int,
+          enqueue: Enqueue) -> list[int]:
+    """Re-enqueue work whose worker died or whose task Redis lost; finish done editions."""
+    with factory.begin() as session:
+        for edition_id in sending_edition_ids(session):
+            finish_if_complete(session, edition_id, now)
+        stale = editions_needing_sweep(session, now, lease_seconds)
+        for edition_id in stale:
+            mark_enqueued(session, edition_id, now)
+    for edition_id in stale:
+        count = enqueue_batches(factory, edition_id, batch_size, enqueue)
+        log.warning("edition %s: re-enqueued %s batches of unclaimed work", edition_id, count,
+                    extra={"edition_id": edition_id})
+    return stale

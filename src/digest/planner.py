@@ -1,0 +1,183 @@
+"""Releasing and planning editions: scheduled → sending exactly once, one delivery row per
+eligible reader, written set-based, then cut into id ranges for send_batch tasks.
+
+Every function here takes a Session and returns plain values; the Celery tasks decide
+when to commit and what to enqueue (only after the commit).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, select, text, update
+from sqlalchemy.orm import Session
+
+from digest.selector import select_for_edition
+from digest.store.models import (
+    Delivery,
+    DeliveryStatus,
+    Edition,
+    EditionStatus,
+    EditionStory,
+)
+
+BATCH_SIZE = 500
+
+_INSERT_DELIVERIES = """
+INSERT INTO deliveries (edition_id, subscriber_id, status, attempts)
+SELECT :edition_id, s.id, 'queued', 0
+FROM subscribers s
+WHERE s.status = 'active' {topic_clause}
+ON CONFLICT (edition_id, subscriber_id) DO NOTHING
+"""
+# A reader who chose no topics takes every edition; one who did takes editions sharing one.
+_TOPIC_CLAUSE = """
+  AND (NOT EXISTS (SELECT 1 FROM subscriber_topics t WHERE t.subscriber_id = s.id)
+       OR EXISTS (SELECT 1 FROM subscriber_topics t
+                  WHERE t.subscriber_id = s.id AND t.topic IN :topics))
+"""
+
+
+def due_edition_ids(session: Session, now: datetime) -> list[int]:
+    return list(
+        session.scalars(
+            select(Edition.id)
+            .where(Edition.status == EditionStatus.SCHEDULED, Edition.send_at <= now)
+            .order_by(Edition.send_at, Edition.id)
+        )
+    )
+
+
+def claim_edition(session: Session, edition_id: int, now: datetime) -> bool:
+    """Flip one edition from scheduled to sending. A conditional UPDATE, so of any number
+    of beat or worker processes racing here exactly one sees True."""
+    result = session.execute(
+        update(Edition)
+        .where(Edition.id == edition_id, Edition.status == EditionStatus.SCHEDULED,
+               Edition.send_at <= now)
+        .values(status=EditionStatus.SENDING, started_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def freeze_stories(session: Session, edition: Edition) -> list[int]:
+    """Choose the edition's stories now and keep that list: every reader gets the same."""
+    story_ids = select_for_edition(session, edition)
+    session.add_all(
+        EditionStory(edition_id=edition.id, story_id=story_id, position=position)
+        for position, story_id in enumerate(story_ids)
+    )
+    return story_ids
+
+
+def plan_deliveries(session: Session, edition: Edition) -> int:
+    """One queued delivery per eligible reader, in one INSERT … SELECT; returns rows added."""
+    topic_clause = _TOPIC_CLAUSE if edition.topics else ""
+    statement = text(_INSERT_DELIVERIES.format(topic_clause=topic_clause))
+    params: dict[str, object] = {"edition_id": edition.id}
+    if edition.topics:
+        statement = statement.bindparams(bindparam("topics", expanding=True))
+        params["topics"] = list(edition.topics)
+    return session.execute(statement, params).rowcount or 0
+
+
+def release_edition(session: Session, edition_id: int, now: datetime) -> bool:
+    """Claim, freeze stories and plan deliveries in the caller's transaction.
+
+    False when another process released it first. An edition with no qualifying story is
+    cancelled with a reason rather than sent empty.
+    """
+    if not claim_edition(session, edition_id, now):
+        return False
+    edition = session.get_one(Edition, edition_id, populate_existing=True)
+    if not freeze_stories(session, edition):
+        edition.status = EditionStatus.CANCELLED
+        edition.status_reason = "no story qualified (check topics, window and featured stories)"
+        edition.finished_at = now
+        return True
+    edition.planned_count = plan_deliveries(session, edition)
+    edition.enqueued_at = now
+    return True
+
+
+def batch_ranges(session: Session, edition_id: int, batch_size: int = BATCH_SIZE) -> list[tuple[int, int]]:
+    """Inclusive delivery-id ranges of at most batch_size queued rows each.
+
+    Reads one id in batch_size from the database (a window function), so a million
+    readers cost two thousand small rows here, never the full list in memory.
+    """
+    starts = list(
+        session.execute(
+            text(
+                "SELECT id FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS rn "
+                "FROM deliveries WHERE edition_id = :e AND status = 'queued') q "
+                "WHERE (rn - 1) % :size = 0 ORDER BY id"
+            ),
+            {"e": edition_id, "size": batch_size},
+        ).scalars()
+    )
+    if not starts:
+        return []
+    last = session.execute(
+        text("SELECT MAX(id) FROM deliveries WHERE edition_id = :e AND status = 'queued'"),
+        {"e": edition_id},
+    ).scalar_one()
+    ends = [start - 1 for start in starts[1:]] + [last]
+    return list(zip(starts, ends, strict=True))
+
+
+def finish_if_complete(session: Session, edition_id: int, now: datetime) -> bool:
+    """sending → sent once no delivery is left queued. Conditional, so safe to repeat."""
+    pending = (
+        select(Delivery.id)
+        .where(Delivery.edition_id == edition_id, Delivery.status == DeliveryStatus.QUEUED)
+        .exists()
+    )
+    result = session.execute(
+        update(Edition)
+        .where(Edition.id == edition_id, Edition.status == EditionStatus.SENDING, ~pending)
+        .values(status=EditionStatus.SENT, finished_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def editions_needing_sweep(session: Session, now: datetime, lease_seconds: int) -> list[int]:
+    """Sending editions with queued work nobody holds and nobody enqueued lately.
+
+    That is work lost with a dead worker or a restarted Redis (which keeps no queue on
+    disk here): the database re-derives it, the sweeper re-enqueues it.
+    """
+    quiet_since = now - timedelta(seconds=lease_seconds)
+    free_work = (
+        select(Delivery.id)
+        .where(
+            Delivery.edition_id == Edition.id,
+            Delivery.status == DeliveryStatus.QUEUED,
+            (Delivery.lease_until.is_(None)) | (Delivery.lease_until < now),
+            (Delivery.next_attempt_at.is_(None)) | (Delivery.next_attempt_at <= now),
+        )
+        .exists()
+    )
+    return list(
+        session.scalars(
+            select(Edition.id).where(
+                Edition.status == EditionStatus.SENDING,
+                (Edition.enqueued_at.is_(None)) | (Edition.enqueued_at < quiet_since),
+                free_work,
+            )
+        )
+    )
+
+
+def mark_enqueued(session: Session, edition_id: int, now: datetime) -> None:
+    session.execute(
+        update(Edition).where(Edition.id == edition_id).values(enqueued_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def sending_edition_ids(session: Session) -> list[int]:
+    return list(session.scalars(select(Edition.id).where(Edition.status == EditionStatus.SENDING)))
+

@@ -1,0 +1,230 @@
+"""The ledger: subscribers, stories, editions and one delivery row per (edition, reader).
+
+Enums are stored by value as short strings so that SQL written by hand (set-based
+planning, conditional status flips) reads the same as the Python.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# SQLite only autoincrements a column declared exactly INTEGER.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, on PostgreSQL and on SQLite (which keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    return Enum(
+        cls,
+        native_enum=False,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+        length=16,
+    )
+
+
+class SubscriberStatus(enum.StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+
+
+class StoryStatus(enum.StrEnum):
+    PUBLISHED = "published"
+    RETRACTED = "retracted"
+
+
+class EditionStatus(enum.StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    SENT = "sent"
+    CANCELLED = "cancelled"
+    PAUSED = "paused"
+
+
+class DeliveryStatus(enum.StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+    BOUNCED = "bounced"
+    SKIPPED = "skipped"
+
+
+FINAL_DELIVERY_STATUSES = (
+    DeliveryStatus.SENT,
+    DeliveryStatus.FAILED,
+    DeliveryStatus.BOUNCED,
+    DeliveryStatus.SKIPPED,
+)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Subscriber(Base):
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # `email` keeps the normalised form shown to the reader; `email_key` is its
+    # lower-cased twin that carries the case-insensitive uniqueness.
+    email: Mapped[str] = mapped_column(String(320))
+    email_key: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[SubscriberStatus] = mapped_column(
+        _enum(SubscriberStatus), default=SubscriberStatus.PENDING, index=True
+    )
+    # Opaque, 256 bits from `secrets`; the key to every per-reader link.
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    consent_source: Mapped[str | None] = mapped_column(String(200))
+    unsubscribe_channel: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    topic_rows: Mapped[list[SubscriberTopic]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="SubscriberTopic.topic"
+    )
+
+    @property
+    def topics(self) -> list[str]:
+        return [row.topic for row in self.topic_rows]
+
+
+class SubscriberTopic(Base):
+    """One row per (reader, topic): lets planning filter readers by topic in plain SQL."""
+
+    __tablename__ = "subscriber_topics"
+
+    subscriber_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
+    )
+    topic: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
+class Story(Base):
+    __tablename__ = "stories"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048), unique=True)
+    title: Mapped[str] = mapped_column(String(500))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    image_url: Mapped[str | None] = mapped_column(String(2048))
+    author: Mapped[str | None] = mapped_column(String(200))
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    topics: Mapped[list[str]] = mapped_column(JSON, default=list)
+    featured: Mapped[bool] = mapped_column(Boolean, default=False)
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[StoryStatus] = mapped_column(_enum(StoryStatus), default=StoryStatus.PUBLISHED)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Edition(Base):
+    __tablename__ = "editions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    subject: Mapped[str] = mapped_column(String(300))
+    send_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # None: every topic. Otherwise readers and stories must share one of these.
+    topics: Mapped[list[str] | None] = mapped_column(JSON)
+    max_stories: Mapped[int] = mapped_column(Integer, default=5)
+    window_hours: Mapped[int] = mapped_column(Integer, default=48)
+    status: Mapped[EditionStatus] = mapped_column(
+        _enum(EditionStatus), default=EditionStatus.DRAFT, index=True
+    )
+    # Why an edition was cancelled, paused or skipped, in words ops can act on.
+    status_reason: Mapped[str | None] = mapped_column(String(500))
+    planned_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When send_batch tasks were last enqueued; the sweeper re-enqueues after a lease.
+    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    story_rows: Mapped[list[EditionStory]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="EditionStory.position"
+    )
+
+
+class EditionStory(Base):
+    """The frozen, ordered list of stories an edition carries, written once at planning."""
+
+    __tablename__ = "edition_stories"
+
+    edition_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("editions.id", ondelete="CASCADE"), primary_key=True
+    )
+    story_id: Mapped[int] = mapped_column(BigId, ForeignKey("stories.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+
+    story: Mapped[Story] = relationship(lazy="joined")
+
+
+class Delivery(Base):
+    """One edition to one reader: the dedupe key, the retry list and the bounce target."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("edition_id", "subscriber_id", name="uq_delivery_edition_subscriber"),
+        Index("ix_deliveries_edition_status", "edition_id", "status"),
+        Index("ix_deliveries_subscriber", "subscriber_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    edition_id: Mapped[int] = mapped_column(BigId, ForeignKey("editions.id", ondelete="CASCADE"))
+    subscriber_id: Mapped[int] = mapped_column(BigId, ForeignKey("subscribers.id"))
+    status: Mapped[DeliveryStatus] = mapped_column(
+        _enum(DeliveryStatus), default=DeliveryStatus.QUEUED
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # A worker holds a queued delivery until lease_until; after that another may take it.
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Earliest time of the next try after a transient failure.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

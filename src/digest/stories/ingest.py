@@ -1,0 +1,125 @@
+"""Fetch a source, parse it and upsert its stories: the side-effecting half of ingest."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from digest.config import get_settings
+from digest.stories.parse import (
+    ParseError,
+    StoryIn,
+    detect_format,
+    parse_article,
+    parse_feed,
+    parse_json,
+    slugify,
+)
+from digest.store.models import Story
+
+SOURCE_MAX_BYTES = 20 * 1024 * 1024
+FETCH_TIMEOUT_SECONDS = 20
+SAMPLE_FEED = "sample_feed.json"
+SAMPLE_ARTICLE = "sample_article.txt"
+
+
+@dataclass
+class IngestResult:
+    added: int = 0
+    updated: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.added + self.updated
+
+
+def load_source(source: str) -> bytes:
+    """The bytes of a local path, a package sample (sample:NAME) or an http(s) URL."""
+    if source.startswith("sample:"):
+        return (resources.files("digest") / "data" / source.removeprefix("sample:")).read_bytes()
+    if source.startswith(("http://", "https://")):
+        request = urllib.request.Request(source, headers={"User-Agent": "digest/0.1 (+ingest)"})
+        try:
+            with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT_SECONDS) as response:
+                data = response.read(SOURCE_MAX_BYTES + 1)
+        except urllib.error.HTTPError as exc:
+            raise ParseError(f"{source}: HTTP {exc.code} {exc.reason}") from None
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise ParseError(f"{source}: cannot fetch: {reason}") from None
+    else:
+        path = Path(source)
+        try:
+            if path.stat().st_size > SOURCE_MAX_BYTES:
+                raise ParseError(f"{source}: larger than {SOURCE_MAX_BYTES // 2**20} MB")
+            data = path.read_bytes()
+        except IsADirectoryError:
+            raise ParseError(f"{source}: is a folder, not a file") from None
+        except OSError as exc:
+            raise ParseError(f"{source}: cannot read: {exc.strerror}") from None
+    if len(data) > SOURCE_MAX_BYTES:
+        raise ParseError(f"{source}: larger than {SOURCE_MAX_BYTES // 2**20} MB")
+    return data
+
+
+def article_url(story_title: str, published_year_month: str) -> str:
+    """Where a plain-text article lives on the publisher's site when no URL is given."""
+    return f"{get_settings().public_site_url}/{published_year_month}/{slugify(story_title)}"
+
+
+def parse_source(data: bytes, *, url: str | None = None, origin: str = "") -> list[StoryIn]:
+    kind = detect_format(data)
+    if kind == "json":
+        return parse_json(data)
+    if kind == "feed":
+        return parse_feed(data)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ParseError("not UTF-8 text, JSON, RSS or Atom") from None
+    if url is None and origin.startswith(("http://", "https://")):
+        url = origin
+    story = parse_article(text, url or "https://placeholder.invalid/")
+    if url is None:
+        story.url = article_url(story.title, story.published_at.strftime("%Y/%m"))
+    return [story]
+
+
+def upsert_stories(session: Session, stories: list[StoryIn]) -> IngestResult:
+    """Insert new stories and update known ones by URL; never duplicates, never un-retracts."""
+    result = IngestResult()
+    by_url = {story.url: story for story in stories}  # last one wins within a source
+    existing = {
+        row.url: row
+        for row in session.scalars(select(Story).where(Story.url.in_(list(by_url))))
+    }
+    for url, incoming in by_url.items():
+        row = existing.get(url)
+        if row is None:
+            row = Story(url=url, featured=bool(incoming.featured), pinned=False)
+            session.add(row)
+            result.added += 1
+        else:
+            result.updated += 1
+            if incoming.featured is not None:
+                row.featured = incoming.featured
+        row.title = incoming.title
+        row.summary = incoming.summary
+        row.body = incoming.body
+        row.image_url = incoming.image_url
+        row.author = incoming.author
+        row.published_at = incoming.published_at
+        row.topics = incoming.topics
+    session.flush()
+    return result
+
+
+def ingest_source(session: Session, source: str, *, url: str | None = None) -> IngestResult:
+    data = load_source(source)
+    return upsert_stories(session, parse_source(data, url=url, origin=source))

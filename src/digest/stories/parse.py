@@ -1,0 +1,290 @@
+"""Turn bytes from a feed, a JSON file or a plain-text article into StoryIn records.
+
+Pure: no database, no network. Everything that reaches a StoryIn is one-line where it
+must be (titles, authors) and free of the site boilerplate that wraps articles.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from typing import Any
+
+import feedparser
+from dateutil import parser as dateparser
+
+SUMMARY_MAX_CHARS = 320
+TITLE_MAX_CHARS = 500
+TOPIC_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+# Paragraphs that mark the end of an article's own text on publishers' pages; the
+# paragraph and everything after it (related headlines, sign-up boxes) is dropped.
+BOILERPLATE_RE = re.compile(
+    r"""^(
+        read\ more\b
+      | get\ the\ featured\ stories\b
+      | (sign\ up|subscribe)\b.{0,80}\b(newsletter|email|inbox)
+      | don[’']t\ miss\ out\b
+      | related(\ (stories|articles|headlines))?:?$
+      | more\ from\b
+      | share\ this\b
+      | advertisement$
+    )""",
+    re.IGNORECASE | re.VERBOSE,
+)
+CAPTION_RE = re.compile(r"^(photo|image|picture|credit)\s*:", re.IGNORECASE)
+
+
+class ParseError(ValueError):
+    """The source cannot be read as stories; the message says why."""
+
+
+@dataclass
+class StoryIn:
+    url: str
+    title: str
+    published_at: datetime
+    summary: str = ""
+    body: str = ""
+    image_url: str | None = None
+    author: str | None = None
+    topics: list[str] = field(default_factory=list)
+    # None: the source says nothing, so an editor's choice is kept on re-ingest.
+    featured: bool | None = None
+
+
+def one_line(text: str) -> str:
+    """Collapse all whitespace, CR and LF included: the form every header-bound field takes."""
+    return " ".join(text.split())
+
+
+def normalise_topics(raw: Any) -> list[str]:
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        raw = raw.split(",")
+    topics: list[str] = []
+    for item in raw:
+        topic = one_line(str(item)).lower().replace(" ", "-")
+        if topic and TOPIC_RE.match(topic) and topic not in topics:
+            topics.append(topic)
+    return topics
+
+
+def summarise(text: str, limit: int = SUMMARY_MAX_CHARS) -> str:
+    """The first paragraph, cut at a sentence (or word) boundary if it is long."""
+    first = one_line(text.strip().split("\n\n", 1)[0]) if text.strip() else ""
+    if len(first) <= limit:
+        return first
+    cut = first[:limit]
+    sentence_end = max(cut.rfind(". "), cut.rfind("? "), cut.rfind("! "))
+    if sentence_end > limit // 2:
+        return cut[: sentence_end + 1]
+    return cut.rsplit(" ", 1)[0].rstrip(",;:") + "…"
+
+
+class _TextExtractor(HTMLParser):
+    BLOCKS = {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "blockquote", "tr"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style"):
+            self.skip += 1
+        elif tag in self.BLOCKS:
+            self.parts.append("\n\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style") and self.skip:
+            self.skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self.skip:
+            self.parts.append(data)
+
+
+def html_to_text(markup: str) -> str:
+    extractor = _TextExtractor()
+    extractor.feed(markup)
+    extractor.close()
+    paragraphs = [one_line(p) for p in "".join(extractor.parts).split("\n\n")]
+    return "\n\n".join(p for p in paragraphs if p)
+
+
+def parse_datetime(value: Any, *, field_name: str = "published_at") -> datetime:
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str) and value.strip():
+        try:
+            parsed = dateparser.parse(value.strip())
+        except (ValueError, OverflowError):
+            raise ParseError(f"{field_name}: not a date: {value[:60]!r}") from None
+    else:
+        raise ParseError(f"{field_name}: missing")
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _check_url(url: Any) -> str:
+    if not isinstance(url, str) or not re.match(r"^https?://[^\s/]+", url.strip()):
+        raise ParseError(f"url: not an http(s) URL: {str(url)[:80]!r}")
+    return url.strip()
+
+
+def _check_title(title: Any) -> str:
+    text = one_line(html.unescape(str(title))) if title is not None else ""
+    if not text:
+        raise ParseError("title: missing")
+    return text[:TITLE_MAX_CHARS]
+
+
+# ---------------------------------------------------------------- JSON
+
+
+def parse_json(data: bytes) -> list[StoryIn]:
+    try:
+        items = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ParseError(f"not valid JSON: {exc}") from None
+    if isinstance(items, dict) and isinstance(items.get("stories"), list):
+        items = items["stories"]
+    if not isinstance(items, list):
+        raise ParseError("JSON must be a list of story objects")
+    stories = []
+    for index, item in enumerate(items, start=1):
+        if not isinstance(item, dict):
+            raise ParseError(f"item {index}: not an object")
+        try:
+            stories.append(_story_from_mapping(item))
+        except ParseError as exc:
+            raise ParseError(f"item {index}: {exc}") from None
+    return stories
+
+
+def _story_from_mapping(item: dict[str, Any]) -> StoryIn:
+    body = str(item.get("body") or "").strip()
+    summary = one_line(str(item.get("summary") or "")) or summarise(body)
+    featured = item.get("featured")
+    if featured is not None and not isinstance(featured, bool):
+        raise ParseError("featured: must be true or false")
+    image_url = item.get("image_url")
+    return StoryIn(
+        url=_check_url(item.get("url")),
+        title=_check_title(item.get("title")),
+        published_at=parse_datetime(item.get("published_at")),
+        summary=summary,
+        body=body,
+        image_url=_check_url(image_url) if image_url else None,
+        author=one_line(str(item["author"]))[:200] if item.get("author") else None,
+        topics=normalise_topics(item.get("topics")),
+        featured=featured,
+    )
+
+
+# ---------------------------------------------------------------- RSS / Atom
+
+
+def parse_feed(data: bytes) -> list[StoryIn]:
+    parsed = feedparser.parse(data)
+    if not parsed.entries:
+        reason = getattr(parsed, "bozo_exception", None)
+        raise ParseError(f"not a readable RSS or Atom feed{f': {reason}' if reason else ''}")
+    stories = []
+    for entry in parsed.entries:
+        if not entry.get("link") or not entry.get("title"):
+            continue  # an entry without a link or a title cannot be featured
+        when = entry.get("published_parsed") or entry.get("updated_parsed")
+        published_at = datetime(*when[:6], tzinfo=UTC) if when else datetime.now(UTC)
+        content = entry.get("content") or []
+        body = html_to_text(content[0].get("value", "")) if content else ""
+        summary = html_to_text(entry.get("summary", "")) or body
+        tags = [tag.get("term") for tag in entry.get("tags", []) if tag.get("term")]
+        topics = normalise_topics(tags)
+        featured = True if "featured" in topics else None
+        try:
+            stories.append(
+                StoryIn(
+                    url=_check_url(entry.link),
+                    title=_check_title(entry.title),
+                    published_at=published_at,
+                    summary=summarise(summary),
+                    body=body,
+                    image_url=_feed_image(entry),
+                    author=one_line(entry["author"])[:200] if entry.get("author") else None,
+                    topics=[t for t in topics if t != "featured"],
+                    featured=featured,
+                )
+            )
+        except ParseError:
+            continue
+    if not stories:
+        raise ParseError("the feed has no entry with both a title and an http(s) link")
+    return stories
+
+
+def _feed_image(entry: Any) -> str | None:
+    for media in entry.get("media_content", []) + entry.get("media_thumbnail", []):
+        if media.get("url", "").startswith(("http://", "https://")):
+            return str(media["url"])
+    for link in entry.get("links", []):
+        if link.get("rel") == "enclosure" and link.get("type", "").startswith("image/"):
+            return str(link.get("href"))
+    return None
+
+
+# ---------------------------------------------------------------- plain-text article
+
+
+def parse_article(text: str, url: str) -> StoryIn:
+    """A plain-text article: title line, date line, paragraphs, then site boilerplate.
+
+    Captions ("PHOTO: …") are not story text; the first boilerplate paragraph ends the
+    article, which also drops the related headlines that follow it.
+    """
+    lines = text.replace("\r\n", "\n").split("\n")
+    filled = [i for i, line in enumerate(lines) if line.strip()]
+    if len(filled) < 3:
+        raise ParseError("an article needs a title line, a date line and at least one paragraph")
+    title, date_line = one_line(lines[filled[0]]), one_line(lines[filled[1]])
+    rest = "\n".join(lines[filled[1] + 1 :])
+    blocks = [one_line(b) for b in re.split(r"\n\s*\n", rest)]
+    published_at = parse_datetime(date_line, field_name="date line")
+    paragraphs: list[str] = []
+    for block in filter(None, blocks):
+        if BOILERPLATE_RE.match(block):
+            break
+        if CAPTION_RE.match(block):
+            continue
+        paragraphs.append(block)
+    if not paragraphs:
+        raise ParseError("the article has no paragraphs after its date line")
+    body = "\n\n".join(paragraphs)
+    return StoryIn(
+        url=_check_url(url),
+        title=_check_title(title),
+        published_at=published_at,
+        summary=summarise(body),
+        body=body,
+    )
+
+
+def slugify(text: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug[:80].rstrip("-") or "story"
+
+
+def detect_format(data: bytes) -> str:
+    """'json', 'feed' or 'article', from the content itself (extensions lie)."""
+    head = data[:2048].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head[:1] in (b"[", b"{"):
+        return "json"
+    lowered = head.lower()
+    if lowered.startswith(b"<?xml") or b"<rss" in lowered or b"<feed" in lowered or b"<rdf" in lowered:
+        return "feed"
+    return "article"

@@ -1,0 +1,197 @@
+"""Readers in the store: validate, normalise, add one, import many.
+
+Addresses are checked for syntax only (email-validator, no DNS at request time) and kept
+in normalised form; uniqueness is case-insensitive through `email_key`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import secrets
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from digest.store.models import Subscriber, SubscriberStatus, SubscriberTopic, utcnow
+
+NAME_MAX_CHARS = 200
+IMPORT_CHUNK_ROWS = 1000
+TOKEN_BYTES = 32  # 256 bits
+
+
+class InvalidReader(ValueError):
+    """An address, name or topic list that cannot be stored; the message says which."""
+
+
+class AlreadySubscribed(ValueError):
+    pass
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def normalise_email(raw: str) -> tuple[str, str]:
+    """(normalised address, case-insensitive key) or InvalidReader."""
+    if not isinstance(raw, str) or any(c in raw for c in "\r\n\x00"):
+        raise InvalidReader("email address must be a single line")
+    try:
+        result = validate_email(raw.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise InvalidReader(f"invalid email address {raw.strip()[:80]!r}: {exc}") from None
+    return result.normalized, result.normalized.lower()
+
+
+def clean_name(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    if any(c in raw for c in "\r\n\x00"):
+        raise InvalidReader("name must be a single line")
+    name = " ".join(raw.split())
+    if len(name) > NAME_MAX_CHARS:
+        raise InvalidReader(f"name is longer than {NAME_MAX_CHARS} characters")
+    return name or None
+
+
+def clean_topics(raw: str | Iterable[str] | None, allowed: list[str]) -> list[str]:
+    if raw is None:
+        return []
+    items = raw.replace(";", ",").split(",") if isinstance(raw, str) else list(raw)
+    topics = sorted({item.strip().lower() for item in items if item and item.strip()})
+    unknown = [t for t in topics if t not in allowed]
+    if unknown:
+        raise InvalidReader(f"unknown topic(s) {', '.join(unknown)}; known: {', '.join(allowed)}")
+    return topics
+
+
+def add_subscriber(
+    session: Session,
+    email: str,
+    *,
+    allowed_topics: list[str],
+    name: str | None = None,
+    topics: str | Iterable[str] | None = None,
+    confirmed: bool = False,
+    consent_source: str = "cli",
+) -> Subscriber:
+    address, key = normalise_email(email)
+    clean = clean_name(name)
+    chosen = clean_topics(topics, allowed_topics)
+    if session.scalar(select(Subscriber.id).where(Subscriber.email_key == key)) is not None:
+        raise AlreadySubscribed(f"{address} is already on the list")
+    now = utcnow()
+    subscriber = Subscriber(
+        email=address,
+        email_key=key,
+        name=clean,
+        status=SubscriberStatus.ACTIVE if confirmed else SubscriberStatus.PENDING,
+        token=new_token(),
+        consent_source=consent_source,
+        created_at=now,
+        confirmed_at=now if confirmed else None,
+    )
+    subscriber.topic_rows = [SubscriberTopic(topic=t) for t in chosen]
+    session.add(subscriber)
+    session.flush()
+    return subscriber
+
+
+@dataclass
+class ImportReport:
+    imported: int = 0
+    duplicates: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass
+class _Row:
+    line: int
+    email: str
+    key: str
+    name: str | None
+    topics: list[str]
+
+
+def read_csv_rows(text: str, allowed_topics: list[str], report: ImportReport) -> Iterator[_Row]:
+    """Valid rows of a CSV with columns email,name,topics; bad ones go to report.errors
+    with their line number in the file."""
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames or "email" not in [f.strip().lower() for f in reader.fieldnames]:
+        raise InvalidReader("the CSV needs a header line with an 'email' column (and optionally name, topics)")
+    for record in reader:
+        line = reader.line_num
+        row = {(k or "").strip().lower(): (v or "") for k, v in record.items() if isinstance(v, str)}
+        try:
+            address, key = normalise_email(row.get("email", ""))
+            yield _Row(line, address, key, clean_name(row.get("name") or None),
+                       clean_topics(row.get("topics") or None, allowed_topics))
+        except InvalidReader as exc:
+            report.errors.append((line, str(exc)))
+
+
+def import_csv(
+    session: Session,
+    text: str,
+    *,
+    allowed_topics: list[str],
+    confirmed: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Import in chunks: one existence query and two bulk inserts per chunk, not per row."""
+    report = ImportReport()
+    chunk: list[_Row] = []
+    for row in read_csv_rows(text, allowed_topics, report):
+        chunk.append(row)
+        if len(chunk) >= IMPORT_CHUNK_ROWS:
+            _import_chunk(session, chunk, confirmed, report)
+            if progress:
+                progress(len(chunk))
+            chunk = []
+    if chunk:
+        _import_chunk(session, chunk, confirmed, report)
+        if progress:
+            progress(len(chunk))
+    return report
+
+
+def _import_chunk(session: Session, chunk: list[_Row], confirmed: bool, report: ImportReport) -> None:
+    keys = {row.key for row in chunk}
+    known = set(session.scalars(select(Subscriber.email_key).where(Subscriber.email_key.in_(keys))))
+    now = utcnow()
+    fresh: dict[str, _Row] = {}
+    for row in chunk:
+        if row.key in known or row.key in fresh:
+            report.duplicates += 1
+            continue
+        fresh[row.key] = row
+    if not fresh:
+        return
+    values = [
+        {
+            "email": row.email,
+            "email_key": row.key,
+            "name": row.name,
+            "status": SubscriberStatus.ACTIVE if confirmed else SubscriberStatus.PENDING,
+            "token": new_token(),
+            "consent_source": "import",
+            "created_at": now,
+            "confirmed_at": now if confirmed else None,
+        }
+        for row in fresh.values()
+    ]
+    session.execute(insert(Subscriber), values)
+    ids = dict(
+        session.execute(
+            select(Subscriber.email_key, Subscriber.id).where(Subscriber.email_key.in_(list(fresh)))
+        ).tuples()
+    )
+    topic_rows = [
+        {"subscriber_id": ids[key], "topic": topic} for key, row in fresh.items() for topic in row.topics
+    ]
+    if topic_rows:
+        session.execute(insert(SubscriberTopic), topic_rows)
+    report.imported += len(fresh)
