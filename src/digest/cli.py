@@ -34,6 +34,11 @@ from digest.store.migrate import is_initialised, upgrade
 from digest.store.models import Story, Subscriber, SubscriberStatus, utcnow
 from digest.subscribers import AlreadySubscribed, InvalidReader, add_subscriber, import_csv
 
+try:  # typer >= 0.20 carries its own copy of click: its errors are not click's classes
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # older typer runs on click itself
+    from click import exceptions as click_exceptions  # type: ignore[no-redef]
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Featured-story email digests.")
 subscribers_app = typer.Typer(no_args_is_help=True, help="Readers: add, import, list.")
 stories_app = typer.Typer(no_args_is_help=True, help="Stories: ingest feeds and articles, list.")
@@ -299,28 +304,30 @@ def demo(
         raise UserError(str(exc)) from None
 
 
+def _fail(message: str, code: int) -> None:
+    # One line, whatever the message holds: scripts read the first line of stderr.
+    sys.stderr.write(f"digest: error: {' '.join(message.split())}\n")
+    sys.exit(code)
+
+
 def main() -> None:
     """Entry point: Click's own errors and ours become one line on stderr."""
     command = typer.main.get_command(app)
     try:
         code = command.main(args=sys.argv[1:], prog_name="digest", standalone_mode=False)
-    except click.exceptions.NoArgsIsHelpError as exc:
+    except (click.exceptions.NoArgsIsHelpError, click_exceptions.NoArgsIsHelpError) as exc:
         sys.stderr.write(exc.format_message() if hasattr(exc, "format_message") else "")
         sys.exit(2)
-    except click.ClickException as exc:
-        sys.stderr.write(f"digest: error: {exc.format_message()}\n")
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except (click.ClickException, click_exceptions.ClickException) as exc:
+        _fail(exc.format_message(), exc.exit_code)
+    except (click.exceptions.Abort, typer.Abort):
         sys.stderr.write("digest: aborted\n")
         sys.exit(130)
     except (UserError, ConfigError, ParseError, InvalidReader, AlreadySubscribed, EditionError) as exc:
-        sys.stderr.write(f"digest: error: {exc}\n")
-        sys.exit(1)
+        _fail(str(exc), 1)
     except OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        sys.stderr.write(f"digest: error: database unavailable: {reason}\n")
-        sys.exit(1)
+        _fail(f"database unavailable: {reason}", 1)
     except SQLAlchemyError as exc:
-        sys.stderr.write(f"digest: error: database error: {str(exc).splitlines()[0]}\n")
-        sys.exit(1)
+        _fail(f"database error: {str(exc).splitlines()[0]}", 1)
     sys.exit(code if isinstance(code, int) else 0)

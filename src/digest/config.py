@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     max_attempts: int = Field(5, ge=1, le=50)
     lease_seconds: int = Field(300, ge=10)
     record_every_messages: int = Field(100, ge=1)
+    # First retry delay after a 4xx or dropped connection; doubles per attempt, capped.
+    retry_base_seconds: float = Field(30.0, gt=0, le=600)
     smtp_timeout_seconds: float = Field(30.0, gt=0)
     smtp_helo: str | None = None
     # Topics readers and editions can choose from, comma-separated.

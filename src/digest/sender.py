@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.config import Settings
@@ -32,12 +32,11 @@ from digest.mailer.message import MessageHeaders, Personal, build_message, messa
 from digest.mailer.transport import Connection, SendError, Transport
 from digest.planner import finish_if_complete
 from digest.render import EditionView, Reader, RenderedEdition, StoryView, reader_values, render_edition
-from digest.store.models import Edition, EditionStatus, EditionStory, utcnow
+from digest.store.models import Delivery, DeliveryStatus, Edition, EditionStatus, EditionStory, utcnow
 
 log = logging.getLogger(__name__)
 
 RECHECK_EVERY_SECONDS = 1.0
-BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 900  # well under Redis' visibility timeout (3600 s): see NOTES.md
 
 _CLAIM = text(
@@ -95,10 +94,6 @@ _RECORD = {
 _BOUNCE_READERS = text(
     "UPDATE subscribers SET status = 'bounced' WHERE id IN :ids AND status = 'active'"
 ).bindparams(bindparam("ids", expanding=True))
-_NEXT_RETRY = text(
-    "SELECT MIN(next_attempt_at) FROM deliveries "
-    "WHERE edition_id = :e AND id BETWEEN :lo AND :hi AND status = 'queued'"
-)
 
 
 @dataclass
@@ -120,9 +115,9 @@ class BatchOutcome:
     edition_finished: bool = False
 
 
-def backoff_seconds(attempt: int) -> float:
+def backoff_seconds(attempt: int, base_seconds: float) -> float:
     """Exponential with ±20 % jitter, so a burst of retries does not come back in step."""
-    delay = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempt - 1))
+    delay = min(BACKOFF_MAX_SECONDS, base_seconds * 2 ** max(0, attempt - 1))
     return delay * random.uniform(0.8, 1.2)
 
 
@@ -200,10 +195,13 @@ def send_batch(
     with factory.begin() as session:
         now = clock()
         outcome.edition_finished = finish_if_complete(session, edition_id, now)
-        next_retry = session.execute(_NEXT_RETRY, bounds).scalar_one_or_none()
+        next_retry = session.scalar(
+            select(func.min(Delivery.next_attempt_at)).where(
+                Delivery.edition_id == edition_id, Delivery.id.between(first_id, last_id),
+                Delivery.status == DeliveryStatus.QUEUED,
+            )
+        )
     if next_retry is not None:
-        if next_retry.tzinfo is None:  # SQLite hands back naive values for raw SQL
-            next_retry = next_retry.replace(tzinfo=now.tzinfo)
         outcome.retry_in_seconds = max(1.0, (next_retry - now).total_seconds())
     return outcome
 
@@ -220,7 +218,7 @@ def _send_claimed(factory, edition_id, claimed, readers, rendered, transport, se
     index = 0
 
     def flush() -> None:
-        record_results(factory, pending, settings.max_attempts, clock(), outcome)
+        record_results(factory, pending, settings, clock(), outcome)
         pending.clear()
 
     try:
@@ -293,7 +291,7 @@ def _departed(factory: sessionmaker[Session], subscriber_ids: list[int]) -> set[
         return set(session.execute(_DEPARTED, {"ids": subscriber_ids}).scalars())
 
 
-def record_results(factory: sessionmaker[Session], results: list[Result], max_attempts: int,
+def record_results(factory: sessionmaker[Session], results: list[Result], settings: Settings,
                    now: datetime, outcome: BatchOutcome) -> None:
     """Write a chunk of results: one executemany per kind of outcome, one transaction."""
     if not results:
@@ -308,9 +306,10 @@ def record_results(factory: sessionmaker[Session], results: list[Result], max_at
         if result.outcome in ("bounced", "skipped", "transient"):
             params["error"] = (result.error or "")[:1000]
         if result.outcome == "transient":
-            params["max_attempts"] = max_attempts
+            params["max_attempts"] = settings.max_attempts
         if result.outcome in ("transient", "released"):
-            params["retry_at"] = now + timedelta(seconds=backoff_seconds(result.attempts_before + 1))
+            params["retry_at"] = now + timedelta(
+                seconds=backoff_seconds(result.attempts_before + 1, settings.retry_base_seconds))
         by_kind.setdefault(result.outcome, []).append(params)
         outcome.counts[result.outcome] = outcome.counts.get(result.outcome, 0) + 1
     with factory.begin() as session:

@@ -184,11 +184,12 @@ def _import_chunk(session: Session, chunk: list[_Row], confirmed: bool, report: 
         for row in fresh.values()
     ]
     session.execute(insert(Subscriber), values)
-    ids = dict(
-        session.execute(
+    ids = {
+        key: subscriber_id
+        for key, subscriber_id in session.execute(
             select(Subscriber.email_key, Subscriber.id).where(Subscriber.email_key.in_(list(fresh)))
-        ).tuples()
-    )
+        )
+    }
     topic_rows = [
         {"subscriber_id": ids[key], "topic": topic} for key, row in fresh.items() for topic in row.topics
     ]

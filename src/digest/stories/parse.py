@@ -7,8 +7,10 @@ must be (titles, authors) and free of the site boilerplate that wraps articles.
 from __future__ import annotations
 
 import html
+import io
 import json
 import re
+import xml.sax
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -37,6 +39,8 @@ BOILERPLATE_RE = re.compile(
     re.IGNORECASE | re.VERBOSE,
 )
 CAPTION_RE = re.compile(r"^(photo|image|picture|credit)\s*:", re.IGNORECASE)
+# expat's errors for input that stops mid-document: a feed cut off in transfer.
+TRUNCATED_XML_ERRORS = {"no element found", "unclosed token", "unclosed CDATA section", "partial character"}
 
 
 class ParseError(ValueError):
@@ -191,19 +195,33 @@ def _story_from_mapping(item: dict[str, Any]) -> StoryIn:
 
 
 def parse_feed(data: bytes) -> list[StoryIn]:
-    parsed = feedparser.parse(data)
+    try:
+        # A stream, not bytes: feedparser tries bytes as a file name first.
+        parsed = feedparser.parse(io.BytesIO(data))
+    except Exception as exc:  # hostile bytes reach feedparser's ValueError, TypeError, …
+        raise ParseError(f"not a readable RSS or Atom feed: {exc}") from None
+    reason = getattr(parsed, "bozo_exception", None)
+    if isinstance(reason, xml.sax.SAXParseException) and reason.getMessage() in TRUNCATED_XML_ERRORS:
+        # feedparser's lenient fallback would keep the entries before the cut, the last
+        # one with a partial summary and perhaps no date: take none of them.
+        raise ParseError(f"the feed is truncated: {reason}")
     if not parsed.entries:
-        reason = getattr(parsed, "bozo_exception", None)
         raise ParseError(f"not a readable RSS or Atom feed{f': {reason}' if reason else ''}")
     stories = []
     for entry in parsed.entries:
         if not entry.get("link") or not entry.get("title"):
             continue  # an entry without a link or a title cannot be featured
         when = entry.get("published_parsed") or entry.get("updated_parsed")
-        published_at = datetime(*when[:6], tzinfo=UTC) if when else datetime.now(UTC)
+        try:
+            published_at = datetime(*when[:6], tzinfo=UTC) if when else datetime.now(UTC)
+        except (TypeError, ValueError):
+            continue
         content = entry.get("content") or []
-        body = html_to_text(content[0].get("value", "")) if content else ""
-        summary = html_to_text(entry.get("summary", "")) or body
+        body = html_to_text(content[0].get("value") or "") if content else ""
+        summary = html_to_text(entry.get("summary") or "") or body
+        title = entry.title
+        if "html" in (entry.get("title_detail") or {}).get("type", ""):
+            title = html_to_text(title)  # <title type="html">: markup is not part of a headline
         tags = [tag.get("term") for tag in entry.get("tags", []) if tag.get("term")]
         topics = normalise_topics(tags)
         featured = True if "featured" in topics else None
@@ -211,7 +229,7 @@ def parse_feed(data: bytes) -> list[StoryIn]:
             stories.append(
                 StoryIn(
                     url=_check_url(entry.link),
-                    title=_check_title(entry.title),
+                    title=_check_title(title),
                     published_at=published_at,
                     summary=summarise(summary),
                     body=body,

@@ -1,0 +1,1 @@
+"""Shared by every test: nothing here may need a service; see tests/integration/."""

@@ -1,0 +1,41 @@
+"""Data set-up for integration tests, through the library's own functions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from digest.stories import ingest_source
+from digest.store.models import Edition, EditionStatus, Subscriber, SubscriberStatus, utcnow
+from digest.subscribers import new_token
+
+SAMPLE_WINDOW_HOURS = 24 * 365 * 10  # the sample stories are from May 2023
+
+
+def seed_stories(factory: sessionmaker[Session]) -> None:
+    with factory.begin() as session:
+        ingest_source(session, "sample:sample_feed.json")
+        ingest_source(session, "sample:sample_article.txt")
+
+
+def seed_readers(factory: sessionmaker[Session], count: int, *, prefix: str = "reader",
+                 extra: list[str] = ()) -> list[str]:  # type: ignore[assignment]
+    addresses = [f"{prefix}{i}@example.org" for i in range(count)] + list(extra)
+    with factory.begin() as session:
+        session.add_all(
+            Subscriber(email=address, email_key=address.lower(), name=f"Name {i}",
+                       status=SubscriberStatus.ACTIVE, token=new_token(), consent_source="test")
+            for i, address in enumerate(addresses)
+        )
+    return addresses
+
+
+def due_edition(factory: sessionmaker[Session], subject: str = "Today's featured stories") -> int:
+    with factory.begin() as session:
+        edition = Edition(subject=subject, send_at=utcnow() - timedelta(seconds=1),
+                          status=EditionStatus.SCHEDULED, max_stories=5,
+                          window_hours=SAMPLE_WINDOW_HOURS)
+        session.add(edition)
+        session.flush()
+        return edition.id
