@@ -110,7 +110,7 @@ def subscribers_import(
                             progress=lambda n: progress.advance(task, n))
     err = Console(stderr=True)
     for line, message in report.errors:
-        err.print(f"line {line}: {message}", markup=False, highlight=False)
+        err.print(f"line {line}: {message}", markup=False, highlight=False, soft_wrap=True)
     out.print(f"imported {report.imported}, already subscribed {report.duplicates}, "
               f"rejected {len(report.errors)}")
 

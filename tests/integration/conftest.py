@@ -27,7 +27,7 @@ from digest.store.migrate import upgrade
 from tests.integration.smtp_sink import RecordingHandler, start_smtp_server
 
 REPO = Path(__file__).resolve().parents[2]
-PG_ADMIN_URL = os.environ.get("DIGEST_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_ADMIN_URL = os.environ.get("DIGEST_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("DIGEST_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 WORKER_READY_SECONDS = 60
 TABLES = ["deliveries", "edition_stories", "editions", "subscriber_topics", "subscribers", "stories"]

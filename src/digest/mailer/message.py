@@ -134,18 +134,20 @@ def build_message(shared: MessageHeaders, personal: Personal, *, shared_bytes: b
         "\r\n"
     ).encode("ascii")
     part_head = b'Content-Type: text/%s; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
-    dash = f"--{boundary}\r\n".encode("ascii")
+    # The CRLF before a boundary belongs to the boundary (RFC 2046 5.1.1), so each part
+    # ends with one more: without it a reader's client drops the body's last line break.
+    dash = f"\r\n--{boundary}\r\n".encode("ascii")
     return b"".join(
         (
             head,
             per_reader,
-            dash,
+            dash[2:],
             part_head % b"plain",
             _qp(personal.text),
             dash,
             part_head % b"html",
             _qp(personal.html),
-            f"--{boundary}--\r\n".encode("ascii"),
+            f"\r\n--{boundary}--\r\n".encode("ascii"),
         )
     )
 

@@ -71,6 +71,8 @@ def normalise_topics(raw: Any) -> list[str]:
         return []
     if isinstance(raw, str):
         raw = raw.split(",")
+    if not isinstance(raw, (list, tuple)):
+        raise ParseError("topics: must be a list or comma-separated text")
     topics: list[str] = []
     for item in raw:
         topic = one_line(str(item)).lower().replace(" ", "-")
@@ -132,7 +134,10 @@ def parse_datetime(value: Any, *, field_name: str = "published_at") -> datetime:
             raise ParseError(f"{field_name}: not a date: {value[:60]!r}") from None
     else:
         raise ParseError(f"{field_name}: missing")
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # dateutil accepts offsets datetime cannot (+25:00)
+        raise ParseError(f"{field_name}: not a date: {str(value)[:60]!r}") from None
 
 
 def _check_url(url: Any) -> str:

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Install digest into .venv and run the demo in ./demo on embedded defaults
+# (SQLite, an outbox folder; Redis is used if one is running, else tasks run in-process).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || {
+  [ "$(id -u)" = 0 ] && S= || S=sudo
+  $S apt-get update -qq && DEBIAN_FRONTEND=noninteractive $S apt-get install -y -qq python3-venv >/dev/null
+}
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/pip install -q --disable-pip-version-check -e . 2>&1 | grep -v "^WARNING: Location" || true
+mkdir -p demo
+cd demo
+exec ../.venv/bin/digest demo "$@"

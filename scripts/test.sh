@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Install everything the tests need (Debian packages included) and run them.
+# Starts PostgreSQL and Redis when they are not running. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+log() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# --- Debian packages ------------------------------------------------------------------
+need=()
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
+command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
+command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+if [ ${#need[@]} -gt 0 ]; then
+  log "installing Debian packages: ${need[*]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# --- services ---------------------------------------------------------------------------
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  log "starting Redis"
+  as_root mkdir -p /var/lib/redis /var/log/redis
+  as_root redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  for _ in $(seq 50); do redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break; sleep 0.1; done
+fi
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  log "starting PostgreSQL"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -1)" main start
+  for _ in $(seq 100); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.1; done
+fi
+if [ -z "${DIGEST_TEST_PG_URL:-}" ]; then
+  if psql -h 127.0.0.1 -U postgres -d postgres -Atc 'SELECT 1' >/dev/null 2>&1; then
+    export DIGEST_TEST_PG_URL="postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+  else
+    # A fresh Debian cluster wants a password over TCP: give the postgres role one.
+    log "setting a password for the postgres role (test machine)"
+    as_root runuser -u postgres -- psql -qc "ALTER USER postgres PASSWORD 'digest-tests'"
+    export DIGEST_TEST_PG_URL="postgresql+psycopg://postgres:digest-tests@127.0.0.1:5432/postgres"
+  fi
+fi
+
+# --- Python -----------------------------------------------------------------------------
+if [ ! -x .venv/bin/python ]; then
+  log "creating .venv"
+  python3 -m venv .venv
+fi
+log "installing digest and its test dependencies"
+.venv/bin/pip install -q --disable-pip-version-check -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
+.venv/bin/python -c 'import digest, aiosmtpd, pytest' # fail here, clearly, if the install did not work
+
+# --- checks -----------------------------------------------------------------------------
+log "validating docker-compose.yml"
+docker-compose -f docker-compose.yml config -q
+
+log "running the tests"
+mkdir -p test-artifacts
+exec .venv/bin/pytest "$@"

@@ -1,0 +1,122 @@
+"""send_batch and release against real databases, in-process: query counts and races."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import event, func, select, text
+from sqlalchemy.orm import sessionmaker
+
+from digest.config import Settings
+from digest.mailer.transport import RecordingTransport
+from digest.pipeline import release_due
+from digest.sender import send_batch
+from digest.store.engine import make_engine
+from digest.store.migrate import upgrade
+from digest.store.models import Delivery, Edition, utcnow
+from tests.integration.helpers import due_edition, seed_readers, seed_stories
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def factory(request, tmp_path) -> Iterator[sessionmaker]:  # type: ignore[no-untyped-def]
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres_url")
+    else:
+        url = f"sqlite:///{tmp_path / 'q.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    with engine.begin() as conn:
+        for table in ["deliveries", "edition_stories", "editions", "subscriber_topics", "subscribers", "stories"]:
+            conn.execute(text(f"DELETE FROM {table}"))
+    yield sessionmaker(engine, expire_on_commit=False)
+    engine.dispose()
+
+
+def _settings(**overrides: object) -> Settings:
+    return Settings(env="test", secret_key="query-count-secret-0123456789", **overrides)  # type: ignore[arg-type]
+
+
+def _send_one_edition(factory) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    """Release and send a due edition as one batch; (messages sent, statements run)."""
+    due_edition(factory)
+    batches: list[tuple[int, int, int]] = []
+    release_due(factory, utcnow(), 1000, lambda *args: batches.append(args))
+    assert len(batches) == 1
+    statements: list[str] = []
+    engine = factory.kw["bind"]
+
+    def count(conn, cursor, statement, *rest):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    transport = RecordingTransport()
+    try:
+        send_batch(factory, *batches[0], transport, _settings(record_every_messages=1000))
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return len(transport.sent), len(statements)
+
+
+def test_send_batch_queries_do_not_grow_with_readers(factory) -> None:  # type: ignore[no-untyped-def]
+    seed_stories(factory)
+    seed_readers(factory, 40, prefix="first")
+    sent_small, queries_small = _send_one_edition(factory)
+    seed_readers(factory, 360, prefix="second")
+    sent_large, queries_large = _send_one_edition(factory)
+    assert (sent_small, sent_large) == (40, 400)
+    assert queries_large == queries_small
+    # claim, readers, rendering data, one bulk record per outcome, finish: a small constant
+    assert queries_small <= 14
+
+
+def test_two_releasers_at_once_plan_one_edition_once(factory) -> None:  # type: ignore[no-untyped-def]
+    seed_stories(factory)
+    seed_readers(factory, 300)
+    edition_id = due_edition(factory)
+    barrier = threading.Barrier(2)
+    results: list[list[int]] = []
+    enqueued: list[tuple[int, int, int]] = []
+    lock = threading.Lock()
+
+    def releaser() -> None:
+        barrier.wait()
+        released = release_due(factory, utcnow(), 100, lambda *args: enqueued.append(args))
+        with lock:
+            results.append(released)
+
+    threads = [threading.Thread(target=releaser) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(map(len, results)) == [0, 1]
+    assert len(enqueued) == 3
+    with factory() as session:
+        assert session.scalar(select(func.count()).select_from(Delivery)) == 300
+        assert session.get_one(Edition, edition_id).planned_count == 300
+
+
+def test_a_batch_run_twice_concurrently_sends_each_message_once(factory) -> None:  # type: ignore[no-untyped-def]
+    seed_stories(factory)
+    seed_readers(factory, 150)
+    due_edition(factory)
+    batches: list[tuple[int, int, int]] = []
+    release_due(factory, utcnow(), 1000, lambda *args: batches.append(args))
+    transports = [RecordingTransport(), RecordingTransport()]
+    barrier = threading.Barrier(2)
+
+    def run(transport: RecordingTransport) -> None:
+        barrier.wait()
+        send_batch(factory, *batches[0], transport, _settings())
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in transports]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    recipients = [rcpt for t in transports for _, rcpt, _ in t.sent]
+    assert len(recipients) == 150 and len(set(recipients)) == 150
