@@ -9,8 +9,6 @@ from celery import Celery
 
 from digest.config import get_settings
 
-RELEASE_EVERY_SECONDS = 15.0
-SWEEP_EVERY_SECONDS = 60.0
 # Redis redelivers an unacked task after this; every countdown we use stays far below it.
 VISIBILITY_TIMEOUT_SECONDS = 3600
 
@@ -35,8 +33,8 @@ def make_app() -> Celery:
         enable_utc=True,
         worker_hijack_root_logger=False,
         beat_schedule={
-            "release-due-editions": {"task": "digest.release_due_editions", "schedule": RELEASE_EVERY_SECONDS},
-            "sweep": {"task": "digest.sweep", "schedule": SWEEP_EVERY_SECONDS},
+            "release-due-editions": {"task": "digest.release_due_editions", "schedule": settings.release_every_seconds},
+            "sweep": {"task": "digest.sweep", "schedule": settings.sweep_every_seconds},
         },
     )
     return app

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     max_stories: int = Field(5, ge=1, le=50)
     max_attempts: int = Field(5, ge=1, le=50)
     lease_seconds: int = Field(300, ge=10)
+    # How often beat asks for due editions to be released, and for lost work to be swept.
+    release_every_seconds: float = Field(15.0, gt=0, le=3600)
+    sweep_every_seconds: float = Field(60.0, gt=0, le=3600)
     record_every_messages: int = Field(100, ge=1)
     # First retry delay after a 4xx or dropped connection; doubles per attempt, capped.
     retry_base_seconds: float = Field(30.0, gt=0, le=600)

@@ -216,7 +216,11 @@ def parse_feed(data: bytes) -> list[StoryIn]:
     for entry in parsed.entries:
         if not entry.get("link") or not entry.get("title"):
             continue  # an entry without a link or a title cannot be featured
-        when = entry.get("published_parsed") or entry.get("updated_parsed")
+        # `in` first: feedparser maps a missing updated_parsed onto published_parsed with a
+        # DeprecationWarning.
+        when = entry.get("published_parsed") or (
+            entry["updated_parsed"] if "updated_parsed" in entry else None
+        )
         try:
             published_at = datetime(*when[:6], tzinfo=UTC) if when else datetime.now(UTC)
         except (TypeError, ValueError):
