@@ -76,6 +76,15 @@ class Settings(BaseSettings):
     max_stories: int = Field(5, ge=1, le=50)
     max_attempts: int = Field(5, ge=1, le=50)
     lease_seconds: int = Field(300, ge=10)
+    confirm_token_max_age_days: int = Field(7, ge=1, le=90)
+    # A second sign-up for the same address within this time sends no second email.
+    subscribe_cooldown_seconds: int = Field(600, ge=0)
+    subscribe_limit_per_ip_per_hour: int = Field(20, ge=1)
+    subscribe_limit_per_address_per_hour: int = Field(5, ge=1)
+    max_form_bytes: int = Field(64 * 1024, ge=1024)
+    # Inbound mail (mailto: unsubscribes): a maildir polled by beat, and an HTTP hook's secret.
+    unsubscribe_maildir: Path | None = None
+    inbound_secret: str | None = None
     # How often beat asks for due editions to be released, and for lost work to be swept.
     release_every_seconds: float = Field(15.0, gt=0, le=3600)
     sweep_every_seconds: float = Field(60.0, gt=0, le=3600)
@@ -170,6 +179,10 @@ class Settings(BaseSettings):
     @property
     def sender_domain(self) -> str:
         return self.sender_address.rsplit("@", 1)[1]
+
+    @property
+    def sender_name(self) -> str:
+        return parseaddr(self.sender)[0] or self.sender_address
 
     @property
     def topic_list(self) -> list[str]:

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.planner import (
+    stale_notice_ids,
     batch_ranges,
     due_edition_ids,
     editions_needing_sweep,
@@ -58,8 +59,13 @@ def release_due(factory: sessionmaker[Session], now: datetime, batch_size: int,
 
 
 def sweep(factory: sessionmaker[Session], now: datetime, batch_size: int, lease_seconds: int,
-          enqueue: Enqueue) -> list[int]:
-    """Re-enqueue work whose worker died or whose task Redis lost; finish done editions."""
+          enqueue: Enqueue, enqueue_notice: Callable[[int], None] | None = None) -> list[int]:
+    """Re-enqueue work whose worker died or whose task Redis lost; finish done editions.
+    Notices (confirm, welcome) still queued a lease after they were created go out again."""
+    if enqueue_notice is not None:
+        with factory() as session:
+            for notice_id in stale_notice_ids(session, now, lease_seconds):
+                enqueue_notice(notice_id)
     with factory.begin() as session:
         for edition_id in sending_edition_ids(session):
             finish_if_complete(session, edition_id, now)

@@ -19,15 +19,24 @@ from digest.store.models import (
     Edition,
     EditionStatus,
     EditionStory,
+    Notice,
+    NoticeStatus,
+    ts,
 )
 
 BATCH_SIZE = 500
+WEEKLY_INTERVAL_DAYS = 7
 
 _INSERT_DELIVERIES = """
 INSERT INTO deliveries (edition_id, subscriber_id, status, attempts)
 SELECT :edition_id, s.id, 'queued', 0
 FROM subscribers s
-WHERE s.status = 'active' {topic_clause}
+WHERE s.status = 'active'
+  AND (s.paused_until IS NULL OR s.paused_until <= :now)
+  AND (s.frequency = 'every' OR NOT EXISTS (
+        SELECT 1 FROM deliveries w
+        WHERE w.subscriber_id = s.id AND w.status = 'sent' AND w.sent_at > :week_ago))
+  {topic_clause}
 ON CONFLICT (edition_id, subscriber_id) DO NOTHING
 """
 # A reader who chose no topics takes every edition; one who did takes editions sharing one.
@@ -71,11 +80,17 @@ def freeze_stories(session: Session, edition: Edition) -> list[int]:
     return story_ids
 
 
-def plan_deliveries(session: Session, edition: Edition) -> int:
-    """One queued delivery per eligible reader, in one INSERT … SELECT; returns rows added."""
+def plan_deliveries(session: Session, edition: Edition, now: datetime) -> int:
+    """One queued delivery per eligible reader, in one INSERT … SELECT; returns rows added.
+
+    Eligible: active, not paused, sharing a topic with the edition (or having chosen none),
+    and, for weekly readers, sent nothing in the last 7 days.
+    """
     topic_clause = _TOPIC_CLAUSE if edition.topics else ""
-    statement = text(_INSERT_DELIVERIES.format(topic_clause=topic_clause))
-    params: dict[str, object] = {"edition_id": edition.id}
+    statement = text(_INSERT_DELIVERIES.format(topic_clause=topic_clause)).bindparams(
+        ts("now"), ts("week_ago"))
+    params: dict[str, object] = {"edition_id": edition.id, "now": now,
+                                 "week_ago": now - timedelta(days=WEEKLY_INTERVAL_DAYS)}
     if edition.topics:
         statement = statement.bindparams(bindparam("topics", expanding=True))
         params["topics"] = list(edition.topics)
@@ -96,7 +111,7 @@ def release_edition(session: Session, edition_id: int, now: datetime) -> bool:
         edition.status_reason = "no story qualified (check topics, window and featured stories)"
         edition.finished_at = now
         return True
-    edition.planned_count = plan_deliveries(session, edition)
+    edition.planned_count = plan_deliveries(session, edition, now)
     edition.enqueued_at = now
     return True
 
@@ -181,3 +196,17 @@ def mark_enqueued(session: Session, edition_id: int, now: datetime) -> None:
 def sending_edition_ids(session: Session) -> list[int]:
     return list(session.scalars(select(Edition.id).where(Edition.status == EditionStatus.SENDING)))
 
+
+
+def stale_notice_ids(session: Session, now: datetime, lease_seconds: int) -> list[int]:
+    """Notices nobody holds that have waited longer than a lease: their task was lost."""
+    cutoff = now - timedelta(seconds=lease_seconds)
+    return list(
+        session.scalars(
+            select(Notice.id).where(
+                Notice.status == NoticeStatus.QUEUED,
+                Notice.created_at < cutoff,
+                (Notice.lease_until.is_(None)) | (Notice.lease_until < now),
+            ).limit(1000)
+        )
+    )

@@ -143,7 +143,7 @@ def render_edition(edition: EditionView, template: str = "digest") -> RenderedEd
         "edition": edition,
         "stories": edition.stories,
         "reader": placeholders,
-        "sender_name": settings.sender.split("<", 1)[0].strip().strip('"') or settings.sender,
+        "sender_name": settings.sender_name,
         "postal_address": settings.postal_address,
         "site_url": settings.public_site_url,
         "archive_url": f"{settings.base_url}/archive",

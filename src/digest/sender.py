@@ -32,7 +32,7 @@ from digest.mailer.message import MessageHeaders, Personal, build_message, messa
 from digest.mailer.transport import Connection, SendError, Transport
 from digest.planner import finish_if_complete
 from digest.render import EditionView, Reader, RenderedEdition, StoryView, reader_values, render_edition
-from digest.store.models import Delivery, DeliveryStatus, Edition, EditionStatus, EditionStory, utcnow
+from digest.store.models import Delivery, DeliveryStatus, Edition, EditionStatus, EditionStory, ts, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ WHERE edition_id = :e AND id BETWEEN :lo AND :hi AND status = 'queued'
   AND (next_attempt_at IS NULL OR next_attempt_at <= :now)
 RETURNING id, subscriber_id, attempts
 """
-)
+).bindparams(ts("now"), ts("lease_until"))
 _SKIP_DEPARTED = text(
     """
 UPDATE deliveries SET status = 'skipped', last_error = 'reader no longer subscribed',
@@ -56,7 +56,7 @@ WHERE edition_id = :e AND id BETWEEN :lo AND :hi AND status = 'queued'
   AND (lease_until IS NULL OR lease_until < :now)
   AND subscriber_id IN (SELECT id FROM subscribers WHERE status <> 'active')
 """
-)
+).bindparams(ts("now"))
 _READERS = text(
     "SELECT id, email, name, token, status FROM subscribers WHERE id IN :ids"
 ).bindparams(bindparam("ids", expanding=True))
@@ -71,7 +71,7 @@ _RECORD = {
         "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, message_id = :message_id, "
         "sent_at = :at, last_error = NULL, lease_until = NULL, next_attempt_at = NULL "
         "WHERE id = :id AND status = 'queued'"
-    ),
+    ).bindparams(ts("at")),
     "bounced": text(
         "UPDATE deliveries SET status = 'bounced', attempts = attempts + 1, message_id = :message_id, "
         "last_error = :error, lease_until = NULL WHERE id = :id AND status = 'queued'"
@@ -85,11 +85,11 @@ _RECORD = {
         "next_attempt_at = :retry_at, "
         "status = CASE WHEN attempts + 1 >= :max_attempts THEN 'failed' ELSE 'queued' END "
         "WHERE id = :id AND status = 'queued'"
-    ),
+    ).bindparams(ts("retry_at")),
     "released": text(
         "UPDATE deliveries SET lease_until = NULL, next_attempt_at = :retry_at "
         "WHERE id = :id AND status = 'queued'"
-    ),
+    ).bindparams(ts("retry_at")),
 }
 _BOUNCE_READERS = text(
     "UPDATE subscribers SET status = 'bounced' WHERE id IN :ids AND status = 'active'"

@@ -6,11 +6,15 @@ Every task is safe to run twice: the database decides what is left to do.
 
 from __future__ import annotations
 
+import base64
+
 from celery import Task
 
 from digest.celery_app import VISIBILITY_TIMEOUT_SECONDS, app
 from digest.config import get_settings
-from digest.mailer.transport import transport_for
+from digest.inbound import process_maildir, process_message
+from digest.mailer.transport import SendError, transport_for
+from digest.notices import send_notice as send_notice_now
 from digest.pipeline import release_due, sweep as sweep_work
 from digest.sender import send_batch as send_batch_now
 from digest.store.engine import session_factory
@@ -23,6 +27,10 @@ def _enqueue(edition_id: int, first_id: int, last_id: int) -> None:
     send_batch.delay(edition_id, first_id, last_id)
 
 
+def _enqueue_notice(notice_id: int) -> None:
+    send_notice.delay(notice_id)
+
+
 @app.task(name="digest.release_due_editions")
 def release_due_editions() -> list[int]:
     return release_due(session_factory(), utcnow(), get_settings().batch_size, _enqueue)
@@ -31,7 +39,8 @@ def release_due_editions() -> list[int]:
 @app.task(name="digest.sweep")
 def sweep() -> list[int]:
     settings = get_settings()
-    return sweep_work(session_factory(), utcnow(), settings.batch_size, settings.lease_seconds, _enqueue)
+    return sweep_work(session_factory(), utcnow(), settings.batch_size, settings.lease_seconds, _enqueue,
+                      _enqueue_notice)
 
 
 @app.task(name="digest.send_batch", bind=True, acks_late=True, max_retries=None)
@@ -44,3 +53,30 @@ def send_batch(self: Task, edition_id: int, first_id: int, last_id: int) -> dict
         # sweeper's job, since Redis would redeliver a long-delayed task (NOTES.md).
         raise self.retry(countdown=min(outcome.retry_in_seconds, MAX_COUNTDOWN_SECONDS))
     return outcome.counts
+
+
+@app.task(name="digest.send_notice", bind=True, acks_late=True, max_retries=8)
+def send_notice(self: Task, notice_id: int) -> str:
+    """A confirmation or welcome email; sends at most once (the notice row is claimed)."""
+    settings = get_settings()
+    transport = transport_for(settings.smtp, settings.smtp_timeout_seconds, settings.smtp_helo)
+    try:
+        return send_notice_now(session_factory(), notice_id, transport, settings)
+    except SendError as exc:
+        countdown = min(MAX_COUNTDOWN_SECONDS, settings.retry_base_seconds * 2**self.request.retries)
+        raise self.retry(countdown=countdown, exc=exc) from None
+
+
+@app.task(name="digest.process_inbound")
+def process_inbound(raw_base64: str) -> str:
+    """One inbound message (base64 of its RFC 5322 bytes) to the unsubscribe address."""
+    with session_factory().begin() as session:
+        return process_message(session, base64.b64decode(raw_base64)).outcome
+
+
+@app.task(name="digest.poll_unsubscribe_maildir")
+def poll_unsubscribe_maildir() -> int:
+    folder = get_settings().unsubscribe_maildir
+    if folder is None:
+        return 0
+    return len(process_maildir(session_factory(), folder))

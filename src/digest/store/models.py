@@ -10,6 +10,7 @@ import enum
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    BindParameter,
     JSON,
     BigInteger,
     Boolean,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    bindparam,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -52,6 +54,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def ts(name: str) -> BindParameter[datetime]:
+    """A bind parameter for raw SQL that stores datetimes exactly as the ORM columns do."""
+    return bindparam(name, type_=UTCDateTime())
+
+
 def _enum(cls: type[enum.Enum]) -> Enum:
     return Enum(
         cls,
@@ -68,6 +75,11 @@ class SubscriberStatus(enum.StrEnum):
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"
     COMPLAINED = "complained"
+
+
+class Frequency(enum.StrEnum):
+    EVERY = "every"  # every digest
+    WEEKLY = "weekly"  # at most one digest in any 7 days
 
 
 class StoryStatus(enum.StrEnum):
@@ -123,6 +135,11 @@ class Subscriber(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    frequency: Mapped[Frequency] = mapped_column(_enum(Frequency), default=Frequency.EVERY)
+    # No digest until then ("pause for N weeks").
+    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when the reader asked to be forgotten: address, name and topics are gone.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     topic_rows: Mapped[list[SubscriberTopic]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="SubscriberTopic.topic"
@@ -228,3 +245,60 @@ class Delivery(Base):
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Earliest time of the next try after a transient failure.
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ConsentEvent(Base):
+    """The consent ledger (GDPR Art. 7): who gave or withdrew consent, when, how, to what text."""
+
+    __tablename__ = "consent_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # subscribe, confirm, unsubscribe, preferences, erase
+    kind: Mapped[str] = mapped_column(String(32))
+    # form, one-click, page, mailto, preferences, admin, cli, import, demo
+    channel: Mapped[str] = mapped_column(String(32))
+    form: Mapped[str | None] = mapped_column(String(100))
+    consent_text: Mapped[str | None] = mapped_column(Text)
+    consent_version: Mapped[str | None] = mapped_column(String(32))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(500))
+    detail: Mapped[dict[str, object] | None] = mapped_column(JSON)
+
+
+class Suppression(Base):
+    """Addresses that must never be re-added silently, kept only as a one-way hash."""
+
+    __tablename__ = "suppressions"
+
+    email_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(32))  # erased, bounced, complained
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class NoticeStatus(enum.StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Notice(Base):
+    """A one-off message to one reader (confirm, welcome): recorded like every send."""
+
+    __tablename__ = "notices"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[NoticeStatus] = mapped_column(_enum(NoticeStatus), default=NoticeStatus.QUEUED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,261 @@
+"""A reader's life: subscribe, confirm, change preferences, leave, be forgotten.
+
+Every change of consent writes a ConsentEvent (who, when, how, to which text). Callers
+pass a Session and commit; anything to enqueue (confirmation, welcome) is returned as
+notice ids so the caller sends it after the commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from digest.store.models import (
+    ConsentEvent,
+    Delivery,
+    Frequency,
+    Notice,
+    Subscriber,
+    SubscriberStatus,
+    SubscriberTopic,
+    Suppression,
+    utcnow,
+)
+from digest.subscribers import clean_name, clean_topics, new_token, normalise_email
+
+CONSENT_VERSION = "2026-11-01"
+CONSENT_TEXT = (
+    "Email me the featured stories. I can unsubscribe at any time with one click; "
+    "my address is used for nothing else."
+)
+PAUSE_MAX_WEEKS = 52
+CHANNELS = ("one-click", "page", "mailto", "preferences", "admin", "cli", "import", "form")
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """Where a consent came from: kept with the event."""
+
+    channel: str
+    ip: str | None = None
+    user_agent: str | None = None
+    form: str | None = None
+
+
+def email_hash(email_key: str) -> str:
+    """The one-way form kept on the suppression list."""
+    return hashlib.sha256(email_key.strip().lower().encode("utf-8")).hexdigest()
+
+
+def is_suppressed(session: Session, email_key: str) -> bool:
+    return session.get(Suppression, email_hash(email_key)) is not None
+
+
+def suppress(session: Session, email_key: str, reason: str) -> None:
+    if not is_suppressed(session, email_key):
+        session.add(Suppression(email_hash=email_hash(email_key), reason=reason))
+
+
+def record(session: Session, subscriber: Subscriber, kind: str, ctx: RequestContext,
+           *, with_text: bool = False, detail: dict[str, Any] | None = None) -> None:
+    session.add(
+        ConsentEvent(
+            subscriber_id=subscriber.id,
+            kind=kind,
+            channel=ctx.channel,
+            form=ctx.form,
+            consent_text=CONSENT_TEXT if with_text else None,
+            consent_version=CONSENT_VERSION if with_text else None,
+            ip=ctx.ip,
+            user_agent=(ctx.user_agent or "")[:500] or None,
+            detail=detail,
+        )
+    )
+
+
+def queue_notice(session: Session, subscriber: Subscriber, kind: str) -> int:
+    notice = Notice(subscriber_id=subscriber.id, kind=kind)
+    session.add(notice)
+    session.flush()
+    return notice.id
+
+
+def find_by_token(session: Session, token: str) -> Subscriber | None:
+    if not token or len(token) > 64:
+        return None
+    return session.scalar(select(Subscriber).where(Subscriber.token == token))
+
+
+def request_subscription(
+    session: Session,
+    email: str,
+    *,
+    name: str | None,
+    topics: list[str],
+    allowed_topics: list[str],
+    ctx: RequestContext,
+) -> tuple[Subscriber | None, bool]:
+    """Record a sign-up request: (reader or None, whether to send a confirmation).
+
+    The caller answers the same way whatever happens here, so the form never reveals who
+    is subscribed. Suppressed addresses are ignored; active readers are left as they are;
+    pending and departed readers get a (new) confirmation request.
+    """
+    address, key = normalise_email(email)
+    clean = clean_name(name)
+    chosen = clean_topics(topics, allowed_topics)
+    if is_suppressed(session, key):
+        return None, False
+    subscriber = session.scalar(select(Subscriber).where(Subscriber.email_key == key))
+    if subscriber is not None and subscriber.status in (SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED):
+        return None, False
+    if subscriber is not None and subscriber.status == SubscriberStatus.ACTIVE:
+        return subscriber, False
+    if subscriber is None:
+        subscriber = Subscriber(email=address, email_key=key, token=new_token(),
+                                status=SubscriberStatus.PENDING)
+        session.add(subscriber)
+    subscriber.status = SubscriberStatus.PENDING
+    subscriber.name = clean
+    subscriber.consent_source = ctx.form or ctx.channel
+    subscriber.topic_rows = [SubscriberTopic(topic=t) for t in chosen]
+    session.flush()
+    record(session, subscriber, "subscribe", ctx, with_text=True, detail={"topics": chosen})
+    return subscriber, True
+
+
+def confirm(session: Session, subscriber: Subscriber, ctx: RequestContext) -> bool:
+    """pending → active. True if this call activated the reader (then send a welcome)."""
+    now = utcnow()
+    result = session.execute(
+        update(Subscriber)
+        .where(Subscriber.id == subscriber.id, Subscriber.status == SubscriberStatus.PENDING)
+        .values(status=SubscriberStatus.ACTIVE, confirmed_at=now, unsubscribed_at=None,
+                unsubscribe_channel=None)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    session.refresh(subscriber)
+    record(session, subscriber, "confirm", ctx, with_text=True)
+    return True
+
+
+def unsubscribe(session: Session, subscriber: Subscriber, ctx: RequestContext) -> bool:
+    """Leave at once; idempotent. True if this call changed anything.
+
+    Deliveries already queued are not touched here: the send loop re-checks the reader's
+    status before sending, so the ledger stays truthful about what was actually sent.
+    """
+    result = session.execute(
+        update(Subscriber)
+        .where(Subscriber.id == subscriber.id,
+               Subscriber.status.in_([SubscriberStatus.ACTIVE, SubscriberStatus.PENDING]))
+        .values(status=SubscriberStatus.UNSUBSCRIBED, unsubscribed_at=utcnow(),
+                unsubscribe_channel=ctx.channel)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    session.refresh(subscriber)
+    record(session, subscriber, "unsubscribe", ctx)
+    return True
+
+
+def update_preferences(
+    session: Session,
+    subscriber: Subscriber,
+    *,
+    name: str | None,
+    topics: list[str],
+    frequency: str,
+    pause_weeks: int,
+    allowed_topics: list[str],
+    ctx: RequestContext,
+) -> None:
+    try:
+        chosen_frequency = Frequency(frequency)
+    except ValueError:
+        raise ValueError("frequency must be 'every' or 'weekly'") from None
+    if not 0 <= pause_weeks <= PAUSE_MAX_WEEKS:
+        raise ValueError(f"pause must be between 0 and {PAUSE_MAX_WEEKS} weeks")
+    subscriber.name = clean_name(name)
+    subscriber.topic_rows = [SubscriberTopic(topic=t) for t in clean_topics(topics, allowed_topics)]
+    subscriber.frequency = chosen_frequency
+    if pause_weeks:
+        subscriber.paused_until = utcnow() + timedelta(weeks=pause_weeks)
+    session.flush()
+    record(session, subscriber, "preferences", ctx, detail={
+        "topics": subscriber.topics, "frequency": chosen_frequency.value, "pause_weeks": pause_weeks,
+    })
+
+
+def resume(session: Session, subscriber: Subscriber, ctx: RequestContext) -> None:
+    subscriber.paused_until = None
+    record(session, subscriber, "preferences", ctx, detail={"resumed": True})
+
+
+def export_data(session: Session, subscriber: Subscriber) -> dict[str, Any]:
+    """Everything we hold about a reader, as JSON-able data."""
+
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    consents = session.scalars(
+        select(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber.id).order_by(ConsentEvent.id)
+    )
+    sent = session.execute(
+        select(Delivery.edition_id, Delivery.status, Delivery.sent_at, Delivery.message_id)
+        .where(Delivery.subscriber_id == subscriber.id).order_by(Delivery.id)
+    )
+    notices = session.scalars(select(Notice).where(Notice.subscriber_id == subscriber.id).order_by(Notice.id))
+    return {
+        "profile": {
+            "email": subscriber.email, "name": subscriber.name, "status": subscriber.status.value,
+            "topics": subscriber.topics, "frequency": subscriber.frequency.value,
+            "paused_until": iso(subscriber.paused_until), "created_at": iso(subscriber.created_at),
+            "confirmed_at": iso(subscriber.confirmed_at), "unsubscribed_at": iso(subscriber.unsubscribed_at),
+            "unsubscribe_channel": subscriber.unsubscribe_channel, "consent_source": subscriber.consent_source,
+        },
+        "consent_records": [
+            {"at": iso(c.at), "kind": c.kind, "channel": c.channel, "form": c.form,
+             "consent_text": c.consent_text, "consent_version": c.consent_version,
+             "ip": c.ip, "user_agent": c.user_agent, "detail": c.detail}
+            for c in consents
+        ],
+        "deliveries": [
+            {"edition_id": edition_id, "status": status, "sent_at": iso(sent_at), "message_id": message_id}
+            for edition_id, status, sent_at, message_id in sent
+        ],
+        "notices": [
+            {"kind": n.kind, "status": n.status.value, "sent_at": iso(n.sent_at)} for n in notices
+        ],
+    }
+
+
+def erase(session: Session, subscriber: Subscriber, ctx: RequestContext) -> None:
+    """Forget the reader: personal data gone, a hash of the address kept as suppression."""
+    suppress(session, subscriber.email_key, "erased")
+    now = utcnow()
+    placeholder = f"erased-{subscriber.id}@erased.invalid"
+    subscriber.email = placeholder
+    subscriber.email_key = placeholder
+    subscriber.name = None
+    subscriber.token = new_token()  # old links stop working
+    subscriber.status = SubscriberStatus.UNSUBSCRIBED
+    subscriber.unsubscribed_at = subscriber.unsubscribed_at or now
+    subscriber.unsubscribe_channel = subscriber.unsubscribe_channel or ctx.channel
+    subscriber.erased_at = now
+    subscriber.topic_rows = []
+    session.execute(
+        update(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber.id)
+        .values(ip=None, user_agent=None).execution_options(synchronize_session=False)
+    )
+    session.execute(delete(Notice).where(Notice.subscriber_id == subscriber.id))
+    session.flush()
+    record(session, subscriber, "erase", RequestContext(channel=ctx.channel))
