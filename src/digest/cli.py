@@ -291,6 +291,21 @@ def status(
 
 
 @app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
+) -> None:
+    """Serve the web app (reader pages, /healthz) with uvicorn."""
+    import uvicorn
+
+    _require_database()
+    get_settings()  # fail here, in one line, on bad configuration
+    uvicorn.run("digest.web.app:create_app", factory=True, host=host, port=port, workers=workers,
+                proxy_headers=True, log_level="info")
+
+
+@app.command()
 def demo(
     folder: Annotated[Path, typer.Option(help="Where to write digest.db and outbox/.")] = Path("."),
     readers: Annotated[int, typer.Option(help="How many sample readers.")] = 36,
@@ -331,3 +346,7 @@ def main() -> None:
     except SQLAlchemyError as exc:
         _fail(f"database error: {str(exc).splitlines()[0]}", 1)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     env: Literal["development", "production", "test"] = "development"
     database_url: str = "sqlite:///digest.db"
     broker_url: str = "redis://localhost:6379/0"
+    # Redis for rate limits and cooldowns; the broker's Redis when unset.
+    redis_url: str | None = None
     smtp_url: str = "smtp://localhost:1025"
     base_url: str = "http://localhost:8000"
     # The publisher's site; plain-text articles without a URL are linked under it.

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest.store.engine import make_engine
 from digest.store.migrate import upgrade
-from tests.integration.smtp_sink import RecordingHandler, start_smtp_server
+from tests.integration.smtp_sink import RecordingHandler, free_port, start_smtp_server
 
 REPO = Path(__file__).resolve().parents[2]
 PG_ADMIN_URL = os.environ.get("DIGEST_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -47,6 +47,11 @@ class Stack:
     broker_url: str
     client: Celery
     worker_log: Path
+    web_port: int
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
 
     def env(self, **extra: str) -> dict[str, str]:
         return worker_env(self, **extra)
@@ -117,7 +122,7 @@ def worker_env(stack: Stack, **extra: str) -> dict[str, str]:
         "DIGEST_DATABASE_URL": stack.database_url,
         "DIGEST_BROKER_URL": stack.broker_url,
         "DIGEST_SMTP_URL": f"smtp://127.0.0.1:{stack.smtp_port}",
-        "DIGEST_BASE_URL": "https://digest.test.example",
+        "DIGEST_BASE_URL": stack.base_url,
         "DIGEST_BATCH_SIZE": "50",
         "DIGEST_RETRY_BASE_SECONDS": "0.5",
         "DIGEST_LEASE_SECONDS": "30",
@@ -174,6 +179,7 @@ def stack(request, smtp_server, broker_url, tmp_path_factory) -> Iterator[Stack]
         factory=sessionmaker(engine, expire_on_commit=False), smtp=handler, smtp_port=port,
         broker_url=broker_url, client=client,
         worker_log=REPO / "test-artifacts" / f"worker-{request.param}.log",
+        web_port=free_port(),
     )
     redis.Redis.from_url(broker_url).flushdb()
     proc = start_worker(stack)
@@ -186,3 +192,37 @@ def stack(request, smtp_server, broker_url, tmp_path_factory) -> Iterator[Stack]
 def live(stack: Stack) -> Stack:
     stack.reset()
     return stack
+
+
+@pytest.fixture(scope="session")
+def web(stack: Stack) -> Iterator[str]:
+    """`digest serve` as a real uvicorn process on the stack's database and Redis."""
+    log_path = REPO / "test-artifacts" / f"web-{stack.backend}.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "digest.cli", "serve", "--host", "127.0.0.1", "--port", str(stack.web_port)],
+            cwd=REPO, env=stack.env(DIGEST_INBOUND_SECRET="inbound-test-secret"),
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+    import httpx
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"web server exited: {log_path.read_text(errors='replace')[-3000:]}")
+        try:
+            if httpx.get(f"{stack.base_url}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    else:
+        proc.kill()
+        raise RuntimeError(f"web server not ready: {log_path.read_text(errors='replace')[-3000:]}")
+    yield stack.base_url
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

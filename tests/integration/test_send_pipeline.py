@@ -50,7 +50,7 @@ def test_edition_to_200_readers_arrives_exactly_once(live: Stack) -> None:
         assert message["List-Id"] == "Featured Stories <featured.news.example.com>"
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         token = tokens[address]
-        assert message["List-Unsubscribe"].startswith(f"<https://digest.test.example/unsubscribe/{token}>")
+        assert message["List-Unsubscribe"].startswith(f"<{live.base_url}/unsubscribe/{token}>")
         assert "mailto:" in message["List-Unsubscribe"]
         assert re.fullmatch(r"\d+:digest:edition:digest", message["Feedback-ID"])
         assert message["Message-ID"] == message_ids[address]
@@ -59,7 +59,7 @@ def test_edition_to_200_readers_arrives_exactly_once(live: Stack) -> None:
         plain, html = message.iter_parts()
         assert plain.get_content_type() == "text/plain" and html.get_content_type() == "text/html"
         assert f"/unsubscribe/{token}" in plain.get_content()
-        assert f'href="https://digest.test.example/unsubscribe/{token}"' in html.get_content()
+        assert f'href="{live.base_url}/unsubscribe/{token}"' in html.get_content()
         assert all(title in plain.get_content() for title in titles)
     assert len(titles) == 5
     assert len(seen_ids) == 200
