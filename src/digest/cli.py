@@ -32,7 +32,7 @@ from digest.stories import ParseError, ingest_source
 from digest.store.engine import get_engine, session_scope
 from digest.store.migrate import is_initialised, upgrade
 from digest.store.models import Story, Subscriber, SubscriberStatus, utcnow
-from digest.subscribers import AlreadySubscribed, InvalidReader, add_subscriber, import_csv
+from digest.subscribers import AlreadySubscribed, InvalidReader, Suppressed, add_subscriber, import_csv
 
 try:  # typer >= 0.20 carries its own copy of click: its errors are not click's classes
     from typer._click import exceptions as click_exceptions
@@ -102,17 +102,18 @@ def subscribers_import(
     except UnicodeDecodeError:
         raise UserError(f"{file} is not UTF-8 text") from None
     total = max(0, text.count("\n") - (0 if text.endswith("\n") else -1) - 1)
+    err = Console(stderr=True)
+    # A bar only on a terminal: piped stderr gets the "line N:" errors and nothing else.
     progress = Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=Console(stderr=True), transient=True)
+                        console=err, transient=True, disable=not err.is_terminal)
     with progress, session_scope() as session:
         task = progress.add_task("import", total=total or None)
         report = import_csv(session, text, allowed_topics=get_settings().topic_list, confirmed=confirmed,
                             progress=lambda n: progress.advance(task, n))
-    err = Console(stderr=True)
     for line, message in report.errors:
         err.print(f"line {line}: {message}", markup=False, highlight=False, soft_wrap=True)
     out.print(f"imported {report.imported}, already subscribed {report.duplicates}, "
-              f"rejected {len(report.errors)}")
+              f"suppressed {report.suppressed}, rejected {len(report.errors) - report.suppressed}")
 
 
 @subscribers_app.command("list")
@@ -338,7 +339,8 @@ def main() -> None:
     except (click.exceptions.Abort, typer.Abort):
         sys.stderr.write("digest: aborted\n")
         sys.exit(130)
-    except (UserError, ConfigError, ParseError, InvalidReader, AlreadySubscribed, EditionError) as exc:
+    except (UserError, ConfigError, ParseError, InvalidReader, AlreadySubscribed, Suppressed,
+            EditionError) as exc:
         _fail(str(exc), 1)
     except OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)

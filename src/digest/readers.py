@@ -7,7 +7,6 @@ notice ids so the caller sends it after the commit.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,7 +25,7 @@ from digest.store.models import (
     Suppression,
     utcnow,
 )
-from digest.subscribers import clean_name, clean_topics, new_token, normalise_email
+from digest.subscribers import clean_name, clean_topics, email_hash, new_token, normalise_email
 
 CONSENT_VERSION = "2026-11-01"
 CONSENT_TEXT = (
@@ -45,11 +44,6 @@ class RequestContext:
     ip: str | None = None
     user_agent: str | None = None
     form: str | None = None
-
-
-def email_hash(email_key: str) -> str:
-    """The one-way form kept on the suppression list."""
-    return hashlib.sha256(email_key.strip().lower().encode("utf-8")).hexdigest()
 
 
 def is_suppressed(session: Session, email_key: str) -> bool:

@@ -7,6 +7,7 @@ in normalised form; uniqueness is case-insensitive through `email_key`.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import secrets
 from collections.abc import Callable, Iterable, Iterator
@@ -16,7 +17,14 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from digest.store.models import Subscriber, SubscriberStatus, SubscriberTopic, utcnow
+from digest.store.models import (
+    ConsentEvent,
+    Subscriber,
+    SubscriberStatus,
+    SubscriberTopic,
+    Suppression,
+    utcnow,
+)
 
 NAME_MAX_CHARS = 200
 IMPORT_CHUNK_ROWS = 1000
@@ -29,6 +37,15 @@ class InvalidReader(ValueError):
 
 class AlreadySubscribed(ValueError):
     pass
+
+
+class Suppressed(ValueError):
+    """The address asked to be forgotten, bounced or complained: never re-added silently."""
+
+
+def email_hash(email_key: str) -> str:
+    """The one-way form kept on the suppression list."""
+    return hashlib.sha256(email_key.strip().lower().encode("utf-8")).hexdigest()
 
 
 def new_token() -> str:
@@ -83,6 +100,8 @@ def add_subscriber(
     chosen = clean_topics(topics, allowed_topics)
     if session.scalar(select(Subscriber.id).where(Subscriber.email_key == key)) is not None:
         raise AlreadySubscribed(f"{address} is already on the list")
+    if session.get(Suppression, email_hash(key)) is not None:
+        raise Suppressed(f"{address} is on the suppression list (erased, bounced or complained)")
     now = utcnow()
     subscriber = Subscriber(
         email=address,
@@ -97,6 +116,8 @@ def add_subscriber(
     subscriber.topic_rows = [SubscriberTopic(topic=t) for t in chosen]
     session.add(subscriber)
     session.flush()
+    session.add(ConsentEvent(subscriber_id=subscriber.id, kind="subscribe", channel=consent_source,
+                             detail={"confirmed": confirmed, "topics": chosen}))
     return subscriber
 
 
@@ -104,6 +125,7 @@ def add_subscriber(
 class ImportReport:
     imported: int = 0
     duplicates: int = 0
+    suppressed: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
 
 
@@ -161,11 +183,18 @@ def import_csv(
 def _import_chunk(session: Session, chunk: list[_Row], confirmed: bool, report: ImportReport) -> None:
     keys = {row.key for row in chunk}
     known = set(session.scalars(select(Subscriber.email_key).where(Subscriber.email_key.in_(keys))))
+    hashes = {email_hash(key): key for key in keys}
+    suppressed = {hashes[h] for h in session.scalars(
+        select(Suppression.email_hash).where(Suppression.email_hash.in_(list(hashes))))}
     now = utcnow()
     fresh: dict[str, _Row] = {}
     for row in chunk:
         if row.key in known or row.key in fresh:
             report.duplicates += 1
+            continue
+        if row.key in suppressed:
+            report.suppressed += 1
+            report.errors.append((row.line, f"{row.email} is on the suppression list; not imported"))
             continue
         fresh[row.key] = row
     if not fresh:
@@ -195,4 +224,9 @@ def _import_chunk(session: Session, chunk: list[_Row], confirmed: bool, report: 
     ]
     if topic_rows:
         session.execute(insert(SubscriberTopic), topic_rows)
+    session.execute(insert(ConsentEvent), [
+        {"subscriber_id": ids[key], "kind": "subscribe", "channel": "import", "at": now,
+         "detail": {"confirmed": confirmed, "line": row.line}}
+        for key, row in fresh.items()
+    ])
     report.imported += len(fresh)
