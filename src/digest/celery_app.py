@@ -33,6 +33,7 @@ def make_app() -> Celery:
         enable_utc=True,
         worker_hijack_root_logger=False,
         beat_schedule={
+            "schedule-editions": {"task": "digest.schedule_editions", "schedule": settings.release_every_seconds},
             "release-due-editions": {"task": "digest.release_due_editions", "schedule": settings.release_every_seconds},
             "sweep": {"task": "digest.sweep", "schedule": settings.sweep_every_seconds},
             "poll-unsubscribe-maildir": {"task": "digest.poll_unsubscribe_maildir", "schedule": 60.0},

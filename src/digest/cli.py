@@ -23,6 +23,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
@@ -54,6 +55,12 @@ class UserError(Exception):
     """Shown as one line on stderr; exit status 1."""
 
 
+def _cells(*values: object) -> list[Text]:
+    # Titles and subjects come from feeds and editors: as str, Rich would read "[/b]" in
+    # them as markup (and raise) and ":name:" as emoji. Text cells print them as they are.
+    return [Text(str(value)) for value in values]
+
+
 def _print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2, default=str) + "\n")
 
@@ -67,7 +74,8 @@ def _require_database() -> None:
 def init() -> None:
     """Create or upgrade the database schema (safe to run again)."""
     revision = upgrade(get_engine())
-    out.print(f"database ready at schema revision {revision}: {get_engine().url.render_as_string()}")
+    out.print(f"database ready at schema revision {revision}: {get_engine().url.render_as_string()}",
+              markup=False)
 
 
 # ------------------------------------------------------------------ subscribers
@@ -144,7 +152,7 @@ def subscribers_list(
         return
     table = Table("id", "email", "name", "status", "topics")
     for row in rows:
-        table.add_row(str(row["id"]), row["email"], row["name"] or "", row["status"], ", ".join(row["topics"]))
+        table.add_row(*_cells(row["id"], row["email"], row["name"] or "", row["status"], ", ".join(row["topics"])))
     out.print(table)
 
 
@@ -160,7 +168,7 @@ def stories_ingest(
     _require_database()
     with session_scope() as session:
         result = ingest_source(session, source, url=url)
-    out.print(f"{result.added} added, {result.updated} updated from {source}")
+    out.print(f"{result.added} added, {result.updated} updated from {source}", markup=False)
 
 
 def story_json(story: Story) -> dict[str, Any]:
@@ -184,8 +192,8 @@ def stories_list(as_json: Annotated[bool, typer.Option("--json", help="Print a J
         return
     table = Table("id", "published", "title", "topics", "featured")
     for row in rows:
-        table.add_row(str(row["id"]), row["published_at"][:16], row["title"], ", ".join(row["topics"]),
-                      "★" if row["featured"] else "")
+        table.add_row(*_cells(row["id"], row["published_at"][:16], row["title"], ", ".join(row["topics"]),
+                              "★" if row["featured"] else ""))
     out.print(table)
 
 
@@ -256,7 +264,7 @@ def editions_list(as_json: Annotated[bool, typer.Option("--json", help="Print a 
         return
     table = Table("id", "send at (UTC)", "status", "subject", "topics")
     for row in rows:
-        table.add_row(str(row["id"]), row["send_at"][:16], row["status"], row["subject"], ", ".join(row["topics"]))
+        table.add_row(*_cells(row["id"], row["send_at"][:16], row["status"], row["subject"], ", ".join(row["topics"])))
     out.print(table)
 
 
@@ -286,8 +294,8 @@ def status(
         return
     table = Table("id", "status", "subject", "planned", "sent", "failed", "bounced", "skipped", "pending")
     for r in rows:
-        table.add_row(str(r.id), r.status, r.subject, *(str(v) for v in
-                      (r.planned, r.sent, r.failed, r.bounced, r.skipped, r.pending)))
+        table.add_row(*_cells(r.id, r.status, r.subject, r.planned, r.sent, r.failed, r.bounced, r.skipped,
+                              r.pending))
     out.print(table)
 
 

@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     # Inbound mail (mailto: unsubscribes): a maildir polled by beat, and an HTTP hook's secret.
     unsubscribe_maildir: Path | None = None
     inbound_secret: str | None = None
+    # A scheduled edition later than this (workers were down) is skipped, not sent.
+    missed_edition_limit_minutes: int = Field(180, ge=1)
+    # Recurring newsletters get their editions created this far ahead, for curation.
+    schedule_ahead_hours: int = Field(48, ge=1, le=24 * 31)
     # How often beat asks for due editions to be released, and for lost work to be swept.
     release_every_seconds: float = Field(15.0, gt=0, le=3600)
     sweep_every_seconds: float = Field(60.0, gt=0, le=3600)

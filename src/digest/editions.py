@@ -10,10 +10,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from digest.mailer.message import HeaderInjection, check_header_value
-from digest.render import EditionView, Reader, StoryView, reader_values, render_edition
-from digest.selector import select_for_edition
-from digest.sender import load_edition_view
-from digest.store.models import Delivery, DeliveryStatus, Edition, EditionStatus, Story, Subscriber
+from digest.render import Reader, reader_values, render_edition
+from digest.content import edition_view
+from digest.store.models import Delivery, DeliveryStatus, Edition, EditionStatus, Subscriber
 from digest.subscribers import clean_topics, normalise_email
 
 SUBJECT_MAX_CHARS = 300
@@ -166,21 +165,7 @@ def preview_edition(session: Session, edition_id: int, email: str | None = None)
         if subscriber is None:
             raise EditionError(f"no subscriber with address {email}")
         reader = Reader(email=subscriber.email, name=subscriber.name, token=subscriber.token)
-    if edition.story_rows:
-        view = load_edition_view(session, edition_id)
-    else:
-        ids = select_for_edition(session, edition)
-        stories = {s.id: s for s in session.scalars(select(Story).where(Story.id.in_(ids)))}
-        view = EditionView(
-            id=edition.id,
-            subject=edition.subject,
-            send_at=edition.send_at,
-            stories=tuple(
-                StoryView(title=s.title, url=s.url, summary=s.summary, published_at=s.published_at,
-                          image_url=s.image_url, author=s.author, topics=tuple(s.topics or ()))
-                for s in (stories[i] for i in ids)
-            ),
-        )
+    view = edition_view(session, edition)
     rendered = render_edition(view)
     body_html, body_text = rendered.personalise(reader_values(reader))
     return rendered.subject, body_html, body_text

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from digest.schedules import schedule_editions, skip_missed
 from digest.planner import (
     stale_notice_ids,
     batch_ranges,
@@ -38,8 +39,14 @@ def enqueue_batches(factory: sessionmaker[Session], edition_id: int, batch_size:
 
 
 def release_due(factory: sessionmaker[Session], now: datetime, batch_size: int,
-                enqueue: Enqueue) -> list[int]:
-    """Release every due edition this process wins; returns their ids."""
+                enqueue: Enqueue, missed_limit_minutes: int | None = None) -> list[int]:
+    """Release every due edition this process wins; returns their ids. Editions later than
+    `missed_limit_minutes` are skipped first (sent late within it, never twice)."""
+    if missed_limit_minutes is not None:
+        with factory.begin() as session:
+            skipped = skip_missed(session, now, missed_limit_minutes)
+        if skipped:
+            log.warning("%s scheduled edition(s) skipped as missed", skipped)
     with factory() as session:
         due = due_edition_ids(session, now)
     released = []
@@ -77,3 +84,8 @@ def sweep(factory: sessionmaker[Session], now: datetime, batch_size: int, lease_
         log.warning("edition %s: re-enqueued %s batches of unclaimed work", edition_id, count,
                     extra={"edition_id": edition_id})
     return stale
+
+
+def schedule(factory: sessionmaker[Session], now: datetime, ahead_hours: int) -> int:
+    with factory.begin() as session:
+        return schedule_editions(session, now, ahead_hours)

@@ -36,8 +36,12 @@ WHERE s.status = 'active'
   AND (s.frequency = 'every' OR NOT EXISTS (
         SELECT 1 FROM deliveries w
         WHERE w.subscriber_id = s.id AND w.status = 'sent' AND w.sent_at > :week_ago))
-  {topic_clause}
+  {topic_clause} {newsletter_clause}
 ON CONFLICT (edition_id, subscriber_id) DO NOTHING
+"""
+_NEWSLETTER_CLAUSE = """
+  AND EXISTS (SELECT 1 FROM newsletter_subscriptions ns
+              WHERE ns.subscriber_id = s.id AND ns.newsletter_id = :newsletter_id)
 """
 # A reader who chose no topics takes every edition; one who did takes editions sharing one.
 _TOPIC_CLAUSE = """
@@ -83,14 +87,18 @@ def freeze_stories(session: Session, edition: Edition) -> list[int]:
 def plan_deliveries(session: Session, edition: Edition, now: datetime) -> int:
     """One queued delivery per eligible reader, in one INSERT … SELECT; returns rows added.
 
-    Eligible: active, not paused, sharing a topic with the edition (or having chosen none),
-    and, for weekly readers, sent nothing in the last 7 days.
+    Eligible: active, not paused, subscribed to the edition's newsletter (if it has one),
+    sharing a topic with the edition (or having chosen none), and, for weekly readers,
+    sent nothing in the last 7 days.
     """
     topic_clause = _TOPIC_CLAUSE if edition.topics else ""
-    statement = text(_INSERT_DELIVERIES.format(topic_clause=topic_clause)).bindparams(
-        ts("now"), ts("week_ago"))
+    newsletter_clause = _NEWSLETTER_CLAUSE if edition.newsletter_id is not None else ""
+    statement = text(_INSERT_DELIVERIES.format(topic_clause=topic_clause, newsletter_clause=newsletter_clause))
+    statement = statement.bindparams(ts("now"), ts("week_ago"))
     params: dict[str, object] = {"edition_id": edition.id, "now": now,
                                  "week_ago": now - timedelta(days=WEEKLY_INTERVAL_DAYS)}
+    if edition.newsletter_id is not None:
+        params["newsletter_id"] = edition.newsletter_id
     if edition.topics:
         statement = statement.bindparams(bindparam("topics", expanding=True))
         params["topics"] = list(edition.topics)
@@ -106,9 +114,13 @@ def release_edition(session: Session, edition_id: int, now: datetime) -> bool:
     if not claim_edition(session, edition_id, now):
         return False
     edition = session.get_one(Edition, edition_id, populate_existing=True)
-    if not freeze_stories(session, edition):
-        edition.status = EditionStatus.CANCELLED
-        edition.status_reason = "no story qualified (check topics, window and featured stories)"
+    minimum = max(1, edition.newsletter.min_stories if edition.newsletter else 1)
+    chosen = freeze_stories(session, edition)
+    if len(chosen) < minimum:
+        edition.status = EditionStatus.SKIPPED
+        edition.status_reason = (
+            f"too thin: {len(chosen)} qualifying stor{'y' if len(chosen) == 1 else 'ies'}, "
+            f"the minimum is {minimum} (check topics, window and featured stories)")
         edition.finished_at = now
         return True
     edition.planned_count = plan_deliveries(session, edition, now)

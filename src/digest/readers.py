@@ -25,6 +25,7 @@ from digest.store.models import (
     Suppression,
     utcnow,
 )
+from digest.newsletters import list_newsletters, set_subscriptions
 from digest.subscribers import clean_name, clean_topics, email_hash, new_token, normalise_email
 
 CONSENT_VERSION = "2026-11-01"
@@ -93,6 +94,7 @@ def request_subscription(
     topics: list[str],
     allowed_topics: list[str],
     ctx: RequestContext,
+    newsletter_ids: list[int] | None = None,
 ) -> tuple[Subscriber | None, bool]:
     """Record a sign-up request: (reader or None, whether to send a confirmation).
 
@@ -119,7 +121,11 @@ def request_subscription(
     subscriber.consent_source = ctx.form or ctx.channel
     subscriber.topic_rows = [SubscriberTopic(topic=t) for t in chosen]
     session.flush()
-    record(session, subscriber, "subscribe", ctx, with_text=True, detail={"topics": chosen})
+    if newsletter_ids is None:
+        newsletter_ids = [n.id for n in list_newsletters(session, active_only=True)]
+    set_subscriptions(session, subscriber, newsletter_ids)
+    record(session, subscriber, "subscribe", ctx, with_text=True,
+           detail={"topics": chosen, "newsletters": sorted(newsletter_ids)})
     return subscriber, True
 
 
@@ -171,6 +177,7 @@ def update_preferences(
     pause_weeks: int,
     allowed_topics: list[str],
     ctx: RequestContext,
+    newsletter_ids: list[int] | None = None,
 ) -> None:
     try:
         chosen_frequency = Frequency(frequency)
@@ -183,9 +190,13 @@ def update_preferences(
     subscriber.frequency = chosen_frequency
     if pause_weeks:
         subscriber.paused_until = utcnow() + timedelta(weeks=pause_weeks)
+    if newsletter_ids is not None:
+        # Per newsletter, by the reader's token: leaving one never touches the others.
+        set_subscriptions(session, subscriber, newsletter_ids)
     session.flush()
     record(session, subscriber, "preferences", ctx, detail={
         "topics": subscriber.topics, "frequency": chosen_frequency.value, "pause_weeks": pause_weeks,
+        "newsletters": sorted(newsletter_ids) if newsletter_ids is not None else None,
     })
 
 

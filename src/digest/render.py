@@ -38,6 +38,7 @@ class StoryView:
     image_url: str | None = None
     author: str | None = None
     topics: tuple[str, ...] = ()
+    id: int = 0
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,10 @@ class EditionView:
     send_at: datetime
     stories: tuple[StoryView, ...]
     preheader: str = ""
+    note: str | None = None  # the editor's note, shown above the stories
+    newsletter: str | None = None
+    newsletter_slug: str | None = None
+    sender_name: str | None = None  # the newsletter's own From name, if it has one
 
 
 @dataclass(frozen=True)
@@ -143,7 +148,7 @@ def render_edition(edition: EditionView, template: str = "digest") -> RenderedEd
         "edition": edition,
         "stories": edition.stories,
         "reader": placeholders,
-        "sender_name": settings.sender_name,
+        "sender_name": edition.sender_name or settings.sender_name,
         "postal_address": settings.postal_address,
         "site_url": settings.public_site_url,
         "archive_url": f"{settings.base_url}/archive",

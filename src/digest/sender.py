@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from email.utils import formataddr
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -31,8 +32,9 @@ from digest.config import Settings
 from digest.mailer.message import MessageHeaders, Personal, build_message, message_id_for
 from digest.mailer.transport import Connection, SendError, Transport
 from digest.planner import finish_if_complete
-from digest.render import EditionView, Reader, RenderedEdition, StoryView, reader_values, render_edition
-from digest.store.models import Delivery, DeliveryStatus, Edition, EditionStatus, EditionStory, ts, utcnow
+from digest.content import load_edition_view
+from digest.render import EditionView, Reader, RenderedEdition, reader_values, render_edition
+from digest.store.models import Delivery, DeliveryStatus, Edition, EditionStatus, ts, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -121,42 +123,31 @@ def backoff_seconds(attempt: int, base_seconds: float) -> float:
     return delay * random.uniform(0.8, 1.2)
 
 
-def load_edition_view(session: Session, edition_id: int) -> EditionView:
-    edition = session.get_one(Edition, edition_id)
-    rows = session.scalars(
-        select(EditionStory).where(EditionStory.edition_id == edition_id).order_by(EditionStory.position)
-    )
-    stories = tuple(
-        StoryView(
-            title=row.story.title,
-            url=row.story.url,
-            summary=row.story.summary,
-            published_at=row.story.published_at,
-            image_url=row.story.image_url,
-            author=row.story.author,
-            topics=tuple(row.story.topics or ()),
-        )
-        for row in rows
-    )
-    return EditionView(id=edition.id, subject=edition.subject, send_at=edition.send_at, stories=stories)
-
-
 @lru_cache(maxsize=16)
 def _rendered_cached(view: EditionView, templates_key: str) -> RenderedEdition:
     return render_edition(view)
 
 
-def rendered_for(session: Session, edition_id: int, settings: Settings) -> RenderedEdition:
+def rendered_for(session: Session, edition_id: int, settings: Settings) -> tuple[EditionView, RenderedEdition]:
     """The edition rendered and inlined once per worker process (premailer is ~11 ms)."""
-    return _rendered_cached(load_edition_view(session, edition_id), str(settings.templates_dir))
+    view = load_edition_view(session, edition_id)
+    return view, _rendered_cached(view, str(settings.templates_dir))
 
 
-def shared_headers(edition_id: int, subject: str, settings: Settings) -> MessageHeaders:
+def shared_headers(view: EditionView, subject: str, settings: Settings) -> MessageHeaders:
+    """From, List-Id and Feedback-ID follow the edition's newsletter when it has one."""
+    sender, list_id, campaign = settings.sender, settings.list_id, "edition"
+    if view.sender_name:
+        sender = formataddr((view.sender_name, settings.sender_address))
+    if view.newsletter_slug:
+        list_domain = settings.list_id.rsplit("<", 1)[-1].rstrip(">").strip() or settings.sender_domain
+        list_id = f"{view.newsletter} <{view.newsletter_slug}.{list_domain}>"
+        campaign = view.newsletter_slug
     return MessageHeaders(
-        sender=settings.sender,
+        sender=sender,
         subject=subject,
-        list_id=settings.list_id,
-        feedback_id=f"{edition_id}:digest:edition:{settings.feedback_id_sender}",
+        list_id=list_id,
+        feedback_id=f"{view.id}:digest:{campaign}:{settings.feedback_id_sender}",
         unsubscribe_mailto=settings.list_unsubscribe_mailto,
     )
 
@@ -190,8 +181,8 @@ def send_batch(
                 row.id: row
                 for row in session.execute(_READERS, {"ids": [row.subscriber_id for row in claimed]})
             }
-            rendered = rendered_for(session, edition_id, settings)
-        _send_claimed(factory, edition_id, claimed, readers, rendered, transport, settings, clock, outcome)
+            view, rendered = rendered_for(session, edition_id, settings)
+        _send_claimed(factory, view, claimed, readers, rendered, transport, settings, clock, outcome)
     with factory.begin() as session:
         now = clock()
         outcome.edition_finished = finish_if_complete(session, edition_id, now)
@@ -206,9 +197,10 @@ def send_batch(
     return outcome
 
 
-def _send_claimed(factory, edition_id, claimed, readers, rendered, transport, settings, clock,
+def _send_claimed(factory, view, claimed, readers, rendered, transport, settings, clock,
                   outcome) -> None:  # type: ignore[no-untyped-def]
-    shared = shared_headers(edition_id, rendered.subject, settings)
+    edition_id = view.id
+    shared = shared_headers(view, rendered.subject, settings)
     shared_bytes = shared.encoded_shared
     envelope_from = settings.sender_address
     domain = settings.sender_domain

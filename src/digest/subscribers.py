@@ -118,6 +118,9 @@ def add_subscriber(
     session.flush()
     session.add(ConsentEvent(subscriber_id=subscriber.id, kind="subscribe", channel=consent_source,
                              detail={"confirmed": confirmed, "topics": chosen}))
+    from digest.newsletters import subscribe_to_all  # newsletters imports this module
+
+    subscribe_to_all(session, [subscriber.id])
     return subscriber
 
 
@@ -229,4 +232,7 @@ def _import_chunk(session: Session, chunk: list[_Row], confirmed: bool, report: 
          "detail": {"confirmed": confirmed, "line": row.line}}
         for key, row in fresh.items()
     ])
+    from digest.newsletters import subscribe_to_all  # newsletters imports this module
+
+    subscribe_to_all(session, ids.values())
     report.imported += len(fresh)

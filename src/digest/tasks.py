@@ -15,7 +15,8 @@ from digest.config import get_settings
 from digest.inbound import process_maildir, process_message
 from digest.mailer.transport import SendError, transport_for
 from digest.notices import send_notice as send_notice_now
-from digest.pipeline import release_due, sweep as sweep_work
+from digest.pipeline import release_due, schedule
+from digest.pipeline import sweep as sweep_work
 from digest.sender import send_batch as send_batch_now
 from digest.store.engine import session_factory
 from digest.store.models import utcnow
@@ -33,7 +34,15 @@ def _enqueue_notice(notice_id: int) -> None:
 
 @app.task(name="digest.release_due_editions")
 def release_due_editions() -> list[int]:
-    return release_due(session_factory(), utcnow(), get_settings().batch_size, _enqueue)
+    settings = get_settings()
+    return release_due(session_factory(), utcnow(), settings.batch_size, _enqueue,
+                       settings.missed_edition_limit_minutes)
+
+
+@app.task(name="digest.schedule_editions")
+def schedule_editions() -> int:
+    """Create the editions of recurring newsletters' coming occurrences (idempotent)."""
+    return schedule(session_factory(), utcnow(), get_settings().schedule_ahead_hours)
 
 
 @app.task(name="digest.sweep")

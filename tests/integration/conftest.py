@@ -30,7 +30,8 @@ REPO = Path(__file__).resolve().parents[2]
 PG_ADMIN_URL = os.environ.get("DIGEST_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("DIGEST_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 WORKER_READY_SECONDS = 60
-TABLES = ["deliveries", "edition_stories", "editions", "consent_events", "notices", "suppressions",
+TABLES = ["deliveries", "edition_stories", "edition_curation", "editions", "consent_events", "notices",
+          "suppressions", "newsletter_subscriptions", "newsletters", "audit_log", "api_tokens", "web_sessions", "users",
           "subscriber_topics", "subscribers", "stories"]
 
 pytestmark = pytest.mark.integration

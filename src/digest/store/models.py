@@ -94,6 +94,14 @@ class EditionStatus(enum.StrEnum):
     SENT = "sent"
     CANCELLED = "cancelled"
     PAUSED = "paused"
+    # Not sent on purpose: missed by too much while workers were down, or too thin.
+    SKIPPED = "skipped"
+
+
+class Role(enum.StrEnum):
+    EDITOR = "editor"
+    OPS = "ops"
+    ADMIN = "admin"
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -182,8 +190,17 @@ class Story(Base):
 
 class Edition(Base):
     __tablename__ = "editions"
+    __table_args__ = (
+        # One edition per schedule occurrence, however many beat processes race to make it.
+        UniqueConstraint("newsletter_id", "occurrence_at", name="uq_edition_occurrence"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    newsletter_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("newsletters.id", ondelete="SET NULL"), index=True
+    )
+    occurrence_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    note: Mapped[str | None] = mapped_column(Text)  # the editor's note at the top
     subject: Mapped[str] = mapped_column(String(300))
     send_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     # None: every topic. Otherwise readers and stories must share one of these.
@@ -205,6 +222,7 @@ class Edition(Base):
     story_rows: Mapped[list[EditionStory]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="EditionStory.position"
     )
+    newsletter: Mapped[Newsletter | None] = relationship(lazy="joined")
 
 
 class EditionStory(Base):
@@ -302,3 +320,106 @@ class Notice(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Newsletter(Base):
+    """A recurring digest: a cron expression in an IANA zone, an audience, a format."""
+
+    __tablename__ = "newsletters"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    sender_name: Mapped[str | None] = mapped_column(String(120))
+    cron: Mapped[str] = mapped_column(String(100))
+    timezone: Mapped[str] = mapped_column(String(64))
+    topics: Mapped[list[str] | None] = mapped_column(JSON)
+    max_stories: Mapped[int] = mapped_column(Integer, default=5)
+    # Fewer qualifying stories than this and the edition is skipped, not sent half-empty.
+    min_stories: Mapped[int] = mapped_column(Integer, default=1)
+    window_hours: Mapped[int] = mapped_column(Integer, default=48)
+    subject_template: Mapped[str] = mapped_column(String(300))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Editions are created this far ahead so editors can curate them before they go.
+    scheduled_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class NewsletterSubscription(Base):
+    __tablename__ = "newsletter_subscriptions"
+
+    newsletter_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("newsletters.id", ondelete="CASCADE"), primary_key=True
+    )
+    subscriber_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EditionCuration(Base):
+    """An editor's hand on one story in one edition: pin or exclude, order, and the
+    headline and summary shown there (the stored story is not changed)."""
+
+    __tablename__ = "edition_curation"
+
+    edition_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("editions.id", ondelete="CASCADE"), primary_key=True
+    )
+    story_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True
+    )
+    action: Mapped[str] = mapped_column(String(16))  # pin, exclude
+    position: Mapped[int | None] = mapped_column(Integer)
+    headline: Mapped[str | None] = mapped_column(String(500))
+    summary: Mapped[str | None] = mapped_column(Text)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    role: Mapped[Role] = mapped_column(_enum(Role))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebSession(Base):
+    """A signed-in browser. The cookie holds a random id; only its hash is stored."""
+
+    __tablename__ = "web_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditEntry(Base):
+    """Who did what, when: every editor and ops action."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    user_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id", ondelete="SET NULL"))
+    actor: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(120))
+    detail: Mapped[dict[str, object] | None] = mapped_column(JSON)

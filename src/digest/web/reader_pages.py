@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from digest import readers
+from digest.newsletters import list_newsletters, subscribed_ids
 from digest.notices import next_edition_time
 from digest.readers import RequestContext
 from digest.store.models import Frequency, Subscriber, SubscriberStatus
@@ -90,10 +91,31 @@ async def subscribe_form(request: Request) -> Response:
     return _page(request, "subscribe.html", _subscribe_context(request), csrf=True)
 
 
+def _newsletter_choices(services: Services) -> list[dict[str, Any]]:
+    with services.factory() as session:
+        return [{"id": n.id, "name": n.name} for n in list_newsletters(session, active_only=True)]
+
+
+def _newsletter_ids(form: Any, services: Services) -> list[int] | None:
+    """The newsletters ticked in a form; None when the page offered no choice."""
+    if form.get("newsletters_offered") != "1":
+        return None
+    raw = form.get_all("newsletters")
+    if not all(value.isdigit() for value in raw):
+        raise InvalidReader("unknown newsletter")
+    offered = {n["id"] for n in _newsletter_choices(services)}
+    chosen = sorted({int(value) for value in raw})
+    if not set(chosen) <= offered:
+        raise InvalidReader("unknown newsletter")
+    return chosen
+
+
 def _subscribe_context(request: Request, **extra: Any) -> dict[str, Any]:
-    settings = _services(request).settings
-    return {"topics": settings.topic_list, "consent_text": readers.CONSENT_TEXT,
-            "chosen": [], "email": "", "name": "", "error": None, **extra}
+    services = _services(request)
+    newsletters = _newsletter_choices(services)
+    return {"topics": services.settings.topic_list, "consent_text": readers.CONSENT_TEXT,
+            "chosen": [], "email": "", "name": "", "error": None, "newsletters": newsletters,
+            "chosen_newsletters": [n["id"] for n in newsletters], **extra}
 
 
 @router.post("/subscribe")
@@ -117,10 +139,13 @@ async def subscribe(request: Request) -> Response:
         }, 429)
     notice_id = None
     try:
+        newsletter_ids = _newsletter_ids(form, services)
+        if newsletter_ids == []:
+            raise InvalidReader("choose at least one newsletter")
         with services.factory.begin() as session:
             subscriber, wants_confirmation = readers.request_subscription(
                 session, email, name=name or None, topics=topics, allowed_topics=settings.topic_list,
-                ctx=_context(request, "form", SUBSCRIBE_FORM))
+                ctx=_context(request, "form", SUBSCRIBE_FORM), newsletter_ids=newsletter_ids)
             if wants_confirmation and subscriber is not None and _allowed(
                     lambda: limiter.once_per("confirm-cooldown", subscriber.email_key,
                                              settings.subscribe_cooldown_seconds)):
@@ -215,7 +240,10 @@ async def unsubscribe(request: Request, token: str) -> Response:
 
 
 def _preferences_context(subscriber: Subscriber, services: Services, **extra: Any) -> dict[str, Any]:
+    with services.factory() as session:
+        chosen_newsletters = sorted(subscribed_ids(session, subscriber.id))
     return {
+        "newsletters": _newsletter_choices(services), "chosen_newsletters": chosen_newsletters,
         "token": subscriber.token, "email": subscriber.email, "name": subscriber.name or "",
         "status": subscriber.status.value, "chosen": subscriber.topics,
         "topics": services.settings.topic_list, "frequency": subscriber.frequency.value,
@@ -250,7 +278,8 @@ async def save_preferences(request: Request, token: str) -> Response:
                 readers.update_preferences(
                     session, subscriber, name=form.get("name"), topics=form.get_all("topics"),
                     frequency=form.get("frequency", Frequency.EVERY.value), pause_weeks=int(pause),
-                    allowed_topics=services.settings.topic_list, ctx=_context(request, "preferences"))
+                    allowed_topics=services.settings.topic_list, ctx=_context(request, "preferences"),
+                    newsletter_ids=_newsletter_ids(form, services))
             context = _preferences_context(subscriber, services, saved=True)
     except (InvalidReader, ValueError) as exc:
         subscriber = _reader_or_404(services, token)
