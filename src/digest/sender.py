@@ -207,7 +207,7 @@ def _send_claimed(factory, view, claimed, readers, rendered, transport, settings
     pending: list[Result] = []
     departed: set[int] = set()
     last_check = time.monotonic()
-    index = 0
+    stop_at = len(claimed)  # the first claimed row left untried
 
     def flush() -> None:
         record_results(factory, pending, settings, clock(), outcome)
@@ -220,8 +220,12 @@ def _send_claimed(factory, view, claimed, readers, rendered, transport, settings
                     time.monotonic() - last_check >= RECHECK_EVERY_SECONDS
                 ):
                     flush()
-                    departed = _departed(factory, [r.subscriber_id for r in claimed[index:]])
+                    still_sending, departed = _recheck(factory, edition_id,
+                                                       [r.subscriber_id for r in claimed[index:]])
                     last_check = time.monotonic()
+                    if not still_sending:  # paused or cancelled meanwhile
+                        stop_at = index
+                        break
                 reader = readers.get(row.subscriber_id)
                 if reader is None or reader.status != "active" or row.subscriber_id in departed:
                     pending.append(Result(row.id, row.subscriber_id, "skipped",
@@ -231,18 +235,13 @@ def _send_claimed(factory, view, claimed, readers, rendered, transport, settings
                                    reader, envelope_from, domain, settings, clock)
                 pending.append(result)
                 if result.connection_lost:
-                    break  # the connection is gone: leave the rest for the retry
-            else:
-                index = len(claimed)
-            untried = claimed[index + 1:] if index < len(claimed) else []
-    except SendError as exc:  # could not even connect
-        tried = {r.delivery_id for r in pending}
-        untried = []
-        for row in claimed:
-            if row.id not in tried:
-                pending.append(Result(row.id, row.subscriber_id, "transient", row.attempts, error=str(exc)))
-    for row in untried:
-        pending.append(Result(row.id, row.subscriber_id, "released", row.attempts))
+                    stop_at = index + 1  # the connection is gone: leave the rest for the retry
+                    break
+    except SendError as exc:  # could not even connect: every claimed row was tried once
+        pending.extend(Result(row.id, row.subscriber_id, "transient", row.attempts, error=str(exc))
+                       for row in claimed)
+        stop_at = len(claimed)
+    pending.extend(Result(row.id, row.subscriber_id, "released", row.attempts) for row in claimed[stop_at:])
     flush()
 
 
@@ -276,11 +275,13 @@ def _send_one(connection: Connection, edition_id: int, shared: MessageHeaders, s
     return Result(row.id, row.subscriber_id, "sent", row.attempts, message_id)
 
 
-def _departed(factory: sessionmaker[Session], subscriber_ids: list[int]) -> set[int]:
-    if not subscriber_ids:
-        return set()
+def _recheck(factory: sessionmaker[Session], edition_id: int,
+             subscriber_ids: list[int]) -> tuple[bool, set[int]]:
+    """(is the edition still sending, which of these readers left) in one short session."""
     with factory() as session:
-        return set(session.execute(_DEPARTED, {"ids": subscriber_ids}).scalars())
+        status = session.scalar(select(Edition.status).where(Edition.id == edition_id))
+        departed = set(session.execute(_DEPARTED, {"ids": subscriber_ids}).scalars()) if subscriber_ids else set()
+    return status == EditionStatus.SENDING, departed
 
 
 def record_results(factory: sessionmaker[Session], results: list[Result], settings: Settings,

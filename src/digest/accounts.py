@@ -1,0 +1,135 @@
+"""Staff accounts: editors, ops and admins. Passwords hashed with argon2; browser sessions
+and API tokens are random secrets of which only a SHA-256 is stored, so a database leak
+opens nothing, and either can be revoked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from digest.store.models import ApiToken, AuditEntry, Role, User, WebSession, utcnow
+from digest.subscribers import normalise_email
+
+SESSION_MAX_AGE_HOURS = 12
+PASSWORD_MIN_CHARS = 12
+API_TOKEN_PREFIX = "dgt_"
+_hasher = PasswordHasher()
+
+
+class AccountError(ValueError):
+    pass
+
+
+def _sha256(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(15)
+
+
+def create_user(session: Session, email: str, role: str, password: str) -> User:
+    try:
+        chosen = Role(role)
+    except ValueError:
+        raise AccountError(f"role must be one of {', '.join(r.value for r in Role)}") from None
+    if len(password) < PASSWORD_MIN_CHARS:
+        raise AccountError(f"password must be at least {PASSWORD_MIN_CHARS} characters")
+    _, key = normalise_email(email)
+    if session.scalar(select(User.id).where(User.email == key)) is not None:
+        raise AccountError(f"a user {key} exists")
+    user = User(email=key, role=chosen, password_hash=_hasher.hash(password))
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, email: str, password: str) -> User | None:
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None or user.disabled_at is not None:
+        _hasher.hash(password)  # same cost whether or not the account exists
+        return None
+    try:
+        _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    user.last_login_at = utcnow()
+    return user
+
+
+def start_session(session: Session, user: User, now: datetime | None = None) -> str:
+    """A new browser session; returns the cookie value (shown once, stored hashed)."""
+    now = now or utcnow()
+    raw = secrets.token_urlsafe(32)
+    session.add(WebSession(id_hash=_sha256(raw), user_id=user.id, created_at=now,
+                           expires_at=now + timedelta(hours=SESSION_MAX_AGE_HOURS)))
+    return raw
+
+
+def user_for_session(session: Session, raw: str | None) -> User | None:
+    if not raw or len(raw) > 100:
+        return None
+    row = session.get(WebSession, _sha256(raw))
+    if row is None or row.expires_at <= utcnow():
+        return None
+    user = session.get(User, row.user_id)
+    return user if user is not None and user.disabled_at is None else None
+
+
+def end_session(session: Session, raw: str | None) -> None:
+    if raw:
+        row = session.get(WebSession, _sha256(raw))
+        if row is not None:
+            session.delete(row)
+
+
+def create_api_token(session: Session, user: User, name: str) -> tuple[ApiToken, str]:
+    """(row, secret); the secret is shown once and only its hash is kept."""
+    name = " ".join(name.split())[:100] or "token"
+    raw = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(user_id=user.id, name=name, token_hash=_sha256(raw), prefix=raw[:10])
+    session.add(token)
+    session.flush()
+    return token, raw
+
+
+def user_for_api_token(session: Session, raw: str | None) -> User | None:
+    if not raw or not raw.startswith(API_TOKEN_PREFIX) or len(raw) > 100:
+        return None
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == _sha256(raw)))
+    if token is None or token.revoked_at is not None:
+        return None
+    user = session.get(User, token.user_id)
+    if user is None or user.disabled_at is not None:
+        return None
+    token.last_used_at = utcnow()
+    return user
+
+
+def revoke_api_token(session: Session, token_id: int, user: User) -> bool:
+    """Owners revoke their own tokens; admins any. True if this call revoked it."""
+    query = update(ApiToken).where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
+    if user.role != Role.ADMIN:
+        query = query.where(ApiToken.user_id == user.id)
+    return (session.execute(query.values(revoked_at=utcnow()).execution_options(
+        synchronize_session=False)).rowcount or 0) == 1
+
+
+def audit(session: Session, user: User | None, action: str, target: str,
+          detail: dict[str, object] | None = None) -> None:
+    session.add(AuditEntry(user_id=user.id if user else None, actor=user.email if user else "system",
+                           action=action, target=target, detail=detail))
+
+
+# Which roles may do what. Admins may do everything.
+EDITOR_ROLES = (Role.EDITOR, Role.ADMIN)
+OPS_ROLES = (Role.OPS, Role.ADMIN)
