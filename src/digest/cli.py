@@ -47,6 +47,10 @@ editions_app = typer.Typer(no_args_is_help=True, help="Editions: create, preview
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(stories_app, name="stories")
 app.add_typer(editions_app, name="editions")
+users_app = typer.Typer(no_args_is_help=True, help="Staff accounts: editors, ops, admins.")
+newsletters_app = typer.Typer(no_args_is_help=True, help="Recurring newsletters and their schedules.")
+app.add_typer(users_app, name="users")
+app.add_typer(newsletters_app, name="newsletters")
 
 out = Console()
 
@@ -276,6 +280,162 @@ def editions_release() -> None:
 
     released = release_due_editions()
     out.print(f"released editions: {', '.join(map(str, released))}" if released else "no edition was due")
+
+
+def _lifecycle(edition_id: int, action: str) -> None:
+    _require_database()
+    from digest.accounts import audit
+    from digest.lifecycle import LifecycleError, transition
+
+    try:
+        with session_scope() as session:
+            changed = transition(session, edition_id, action, reason=f"{action} from the command line")
+            if changed:
+                audit(session, None, f"edition.{action}", f"edition:{edition_id}", {"via": "cli"})
+    except LifecycleError as exc:
+        raise UserError(str(exc)) from None
+    out.print(f"edition {edition_id}: {action} {'done' if changed else 'was already done'}")
+
+
+@editions_app.command("schedule")
+def editions_schedule(edition_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Schedule a draft edition."""
+    _lifecycle(edition_id, "schedule")
+
+
+@editions_app.command("cancel")
+def editions_cancel(edition_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Cancel an edition; deliveries not yet sent are skipped."""
+    _lifecycle(edition_id, "cancel")
+
+
+@editions_app.command("pause")
+def editions_pause(edition_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Pause a sending edition (takes effect within a second)."""
+    _lifecycle(edition_id, "pause")
+
+
+@editions_app.command("resume")
+def editions_resume(edition_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Resume a paused edition; only deliveries still queued are sent."""
+    _require_database()
+    from digest.lifecycle import LifecycleError, resume_and_enqueue
+    from digest.store.engine import session_factory
+    from digest.tasks import enqueue_batch
+
+    try:
+        changed = resume_and_enqueue(session_factory(), edition_id, get_settings().batch_size, enqueue_batch,
+                                     reason="resumed from the command line")
+    except LifecycleError as exc:
+        raise UserError(str(exc)) from None
+    out.print(f"edition {edition_id}: resume {'done' if changed else 'was already done'}")
+
+
+# ------------------------------------------------------------------ users
+
+
+@users_app.command("add")
+def users_add(
+    email: str,
+    role: Annotated[str, typer.Option(help="editor, ops or admin.")],
+    password_prompt: Annotated[bool, typer.Option("--password-prompt", help="Type the password instead of generating one.")] = False,
+) -> None:
+    """Add a staff account; prints a one-time password unless --password-prompt."""
+    _require_database()
+    from digest.accounts import AccountError, create_user, generate_password
+
+    password = typer.prompt("password", hide_input=True, confirmation_prompt=True) if password_prompt \
+        else generate_password()
+    try:
+        with session_scope() as session:
+            user = create_user(session, email, role, password)
+            summary = f"added {user.email} ({user.role.value})"
+    except AccountError as exc:
+        raise UserError(str(exc)) from None
+    out.print(summary)
+    if not password_prompt:
+        sys.stdout.write(f"one-time password: {password}\n")
+
+
+@users_app.command("token")
+def users_token(
+    email: str,
+    name: Annotated[str, typer.Option(help="What the token is for.")] = "cli",
+) -> None:
+    """Create an API token for a user (printed once)."""
+    _require_database()
+    from digest.accounts import create_api_token
+    from digest.store.models import User
+
+    with session_scope() as session:
+        user = session.scalar(select(User).where(User.email == email.strip().lower()))
+        if user is None:
+            raise UserError(f"no user {email}")
+        _, raw = create_api_token(session, user, name)
+    sys.stdout.write(raw + "\n")
+
+
+# ------------------------------------------------------------------ newsletters
+
+
+@newsletters_app.command("add")
+def newsletters_add(
+    slug: str,
+    name: Annotated[str, typer.Option(help="Shown to readers, e.g. 'Morning Briefing'.")],
+    cron: Annotated[str, typer.Option(help="Five-field cron in --tz, e.g. '0 7 * * *'.")],
+    tz: Annotated[str, typer.Option(help="IANA zone, e.g. Europe/Kyiv.")] = "UTC",
+    topics: Annotated[str | None, typer.Option(help="Comma-separated; default all.")] = None,
+    max_stories: Annotated[int, typer.Option(help="Most stories per edition.")] = 5,
+    min_stories: Annotated[int, typer.Option(help="Fewer than this and the edition is skipped.")] = 1,
+    subject: Annotated[str, typer.Option(help="Subject template: {{ newsletter }}, {{ date }}, {{ weekday }}.")] = "{{ newsletter }}: {{ date }}",
+    sender_name: Annotated[str | None, typer.Option(help="From name for this newsletter.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
+) -> None:
+    """Add a recurring newsletter; its editions are created ahead by beat."""
+    _require_database()
+    from digest.newsletters import NewsletterError, create_newsletter
+
+    try:
+        with session_scope() as session:
+            newsletter = create_newsletter(
+                session, slug=slug, name=name, cron=cron, timezone=tz, topics=topics,
+                allowed_topics=get_settings().topic_list, max_stories=max_stories, min_stories=min_stories,
+                subject_template=subject, sender_name=sender_name)
+            data = newsletter_json(newsletter)
+    except NewsletterError as exc:
+        raise UserError(str(exc)) from None
+    if as_json:
+        _print_json(data)
+    else:
+        out.print(f"newsletter {data['slug']} (id {data['id']}): {data['cron']} {data['timezone']}")
+
+
+def newsletter_json(newsletter: Any) -> dict[str, Any]:
+    return {
+        "id": newsletter.id, "slug": newsletter.slug, "name": newsletter.name, "cron": newsletter.cron,
+        "timezone": newsletter.timezone, "topics": newsletter.topics or [],
+        "max_stories": newsletter.max_stories, "min_stories": newsletter.min_stories,
+        "subject_template": newsletter.subject_template, "sender_name": newsletter.sender_name,
+        "active": newsletter.active,
+    }
+
+
+@newsletters_app.command("list")
+def newsletters_list(as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False) -> None:
+    """List newsletters."""
+    _require_database()
+    from digest.newsletters import list_newsletters
+
+    with session_scope() as session:
+        rows = [newsletter_json(n) for n in list_newsletters(session)]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("id", "slug", "name", "schedule", "topics")
+    for row in rows:
+        table.add_row(str(row["id"]), row["slug"], row["name"], f"{row['cron']} {row['timezone']}",
+                      ", ".join(row["topics"]))
+    out.print(table)
 
 
 @app.command()

@@ -24,8 +24,11 @@ from digest.store.models import utcnow
 MAX_COUNTDOWN_SECONDS = VISIBILITY_TIMEOUT_SECONDS // 4
 
 
-def _enqueue(edition_id: int, first_id: int, last_id: int) -> None:
+def enqueue_batch(edition_id: int, first_id: int, last_id: int) -> None:
     send_batch.delay(edition_id, first_id, last_id)
+
+
+_enqueue = enqueue_batch
 
 
 def _enqueue_notice(notice_id: int) -> None:
