@@ -29,6 +29,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from digest.config import ConfigError, get_settings
 from digest.editions import EditionError, create_edition, edition_counts, get_edition, list_editions, parse_send_at, preview_edition
+from digest.shapes import edition_json, newsletter_json, story_json, subscriber_json
 from digest.stories import ParseError, ingest_source
 from digest.store.engine import get_engine, session_scope
 from digest.store.migrate import is_initialised, upgrade
@@ -143,14 +144,7 @@ def subscribers_list(
             raise UserError(f"unknown status {status!r}; use one of "
                             + ", ".join(s.value for s in SubscriberStatus)) from None
     with session_scope() as session:
-        rows = [
-            {
-                "id": s.id, "email": s.email, "name": s.name, "status": s.status.value,
-                "topics": s.topics, "created_at": s.created_at.isoformat(),
-                "confirmed_at": s.confirmed_at.isoformat() if s.confirmed_at else None,
-            }
-            for s in session.scalars(query)
-        ]
+        rows = [subscriber_json(s) for s in session.scalars(query)]
     if as_json:
         _print_json(rows)
         return
@@ -175,15 +169,6 @@ def stories_ingest(
     out.print(f"{result.added} added, {result.updated} updated from {source}", markup=False)
 
 
-def story_json(story: Story) -> dict[str, Any]:
-    return {
-        "id": story.id, "url": story.url, "title": story.title, "summary": story.summary,
-        "published_at": story.published_at.isoformat(), "topics": story.topics or [],
-        "featured": story.featured, "pinned": story.pinned, "status": story.status.value,
-        "author": story.author, "image_url": story.image_url,
-    }
-
-
 @stories_app.command("list")
 def stories_list(as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False) -> None:
     """List stories, newest first."""
@@ -202,14 +187,6 @@ def stories_list(as_json: Annotated[bool, typer.Option("--json", help="Print a J
 
 
 # ------------------------------------------------------------------ editions
-
-
-def edition_json(edition: Any) -> dict[str, Any]:
-    return {
-        "id": edition.id, "subject": edition.subject, "status": edition.status.value,
-        "send_at": edition.send_at.isoformat(), "topics": edition.topics or [],
-        "max_stories": edition.max_stories,
-    }
 
 
 @editions_app.command("create")
@@ -408,16 +385,6 @@ def newsletters_add(
         _print_json(data)
     else:
         out.print(f"newsletter {data['slug']} (id {data['id']}): {data['cron']} {data['timezone']}")
-
-
-def newsletter_json(newsletter: Any) -> dict[str, Any]:
-    return {
-        "id": newsletter.id, "slug": newsletter.slug, "name": newsletter.name, "cron": newsletter.cron,
-        "timezone": newsletter.timezone, "topics": newsletter.topics or [],
-        "max_stories": newsletter.max_stories, "min_stories": newsletter.min_stories,
-        "subject_template": newsletter.subject_template, "sender_name": newsletter.sender_name,
-        "active": newsletter.active,
-    }
 
 
 @newsletters_app.command("list")
