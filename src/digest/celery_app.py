@@ -28,7 +28,7 @@ def make_app() -> Celery:
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
         broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS},
-        task_default_queue="digest",
+        task_default_queue=settings.task_queue,
         timezone="UTC",
         enable_utc=True,
         worker_hijack_root_logger=False,

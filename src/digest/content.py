@@ -11,17 +11,20 @@ from digest.selector import select_for_edition
 from digest.store.models import Edition, EditionCuration, EditionStory, Story
 
 
-def frozen_story_ids(session: Session, edition_id: int) -> list[int]:
-    return list(session.scalars(
-        select(EditionStory.story_id).where(EditionStory.edition_id == edition_id)
-        .order_by(EditionStory.position)))
+def primary_story_ids(session: Session, edition: Edition) -> list[int]:
+    """The frozen list most readers get: the first max_stories not pulled since planning."""
+    ids = session.scalars(
+        select(EditionStory.story_id).where(EditionStory.edition_id == edition.id,
+                                            EditionStory.pulled_at.is_(None))
+        .order_by(EditionStory.position))
+    return list(ids)[: edition.max_stories]
 
 
 def edition_view(session: Session, edition: Edition, story_ids: list[int] | None = None) -> EditionView:
     """The edition as readers will see it. Without `story_ids`: the frozen list once
     planned, or what the selector would choose now (for previews before sending)."""
     if story_ids is None:
-        story_ids = frozen_story_ids(session, edition.id) if edition.story_rows else select_for_edition(
+        story_ids = primary_story_ids(session, edition) if edition.story_rows else select_for_edition(
             session, edition)
     stories = {s.id: s for s in session.scalars(select(Story).where(Story.id.in_(story_ids)))}
     overrides = {

@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from digest.selector import select_for_edition
+from digest.variants import SPARE_STORIES
 from digest.store.models import (
     Delivery,
     DeliveryStatus,
@@ -75,8 +76,9 @@ def claim_edition(session: Session, edition_id: int, now: datetime) -> bool:
 
 
 def freeze_stories(session: Session, edition: Edition) -> list[int]:
-    """Choose the edition's stories now and keep that list: every reader gets the same."""
-    story_ids = select_for_edition(session, edition)
+    """Choose the edition's stories now, plus spares for readers who already had some
+    (digest.variants), and keep that list."""
+    story_ids = select_for_edition(session, edition, spare=SPARE_STORIES)
     session.add_all(
         EditionStory(edition_id=edition.id, story_id=story_id, position=position)
         for position, story_id in enumerate(story_ids)

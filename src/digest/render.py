@@ -137,6 +137,9 @@ def inline_css(markup: str) -> str:
         remove_classes=False,
         strip_important=False,
         keep_style_tags=False,
+        # `img { height: auto }` would become height="auto", which Outlook and Apple Mail
+        # mis-size; sizes in attributes come from the templates, heights stay in CSS.
+        disable_basic_attributes=["height"],
     )
 
 

@@ -125,7 +125,8 @@ def curation(session: Session, edition_id: int) -> tuple[list[int], frozenset[in
     return [r.story_id for r in pins], frozenset(r.story_id for r in rows if r.action == "exclude")
 
 
-def select_for_edition(session: Session, edition: Edition) -> list[int]:
+def select_for_edition(session: Session, edition: Edition, spare: int = 0) -> list[int]:
+    """The edition's stories; with `spare`, that many more after them as fill-ins."""
     pinned, excluded = curation(session, edition.id)
     return select_stories(
         load_candidates(session, edition.send_at, edition.window_hours, also=pinned),
@@ -133,7 +134,7 @@ def select_for_edition(session: Session, edition: Edition) -> list[int]:
         excluded=excluded,
         send_at=edition.send_at,
         topics=edition.topics,
-        max_stories=edition.max_stories,
+        max_stories=edition.max_stories + spare,
         window_hours=edition.window_hours,
         already_sent=stories_already_sent(session, except_edition_id=edition.id,
                                           newsletter_id=edition.newsletter_id),

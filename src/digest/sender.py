@@ -25,14 +25,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import JSON, bindparam, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.config import Settings
 from digest.mailer.message import MessageHeaders, Personal, build_message, message_id_for
 from digest.mailer.transport import Connection, SendError, Transport
 from digest.planner import finish_if_complete
-from digest.content import load_edition_view
+from digest.content import edition_view
+from digest.variants import choose, live_candidates, reader_history
 from digest.render import EditionView, Reader, RenderedEdition, reader_values, render_edition
 from digest.store.models import Delivery, DeliveryStatus, Edition, EditionStatus, ts, utcnow
 
@@ -71,9 +72,9 @@ _DEPARTED = text(
 _RECORD = {
     "sent": text(
         "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, message_id = :message_id, "
-        "sent_at = :at, last_error = NULL, lease_until = NULL, next_attempt_at = NULL "
-        "WHERE id = :id AND status = 'queued'"
-    ).bindparams(ts("at")),
+        "sent_at = :at, story_ids = :story_ids, last_error = NULL, lease_until = NULL, "
+        "next_attempt_at = NULL WHERE id = :id AND status = 'queued'"
+    ).bindparams(ts("at"), bindparam("story_ids", type_=JSON)),
     "bounced": text(
         "UPDATE deliveries SET status = 'bounced', attempts = attempts + 1, message_id = :message_id, "
         "last_error = :error, lease_until = NULL WHERE id = :id AND status = 'queued'"
@@ -107,6 +108,7 @@ class Result:
     message_id: str | None = None
     error: str | None = None
     connection_lost: bool = False
+    story_ids: list[int] | None = None
 
 
 @dataclass
@@ -123,15 +125,42 @@ def backoff_seconds(attempt: int, base_seconds: float) -> float:
     return delay * random.uniform(0.8, 1.2)
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=64)
 def _rendered_cached(view: EditionView, templates_key: str) -> RenderedEdition:
     return render_edition(view)
 
 
-def rendered_for(session: Session, edition_id: int, settings: Settings) -> tuple[EditionView, RenderedEdition]:
-    """The edition rendered and inlined once per worker process (premailer is ~11 ms)."""
-    view = load_edition_view(session, edition_id)
-    return view, _rendered_cached(view, str(settings.templates_dir))
+@dataclass
+class BatchContent:
+    """What each reader of a batch gets: their story list and its rendering (shared by all
+    readers with the same list; cached per worker process, premailer being ~11 ms)."""
+
+    edition_id: int
+    shared: MessageHeaders
+    by_reader: dict[int, tuple[int, ...]]
+    rendered: dict[tuple[int, ...], RenderedEdition]
+    minimum: int
+
+
+def prepare_content(session: Session, edition_id: int, subscriber_ids: list[int], settings: Settings,
+                    now: datetime) -> BatchContent:
+    edition = session.get_one(Edition, edition_id)
+    candidates = live_candidates(session, edition_id, now)
+    history = reader_history(session, edition_id, subscriber_ids, now)
+    by_reader = {sid: choose(candidates, history.get(sid, set()), edition.max_stories)
+                 for sid in subscriber_ids}
+    rendered = {}
+    base_view = None
+    for variant in sorted(set(by_reader.values())):
+        if not variant:
+            continue
+        view = edition_view(session, edition, list(variant))
+        base_view = base_view or view
+        rendered[variant] = _rendered_cached(view, str(settings.templates_dir))
+    base_view = base_view or edition_view(session, edition, [])
+    subject = next(iter(rendered.values())).subject if rendered else edition.subject
+    minimum = max(1, edition.newsletter.min_stories if edition.newsletter else 1)
+    return BatchContent(edition_id, shared_headers(base_view, subject, settings), by_reader, rendered, minimum)
 
 
 def shared_headers(view: EditionView, subject: str, settings: Settings) -> MessageHeaders:
@@ -176,13 +205,11 @@ def send_batch(
     claimed.sort(key=lambda row: row.id)
     outcome.claimed = len(claimed)
     if claimed:
-        with factory() as session:
-            readers = {
-                row.id: row
-                for row in session.execute(_READERS, {"ids": [row.subscriber_id for row in claimed]})
-            }
-            view, rendered = rendered_for(session, edition_id, settings)
-        _send_claimed(factory, view, claimed, readers, rendered, transport, settings, clock, outcome)
+        with factory.begin() as session:
+            subscriber_ids = [row.subscriber_id for row in claimed]
+            readers = {row.id: row for row in session.execute(_READERS, {"ids": subscriber_ids})}
+            content = prepare_content(session, edition_id, subscriber_ids, settings, clock())
+        _send_claimed(factory, content, claimed, readers, transport, settings, clock, outcome)
     with factory.begin() as session:
         now = clock()
         outcome.edition_finished = finish_if_complete(session, edition_id, now)
@@ -197,10 +224,10 @@ def send_batch(
     return outcome
 
 
-def _send_claimed(factory, view, claimed, readers, rendered, transport, settings, clock,
+def _send_claimed(factory, content, claimed, readers, transport, settings, clock,
                   outcome) -> None:  # type: ignore[no-untyped-def]
-    edition_id = view.id
-    shared = shared_headers(view, rendered.subject, settings)
+    edition_id = content.edition_id
+    shared = content.shared
     shared_bytes = shared.encoded_shared
     envelope_from = settings.sender_address
     domain = settings.sender_domain
@@ -231,8 +258,14 @@ def _send_claimed(factory, view, claimed, readers, rendered, transport, settings
                     pending.append(Result(row.id, row.subscriber_id, "skipped",
                                           error="reader no longer subscribed"))
                     continue
-                result = _send_one(connection, edition_id, shared, shared_bytes, rendered, row,
-                                   reader, envelope_from, domain, settings, clock)
+                stories = content.by_reader.get(row.subscriber_id, ())
+                if len(stories) < content.minimum:
+                    pending.append(Result(row.id, row.subscriber_id, "skipped",
+                                          error="nothing new: the reader already had these stories"))
+                    continue
+                result = _send_one(connection, edition_id, shared, shared_bytes, content.rendered[stories],
+                                   row, reader, envelope_from, domain, settings, clock)
+                result.story_ids = list(stories)
                 pending.append(result)
                 if result.connection_lost:
                     stop_at = index + 1  # the connection is gone: leave the rest for the retry
@@ -296,6 +329,7 @@ def record_results(factory: sessionmaker[Session], results: list[Result], settin
             params["message_id"] = result.message_id
         if result.outcome == "sent":
             params["at"] = now
+            params["story_ids"] = result.story_ids
         if result.outcome in ("bounced", "skipped", "transient"):
             params["error"] = (result.error or "")[:1000]
         if result.outcome == "transient":

@@ -30,6 +30,9 @@ REPO = Path(__file__).resolve().parents[2]
 PG_ADMIN_URL = os.environ.get("DIGEST_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("DIGEST_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 WORKER_READY_SECONDS = 60
+# Each pytest session gets its own Celery queue, so that test runs sharing one Redis never
+# take each other's tasks.
+TASK_QUEUE = f"digest-test-{uuid.uuid4().hex[:10]}"
 TABLES = ["deliveries", "edition_stories", "edition_curation", "editions", "consent_events", "notices",
           "suppressions", "newsletter_subscriptions", "newsletters", "audit_log", "api_tokens", "web_sessions", "users",
           "subscriber_topics", "subscribers", "stories"]
@@ -64,11 +67,14 @@ class Stack:
         self.smtp.clear()
 
     def drain(self, timeout: float = 30) -> None:
-        """Wait until the broker holds no waiting or unacknowledged task."""
+        """Wait until our queue holds no waiting or unacknowledged task (three looks in a row)."""
         client = redis.Redis.from_url(self.broker_url)
         deadline = time.monotonic() + timeout
+        quiet = 0
         while time.monotonic() < deadline:
-            if client.llen("digest") == 0 and client.hlen("unacked") == 0:
+            unacked = [v for v in client.hvals("unacked") if TASK_QUEUE.encode() in v]
+            quiet = quiet + 1 if client.llen(TASK_QUEUE) == 0 and not unacked else 0
+            if quiet >= 3:
                 return
             time.sleep(0.05)
         raise AssertionError("the worker did not drain the queue")
@@ -111,7 +117,7 @@ def postgres_url() -> Iterator[str]:
 def broker_url() -> str:
     client = redis.Redis.from_url(REDIS_URL)
     client.ping()
-    client.flushdb()
+    client.delete(TASK_QUEUE)
     return REDIS_URL
 
 
@@ -128,6 +134,7 @@ def worker_env(stack: Stack, **extra: str) -> dict[str, str]:
         "DIGEST_RETRY_BASE_SECONDS": "0.5",
         "DIGEST_LEASE_SECONDS": "30",
         "DIGEST_SMTP_HELO": "digest-tests.localhost",
+        "DIGEST_TASK_QUEUE": TASK_QUEUE,
         "PYTHONPATH": str(REPO),
     }
     env.update(extra)
@@ -140,7 +147,7 @@ def start_worker(stack: Stack, concurrency: int = 2) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "worker", "worker", "--pool=prefork",
              f"--concurrency={concurrency}", "--without-heartbeat", "--without-gossip",
-             "--without-mingle", "-Q", "digest", "-n", f"it-{uuid.uuid4().hex[:6]}@%h",
+             "--without-mingle", "-Q", TASK_QUEUE, "-n", f"it-{uuid.uuid4().hex[:6]}@%h",
              "--loglevel=INFO"],
             cwd=REPO, env=stack.env(), stdout=log, stderr=subprocess.STDOUT,
         )
@@ -174,7 +181,7 @@ def stack(request, smtp_server, broker_url, tmp_path_factory) -> Iterator[Stack]
     engine = make_engine(database_url)
     upgrade(engine)
     client = Celery("digest-tests", broker=broker_url)
-    client.conf.update(task_serializer="json", accept_content=["json"], task_default_queue="digest")
+    client.conf.update(task_serializer="json", accept_content=["json"], task_default_queue=TASK_QUEUE)
     stack = Stack(
         backend=request.param, database_url=database_url, engine=engine,
         factory=sessionmaker(engine, expire_on_commit=False), smtp=handler, smtp_port=port,
@@ -182,7 +189,7 @@ def stack(request, smtp_server, broker_url, tmp_path_factory) -> Iterator[Stack]
         worker_log=REPO / "test-artifacts" / f"worker-{request.param}.log",
         web_port=free_port(),
     )
-    redis.Redis.from_url(broker_url).flushdb()
+    redis.Redis.from_url(broker_url).delete(TASK_QUEUE)
     proc = start_worker(stack)
     yield stack
     stop_worker(proc)

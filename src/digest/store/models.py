@@ -235,6 +235,9 @@ class EditionStory(Base):
     )
     story_id: Mapped[int] = mapped_column(BigId, ForeignKey("stories.id"), primary_key=True)
     position: Mapped[int] = mapped_column(Integer)
+    # Set when a send-time check took the story out (retracted after planning).
+    pulled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    pulled_reason: Mapped[str | None] = mapped_column(String(200))
 
     story: Mapped[Story] = relationship(lazy="joined")
 
@@ -263,6 +266,8 @@ class Delivery(Base):
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Earliest time of the next try after a transient failure.
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The stories this reader's copy carried: the per-reader dedupe history.
+    story_ids: Mapped[list[int] | None] = mapped_column(JSON)
 
 
 class ConsentEvent(Base):

@@ -108,3 +108,37 @@ def require_csrf(request: Request, form: Form, secret: str) -> None:
                             CSRF_MAX_AGE_SECONDS):
         raise BadRequest(403, "Please try again",
                          "This form has expired or was not sent from our page. Reload the page and try again.")
+
+
+async def read_upload(request: Request, limit: int, file_field: str) -> tuple[Form, bytes]:
+    """A multipart form with one file in `file_field`: (the other fields, the file's bytes).
+
+    Bounded like read_form (the whole body at most `limit` bytes); an empty or missing file
+    is a 400, so callers only ever see a real upload.
+    """
+    await read_body(request, limit)
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type != "multipart/form-data":
+        raise BadRequest(415, "Unsupported form", "Please send the file from the page's upload form.")
+    try:
+        parsed = await request.form(max_files=1, max_fields=50)
+    except Exception:  # noqa: BLE001 - python-multipart raises several kinds on junk
+        raise BadRequest(400, "Bad request", "The form could not be read.") from None
+    pairs: list[tuple[str, str]] = []
+    data = b""
+    try:
+        for key, value in parsed.multi_items():
+            if isinstance(value, UploadFile):
+                if key != file_field:
+                    raise BadRequest(400, "Bad request", "Files are not accepted in that field.")
+                data = await value.read()
+            else:
+                pairs.append((key, value))
+    finally:
+        await parsed.close()
+    for key, value in pairs:
+        if len(value) > MAX_FIELD_CHARS or "\x00" in value:
+            raise BadRequest(400, "Bad request", f"The field {key[:40]!r} is too long or holds a NUL byte.")
+    if not data:
+        raise BadRequest(400, "No file", "Choose a file to upload.")
+    return Form(pairs), data

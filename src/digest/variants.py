@@ -1,0 +1,66 @@
+"""Per-reader content: an edition's frozen candidates, minus what each reader already got.
+
+Planning freezes the edition's stories plus a few spares. At send time, per batch:
+- a story retracted since planning is pulled (and the edition records it);
+- each reader gets the first `max_stories` candidates they have not received before, in
+  any edition of any newsletter (their delivery rows keep the story ids they got);
+- readers with the same list share one rendering: most share the edition's primary list,
+  so premailer still runs about once per edition per worker.
+Two queries per batch, whatever its size.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, select, text, update
+from sqlalchemy.orm import Session
+
+from digest.store.models import EditionStory, Story, StoryStatus, ts
+
+# Spare stories frozen beyond max_stories, to fill in for ones a reader already had.
+SPARE_STORIES = 5
+# How far back a reader's history is read for dedupe.
+HISTORY_DAYS = 180
+
+_HISTORY = text(
+    "SELECT subscriber_id, story_ids FROM deliveries "
+    "WHERE subscriber_id IN :ids AND status = 'sent' AND edition_id <> :e AND story_ids IS NOT NULL "
+    "AND sent_at > :since"
+).bindparams(bindparam("ids", expanding=True), ts("since"))
+
+
+def live_candidates(session: Session, edition_id: int, now: datetime) -> list[int]:
+    """The edition's frozen stories in order, after pulling any retracted since planning."""
+    rows = list(session.execute(
+        select(EditionStory.story_id, EditionStory.pulled_at, Story.status)
+        .join(Story, Story.id == EditionStory.story_id)
+        .where(EditionStory.edition_id == edition_id)
+        .order_by(EditionStory.position)))
+    newly_pulled = [r.story_id for r in rows if r.pulled_at is None and r.status == StoryStatus.RETRACTED]
+    if newly_pulled:
+        session.execute(
+            update(EditionStory)
+            .where(EditionStory.edition_id == edition_id, EditionStory.story_id.in_(newly_pulled),
+                   EditionStory.pulled_at.is_(None))
+            .values(pulled_at=now, pulled_reason="retracted after planning")
+            .execution_options(synchronize_session=False))
+    return [r.story_id for r in rows if r.pulled_at is None and r.status != StoryStatus.RETRACTED]
+
+
+def reader_history(session: Session, edition_id: int, subscriber_ids: list[int],
+                   now: datetime) -> dict[int, set[int]]:
+    if not subscriber_ids:
+        return {}
+    history: dict[int, set[int]] = {}
+    for subscriber_id, story_ids in session.execute(
+            _HISTORY, {"ids": subscriber_ids, "e": edition_id, "since": now - timedelta(days=HISTORY_DAYS)}):
+        if isinstance(story_ids, str):  # raw SQL hands JSON back as text on SQLite
+            story_ids = json.loads(story_ids)
+        history.setdefault(subscriber_id, set()).update(story_ids or ())
+    return history
+
+
+def choose(candidates: list[int], seen: set[int], max_stories: int) -> tuple[int, ...]:
+    return tuple([story_id for story_id in candidates if story_id not in seen][:max_stories])

@@ -1,0 +1,344 @@
+"""The `digest` console script, run for real in a subprocess: output shapes, and bad input
+that ends in one line on stderr, a non-zero exit and an unchanged database."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from digest.editions import create_edition, parse_send_at
+from digest.stories import ingest_source
+from digest.store.engine import make_engine, session_factory
+from digest.store.migrate import upgrade
+from digest.store.models import Edition, Story
+from digest.subscribers import add_subscriber
+
+DIGEST = Path(sys.executable).with_name("digest")  # the console script of the venv running pytest
+CLI_TIMEOUT_SECONDS = 60
+
+
+@dataclass
+class Workspace:
+    """A working folder with its own SQLite file and outbox, as a user's shell would have."""
+
+    folder: Path
+
+    @property
+    def database(self) -> Path:
+        return self.folder / "digest.db"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+        env.update(DIGEST_DATABASE_URL=f"sqlite:///{self.database}",
+                   DIGEST_SMTP_URL=f"outbox://{self.folder / 'outbox'}",
+                   DIGEST_BROKER_URL="redis://127.0.0.1:1/0", COLUMNS="200")
+        env.update(extra)
+        return env
+
+    def run(self, *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(DIGEST), *args], cwd=self.folder, env=self.env(**extra_env),
+                              capture_output=True, text=True, timeout=CLI_TIMEOUT_SECONDS, check=False)
+
+    def ok(self, *args: str) -> str:
+        result = self.run(*args)
+        assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stderr
+        return result.stdout
+
+    def json(self, *args: str) -> object:
+        return json.loads(self.ok(*args, "--json"))
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table, every table of the schema."""
+        with closing(sqlite3.connect(self.database)) as db:
+            tables = [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            return {table: db.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0] for table in tables}
+
+    def copy_to(self, folder: Path) -> Workspace:
+        """The same files and a consistent copy of the database (WAL included) in `folder`."""
+        shutil.copytree(self.folder, folder, ignore=shutil.ignore_patterns("digest.db*"))
+        with closing(sqlite3.connect(self.database)) as source, closing(sqlite3.connect(folder / "digest.db")) as copy:
+            source.backup(copy)
+        return Workspace(folder)
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    """An initialised workspace (`digest init` itself is tested below; this is quicker)."""
+    workspace = Workspace(tmp_path)
+    engine = make_engine(f"sqlite:///{workspace.database}")
+    upgrade(engine)
+    engine.dispose()
+    return workspace
+
+
+@pytest.fixture(scope="module")
+def stocked(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """Initialised, with a reader, the sample feed and one edition; tests must not change it.
+
+    Filled through the library, not the CLI: the commands that do this have their own
+    tests here, and each run of the CLI costs a fresh interpreter.
+    """
+    workspace = Workspace(tmp_path_factory.mktemp("stocked"))
+    engine = make_engine(f"sqlite:///{workspace.database}")
+    upgrade(engine)
+    with session_factory(engine).begin() as session:
+        add_subscriber(session, "ann@example.com", name="Ann", confirmed=True, allowed_topics=["world"])
+        ingest_source(session, "sample:sample_feed.json")
+        send_at = parse_send_at("2026-12-01T07:00", "Europe/Kyiv", datetime.now(UTC))
+        edition = create_edition(session, subject="Morning", send_at=send_at, topics=None, allowed_topics=[],
+                                 max_stories=5, window_hours=48)
+        (workspace.folder / "edition-id").write_text(str(edition.id))
+    engine.dispose()
+    (workspace.folder / "bad.json").write_text('[{"url": "https://a.example/x", "title": "T"}]')
+    (workspace.folder / "latin1.csv").write_bytes("email,name\nzoë@example.com,Zoë\n".encode("latin-1"))
+    (workspace.folder / "folder").mkdir()
+    return workspace
+
+
+def edition_id(workspace: Workspace) -> str:
+    return (workspace.folder / "edition-id").read_text().strip()
+
+
+# ------------------------------------------------------------------ happy paths
+
+
+def test_init_twice_is_fine(tmp_path: Path) -> None:
+    workspace = Workspace(tmp_path)
+
+    first = workspace.ok("init")
+    second = workspace.ok("init")
+
+    assert "schema revision" in first and "schema revision" in second
+    counts = workspace.counts()
+    assert {"subscribers", "stories", "editions", "deliveries", "alembic_version"} <= set(counts)
+    assert {table: n for table, n in counts.items() if table != "alembic_version"} == dict.fromkeys(
+        set(counts) - {"alembic_version"}, 0)
+    assert counts["alembic_version"] == 1
+
+
+def test_commands_before_init_say_so(tmp_path: Path) -> None:
+    result = Workspace(tmp_path).run("subscribers", "list")
+
+    assert result.returncode == 1
+    assert result.stderr == "digest: error: the database is not initialised: run `digest init` first\n"
+
+
+def test_subscribers_add_and_list_json(ws: Workspace) -> None:
+    ws.ok("subscribers", "add", "Olena@Example.org", "--name", "Olena K", "--topics", "world,Politics",
+          "--confirmed")
+    ws.ok("subscribers", "add", "bob@example.org")
+
+    rows = ws.json("subscribers", "list")
+
+    assert isinstance(rows, list) and len(rows) == 2
+    assert {key: rows[0][key] for key in ("email", "name", "status", "topics")} == {
+        "email": "Olena@example.org", "name": "Olena K", "status": "active", "topics": ["politics", "world"]}
+    assert {key: rows[1][key] for key in ("email", "name", "status", "topics")} == {
+        "email": "bob@example.org", "name": None, "status": "pending", "topics": []}
+    assert [r["email"] for r in ws.json("subscribers", "list", "--status", "pending")] == ["bob@example.org"]
+
+
+def test_stories_ingest_and_list_json(ws: Workspace) -> None:
+    assert "added" in ws.ok("stories", "ingest", "sample:sample_feed.json")
+    ws.ok("stories", "ingest", "sample:sample_article.txt")
+
+    rows = ws.json("stories", "list")
+
+    assert isinstance(rows, list) and len(rows) >= 13
+    for row in rows:
+        assert {"id", "url", "title", "summary", "published_at", "topics", "featured", "status"} <= set(row)
+        assert isinstance(row["id"], int) and isinstance(row["featured"], bool)
+        assert isinstance(row["topics"], list) and row["status"] == "published"
+        assert datetime.fromisoformat(row["published_at"]).utcoffset() is not None
+    (lead,) = [r for r in rows if r["title"].startswith("Zelensky")]
+    assert lead["title"] == "Zelensky Insists Bakhmut “is Not Occupied” by Russia"
+    assert lead["published_at"].startswith("2023-05-22")
+    published = [r["published_at"] for r in rows]
+    assert published == sorted(published, reverse=True)
+
+
+def test_editions_create_json_and_plain(ws: Workspace) -> None:
+    created = ws.json("editions", "create", "--subject", "Morning", "--at", "2026-12-01T07:00", "--tz",
+                      "Europe/Kyiv")
+    plain = ws.ok("editions", "create", "--subject", "Evening")
+
+    assert isinstance(created, dict)
+    assert {"id", "status", "send_at"} <= set(created)
+    assert created["send_at"] == "2026-12-01T05:00:00+00:00"
+    assert created["status"] == "scheduled"
+    assert plain == f"{created['id'] + 1}\n"
+    assert ws.counts()["editions"] == 2
+
+
+def test_subscribers_import_reports_bad_lines(ws: Workspace) -> None:
+    ws.ok("subscribers", "add", "ann@example.com")
+    (ws.folder / "readers.csv").write_text(
+        "email,name,topics\n"
+        "new@example.com,New,world\n"
+        "not-an-email,Bad,\n"
+        "ANN@example.com,Dup,\n"
+        "zed@example.com,Zed,astrology\n"
+        "kim@example.com,Kim,\n"
+    )
+
+    result = ws.run("subscribers", "import", "readers.csv")
+
+    assert result.returncode == 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert [line.split(":", 1)[0] for line in lines] == ["line 3", "line 5"]
+    assert "not-an-email" in lines[0] and "astrology" in lines[1]
+    summary = result.stdout.strip()
+    assert "\n" not in summary
+    for part in ("imported 2", "already subscribed 1", "rejected 2"):
+        assert part in summary
+    assert ws.counts()["subscribers"] == 3
+
+
+def test_editions_preview_writes_html(stocked: Workspace, tmp_path: Path) -> None:
+    out = tmp_path / "preview.html"
+
+    result = stocked.run("editions", "preview", edition_id(stocked), "--out", str(out))
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Subject: Morning\n\n")
+    assert "Unsubscribe: " in result.stdout
+    html = out.read_text(encoding="utf-8")
+    assert html.lstrip().startswith("<!DOCTYPE html>")
+    assert 'width="600"' in html and "/unsubscribe/preview-token" in html
+
+
+def test_status_json_shape(stocked: Workspace) -> None:
+    rows = stocked.json("status")
+    one = stocked.json("status", edition_id(stocked))
+
+    assert isinstance(rows, list) and len(rows) == 1
+    for key in ("planned", "sent", "failed", "bounced", "skipped", "pending"):
+        assert rows[0][key] == 0
+    assert isinstance(one, dict) and one == rows[0]
+    assert str(one["id"]) == edition_id(stocked)
+    assert one["status"] == "scheduled" and one["send_at"] == "2026-12-01T05:00:00+00:00"
+
+
+def test_tables_print_titles_and_subjects_as_they_are(ws: Workspace) -> None:
+    # Rich reads "[/b]" as markup and ":name:" as emoji; feed titles are not markup.
+    title, subject = "[/politics] Budget :fire: vote [bold]now", "[/b] Morning :smile:"
+    engine = make_engine(f"sqlite:///{ws.database}")
+    with session_factory(engine).begin() as session:
+        session.add(Story(url="https://news.example.com/x", title=title, published_at=datetime.now(UTC)))
+        session.add(Edition(subject=subject, send_at=datetime.now(UTC)))
+    engine.dispose()
+
+    for args, text in ((["stories", "list"], title), (["editions", "list"], subject), (["status"], subject)):
+        result = ws.run(*args)
+        assert result.returncode == 0, result.stderr
+        assert text in result.stdout
+
+
+# ------------------------------------------------------------------ bad input
+
+BAD_INPUT = {
+    "malformed address": (["subscribers", "add", "not-an-email"], "invalid email address"),
+    "address already listed": (["subscribers", "add", "ANN@example.com"], "already on the list"),
+    "name with a newline": (["subscribers", "add", "new@example.com", "--name", "Ann\nBcc: x@example.com"],
+                            "single line"),
+    "unknown topic": (["subscribers", "add", "new@example.com", "--topics", "astrology"], "unknown topic"),
+    "unknown --status": (["subscribers", "list", "--status", "sleeping"], "unknown status 'sleeping'"),
+    "preview unknown edition": (["editions", "preview", "999"], "no edition with id 999"),
+    "status unknown edition": (["status", "999"], "no edition with id 999"),
+    "edition id not a number": (["editions", "preview", "one"], "Invalid value"),
+    "ingest missing file": (["stories", "ingest", "missing.json"], "cannot read"),
+    "ingest a folder": (["stories", "ingest", "folder"], "is a folder"),
+    "ingest bad JSON item": (["stories", "ingest", "bad.json"], "item 1: published_at: missing"),
+    "import missing file": (["subscribers", "import", "missing.csv"], "cannot read missing.csv"),
+    "import not UTF-8": (["subscribers", "import", "latin1.csv"], "not UTF-8"),
+    "bad date": (["editions", "create", "--subject", "S", "--at", "next tuesday"], "not an ISO 8601"),
+    "bad zone": (["editions", "create", "--subject", "S", "--at", "2026-12-01T07:00", "--tz", "Mars/Base"],
+                 "unknown time zone"),
+    "subject with a newline": (["editions", "create", "--subject", "Hello\nBcc: victim@example.com"],
+                               "subject must be a single line"),
+    "option without its value": (["editions", "create", "--subject"], "requires an argument"),
+    "unknown command": (["subscribers", "delete", "ann@example.com"], "No such command"),
+}
+
+
+@dataclass
+class BadRun:
+    result: subprocess.CompletedProcess[str]
+    before: dict[str, int]
+    after: dict[str, int]
+
+
+@pytest.fixture(scope="module")
+def bad_runs(stocked: Workspace, tmp_path_factory: pytest.TempPathFactory) -> dict[str, BadRun]:
+    """Every BAD_INPUT case at once, each on its own copy of the stocked workspace: the
+    copies keep a case's effect on the database its own, and running them side by side
+    keeps the suite fast (each run is a fresh interpreter)."""
+    def run(case: str) -> BadRun:
+        copy = stocked.copy_to(tmp_path_factory.mktemp("bad") / "ws")
+        before = copy.counts()
+        result = copy.run(*BAD_INPUT[case][0])
+        return BadRun(result, before, copy.counts())
+
+    with ThreadPoolExecutor(max_workers=max(2, min(8, os.cpu_count() or 2))) as pool:
+        return dict(zip(BAD_INPUT, pool.map(run, BAD_INPUT), strict=True))
+
+
+@pytest.mark.parametrize("case", BAD_INPUT.keys())
+def test_bad_input_is_one_line_and_changes_nothing(bad_runs: dict[str, BadRun], case: str) -> None:
+    run, message = bad_runs[case], BAD_INPUT[case][1]
+
+    assert run.result.returncode != 0
+    assert "Traceback" not in run.result.stderr
+    assert len(run.result.stderr.splitlines()) == 1, run.result.stderr
+    assert run.result.stderr.startswith("digest: error: ")
+    assert message in run.result.stderr
+    assert run.result.stdout == ""
+    assert run.after == run.before
+    assert run.before["stories"] >= 13 and run.before["subscribers"] == 1 and run.before["editions"] == 1
+
+
+def test_bad_setting_is_one_line_naming_the_variable(ws: Workspace) -> None:
+    result = ws.run("subscribers", "list", DIGEST_SMTP_URL="http://mail.example.com")
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("digest: error: DIGEST_SMTP_URL: ")
+    assert len(result.stderr.splitlines()) == 1
+
+
+# ------------------------------------------------------------------ demo
+
+
+def test_demo_without_a_broker_writes_one_message_per_reader(tmp_path: Path) -> None:
+    workspace = Workspace(tmp_path)
+    folder = tmp_path / "demo"
+
+    result = workspace.run("demo", "--folder", str(folder), "--readers", "12")
+
+    assert result.returncode == 0, result.stderr
+    assert "in-process" in result.stdout
+    messages = sorted((folder / "outbox").glob("*.eml"))
+    assert len(messages) == 12
+    recipients = set()
+    for path in messages:
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        recipients.add(message["To"].addresses[0].addr_spec)
+        assert message.get_body(("html",)) is not None and message.get_body(("plain",)) is not None
+    assert recipients == {f"reader{i}@example.org" for i in range(1, 13)}
+    preview = (folder / "outbox" / "preview.html").read_text(encoding="utf-8")
+    assert "Zelensky Insists Bakhmut" in preview
+    assert not workspace.database.exists()  # the demo keeps to its own folder
