@@ -366,6 +366,7 @@ def newsletters_add(
     min_stories: Annotated[int, typer.Option(help="Fewer than this and the edition is skipped.")] = 1,
     subject: Annotated[str, typer.Option(help="Subject template: {{ newsletter }}, {{ date }}, {{ weekday }}.")] = "{{ newsletter }}: {{ date }}",
     sender_name: Annotated[str | None, typer.Option(help="From name for this newsletter.")] = None,
+    local_time: Annotated[bool, typer.Option("--local-time", help="Deliver at the cron's hour in each reader's zone.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
 ) -> None:
     """Add a recurring newsletter; its editions are created ahead by beat."""
@@ -377,7 +378,7 @@ def newsletters_add(
             newsletter = create_newsletter(
                 session, slug=slug, name=name, cron=cron, timezone=tz, topics=topics,
                 allowed_topics=get_settings().topic_list, max_stories=max_stories, min_stories=min_stories,
-                subject_template=subject, sender_name=sender_name)
+                subject_template=subject, sender_name=sender_name, local_time=local_time)
             data = newsletter_json(newsletter)
     except NewsletterError as exc:
         raise UserError(str(exc)) from None

@@ -33,6 +33,7 @@ def create_newsletter(
     window_hours: int = 48,
     subject_template: str = "{{ newsletter }}: {{ date }}",
     sender_name: str | None = None,
+    local_time: bool = False,
 ) -> Newsletter:
     if not SLUG_RE.match(slug):
         raise NewsletterError("slug must be lowercase letters, digits and dashes, e.g. morning-briefing")
@@ -51,7 +52,7 @@ def create_newsletter(
             cron=check_cron(cron), timezone=check_zone(timezone).key,
             topics=clean_topics(topics, allowed_topics) or None if topics else None,
             max_stories=max_stories, min_stories=min_stories, window_hours=window_hours,
-            subject_template=check_subject_template(subject_template), active=True,
+            subject_template=check_subject_template(subject_template), active=True, local_time=local_time,
         )
     except ValueError as exc:
         raise NewsletterError(str(exc)) from None

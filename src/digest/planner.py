@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session
 
+from digest.schedules import ScheduleError, local_instant
 from digest.selector import select_for_edition
 from digest.variants import SPARE_STORIES
 from digest.store.models import (
@@ -126,8 +127,34 @@ def release_edition(session: Session, edition_id: int, now: datetime) -> bool:
         edition.finished_at = now
         return True
     edition.planned_count = plan_deliveries(session, edition, now)
+    if edition.local_time:
+        hold_for_local_time(session, edition)
     edition.enqueued_at = now
     return True
+
+
+_READER_ZONES = """
+SELECT DISTINCT s.timezone FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
+WHERE d.edition_id = :e
+"""
+_HOLD_ZONE = """
+UPDATE deliveries SET next_attempt_at = :at
+WHERE edition_id = :e AND subscriber_id IN (SELECT id FROM subscribers WHERE {zone_test})
+"""
+
+
+def hold_for_local_time(session: Session, edition: Edition) -> None:
+    """Each reader's delivery waits until the edition's wall time in their zone: one
+    set-based UPDATE per distinct zone, never one per reader."""
+    assert edition.local_time and edition.local_date and edition.local_zone
+    for (zone,) in session.execute(text(_READER_ZONES), {"e": edition.id}).all():
+        try:
+            at = local_instant(edition.local_date, edition.local_time, zone or edition.local_zone)
+        except ScheduleError:  # a zone that no longer exists: the edition's own zone
+            at = local_instant(edition.local_date, edition.local_time, edition.local_zone)
+        zone_test = "timezone IS NULL" if zone is None else "timezone = :zone"
+        session.execute(text(_HOLD_ZONE.format(zone_test=zone_test)).bindparams(ts("at")),
+                        {"e": edition.id, "at": at, "zone": zone})
 
 
 def batch_ranges(session: Session, edition_id: int, batch_size: int = BATCH_SIZE) -> list[tuple[int, int]]:
@@ -179,22 +206,29 @@ def editions_needing_sweep(session: Session, now: datetime, lease_seconds: int) 
     disk here): the database re-derives it, the sweeper re-enqueues it.
     """
     quiet_since = now - timedelta(seconds=lease_seconds)
-    free_work = (
-        select(Delivery.id)
-        .where(
-            Delivery.edition_id == Edition.id,
-            Delivery.status == DeliveryStatus.QUEUED,
-            (Delivery.lease_until.is_(None)) | (Delivery.lease_until < now),
-            (Delivery.next_attempt_at.is_(None)) | (Delivery.next_attempt_at <= now),
+
+    def free_work(*extra):  # type: ignore[no-untyped-def]
+        return (
+            select(Delivery.id)
+            .where(
+                Delivery.edition_id == Edition.id,
+                Delivery.status == DeliveryStatus.QUEUED,
+                (Delivery.lease_until.is_(None)) | (Delivery.lease_until < now),
+                (Delivery.next_attempt_at.is_(None)) | (Delivery.next_attempt_at <= now),
+                *extra,
+            )
+            .exists()
         )
-        .exists()
-    )
+
+    # Work that became due since the last enqueue (a retry time or a reader's local hour
+    # arriving) goes out at once; anything else free after a lease is lost work.
+    newly_due = free_work(Delivery.next_attempt_at > Edition.enqueued_at)
     return list(
         session.scalars(
             select(Edition.id).where(
                 Edition.status == EditionStatus.SENDING,
-                (Edition.enqueued_at.is_(None)) | (Edition.enqueued_at < quiet_since),
-                free_work,
+                ((Edition.enqueued_at.is_(None)) | (Edition.enqueued_at < quiet_since) | newly_due),
+                free_work(),
             )
         )
     )

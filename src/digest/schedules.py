@@ -108,7 +108,7 @@ def schedule_editions(session: Session, now: datetime, ahead_hours: int = SCHEDU
             {
                 "newsletter_id": newsletter.id,
                 "occurrence_at": when,
-                "send_at": when,
+                **local_delivery(newsletter, when),
                 "subject": render_subject(newsletter.subject_template, newsletter=newsletter.name,
                                           when=when, zone=newsletter.timezone),
                 "topics": newsletter.topics,
@@ -128,9 +128,35 @@ def schedule_editions(session: Session, now: datetime, ahead_hours: int = SCHEDU
     return created
 
 
+# The earliest zone on Earth (UTC+14): a local-time edition is planned when its hour
+# arrives there, and each reader's copy waits in the database for their own zone.
+EARLIEST_OFFSET = timedelta(hours=14)
+
+
+def local_delivery(newsletter: Newsletter, when: datetime) -> dict[str, object]:
+    """send_at (and the local-time fields) for an occurrence of `newsletter` at `when`."""
+    if not newsletter.local_time:
+        return {"send_at": when, "local_time": None, "local_date": None, "local_zone": None}
+    local = when.astimezone(check_zone(newsletter.timezone))
+    wall = local.replace(tzinfo=None)
+    return {
+        "send_at": wall.replace(tzinfo=UTC) - EARLIEST_OFFSET,
+        "local_time": f"{local:%H:%M}",
+        "local_date": f"{local:%Y-%m-%d}",
+        "local_zone": newsletter.timezone,
+    }
+
+
+def local_instant(local_date: str, local_time: str, zone: str) -> datetime:
+    """The UTC instant of a wall-clock date and time in `zone`."""
+    wall = datetime.fromisoformat(f"{local_date}T{local_time}")
+    return wall.replace(tzinfo=check_zone(zone)).astimezone(UTC)
+
+
 def skip_missed(session: Session, now: datetime, limit_minutes: int) -> int:
     """Scheduled editions more than `limit_minutes` late (workers were down) are skipped,
-    with the reason kept for ops; those within the limit go out late, once."""
+    with the reason kept for ops; those within the limit go out late, once. (Local-time
+    editions count from their first zone; later zones have not been missed.)"""
     cutoff = now - timedelta(minutes=limit_minutes)
     result = session.execute(
         update(Edition)

@@ -31,7 +31,7 @@ def newsletter_json(newsletter: Newsletter) -> dict[str, Any]:
         "timezone": newsletter.timezone, "topics": newsletter.topics or [],
         "max_stories": newsletter.max_stories, "min_stories": newsletter.min_stories,
         "subject_template": newsletter.subject_template, "sender_name": newsletter.sender_name,
-        "active": newsletter.active,
+        "active": newsletter.active, "local_time": newsletter.local_time,
     }
 
 

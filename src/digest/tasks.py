@@ -60,10 +60,12 @@ def send_batch(self: Task, edition_id: int, first_id: int, last_id: int) -> dict
     settings = get_settings()
     transport = transport_for(settings.smtp, settings.smtp_timeout_seconds, settings.smtp_helo)
     outcome = send_batch_now(session_factory(), edition_id, first_id, last_id, transport, settings)
-    if outcome.retry_in_seconds is not None and not app.conf.task_always_eager:
-        # Retries wait in the broker for minutes at most; anything longer is the
-        # sweeper's job, since Redis would redeliver a long-delayed task (NOTES.md).
-        raise self.retry(countdown=min(outcome.retry_in_seconds, MAX_COUNTDOWN_SECONDS))
+    if (outcome.retry_in_seconds is not None and outcome.retry_in_seconds <= MAX_COUNTDOWN_SECONDS
+            and not app.conf.task_always_eager):
+        # Retries wait in the broker for minutes at most; longer waits (a reader's local
+        # hour, long backoffs) stay in the database and the sweeper enqueues them when due,
+        # since Redis would redeliver a long-delayed task (NOTES.md).
+        raise self.retry(countdown=outcome.retry_in_seconds)
     return outcome.counts
 
 

@@ -207,3 +207,44 @@ def test_weekly_and_paused_readers_are_left_out(factory) -> None:  # type: ignor
     _one_off(factory, None)
     # The weekly reader got one three seconds ago: not again this week.
     assert [r for _, r, _ in _send_all(factory).sent] == [addresses[0]]
+
+
+def test_local_time_delivery_releases_each_zone_at_its_own_hour(factory) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    seed_stories(factory)
+    addresses = seed_readers(factory, 4)
+    zones = ["Asia/Tokyo", "Europe/Kyiv", "America/New_York", None]
+    with factory.begin() as session:
+        newsletter = create_newsletter(session, slug="local", name="Local", cron="0 7 * * *",
+                                       timezone="Europe/Kyiv", allowed_topics=TOPICS, local_time=True,
+                                       window_hours=24 * 365 * 10)
+        newsletter.created_at = datetime(2026, 11, 30, 12, tzinfo=UTC)
+        for subscriber, zone in zip(session.scalars(select(Subscriber).order_by(Subscriber.id)), zones, strict=True):
+            subscriber.timezone = zone
+            set_subscriptions(session, subscriber, [newsletter.id])
+        schedule_editions(session, datetime(2026, 11, 30, 12, tzinfo=UTC), 24)
+        edition = session.scalars(select(Edition)).one()
+        assert (edition.local_date, edition.local_time) == ("2026-12-01", "07:00")
+        # 07:00 at UTC+14 on 1 December is 17:00 UTC on 30 November.
+        assert edition.send_at == datetime(2026, 11, 30, 17, tzinfo=UTC)
+
+    def run_at(now: datetime) -> list[str]:
+        batches: list[tuple[int, int, int]] = []
+        release_due(factory, now, 1000, lambda *a: batches.append(a))
+        if not batches:
+            with factory() as session:
+                batches = [(edition.id, 0, 10**9)]
+        transport = RecordingTransport()
+        for batch in batches:
+            send_batch(factory, *batch, transport, SETTINGS, clock=lambda: now)
+        return [rcpt for _, rcpt, _ in transport.sent]
+
+    tokyo, kyiv, new_york, default = addresses
+    assert run_at(datetime(2026, 11, 30, 21, 59, tzinfo=UTC)) == []        # 06:59 in Tokyo
+    assert run_at(datetime(2026, 11, 30, 22, 0, tzinfo=UTC)) == [tokyo]    # 07:00 in Tokyo
+    assert sorted(run_at(datetime(2026, 12, 1, 5, 0, tzinfo=UTC))) == sorted([kyiv, default])  # 07:00 Kyiv
+    assert run_at(datetime(2026, 12, 1, 11, 59, tzinfo=UTC)) == []
+    assert run_at(datetime(2026, 12, 1, 12, 0, tzinfo=UTC)) == [new_york]   # 07:00 in New York
+    with factory() as session:
+        assert session.get_one(Edition, edition.id).status == EditionStatus.SENT

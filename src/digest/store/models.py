@@ -148,6 +148,8 @@ class Subscriber(Base):
     paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Set when the reader asked to be forgotten: address, name and topics are gone.
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # IANA zone for editions delivered at local time; None: the edition's own zone.
+    timezone: Mapped[str | None] = mapped_column(String(64))
 
     topic_rows: Mapped[list[SubscriberTopic]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="SubscriberTopic.topic"
@@ -201,6 +203,11 @@ class Edition(Base):
     )
     occurrence_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     note: Mapped[str | None] = mapped_column(Text)  # the editor's note at the top
+    # Delivery at each reader's local time: "HH:MM" on `local_date` in the reader's zone
+    # (`local_zone` for readers without one). None: everyone at send_at.
+    local_time: Mapped[str | None] = mapped_column(String(5))
+    local_date: Mapped[str | None] = mapped_column(String(10))
+    local_zone: Mapped[str | None] = mapped_column(String(64))
     subject: Mapped[str] = mapped_column(String(300))
     send_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     # None: every topic. Otherwise readers and stories must share one of these.
@@ -344,6 +351,8 @@ class Newsletter(Base):
     min_stories: Mapped[int] = mapped_column(Integer, default=1)
     window_hours: Mapped[int] = mapped_column(Integer, default=48)
     subject_template: Mapped[str] = mapped_column(String(300))
+    # Deliver each edition at the cron's wall time in every reader's own zone.
+    local_time: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Editions are created this far ahead so editors can curate them before they go.
     scheduled_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -126,7 +126,7 @@ def create_app(services: Services | None = None) -> FastAPI:
         return JSONResponse({"status": "ok" if healthy else "degraded", **checks},
                             status_code=200 if healthy else 503)
 
-    from digest.web import auth
+    from digest.web import auth, editor_pages
     from digest.web.api import create_api
     from digest.web.archive import router as archive_router
     from digest.web.reader_pages import router as reader_router
@@ -134,5 +134,6 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.include_router(reader_router)
     app.include_router(archive_router)
     auth.install(app)
+    editor_pages.install(app)
     app.mount("/api/v1", create_api(services))
     return app

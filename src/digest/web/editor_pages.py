@@ -23,15 +23,30 @@ from starlette.concurrency import run_in_threadpool
 
 from digest import accounts, curation, lifecycle
 from digest.content import edition_view
-from digest.editions import EditionError, create_edition, edition_counts, parse_send_at, preview_edition
+from digest.editions import (
+    EditionError,
+    create_edition,
+    edition_counts,
+    parse_send_at,
+    preview_edition,
+)
 from digest.mailer.transport import SendError, transport_for
 from digest.newsletters import NewsletterError, create_newsletter, list_newsletters
 from digest.schedules import ScheduleError, occurrences
 from digest.selector import curation as edition_curation
+from digest.store.models import (
+    ApiToken,
+    Edition,
+    EditionCuration,
+    EditionStatus,
+    Role,
+    Story,
+    User,
+    utcnow,
+)
 from digest.stories import ParseError, ingest_source, upsert_stories
 from digest.stories.ingest import parse_source
 from digest.stories.parse import parse_json
-from digest.store.models import ApiToken, Edition, EditionCuration, EditionStatus, Role, Story, User, utcnow
 from digest.subscribers import InvalidReader
 from digest.web.app import Services
 from digest.web.auth import page_user, staff_page
