@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -178,7 +179,13 @@ def update_preferences(
     allowed_topics: list[str],
     ctx: RequestContext,
     newsletter_ids: list[int] | None = None,
+    timezone: str | None = None,
 ) -> None:
+    if timezone:
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {timezone[:64]!r}: use a name like Europe/Kyiv") from None
     try:
         chosen_frequency = Frequency(frequency)
     except ValueError:
@@ -188,6 +195,7 @@ def update_preferences(
     subscriber.name = clean_name(name)
     subscriber.topic_rows = [SubscriberTopic(topic=t) for t in clean_topics(topics, allowed_topics)]
     subscriber.frequency = chosen_frequency
+    subscriber.timezone = timezone or None
     if pause_weeks:
         subscriber.paused_until = utcnow() + timedelta(weeks=pause_weeks)
     if newsletter_ids is not None:
@@ -223,7 +231,7 @@ def export_data(session: Session, subscriber: Subscriber) -> dict[str, Any]:
         "profile": {
             "email": subscriber.email, "name": subscriber.name, "status": subscriber.status.value,
             "topics": subscriber.topics, "frequency": subscriber.frequency.value,
-            "paused_until": iso(subscriber.paused_until), "created_at": iso(subscriber.created_at),
+            "timezone": subscriber.timezone, "paused_until": iso(subscriber.paused_until), "created_at": iso(subscriber.created_at),
             "confirmed_at": iso(subscriber.confirmed_at), "unsubscribed_at": iso(subscriber.unsubscribed_at),
             "unsubscribe_channel": subscriber.unsubscribe_channel, "consent_source": subscriber.consent_source,
         },

@@ -248,6 +248,7 @@ def _preferences_context(subscriber: Subscriber, services: Services, **extra: An
         "status": subscriber.status.value, "chosen": subscriber.topics,
         "topics": services.settings.topic_list, "frequency": subscriber.frequency.value,
         "paused_until": subscriber.paused_until, "pause_choices": PAUSE_CHOICES_WEEKS,
+        "timezone": subscriber.timezone or "",
         "saved": False, "error": None, **extra,
     }
 
@@ -279,7 +280,8 @@ async def save_preferences(request: Request, token: str) -> Response:
                     session, subscriber, name=form.get("name"), topics=form.get_all("topics"),
                     frequency=form.get("frequency", Frequency.EVERY.value), pause_weeks=int(pause),
                     allowed_topics=services.settings.topic_list, ctx=_context(request, "preferences"),
-                    newsletter_ids=_newsletter_ids(form, services))
+                    newsletter_ids=_newsletter_ids(form, services),
+                    timezone=form.get("timezone").strip() or None)
             context = _preferences_context(subscriber, services, saved=True)
     except (InvalidReader, ValueError) as exc:
         subscriber = _reader_or_404(services, token)
