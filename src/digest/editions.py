@@ -12,7 +12,9 @@ from sqlalchemy.orm import Session
 from digest.mailer.message import HeaderInjection, check_header_value
 from digest.render import Reader, reader_values, render_edition
 from digest.content import edition_view
-from digest.store.models import Delivery, DeliveryStatus, Edition, EditionStatus, Subscriber
+from digest.selector import select_for_edition
+from digest.variants import SPARE_STORIES, choose, live_candidates, reader_history
+from digest.store.models import Delivery, DeliveryStatus, Edition, EditionStatus, Subscriber, utcnow
 from digest.subscribers import clean_topics, normalise_email
 
 SUBJECT_MAX_CHARS = 300
@@ -156,16 +158,22 @@ PREVIEW_READER = Reader(email="reader@example.com", name="Sample Reader", token=
 
 def preview_edition(session: Session, edition_id: int, email: str | None = None) -> tuple[str, str, str]:
     """(subject, html, text) exactly as a reader would get it; before planning, with the
-    stories the selector would choose now."""
+    stories the selector would choose now. For a chosen reader, the stories they already
+    received elsewhere are replaced by the spares, as the send loop will do."""
     edition = get_edition(session, edition_id)
     reader = PREVIEW_READER
+    story_ids = None
     if email:
         _, key = normalise_email(email)
         subscriber = session.scalar(select(Subscriber).where(Subscriber.email_key == key))
         if subscriber is None:
             raise EditionError(f"no subscriber with address {email}")
         reader = Reader(email=subscriber.email, name=subscriber.name, token=subscriber.token)
-    view = edition_view(session, edition)
+        candidates = (live_candidates(session, edition.id, utcnow()) if edition.story_rows
+                      else select_for_edition(session, edition, spare=SPARE_STORIES))
+        seen = reader_history(session, edition.id, [subscriber.id], utcnow()).get(subscriber.id, set())
+        story_ids = list(choose(candidates, seen, edition.max_stories))
+    view = edition_view(session, edition, story_ids)
     rendered = render_edition(view)
     body_html, body_text = rendered.personalise(reader_values(reader))
     return rendered.subject, body_html, body_text
