@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     # Inbound mail (mailto: unsubscribes): a maildir polled by beat, and an HTTP hook's secret.
     unsubscribe_maildir: Path | None = None
     inbound_secret: str | None = None
+    # Auto-pause: an edition pauses itself when this share of its last N attempts failed.
+    autopause_window: int = Field(200, ge=10)
+    autopause_failure_ratio: float = Field(0.5, gt=0, le=1)
     # A scheduled edition later than this (workers were down) is skipped, not sent.
     missed_edition_limit_minutes: int = Field(180, ge=1)
     # Recurring newsletters get their editions created this far ahead, for curation.

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from digest.config import Settings
 from digest.mailer.message import MessageHeaders, Personal, build_message, message_id_for
 from digest.mailer.transport import Connection, SendError, Transport
+from digest.ops import check_auto_pause
 from digest.planner import finish_if_complete
 from digest.content import edition_view
 from digest.variants import choose, live_candidates, reader_history
@@ -72,23 +73,23 @@ _DEPARTED = text(
 _RECORD = {
     "sent": text(
         "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, message_id = :message_id, "
-        "sent_at = :at, story_ids = :story_ids, last_error = NULL, lease_until = NULL, "
+        "sent_at = :at, attempted_at = :at, story_ids = :story_ids, last_error = NULL, lease_until = NULL, "
         "next_attempt_at = NULL WHERE id = :id AND status = 'queued'"
     ).bindparams(ts("at"), bindparam("story_ids", type_=JSON)),
     "bounced": text(
         "UPDATE deliveries SET status = 'bounced', attempts = attempts + 1, message_id = :message_id, "
-        "last_error = :error, lease_until = NULL WHERE id = :id AND status = 'queued'"
-    ),
+        "last_error = :error, attempted_at = :at, lease_until = NULL WHERE id = :id AND status = 'queued'"
+    ).bindparams(ts("at")),
     "skipped": text(
         "UPDATE deliveries SET status = 'skipped', last_error = :error, lease_until = NULL "
         "WHERE id = :id AND status = 'queued'"
     ),
     "transient": text(
         "UPDATE deliveries SET attempts = attempts + 1, last_error = :error, lease_until = NULL, "
-        "next_attempt_at = :retry_at, "
+        "next_attempt_at = :retry_at, attempted_at = :at, "
         "status = CASE WHEN attempts + 1 >= :max_attempts THEN 'failed' ELSE 'queued' END "
         "WHERE id = :id AND status = 'queued'"
-    ).bindparams(ts("retry_at")),
+    ).bindparams(ts("retry_at"), ts("at")),
     "released": text(
         "UPDATE deliveries SET lease_until = NULL, next_attempt_at = :retry_at "
         "WHERE id = :id AND status = 'queued'"
@@ -237,7 +238,7 @@ def _send_claimed(factory, content, claimed, readers, transport, settings, clock
     stop_at = len(claimed)  # the first claimed row left untried
 
     def flush() -> None:
-        record_results(factory, pending, settings, clock(), outcome)
+        record_results(factory, edition_id, pending, settings, clock(), outcome)
         pending.clear()
 
     try:
@@ -317,9 +318,10 @@ def _recheck(factory: sessionmaker[Session], edition_id: int,
     return status == EditionStatus.SENDING, departed
 
 
-def record_results(factory: sessionmaker[Session], results: list[Result], settings: Settings,
-                   now: datetime, outcome: BatchOutcome) -> None:
-    """Write a chunk of results: one executemany per kind of outcome, one transaction."""
+def record_results(factory: sessionmaker[Session], edition_id: int, results: list[Result],
+                   settings: Settings, now: datetime, outcome: BatchOutcome) -> None:
+    """Write a chunk of results: one executemany per kind of outcome, one transaction. When
+    the chunk had failures, check whether the edition should pause itself."""
     if not results:
         return
     by_kind: dict[str, list[dict[str, object]]] = {}
@@ -327,8 +329,9 @@ def record_results(factory: sessionmaker[Session], results: list[Result], settin
         params: dict[str, object] = {"id": result.delivery_id}
         if result.outcome in ("sent", "bounced"):
             params["message_id"] = result.message_id
-        if result.outcome == "sent":
+        if result.outcome in ("sent", "bounced", "transient"):
             params["at"] = now
+        if result.outcome == "sent":
             params["story_ids"] = result.story_ids
         if result.outcome in ("bounced", "skipped", "transient"):
             params["error"] = (result.error or "")[:1000]
@@ -345,6 +348,11 @@ def record_results(factory: sessionmaker[Session], results: list[Result], settin
         bounced = [r.subscriber_id for r in results if r.outcome == "bounced"]
         if bounced:
             session.execute(_BOUNCE_READERS, {"ids": bounced})
+        if any(r.outcome in ("bounced", "transient") for r in results):
+            reason = check_auto_pause(session, edition_id, settings.autopause_window,
+                                      settings.autopause_failure_ratio, now)
+            if reason:
+                log.error("edition %s %s", edition_id, reason, extra={"edition_id": edition_id})
     for result in results:
         if result.outcome in ("bounced", "transient"):
             log.warning("delivery %s %s: %s", result.delivery_id, result.outcome, result.error)

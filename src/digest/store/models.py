@@ -257,6 +257,7 @@ class Delivery(Base):
         UniqueConstraint("edition_id", "subscriber_id", name="uq_delivery_edition_subscriber"),
         Index("ix_deliveries_edition_status", "edition_id", "status"),
         Index("ix_deliveries_subscriber", "subscriber_id"),
+        Index("ix_deliveries_edition_attempted", "edition_id", "attempted_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -273,6 +274,8 @@ class Delivery(Base):
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Earliest time of the next try after a transient failure.
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the last try happened (sent, bounced or failed): send rates and auto-pause.
+    attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The stories this reader's copy carried: the per-reader dedupe history.
     story_ids: Mapped[list[int] | None] = mapped_column(JSON)
 

@@ -73,17 +73,34 @@ def templates_for(settings: Settings) -> Jinja2Templates:
     return templates
 
 
+def allowed_methods(app: FastAPI, path: str) -> set[str]:
+    """Every method some route serves at `path` (included routers searched too)."""
+    methods: set[str] = set()
+    pending = list(app.routes)
+    while pending:
+        route = pending.pop()
+        nested = getattr(getattr(route, "original_router", None), "routes", None)
+        if nested is not None:
+            pending.extend(nested)
+            continue
+        pattern = getattr(route, "path_regex", None)
+        if pattern is not None and pattern.match(path):
+            methods |= set(getattr(route, "methods", None) or ())
+    return methods
+
+
 def create_app(services: Services | None = None) -> FastAPI:
     services = services or default_services()
     app = FastAPI(title="digest", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.services = services
     app.state.templates = templates_for(services.settings)
 
-    def error_page(request: Request, status: int, title: str, message: str) -> Response:
+    def error_page(request: Request, status: int, title: str, message: str,
+                   headers: dict[str, str] | None = None) -> Response:
         if request.url.path.startswith(("/healthz", "/hooks/")):
-            return JSONResponse({"error": message}, status_code=status)
+            return JSONResponse({"error": message}, status_code=status, headers=headers)
         return app.state.templates.TemplateResponse(
-            request, "error.html", {"title": title, "message": message}, status_code=status)
+            request, "error.html", {"title": title, "message": message}, status_code=status, headers=headers)
 
     @app.exception_handler(BadRequest)
     async def bad_request(request: Request, exc: BadRequest) -> Response:
@@ -94,7 +111,12 @@ def create_app(services: Services | None = None) -> FastAPI:
         titles = {404: "Not found", 405: "Not allowed"}
         message = {404: "There is no page at this address.",
                    405: "This page does not accept that kind of request."}.get(exc.status_code, str(exc.detail))
-        return error_page(request, exc.status_code, titles.get(exc.status_code, "Error"), message)
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            # RFC 9110: name every method the path allows (starlette names one route's).
+            headers["Allow"] = ", ".join(sorted(allowed_methods(app, request.url.path)))
+        return error_page(request, exc.status_code, titles.get(exc.status_code, "Error"), message,
+                          headers=headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:

@@ -79,6 +79,10 @@ async def read_form(request: Request, limit: int) -> Form:
             raise BadRequest(400, "Bad request", "The form could not be read.") from None
     elif content_type == "multipart/form-data":
         try:
+            body.decode("utf-8")  # files are refused anyway, so the whole body is text
+        except UnicodeDecodeError:
+            raise BadRequest(400, "Bad request", "The form was not sent as UTF-8 text.") from None
+        try:
             parsed = await request.form(max_files=0, max_fields=200)
         except Exception:  # noqa: BLE001 - python-multipart raises several kinds on junk
             raise BadRequest(400, "Bad request", "The form could not be read.") from None
