@@ -5,7 +5,9 @@ Imported by worker.py (the `celery -A worker` entry point) and by the tasks modu
 
 from __future__ import annotations
 
-from celery import Celery
+import os
+
+from celery import Celery, signals
 
 from digest.config import get_settings
 
@@ -43,3 +45,19 @@ def make_app() -> Celery:
 
 
 app = make_app()
+
+
+@signals.setup_logging.connect
+def _structured_logs(**_: object) -> None:
+    # Replaces Celery's own logging set-up: our JSON lines, task ids included.
+    from digest.logs import configure
+
+    configure(get_settings().log_format)
+
+
+@signals.worker_process_shutdown.connect
+def _forget_metrics_of_dead_child(pid: int | None = None, **_: object) -> None:
+    # prometheus-client multiprocess mode: a prefork child's gauges go with it.
+    from digest.metrics import mark_process_dead
+
+    mark_process_dead(pid or os.getpid())

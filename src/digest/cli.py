@@ -437,9 +437,12 @@ def serve(
     import uvicorn
 
     _require_database()
-    get_settings()  # fail here, in one line, on bad configuration
+    from digest.logs import configure
+
+    settings = get_settings()
+    configure(settings.log_format)
     uvicorn.run("digest.web.app:create_app", factory=True, host=host, port=port, workers=workers,
-                proxy_headers=True, log_level="info")
+                proxy_headers=True, log_level="info", log_config=None)
 
 
 @app.command()

@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     env: Literal["development", "production", "test"] = "development"
     database_url: str = "sqlite:///digest.db"
     broker_url: str = "redis://localhost:6379/0"
+    # Logs of the worker, beat and web processes: json (one object per line) or text.
+    log_format: Literal["json", "text"] = "json"
     # The Celery queue digest's tasks go to (one broker can serve several deployments).
     task_queue: str = Field("digest", pattern=r"^[A-Za-z0-9._-]{1,100}$")
     # Redis for rate limits and cooldowns; the broker's Redis when unset.

@@ -26,6 +26,7 @@ from digest.store.models import (
     Suppression,
     utcnow,
 )
+from digest.metrics import UNSUBSCRIBES
 from digest.newsletters import list_newsletters, set_subscriptions
 from digest.subscribers import clean_name, clean_topics, email_hash, new_token, normalise_email
 
@@ -165,6 +166,7 @@ def unsubscribe(session: Session, subscriber: Subscriber, ctx: RequestContext) -
         return False
     session.refresh(subscriber)
     record(session, subscriber, "unsubscribe", ctx)
+    UNSUBSCRIBES.labels(ctx.channel).inc()
     return True
 
 

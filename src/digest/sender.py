@@ -17,6 +17,7 @@ The guarantees, in the order the code keeps them:
 from __future__ import annotations
 
 import logging
+from collections import Counter
 import random
 import time
 from email.utils import formataddr
@@ -31,6 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from digest.config import Settings
 from digest.mailer.message import MessageHeaders, Personal, build_message, message_id_for
 from digest.mailer.transport import Connection, SendError, Transport
+from digest.metrics import MESSAGES, SEND_SECONDS
 from digest.ops import check_auto_pause
 from digest.planner import finish_if_complete
 from digest.content import edition_view
@@ -141,6 +143,7 @@ class BatchContent:
     by_reader: dict[int, tuple[int, ...]]
     rendered: dict[tuple[int, ...], RenderedEdition]
     minimum: int
+    label: str  # the newsletter's slug, for metrics
 
 
 def prepare_content(session: Session, edition_id: int, subscriber_ids: list[int], settings: Settings,
@@ -161,7 +164,8 @@ def prepare_content(session: Session, edition_id: int, subscriber_ids: list[int]
     base_view = base_view or edition_view(session, edition, [])
     subject = next(iter(rendered.values())).subject if rendered else edition.subject
     minimum = max(1, edition.newsletter.min_stories if edition.newsletter else 1)
-    return BatchContent(edition_id, shared_headers(base_view, subject, settings), by_reader, rendered, minimum)
+    return BatchContent(edition_id, shared_headers(base_view, subject, settings), by_reader, rendered, minimum,
+                        label=edition.newsletter.slug if edition.newsletter else "none")
 
 
 def shared_headers(view: EditionView, subject: str, settings: Settings) -> MessageHeaders:
@@ -264,8 +268,11 @@ def _send_claimed(factory, content, claimed, readers, transport, settings, clock
                     pending.append(Result(row.id, row.subscriber_id, "skipped",
                                           error="nothing new: the reader already had these stories"))
                     continue
+                started = time.perf_counter()
                 result = _send_one(connection, edition_id, shared, shared_bytes, content.rendered[stories],
                                    row, reader, envelope_from, domain, settings, clock)
+                SEND_SECONDS.observe(time.perf_counter() - started)
+                MESSAGES.labels(content.label, "failed" if result.outcome == "transient" else result.outcome).inc()
                 result.story_ids = list(stories)
                 pending.append(result)
                 if result.connection_lost:
@@ -355,4 +362,8 @@ def record_results(factory: sessionmaker[Session], edition_id: int, results: lis
                 log.error("edition %s %s", edition_id, reason, extra={"edition_id": edition_id})
     for result in results:
         if result.outcome in ("bounced", "transient"):
-            log.warning("delivery %s %s: %s", result.delivery_id, result.outcome, result.error)
+            log.warning("delivery %s %s: %s", result.delivery_id, result.outcome, result.error,
+                        extra={"edition_id": edition_id, "delivery_id": result.delivery_id,
+                               "subscriber_id": result.subscriber_id, "outcome": result.outcome})
+    log.info("edition %s: recorded %s results", edition_id, len(results),
+             extra={"edition_id": edition_id, "counts": dict(Counter(r.outcome for r in results))})
