@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,11 +29,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from digest.config import ConfigError, get_settings
-from digest.editions import EditionError, create_edition, edition_counts, get_edition, list_editions, parse_send_at, preview_edition
+from digest.editions import EditionError, create_edition, get_edition, list_editions, parse_send_at, preview_edition
 from digest.shapes import edition_json, newsletter_json, story_json, subscriber_json
 from digest.stories import ParseError, ingest_source
 from digest.store.engine import get_engine, session_scope
-from digest.store.migrate import is_initialised, upgrade
+from digest.store.migrate import current_and_head, is_initialised, upgrade
 from digest.store.models import Story, Subscriber, SubscriberStatus, utcnow
 from digest.subscribers import AlreadySubscribed, InvalidReader, Suppressed, add_subscriber, import_csv
 
@@ -73,6 +74,10 @@ def _print_json(value: Any) -> None:
 def _require_database() -> None:
     if not is_initialised(get_engine()):
         raise UserError("the database is not initialised: run `digest init` first")
+    current, head = current_and_head(get_engine())
+    if current != head:
+        raise UserError(f"the database schema is at revision {current}, this digest needs {head}: "
+                        "run `digest init` to upgrade it")
 
 
 @app.command()
@@ -410,21 +415,84 @@ def newsletters_list(as_json: Annotated[bool, typer.Option("--json", help="Print
 def status(
     edition_id: Annotated[int | None, typer.Argument(metavar="[EDITION_ID]")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    watch: Annotated[bool, typer.Option("--watch", help="Redraw every 2 s until Ctrl-C.")] = False,
 ) -> None:
-    """Per edition: planned, sent, failed, bounced, skipped, pending."""
+    """Per edition: planned, sent, failed, bounced, skipped, pending, send rate and ETA;
+    the queue and the most common errors."""
     _require_database()
+    if watch and as_json:
+        raise UserError("--watch draws tables; use --json without it")
+    if not watch:
+        snapshot = _status_snapshot(edition_id)
+        if as_json:
+            editions = snapshot["editions"]
+            _print_json(editions[0] if edition_id is not None else editions)
+        else:
+            out.print(_status_tables(snapshot))
+        return
+    from rich.live import Live
+
+    with Live(_status_tables(_status_snapshot(edition_id)), console=out, refresh_per_second=1) as live:
+        try:
+            while True:
+                time.sleep(2)
+                live.update(_status_tables(_status_snapshot(edition_id)))
+        except KeyboardInterrupt:
+            pass
+
+
+def _status_snapshot(edition_id: int | None) -> dict[str, Any]:
+    from digest import ops
+
+    now = utcnow()
     with session_scope() as session:
         if edition_id is not None:
-            get_edition(session, edition_id)
-        rows = edition_counts(session, [edition_id] if edition_id is not None else None)
-    if as_json:
-        _print_json(rows[0].as_dict() if edition_id is not None else [r.as_dict() for r in rows])
-        return
-    table = Table("id", "status", "subject", "planned", "sent", "failed", "bounced", "skipped", "pending")
-    for r in rows:
-        table.add_row(*_cells(r.id, r.status, r.subject, r.planned, r.sent, r.failed, r.bounced, r.skipped,
-                              r.pending))
-    out.print(table)
+            editions = [get_edition(session, edition_id)]
+        else:
+            editions = list_editions(session)
+        health = ops.edition_health(session, editions, now)
+        errors = ops.error_groups(session, [e.id for e in editions][:50], limit=8)
+        oldest = ops.oldest_waiting_seconds(session, now)
+    import redis
+
+    settings = get_settings()
+    client = redis.Redis.from_url(settings.redis_url or settings.broker_url, socket_connect_timeout=0.5,
+                                  socket_timeout=0.5)
+    return {"editions": [h.as_dict() for h in health], "errors": errors, "oldest_waiting_seconds": oldest,
+            "queue_depth": ops.queue_depth(client, settings.task_queue), "queue": settings.task_queue}
+
+
+def _duration(seconds: int | None) -> str:
+    if seconds is None:
+        return "–"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def _status_tables(snapshot: dict[str, Any]) -> Any:
+    from rich.console import Group
+
+    table = Table("id", "newsletter", "status", "subject", "planned", "sent", "failed", "bounced", "skipped",
+                  "pending", "/min", "ETA", title="Editions")
+    for e in snapshot["editions"]:
+        table.add_row(*_cells(e["id"], e["newsletter"] or "", e["status"], e["subject"], e["planned"], e["sent"],
+                              e["failed"], e["bounced"], e["skipped"], e["pending"], e["rate_per_minute"],
+                              _duration(e["eta_seconds"]) if e["pending"] else ""))
+    depth = snapshot["queue_depth"]
+    queue = Table.grid(padding=(0, 2))
+    queue.add_row(f"queue {snapshot['queue']}: {'broker unreachable' if depth is None else f'{depth} waiting'}",
+                  f"oldest waiting work: {_duration(snapshot['oldest_waiting_seconds'])}")
+    parts: list[Any] = [table, queue]
+    paused = [e for e in snapshot["editions"] if e["status"] == "paused" and e["status_reason"]]
+    for e in paused:
+        parts.append(Text(f"edition {e['id']} paused: {e['status_reason']}"))
+    if snapshot["errors"]:
+        errors = Table("errors (reason, domain)", "edition", "count", title="Recent errors")
+        for group in snapshot["errors"]:
+            errors.add_row(*_cells(f"{group.reason} ({group.domain})", group.edition_id, group.count))
+        parts.append(errors)
+    return Group(*parts)
 
 
 @app.command()

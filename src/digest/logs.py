@@ -24,10 +24,10 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
-                entry[key] = value if isinstance(value, (int, float, str, bool, type(None))) else str(value)
+                entry[key] = value if isinstance(value, (int, float, str, bool, type(None), dict, list)) else str(value)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+        return json.dumps(entry, ensure_ascii=False, default=str)
 
 
 def configure(fmt: str = "json", level: str = "INFO") -> None:
