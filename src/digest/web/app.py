@@ -15,6 +15,7 @@ import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
@@ -151,11 +152,14 @@ def create_app(services: Services | None = None) -> FastAPI:
     from digest.web import auth, editor_pages
     from digest.web.api import create_api
     from digest.web.archive import router as archive_router
+    from digest.web.ops_pages import router as ops_router
     from digest.web.reader_pages import router as reader_router
 
     app.include_router(reader_router)
     app.include_router(archive_router)
     auth.install(app)
     editor_pages.install(app)
+    app.include_router(ops_router)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.mount("/api/v1", create_api(services))
     return app
