@@ -55,6 +55,25 @@ def _structured_logs(**_: object) -> None:
     configure(get_settings().log_format)
 
 
+@signals.worker_init.connect
+def _serve_worker_metrics(**_: object) -> None:
+    """With DIGEST_WORKER_METRICS_PORT, the worker's main process serves its (and its
+    prefork children's, via PROMETHEUS_MULTIPROC_DIR) event metrics for Prometheus."""
+    port = os.environ.get("DIGEST_WORKER_METRICS_PORT")
+    if not port:
+        return
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        from prometheus_client import REGISTRY as registry  # noqa: N811
+    start_http_server(int(port), registry=registry)
+
+
 @signals.worker_process_shutdown.connect
 def _forget_metrics_of_dead_child(pid: int | None = None, **_: object) -> None:
     # prometheus-client multiprocess mode: a prefork child's gauges go with it.
