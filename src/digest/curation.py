@@ -113,8 +113,12 @@ def curate(session: Session, edition_id: int, story_id: int, action: str,
     """pin (with an optional position), exclude, or clear one story in one edition."""
     editable_edition(session, edition_id)
     if action == "clear":
-        session.execute(delete(EditionCuration).where(EditionCuration.edition_id == edition_id,
-                                                      EditionCuration.story_id == story_id))
+        row = session.get(EditionCuration, (edition_id, story_id))
+        if row is not None and (row.headline or row.summary):
+            row.action, row.position = "edit", None  # keep the headline/summary override
+        elif row is not None:
+            session.execute(delete(EditionCuration).where(EditionCuration.edition_id == edition_id,
+                                                          EditionCuration.story_id == story_id))
         return
     if action not in ("pin", "exclude"):
         raise CurationError("action must be pin, exclude or clear")

@@ -36,11 +36,11 @@ def parse_send_at(at: str | None, tz: str | None, now: datetime) -> datetime:
     try:
         when = datetime.fromisoformat(at.strip())
     except ValueError:
-        raise EditionError(f"--at {at!r} is not an ISO 8601 date-time (e.g. 2026-12-01T07:00)") from None
+        raise EditionError(f"send time {at!r} is not an ISO 8601 date-time (e.g. 2026-12-01T07:00)") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=zone)
     elif tz:
-        raise EditionError("give the offset in --at or a zone in --tz, not both")
+        raise EditionError("give either a UTC offset in the send time or a time zone, not both")
     return when.astimezone(UTC)
 
 

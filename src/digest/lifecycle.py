@@ -49,6 +49,10 @@ def transition(session: Session, edition_id: int, action: str, reason: str | Non
     values: dict[str, object] = {"status": TARGET[action], "status_reason": reason}
     if action == "cancel":
         values["finished_at"] = now
+    if action == "schedule" and edition.send_at < now:
+        # A draft whose time passed while it was being curated goes out now, rather than
+        # being skipped as "missed" by the release step.
+        values["send_at"] = now
     result = session.execute(
         update(Edition).where(Edition.id == edition_id, Edition.status.in_(ALLOWED_FROM[action]))
         .values(**values).execution_options(synchronize_session=False)

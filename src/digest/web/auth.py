@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import redis
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
@@ -110,7 +111,11 @@ async def login(request: Request) -> Response:
     next_url = _safe_next(form.get("next", "/editor"))
     email, password = form.get("email").strip(), form.get("password")
     ip = request.client.host if request.client else "unknown"
-    if not services.limiter.hit("login-ip", ip, 30, 900):
+    try:
+        allowed = services.limiter.hit("login-ip", ip, 30, 900)
+    except (redis.RedisError, OSError):
+        allowed = True  # fail open: Redis down must not lock staff out (passwords still checked)
+    if not allowed:
         return staff_page(request, "staff/login.html",
                           {"next": next_url, "error": "Too many attempts. Wait a few minutes."}, 429)
     with services.factory.begin() as session:

@@ -1,5 +1,5 @@
-"""Editor pages under /editor: the dashboard, stories, newsletters, editions and their
-curation, API tokens.
+"""Editor pages under /editor: the dashboard, stories, newsletters and API tokens, and
+the helpers every editor page shares (editions and their curation: editor_editions).
 
 Plain server-rendered forms: every change is one POST, checked for CSRF, done through the
 same service calls the JSON API makes (curation, lifecycle, editions, newsletters, stories)
@@ -21,23 +21,13 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from digest import accounts, curation, lifecycle
-from digest.content import edition_view
-from digest.editions import (
-    EditionError,
-    create_edition,
-    edition_counts,
-    parse_send_at,
-    preview_edition,
-)
-from digest.mailer.transport import SendError, transport_for
+from digest import accounts, curation
+from digest.editions import edition_counts
 from digest.newsletters import NewsletterError, create_newsletter, list_newsletters
 from digest.schedules import ScheduleError, occurrences
-from digest.selector import curation as edition_curation
 from digest.store.models import (
     ApiToken,
     Edition,
-    EditionCuration,
     EditionStatus,
     Role,
     Story,
@@ -47,7 +37,6 @@ from digest.store.models import (
 from digest.stories import ParseError, ingest_source, upsert_stories
 from digest.stories.ingest import parse_source
 from digest.stories.parse import parse_json
-from digest.subscribers import InvalidReader
 from digest.web.app import Services
 from digest.web.auth import page_user, staff_page
 from digest.web.forms import BadRequest, Form, read_form, read_upload, require_csrf
@@ -57,13 +46,11 @@ Editor = Annotated[User, Depends(page_user(Role.EDITOR))]
 
 UPLOAD_MAX_BYTES = 2 * 1024 * 1024
 STORIES_PAGE_SIZE = 50
-CANDIDATES_SHOWN = 15
 UPCOMING_EDITIONS_SHOWN = 20
 RECENT_EDITIONS_SHOWN = 10
 NEXT_OCCURRENCE_LOOKAHEAD_DAYS = 400
 UPCOMING = (EditionStatus.DRAFT, EditionStatus.SCHEDULED, EditionStatus.SENDING, EditionStatus.PAUSED)
 FINISHED = (EditionStatus.SENT, EditionStatus.CANCELLED, EditionStatus.SKIPPED)
-EDITOR_ACTIONS = ("schedule", "unschedule", "cancel")
 ZONES = sorted(available_timezones())
 
 # What a redirect's ?done= says on the page it lands on; fixed text, never echoed input.
@@ -105,8 +92,13 @@ def install(app: FastAPI) -> None:
         return staff_page(request, "editor/error.html",
                           {"title": exc.title, "message": exc.message, "back": exc.back}, exc.status)
 
+    from digest.web.editor_editions import (
+        router as editions_router,  # it imports this module
+    )
+
     app.state.templates.env.filters["when"] = when
     app.include_router(router)
+    app.include_router(editions_router)
 
 
 def when(value: datetime | None, zone: str = "UTC") -> str:
@@ -116,28 +108,28 @@ def when(value: datetime | None, zone: str = "UTC") -> str:
     return f"{local:%a} {local.day} {local:%b %Y, %H:%M} {local:%Z}"
 
 
-def _services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
 
 
-async def _form(request: Request) -> Form:
-    services = _services(request)
+async def checked_form(request: Request) -> Form:
+    services = services_of(request)
     form = await read_form(request, services.settings.max_form_bytes)
     require_csrf(request, form, services.settings.secret_key)
     return form
 
 
-def _redirect(url: str) -> RedirectResponse:
+def see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
-def _page(request: Request, name: str, active: str, context: dict[str, Any], status: int = 200,
+def editor_page(request: Request, name: str, active: str, context: dict[str, Any], status: int = 200,
           done: str | None = None) -> Response:
     return staff_page(request, name, {"active": active, "notice": NOTICES.get(done or ""), "error": None,
                                       **context}, status)
 
 
-def _int(form: Form, name: str, default: int, label: str) -> int:
+def int_field(form: Form, name: str, default: int, label: str) -> int:
     raw = form.get(name).strip()
     if not raw:
         return default
@@ -152,7 +144,7 @@ def _int(form: Form, name: str, default: int, label: str) -> int:
 @router.get("")
 async def dashboard(request: Request, user: Editor, done: str = "") -> Response:
     now = utcnow()
-    with _services(request).factory() as session:
+    with services_of(request).factory() as session:
         upcoming = list(session.scalars(select(Edition).where(Edition.status.in_(UPCOMING))
                                         .order_by(Edition.send_at, Edition.id).limit(UPCOMING_EDITIONS_SHOWN)))
         recent = list(session.scalars(select(Edition).where(Edition.status.in_(FINISHED))
@@ -168,7 +160,7 @@ async def dashboard(request: Request, user: Editor, done: str = "") -> Response:
             next_time = next_edition.send_at if next_edition else _next_occurrence(newsletter.cron,
                                                                                    newsletter.timezone, now)
             newsletters.append({"row": newsletter, "next_edition": next_edition, "next_time": next_time})
-    return _page(request, "editor/dashboard.html", "dashboard", {
+    return editor_page(request, "editor/dashboard.html", "dashboard", {
         "newsletters": newsletters, "upcoming": upcoming, "recent": recent, "counts": counts}, done=done)
 
 
@@ -194,7 +186,7 @@ def _day(raw: str, label: str) -> date | None:
 
 
 def _stories_context(request: Request, filters: dict[str, str], page: int = 1) -> dict[str, Any]:
-    settings = _services(request).settings
+    settings = services_of(request).settings
     featured = {"": None, "yes": True, "no": False}.get(filters.get("featured", ""), None)
     if filters.get("featured", "") not in ("", "yes", "no"):
         raise EditorError(400, "Bad filter", "Featured must be yes, no or any.", "/editor/stories")
@@ -205,7 +197,7 @@ def _stories_context(request: Request, filters: dict[str, str], page: int = 1) -
         published_from=datetime.combine(start, time.min, UTC) if start else None,
         published_to=datetime.combine(end, time.max, UTC) if end else None,
         limit=STORIES_PAGE_SIZE, offset=(page - 1) * STORIES_PAGE_SIZE)
-    with _services(request).factory() as session:
+    with services_of(request).factory() as session:
         try:
             stories, total = curation.search_stories(session, story_filter)
         except curation.CurationError as exc:
@@ -232,7 +224,7 @@ async def stories_page(request: Request, user: Editor, q: str = "", topic: str =
     if done == "ingested":
         # Numbers from our own redirect: nothing the URL says is echoed as text.
         context["notice"] = f"{added} stories added, {updated} updated."
-    return _page(request, "editor/stories.html", "stories", context, done=done)
+    return editor_page(request, "editor/stories.html", "stories", context, done=done)
 
 
 def _safe_back(target: str) -> str:
@@ -241,13 +233,13 @@ def _safe_back(target: str) -> str:
 
 @router.post("/stories/{story_id}/flags")
 async def update_story(request: Request, user: Editor, story_id: int) -> Response:
-    form = await _form(request)
+    form = await checked_form(request)
     featured = {"1": True, "0": False}.get(form.get("featured"))
     status = form.get("status") or None
     if featured is None and status is None:
         raise EditorError(400, "Nothing to change", "Choose feature, unfeature, retract or restore.",
                           "/editor/stories")
-    with _services(request).factory.begin() as session:
+    with services_of(request).factory.begin() as session:
         try:
             curation.set_story_flags(session, story_id, featured=featured, status=status)
         except curation.CurationError as exc:
@@ -256,24 +248,24 @@ async def update_story(request: Request, user: Editor, story_id: int) -> Respons
         accounts.audit(session, user, "story.update", f"story:{story_id}",
                        {k: v for k, v in {"featured": featured, "status": status}.items() if v is not None})
     back = _safe_back(form.get("back"))
-    return _redirect(back + ("&" if "?" in back else "?") + "done=story-updated")
+    return see_other(back + ("&" if "?" in back else "?") + "done=story-updated")
 
 
 def _stories_error(request: Request, message: str, **extra: Any) -> Response:
     context = _stories_context(request, {})
     context.update(extra)
-    return _page(request, "editor/stories.html", "stories", {**context, "error": message}, 400)
+    return editor_page(request, "editor/stories.html", "stories", {**context, "error": message}, 400)
 
 
 @router.post("/stories/ingest")
 async def ingest_feed(request: Request, user: Editor) -> Response:
-    form = await _form(request)
+    form = await checked_form(request)
     url = form.get("url").strip()
     if not url.startswith(("http://", "https://")):
         return _stories_error(request, "The feed address must start with http:// or https://.", feed_url=url)
 
     def work() -> tuple[int, int]:
-        with _services(request).factory.begin() as session:
+        with services_of(request).factory.begin() as session:
             result = ingest_source(session, url)
             accounts.audit(session, user, "stories.ingest", url[:200],
                            {"added": result.added, "updated": result.updated})
@@ -283,12 +275,12 @@ async def ingest_feed(request: Request, user: Editor) -> Response:
         added, updated = await run_in_threadpool(work)  # a slow feed must not hold the event loop
     except ParseError as exc:
         return _stories_error(request, f"Could not read that feed: {exc}", feed_url=url)
-    return _redirect(f"/editor/stories?done=ingested&added={added}&updated={updated}")
+    return see_other(f"/editor/stories?done=ingested&added={added}&updated={updated}")
 
 
 @router.post("/stories/upload")
 async def upload_stories(request: Request, user: Editor) -> Response:
-    services = _services(request)
+    services = services_of(request)
     form, data = await read_upload(request, UPLOAD_MAX_BYTES, "file")
     require_csrf(request, form, services.settings.secret_key)
     try:
@@ -299,13 +291,13 @@ async def upload_stories(request: Request, user: Editor) -> Response:
         result = upsert_stories(session, stories)
         accounts.audit(session, user, "stories.upload", f"{len(stories)} stories",
                        {"added": result.added, "updated": result.updated})
-    return _redirect(f"/editor/stories?done=ingested&added={result.added}&updated={result.updated}")
+    return see_other(f"/editor/stories?done=ingested&added={result.added}&updated={result.updated}")
 
 
 @router.post("/stories/add")
 async def add_story(request: Request, user: Editor) -> Response:
-    services = _services(request)
-    form = await _form(request)
+    services = services_of(request)
+    form = await checked_form(request)
     topics = form.get_all("topics")
     entered = {"url": form.get("url"), "title": form.get("title"), "summary": form.get("summary"),
                "published_at": form.get("published_at"), "image_url": form.get("image_url"),
@@ -323,7 +315,7 @@ async def add_story(request: Request, user: Editor) -> Response:
         upsert_stories(session, [story])
         story_id = session.scalar(select(Story.id).where(Story.url == story.url))
         accounts.audit(session, user, "story.add", story.url[:200], {"id": story_id})
-    return _redirect(f"/editor/stories?{urlencode({'q': story.url, 'done': 'story-added'})}")
+    return see_other(f"/editor/stories?{urlencode({'q': story.url, 'done': 'story-added'})}")
 
 
 # ------------------------------------------------------------------ newsletters
@@ -331,8 +323,8 @@ async def add_story(request: Request, user: Editor) -> Response:
 
 def _newsletter_page(request: Request, values: dict[str, Any], error: str | None = None,
                      status: int = 200) -> Response:
-    return _page(request, "editor/newsletter_new.html", "newsletter", {
-        "values": values, "topics": _services(request).settings.topic_list, "zones": ZONES,
+    return editor_page(request, "editor/newsletter_new.html", "newsletter", {
+        "values": values, "topics": services_of(request).settings.topic_list, "zones": ZONES,
         "error": error}, status)
 
 
@@ -345,8 +337,8 @@ async def new_newsletter(request: Request, user: Editor) -> Response:
 
 @router.post("/newsletters/new")
 async def add_newsletter(request: Request, user: Editor) -> Response:
-    services = _services(request)
-    form = await _form(request)
+    services = services_of(request)
+    form = await checked_form(request)
     values = {name: form.get(name) for name in ("slug", "name", "sender_name", "cron", "timezone",
                                                  "max_stories", "min_stories", "subject_template")}
     values["topics"] = form.get_all("topics")
@@ -356,226 +348,13 @@ async def add_newsletter(request: Request, user: Editor) -> Response:
                 session, slug=values["slug"].strip(), name=values["name"], cron=values["cron"],
                 timezone=values["timezone"].strip(), topics=values["topics"] or None,
                 allowed_topics=services.settings.topic_list,
-                max_stories=_int(form, "max_stories", 5, "Max stories"),
-                min_stories=_int(form, "min_stories", 1, "Min stories"),
+                max_stories=int_field(form, "max_stories", 5, "Max stories"),
+                min_stories=int_field(form, "min_stories", 1, "Min stories"),
                 subject_template=values["subject_template"], sender_name=values["sender_name"] or None)
             accounts.audit(session, user, "newsletter.add", f"newsletter:{newsletter.id}", {"slug": newsletter.slug})
     except (NewsletterError, ValueError) as exc:
         return _newsletter_page(request, values, str(exc), 400)
-    return _redirect("/editor?done=newsletter-added")
-
-
-# ------------------------------------------------------------------ editions: create
-
-
-def _edition_form_page(request: Request, values: dict[str, Any], error: str | None = None,
-                       status: int = 200) -> Response:
-    return _page(request, "editor/edition_new.html", "edition", {
-        "values": values, "topics": _services(request).settings.topic_list, "zones": ZONES,
-        "error": error}, status)
-
-
-@router.get("/editions/new")
-async def new_edition(request: Request, user: Editor) -> Response:
-    settings = _services(request).settings
-    return _edition_form_page(request, {"subject": "", "send_at": "", "timezone": "UTC", "topics": [],
-                                        "max_stories": settings.max_stories, "window_hours": settings.window_hours})
-
-
-@router.post("/editions/new")
-async def add_edition(request: Request, user: Editor) -> Response:
-    services = _services(request)
-    settings = services.settings
-    form = await _form(request)
-    values = {name: form.get(name) for name in ("subject", "send_at", "timezone", "max_stories", "window_hours")}
-    values["topics"] = form.get_all("topics")
-    try:
-        send_at = parse_send_at(values["send_at"].strip() or None, values["timezone"].strip() or None, utcnow())
-        with services.factory.begin() as session:
-            edition = create_edition(
-                session, subject=values["subject"], send_at=send_at,
-                topics=",".join(values["topics"]) or None, allowed_topics=settings.topic_list,
-                max_stories=_int(form, "max_stories", settings.max_stories, "Max stories"),
-                window_hours=_int(form, "window_hours", settings.window_hours, "Story window"), draft=True)
-            accounts.audit(session, user, "edition.add", f"edition:{edition.id}", {"draft": True})
-            edition_id = edition.id
-    except (EditionError, ValueError) as exc:
-        message = str(exc).replace("--at", "Send at").replace("--tz", "Time zone")  # the CLI's words
-        return _edition_form_page(request, values, message, 400)
-    return _redirect(f"/editor/editions/{edition_id}?done=edition-added")
-
-
-# ------------------------------------------------------------------ editions: curate
-
-
-def _edition_or_404(session: Any, edition_id: int) -> Edition:
-    edition = session.get(Edition, edition_id)
-    if edition is None:
-        raise EditorError(404, "No such edition", f"There is no edition {edition_id}.")
-    return edition
-
-
-def _editable(session: Any, edition_id: int) -> Edition:
-    edition = _edition_or_404(session, edition_id)
-    if edition.status not in curation.EDITABLE:
-        raise EditorError(409, "This edition is frozen",
-                          f"Edition {edition_id} is {edition.status.value}: its stories are frozen and "
-                          "it can no longer be curated.", f"/editor/editions/{edition_id}")
-    return edition
-
-
-@router.get("/editions/{edition_id}")
-async def edition_page(request: Request, user: Editor, edition_id: int, q: str = "", email: str = "",
-                       done: str = "") -> Response:
-    settings = _services(request).settings
-    preview_error = None
-    with _services(request).factory() as session:
-        edition = _edition_or_404(session, edition_id)
-        view = edition_view(session, edition)
-        shown = [s.id for s in view.stories]
-        rows = {r.story_id: r for r in session.scalars(
-            select(EditionCuration).where(EditionCuration.edition_id == edition_id))}
-        excluded_ids = [sid for sid, r in rows.items() if r.action == "exclude"]
-        excluded = list(session.scalars(select(Story).where(Story.id.in_(excluded_ids)).order_by(Story.title)))
-        found, _ = curation.search_stories(session, curation.StoryFilter(
-            q=q.strip()[:200] or None, status="published", limit=CANDIDATES_SHOWN + len(shown) + len(excluded_ids)))
-        candidates = [s for s in found if s.id not in shown and s.id not in excluded_ids][:CANDIDATES_SHOWN]
-        originals = {s.id: s for s in session.scalars(select(Story).where(Story.id.in_(shown)))}
-        counts = edition_counts(session, [edition_id])[0]
-        try:
-            subject, body_html, body_text = preview_edition(session, edition_id, email.strip() or None)
-        except (EditionError, InvalidReader) as exc:
-            preview_error = str(exc)
-            subject, body_html, body_text = preview_edition(session, edition_id, None)
-        status = edition.status.value
-        context = {
-            "edition": edition, "view": view, "rows": rows, "originals": originals, "excluded": excluded,
-            "candidates": candidates, "q": q, "email": email, "counts": counts,
-            "editable": edition.status in curation.EDITABLE,
-            "actions": [a for a in EDITOR_ACTIONS if edition.status in lifecycle.ALLOWED_FROM[a]],
-            "preview": {"subject": subject, "html": body_html, "text": body_text, "error": preview_error},
-            "title": f"Edition {edition_id}", "status": status, "topics_all": settings.topic_list,
-        }
-        response = _page(request, "editor/edition.html", "", context, 404 if preview_error else 200, done=done)
-    return response
-
-
-def _back(edition_id: int, done: str, anchor: str = "") -> RedirectResponse:
-    return _redirect(f"/editor/editions/{edition_id}?done={done}{anchor}")
-
-
-@router.post("/editions/{edition_id}/stories/{story_id}/{action}")
-async def curate_story(request: Request, user: Editor, edition_id: int, story_id: int, action: str) -> Response:
-    """pin, exclude, clear (back to automatic), unpin, up and down."""
-    if action not in ("pin", "exclude", "clear", "unpin", "up", "down"):
-        raise EditorError(404, "Unknown action", f"There is no action {action!r}.", f"/editor/editions/{edition_id}")
-    await _form(request)
-    done = {"pin": "pinned", "exclude": "excluded", "clear": "cleared", "unpin": "unpinned"}.get(action, "moved")
-    with _services(request).factory.begin() as session:
-        edition = _editable(session, edition_id)
-        try:
-            if action in ("pin", "exclude", "clear"):
-                curation.curate(session, edition_id, story_id, action)
-                detail: dict[str, object] = {"story_id": story_id}
-            else:
-                order = _new_order(session, edition, story_id, action)
-                curation.reorder(session, edition_id, order)
-                detail = {"story_id": story_id, "story_ids": order}
-        except curation.CurationError as exc:
-            raise EditorError(404 if str(exc).startswith("no ") else 400, "Cannot change this edition", str(exc),
-                              f"/editor/editions/{edition_id}") from None
-        accounts.audit(session, user, f"edition.{'reorder' if action in ('up', 'down', 'unpin') else action}",
-                       f"edition:{edition_id}", detail)
-        if action == "pin":
-            session.flush()
-            if story_id not in [s.id for s in edition_view(session, edition).stories]:
-                done = "pinned-hidden"
-    return _back(edition_id, done, "#stories")
-
-
-def _new_order(session: Any, edition: Edition, story_id: int, action: str) -> list[int]:
-    """The pins after unpin, up or down. Moving makes the order shown the edition's pins,
-    so what the editor arranged is what goes out."""
-    if action == "unpin":
-        pinned, _ = edition_curation(session, edition.id)
-        return [sid for sid in pinned if sid != story_id]
-    order = [s.id for s in edition_view(session, edition).stories]
-    if story_id not in order:
-        raise curation.CurationError(f"story {story_id} is not in this edition")
-    index = order.index(story_id)
-    other = index - 1 if action == "up" else index + 1
-    if 0 <= other < len(order):
-        order[index], order[other] = order[other], order[index]
-    return order
-
-
-@router.post("/editions/{edition_id}/stories/{story_id}")
-async def override_story(request: Request, user: Editor, edition_id: int, story_id: int) -> Response:
-    form = await _form(request)
-    with _services(request).factory.begin() as session:
-        _editable(session, edition_id)
-        try:
-            curation.override(session, edition_id, story_id, headline=form.get("headline"),
-                              summary=form.get("summary"))
-        except curation.CurationError as exc:
-            raise EditorError(404 if str(exc).startswith("no ") else 400, "Cannot save the override", str(exc),
-                              f"/editor/editions/{edition_id}") from None
-        accounts.audit(session, user, "edition.override", f"edition:{edition_id}", {"story_id": story_id})
-    return _back(edition_id, "override", f"#story-{story_id}")
-
-
-@router.post("/editions/{edition_id}/note")
-async def save_note(request: Request, user: Editor, edition_id: int) -> Response:
-    form = await _form(request)
-    with _services(request).factory.begin() as session:
-        _editable(session, edition_id)
-        try:
-            curation.set_note(session, edition_id, form.get("note"))
-        except curation.CurationError as exc:
-            raise EditorError(400, "Cannot save the note", str(exc), f"/editor/editions/{edition_id}") from None
-        accounts.audit(session, user, "edition.note", f"edition:{edition_id}")
-    return _back(edition_id, "note", "#note")
-
-
-@router.post("/editions/{edition_id}/test")
-async def send_test(request: Request, user: Editor, edition_id: int) -> Response:
-    settings = _services(request).settings
-    form = await _form(request)
-    address = form.get("email").strip()
-    back = f"/editor/editions/{edition_id}"
-
-    def work() -> None:
-        transport = transport_for(settings.smtp, settings.smtp_timeout_seconds, settings.smtp_helo)
-        with _services(request).factory.begin() as session:
-            _edition_or_404(session, edition_id)
-            curation.send_test(session, edition_id, address, transport, settings)
-            accounts.audit(session, user, "edition.test", f"edition:{edition_id}", {"to": address})
-
-    try:
-        await run_in_threadpool(work)  # SMTP can take seconds; keep the event loop free
-    except InvalidReader as exc:
-        raise EditorError(400, "Cannot send the test", str(exc), back) from None
-    except SendError as exc:
-        raise EditorError(502, "The test was not sent", f"The mail server did not take it: {exc}", back) from None
-    return _back(edition_id, "test-sent", "#test")
-
-
-@router.post("/editions/{edition_id}/status")
-async def change_status(request: Request, user: Editor, edition_id: int) -> Response:
-    form = await _form(request)
-    action = form.get("action")
-    back = f"/editor/editions/{edition_id}"
-    if action not in EDITOR_ACTIONS:
-        raise EditorError(400, "Unknown action", "Choose schedule, unschedule or cancel.", back)
-    with _services(request).factory.begin() as session:
-        _edition_or_404(session, edition_id)
-        try:
-            changed = lifecycle.transition(session, edition_id, action,
-                                           reason=f"cancel by {user.email}" if action == "cancel" else None)
-        except lifecycle.LifecycleError as exc:
-            raise EditorError(409, "Cannot change the edition", str(exc), back) from None
-        accounts.audit(session, user, f"edition.{action}", f"edition:{edition_id}", {"changed": changed})
-    return _back(edition_id, action if changed else "unchanged")
+    return see_other("/editor?done=newsletter-added")
 
 
 # ------------------------------------------------------------------ API tokens
@@ -583,10 +362,10 @@ async def change_status(request: Request, user: Editor, edition_id: int) -> Resp
 
 def _tokens_page(request: Request, user: User, new_token: dict[str, str] | None = None,
                  done: str = "", status: int = 200) -> Response:
-    with _services(request).factory() as session:
+    with services_of(request).factory() as session:
         tokens = list(session.scalars(select(ApiToken).where(ApiToken.user_id == user.id)
                                       .order_by(ApiToken.revoked_at.is_not(None), ApiToken.id.desc())))
-    return _page(request, "editor/tokens.html", "tokens", {"tokens": tokens, "new_token": new_token}, status,
+    return editor_page(request, "editor/tokens.html", "tokens", {"tokens": tokens, "new_token": new_token}, status,
                  done=done)
 
 
@@ -597,8 +376,8 @@ async def tokens_page(request: Request, user: Editor, done: str = "") -> Respons
 
 @router.post("/tokens")
 async def create_token(request: Request, user: Editor) -> Response:
-    form = await _form(request)
-    with _services(request).factory.begin() as session:
+    form = await checked_form(request)
+    with services_of(request).factory.begin() as session:
         row, raw = accounts.create_api_token(session, session.get_one(User, user.id), form.get("name"))
         accounts.audit(session, user, "token.create", f"token:{row.id}", {"name": row.name})
         new_token = {"name": row.name, "secret": raw}
@@ -608,9 +387,9 @@ async def create_token(request: Request, user: Editor) -> Response:
 
 @router.post("/tokens/{token_id}/revoke")
 async def revoke_token(request: Request, user: Editor, token_id: int) -> Response:
-    await _form(request)
-    with _services(request).factory.begin() as session:
+    await checked_form(request)
+    with services_of(request).factory.begin() as session:
         revoked = accounts.revoke_api_token(session, token_id, user)
         if revoked:
             accounts.audit(session, user, "token.revoke", f"token:{token_id}")
-    return _redirect(f"/editor/tokens?done={'token-revoked' if revoked else 'token-unknown'}")
+    return see_other(f"/editor/tokens?done={'token-revoked' if revoked else 'token-unknown'}")
