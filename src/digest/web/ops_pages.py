@@ -73,7 +73,7 @@ def snapshot(services: Services) -> dict[str, Any]:
 
 @router.get("/ops")
 def dashboard(request: Request, user: OpsUser) -> Response:
-    return staff_page(request, "ops/dashboard.html", {"s": snapshot(_services(request)),
+    return staff_page(request, "ops/dashboard.html", {"s": snapshot(_services(request)), "active": "ops",
                                                       "flash": request.query_params.get("done")})
 
 

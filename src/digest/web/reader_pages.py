@@ -12,6 +12,7 @@ import json
 import logging
 import secrets
 from typing import Any
+from zoneinfo import available_timezones
 
 import redis
 from fastapi import APIRouter, Request
@@ -32,6 +33,7 @@ router = APIRouter()
 
 SUBSCRIBE_FORM = "subscribe-page-v1"
 PAUSE_CHOICES_WEEKS = (0, 1, 2, 4, 8, 12)
+ZONES = sorted(available_timezones())
 ONE_CLICK_FIELD = ("List-Unsubscribe", "One-Click")
 
 
@@ -248,7 +250,7 @@ def _preferences_context(subscriber: Subscriber, services: Services, **extra: An
         "status": subscriber.status.value, "chosen": subscriber.topics,
         "topics": services.settings.topic_list, "frequency": subscriber.frequency.value,
         "paused_until": subscriber.paused_until, "pause_choices": PAUSE_CHOICES_WEEKS,
-        "timezone": subscriber.timezone or "",
+        "timezone": subscriber.timezone or "", "zones": ZONES,
         "saved": False, "error": None, **extra,
     }
 
