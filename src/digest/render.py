@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ import premailer
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from digest.config import get_settings
+from digest.mailer.message import EncodedBody
 
 # The parts of a message that differ per reader; everything else is shared.
 READER_FIELDS = ("greeting", "email", "unsubscribe_url", "preferences_url")
@@ -92,6 +93,18 @@ class RenderedEdition:
         """(html, text) for one reader. Values are raw; HTML escaping happens here."""
         escaped = {key: html.escape(value, quote=True) for key, value in reader_values.items()}
         return self.html.fill(escaped), self.text.fill(reader_values)
+
+    @cached_property
+    def _encoded(self) -> tuple[EncodedBody, EncodedBody]:
+        return (EncodedBody(self.text.literals, self.text.fields),
+                EncodedBody(self.html.literals, self.html.fields))
+
+    def encoded_parts(self, reader_values: Mapping[str, str]) -> tuple[bytes, bytes]:
+        """(text, html) for one reader as quoted-printable bytes, the fixed parts encoded
+        once per edition (see mailer.message.EncodedBody)."""
+        text_body, html_body = self._encoded
+        escaped = {key: html.escape(value, quote=True) for key, value in reader_values.items()}
+        return text_body.encode(reader_values), html_body.encode(escaped)
 
 
 @cache

@@ -15,6 +15,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.header import Header
@@ -150,6 +151,77 @@ def build_message(shared: MessageHeaders, personal: Personal, *, shared_bytes: b
             f"\r\n--{boundary}--\r\n".encode("ascii"),
         )
     )
+
+
+SOFT_BREAK = b"=\r\n"
+
+
+def qp_piece(text: str) -> bytes:
+    """Quoted-printable for a piece of a body, CRLF line ends; b"" for an empty piece."""
+    if not text:
+        return b""
+    data = text.replace("\r\n", "\n").encode("utf-8")
+    return binascii.b2a_qp(data, quotetabs=False, istext=True, header=False).replace(b"\n", b"\r\n")
+
+
+class EncodedBody:
+    """A body whose fixed parts are quoted-printable encoded once per edition.
+
+    Per reader only the few personal values are encoded; pieces are joined with QP soft
+    line breaks ("=" CRLF), which decoders remove, so every line stays within 76
+    characters and the decoded text is exactly literal + value + literal… This is what
+    makes a message cost microseconds instead of a full encode of ~20 KB per reader.
+    """
+
+    __slots__ = ("literals", "fields")
+
+    def __init__(self, literals: tuple[str, ...], fields: tuple[str, ...]) -> None:
+        pieces = list(literals)
+        if not pieces[-1].endswith("\n"):
+            pieces[-1] += "\n"  # like _qp: every part ends with a line break
+        self.literals = tuple(qp_piece(piece) for piece in pieces)
+        self.fields = fields
+
+    def encode(self, values: Mapping[str, str]) -> bytes:
+        out = [self.literals[0]]
+        for field, literal in zip(self.fields, self.literals[1:], strict=True):
+            value = qp_piece(values[field])
+            if value:
+                out += (SOFT_BREAK, value)
+            if literal:
+                out += (SOFT_BREAK, literal)
+        return b"".join(out)
+
+
+_date_cache: list[object] = [0, ""]
+
+
+def date_header(now: datetime) -> str:
+    """RFC 5322 Date, formatted once per second (it is the same for a whole second)."""
+    second = int(now.timestamp())
+    if _date_cache[0] != second:
+        _date_cache[0], _date_cache[1] = second, format_datetime(now.replace(microsecond=0))
+    return str(_date_cache[1])
+
+
+def assemble_message(shared_bytes: bytes, *, to_header: str, date: datetime, message_id: str,
+                     list_unsubscribe_header: str, text_qp: bytes, html_qp: bytes) -> bytes:
+    """The final bytes from pre-encoded pieces: the send loop's hot path. Produces the same
+    structure as build_message (tests hold both to the standard library's parse)."""
+    boundary = boundary_for(message_id)
+    head = (
+        f"To: {to_header}\r\nDate: {date_header(date)}\r\nMessage-ID: {message_id}\r\n"
+        f"List-Unsubscribe: {list_unsubscribe_header}\r\n"
+        f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n--{boundary}\r\n'
+    ).encode("ascii")
+    dash = f"\r\n--{boundary}\r\n".encode("ascii")
+    return b"".join((shared_bytes, head, _PART_HEAD_PLAIN, text_qp, dash, _PART_HEAD_HTML, html_qp,
+                     f"\r\n--{boundary}--\r\n".encode("ascii")))
+
+
+_PART_HEAD = 'Content-Type: text/{}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
+_PART_HEAD_PLAIN = _PART_HEAD.format("plain").encode("ascii")
+_PART_HEAD_HTML = _PART_HEAD.format("html").encode("ascii")
 
 
 def build_message_stdlib(shared: MessageHeaders, personal: Personal) -> bytes:
