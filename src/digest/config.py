@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     broker_url: str = "redis://localhost:6379/0"
     # Bearer token required by /metrics when set (or keep /metrics off the public network).
     metrics_token: str | None = None
+    # Where send journals live (a sub-folder per database); see digest.journal.
+    journal_dir: Path | None = None
     # Logs of the worker, beat and web processes: json (one object per line) or text.
     log_format: Literal["json", "text"] = "json"
     # The Celery queue digest's tasks go to (one broker can serve several deployments).

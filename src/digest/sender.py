@@ -39,6 +39,7 @@ from digest.mailer.message import (
 )
 from digest.mailer.transport import Connection, SendError, Transport
 from digest.metrics import MESSAGES, SEND_SECONDS
+from digest.journal import SendJournal, journal_dir, replay_orphans
 from digest.ops import check_auto_pause
 from digest.planner import finish_if_complete
 from digest.content import edition_view
@@ -203,6 +204,10 @@ def send_batch(
 ) -> BatchOutcome:
     outcome = BatchOutcome()
     bounds = {"e": edition_id, "lo": first_id, "hi": last_id}
+    journals = journal_dir(settings.database_url, settings.journal_dir)
+    # A batch killed on this host may have sent messages it never recorded: record them
+    # before anything is claimed again, so nobody gets a second copy.
+    replay_orphans(factory, journals)
     with factory.begin() as session:
         edition = session.get(Edition, edition_id)
         if edition is None or edition.status != EditionStatus.SENDING:
@@ -237,20 +242,34 @@ def send_batch(
 
 def _send_claimed(factory, content, claimed, readers, transport, settings, clock,
                   outcome) -> None:  # type: ignore[no-untyped-def]
+    """Send the claimed rows, journal every 250 at once, record results in bulk."""
+    edition_id = content.edition_id
+    pending: list[Result] = []
+    journal = SendJournal(journal_dir(settings.database_url, settings.journal_dir))
+
+    def flush() -> None:
+        record_results(factory, edition_id, pending, settings, clock(), outcome)
+        journal.checkpoint()
+        pending.clear()
+
+    try:
+        _send_loop(factory, content, claimed, readers, transport, settings, clock, pending, journal, flush)
+    except BaseException:
+        journal.close(keep=True)  # the database may not have these: leave them for a replay
+        raise
+    journal.close(keep=False)
+
+
+def _send_loop(factory, content, claimed, readers, transport, settings, clock, pending, journal,
+               flush) -> None:  # type: ignore[no-untyped-def]
     edition_id = content.edition_id
     shared = content.shared
     shared_bytes = shared.encoded_shared
     envelope_from = settings.sender_address
     domain = settings.sender_domain
-    pending: list[Result] = []
     departed: set[int] = set()
     last_check = time.monotonic()
     stop_at = len(claimed)  # the first claimed row left untried
-
-    def flush() -> None:
-        record_results(factory, edition_id, pending, settings, clock(), outcome)
-        pending.clear()
-
     try:
         with transport.connect() as connection:
             for index, row in enumerate(claimed):
@@ -277,9 +296,11 @@ def _send_claimed(factory, content, claimed, readers, transport, settings, clock
                 started = time.perf_counter()
                 result = _send_one(connection, edition_id, shared, shared_bytes, content.rendered[stories],
                                    row, reader, envelope_from, domain, settings, clock)
+                result.story_ids = list(stories)
+                if result.outcome == "sent":
+                    journal.record(row.id, result.message_id or "", result.story_ids)
                 SEND_SECONDS.observe(time.perf_counter() - started)
                 MESSAGES.labels(content.label, "failed" if result.outcome == "transient" else result.outcome).inc()
-                result.story_ids = list(stories)
                 pending.append(result)
                 if result.connection_lost:
                     stop_at = index + 1  # the connection is gone: leave the rest for the retry

@@ -120,3 +120,45 @@ def test_a_batch_run_twice_concurrently_sends_each_message_once(factory) -> None
         thread.join()
     recipients = [rcpt for t in transports for _, rcpt, _ in t.sent]
     assert len(recipients) == 150 and len(set(recipients)) == 150
+
+
+class _Crash(BaseException):
+    """Stands in for SIGKILL: nothing after it runs, no except clause catches it."""
+
+
+class CrashingTransport(RecordingTransport):
+    def __init__(self, crash_after: int) -> None:
+        super().__init__()
+        self.crash_after = crash_after
+
+    def send(self, envelope_from: str, recipient: str, message: bytes) -> None:
+        if len(self.sent) == self.crash_after:
+            raise _Crash()
+        super().send(envelope_from, recipient, message)
+
+
+def test_a_batch_killed_after_some_250s_never_sends_those_again(factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    seed_stories(factory)
+    seed_readers(factory, 120)
+    due_edition(factory)
+    batches: list[tuple[int, int, int]] = []
+    release_due(factory, utcnow(), 1000, lambda *args: batches.append(args))
+    settings = _settings(record_every_messages=50, journal_dir=tmp_path, lease_seconds=10)
+    crashing = CrashingTransport(crash_after=73)  # 50 recorded in the database, 23 only journalled
+    with pytest.raises(_Crash):
+        send_batch(factory, *batches[0], crashing, settings)
+    with factory() as session:
+        recorded = session.scalar(select(func.count()).select_from(Delivery).where(Delivery.status == "sent"))
+    assert len(crashing.sent) == 73 and recorded == 50
+    # After the lease, the batch runs again (the sweeper's doing): the journal goes first.
+    later = utcnow() + timedelta(seconds=30)
+    retry = RecordingTransport()
+    send_batch(factory, *batches[0], retry, settings, clock=lambda: later)
+    first = {rcpt for _, rcpt, _ in crashing.sent}
+    second = [rcpt for _, rcpt, _ in retry.sent]
+    assert len(second) == 120 - 73 and first.isdisjoint(second)
+    with factory() as session:
+        assert session.scalar(select(func.count()).select_from(Delivery).where(Delivery.status == "sent")) == 120
+    assert not list(tmp_path.rglob("*.journal"))
