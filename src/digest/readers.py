@@ -26,6 +26,7 @@ from digest.store.models import (
     Suppression,
     utcnow,
 )
+from digest.departures import announce_after_commit
 from digest.metrics import UNSUBSCRIBES
 from digest.newsletters import list_newsletters, set_subscriptions
 from digest.subscribers import clean_name, clean_topics, email_hash, new_token, normalise_email
@@ -167,6 +168,7 @@ def unsubscribe(session: Session, subscriber: Subscriber, ctx: RequestContext) -
     session.refresh(subscriber)
     record(session, subscriber, "unsubscribe", ctx)
     UNSUBSCRIBES.labels(ctx.channel).inc()
+    announce_after_commit(session, subscriber.id)  # running send loops skip them at once
     return True
 
 
@@ -267,6 +269,7 @@ def erase(session: Session, subscriber: Subscriber, ctx: RequestContext) -> None
     subscriber.unsubscribe_channel = subscriber.unsubscribe_channel or ctx.channel
     subscriber.erased_at = now
     subscriber.topic_rows = []
+    announce_after_commit(session, subscriber.id)
     session.execute(
         update(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber.id)
         .values(ip=None, user_agent=None).execution_options(synchronize_session=False)

@@ -39,6 +39,7 @@ from digest.mailer.message import (
 )
 from digest.mailer.transport import Connection, SendError, Transport
 from digest.metrics import MESSAGES, SEND_SECONDS
+from digest.departures import watch as departure_watch
 from digest.journal import SendJournal, journal_dir, replay_orphans
 from digest.ops import check_auto_pause
 from digest.planner import finish_if_complete
@@ -268,6 +269,7 @@ def _send_loop(factory, content, claimed, readers, transport, settings, clock, p
     envelope_from = settings.sender_address
     domain = settings.sender_domain
     departed: set[int] = set()
+    gone = departure_watch()  # unsubscribes announced since the last re-check
     last_check = time.monotonic()
     stop_at = len(claimed)  # the first claimed row left untried
     try:
@@ -284,7 +286,8 @@ def _send_loop(factory, content, claimed, readers, transport, settings, clock, p
                         stop_at = index
                         break
                 reader = readers.get(row.subscriber_id)
-                if reader is None or reader.status != "active" or row.subscriber_id in departed:
+                if (reader is None or reader.status != "active" or row.subscriber_id in departed
+                        or gone.has_left(row.subscriber_id)):
                     pending.append(Result(row.id, row.subscriber_id, "skipped",
                                           error="reader no longer subscribed"))
                     continue

@@ -162,3 +162,60 @@ def test_a_batch_killed_after_some_250s_never_sends_those_again(factory, tmp_pat
     with factory() as session:
         assert session.scalar(select(func.count()).select_from(Delivery).where(Delivery.status == "sent")) == 120
     assert not list(tmp_path.rglob("*.journal"))
+
+
+class SlowTransport(RecordingTransport):
+    """Takes 4 ms a message and notes when each recipient was handed over."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.times: dict[str, float] = {}
+
+    def send(self, envelope_from: str, recipient: str, message: bytes) -> None:
+        import time
+
+        time.sleep(0.004)
+        super().send(envelope_from, recipient, message)
+        self.times[recipient] = time.monotonic()
+
+
+def test_an_unsubscribe_reaches_a_running_batch_within_milliseconds(factory, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """With the database re-check pushed out of reach, only the published departure can stop
+    the message: nobody gets a message after their unsubscribe committed."""
+    import time
+
+    import digest.sender
+    from digest.departures import watch
+    from digest.readers import RequestContext, find_by_token, unsubscribe
+    from digest.store.models import Subscriber
+
+    monkeypatch.setattr(digest.sender, "RECHECK_EVERY_SECONDS", 3600)
+    watch()  # the listener is up before the batch starts, as in a worker that has run one
+    time.sleep(0.3)
+    seed_stories(factory)
+    addresses = seed_readers(factory, 300)
+    due_edition(factory)
+    batches: list[tuple[int, int, int]] = []
+    release_due(factory, utcnow(), 1000, lambda *args: batches.append(args))
+    transport = SlowTransport()
+    sender = threading.Thread(target=send_batch, args=(factory, *batches[0], transport,
+                                                        _settings(record_every_messages=100000)))
+    sender.start()
+    while len(transport.sent) < 60:
+        time.sleep(0.01)
+    leavers = addresses[150:160]
+    left_at = {}
+    for address in leavers:
+        with factory.begin() as session:
+            token = session.scalar(select(Subscriber.token).where(Subscriber.email == address))
+            unsubscribe(session, find_by_token(session, token), RequestContext(channel="one-click"))
+        left_at[address] = time.monotonic()
+    sender.join(timeout=60)
+    late = [a for a in leavers if a in transport.times and transport.times[a] > left_at[a]]
+    assert not late, late
+    assert len(transport.sent) >= 290  # the rest went out
+    with factory() as session:
+        statuses = dict(session.execute(
+            select(Subscriber.email, Delivery.status).join(Delivery, Delivery.subscriber_id == Subscriber.id)
+            .where(Subscriber.email.in_(leavers))).all())
+    assert all(statuses[a] == ("sent" if a in transport.times else "skipped") for a in leavers)
