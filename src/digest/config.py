@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     broker_url: str = "redis://localhost:6379/0"
     # Bearer token required by /metrics when set (or keep /metrics off the public network).
     metrics_token: str | None = None
+    # Sending limits shared by all workers (Redis token buckets): messages per second in
+    # all, and per recipient domain ("gmail.com=50,outlook.com=20"). Unset: no limit.
+    rate_limit_per_second: float | None = Field(None, gt=0)
+    domain_rate_limits: str = ""
     # Where send journals live (a sub-folder per database); see digest.journal.
     journal_dir: Path | None = None
     # Logs of the worker, beat and web processes: json (one object per line) or text.
@@ -95,6 +99,15 @@ class Settings(BaseSettings):
     # Inbound mail (mailto: unsubscribes): a maildir polled by beat, and an HTTP hook's secret.
     unsubscribe_maildir: Path | None = None
     inbound_secret: str | None = None
+    # Bounces and complaints: a maildir where DSNs and ARF reports to the envelope sender
+    # land (polled by beat), and the provider webhooks (each off while its setting is unset).
+    bounce_maildir: Path | None = None
+    soft_bounce_limit: int = Field(3, ge=1, le=100)
+    # Comma-separated SNS topic ARNs whose notifications /hooks/ses accepts.
+    ses_topic_arns: str | None = None
+    ses_auto_confirm: bool = False
+    # SendGrid's Signed Event Webhook verification key: base64 of the DER public key.
+    sendgrid_public_key: str | None = None
     # Auto-pause: an edition pauses itself when this share of its last N attempts failed.
     autopause_window: int = Field(200, ge=10)
     autopause_failure_ratio: float = Field(0.5, gt=0, le=1)
@@ -161,6 +174,19 @@ class Settings(BaseSettings):
             raise ValueError("must be 5-15 letters, digits, '.', '_' or '-' (a stable sender id)")
         return value
 
+    @field_validator("domain_rate_limits")
+    @classmethod
+    def _domain_limits(cls, value: str) -> str:
+        for item in filter(None, (p.strip() for p in value.split(","))):
+            domain, _, rate = item.partition("=")
+            try:
+                ok = bool(domain.strip()) and float(rate) > 0
+            except ValueError:
+                ok = False
+            if not ok:
+                raise ValueError(f"expected domain=messages_per_second pairs, got {item!r}")
+        return value
+
     @field_validator("topics")
     @classmethod
     def _topics(cls, value: str) -> str:
@@ -169,6 +195,27 @@ class Settings(BaseSettings):
         if bad or not topics:
             raise ValueError(f"must be comma-separated lowercase words, got {bad or value!r}")
         return ",".join(topics)
+
+    @field_validator("ses_topic_arns")
+    @classmethod
+    def _ses_topic_arns(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        arns = [a.strip() for a in value.split(",") if a.strip()]
+        bad = [a for a in arns if not re.fullmatch(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}", a)]
+        if bad:
+            raise ValueError(f"must be comma-separated SNS topic ARNs (arn:aws:sns:REGION:ACCOUNT:TOPIC), got {bad[0]!r}")
+        return ",".join(arns)
+
+    @field_validator("sendgrid_public_key")
+    @classmethod
+    def _sendgrid_public_key(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from digest.signatures import load_sendgrid_key
+
+        load_sendgrid_key(value)  # ValueError names what is wrong
+        return value.strip()
 
     @field_validator("postal_address", "list_id", "smtp_helo")
     @classmethod
@@ -200,6 +247,11 @@ class Settings(BaseSettings):
     @property
     def sender_name(self) -> str:
         return parseaddr(self.sender)[0] or self.sender_address
+
+    @property
+    def domain_limits(self) -> dict[str, float]:
+        pairs = (p.strip().partition("=") for p in self.domain_rate_limits.split(",") if p.strip())
+        return {domain.strip().lower(): float(rate) for domain, _, rate in pairs}
 
     @property
     def topic_list(self) -> list[str]:

@@ -26,3 +26,52 @@ class RateLimiter:
         """True the first time in `seconds` for this key (a cooldown), False after."""
         digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
         return bool(self.client.set(f"{self.prefix}:{scope}:{digest}", "1", nx=True, ex=seconds))
+
+
+# A token bucket shared by every worker: tokens refill at `rate` a second up to `burst`.
+# Atomic in Redis (one script call); returns how long the caller must wait, 0 when granted.
+_TAKE = """
+local key, rate, burst, want, now = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local state = redis.call('HMGET', key, 'tokens', 'at')
+local tokens, at = tonumber(state[1]) or burst, tonumber(state[2]) or now
+tokens = math.min(burst, tokens + (now - at) * rate)
+local wait = 0
+if tokens >= want then tokens = tokens - want else wait = (want - tokens) / rate end
+redis.call('HSET', key, 'tokens', tokens, 'at', now)
+redis.call('EXPIRE', key, math.ceil(burst / rate) + 60)
+return tostring(wait)
+"""
+
+
+class TokenBucket:
+    """messages-per-second limits that hold across processes and hosts (unlike Celery's
+    per-worker rate_limit, see NOTES.md)."""
+
+    def __init__(self, client: redis.Redis, name: str, rate: float, burst: float | None = None) -> None:
+        self.client = client
+        self.key = f"digest:bucket:{name}"
+        self.rate = rate
+        self.burst = burst or max(1.0, rate)
+        self._script = client.register_script(_TAKE)
+
+    def take(self, tokens: float = 1.0) -> float:
+        """Take tokens if there are enough: 0.0; otherwise nothing is taken and the answer
+        is how many seconds to wait before asking again."""
+        import time
+
+        wait = float(self._script(keys=[self.key], args=[self.rate, self.burst, tokens, time.time()]))
+        return wait
+
+    def acquire(self, tokens: float = 1.0, max_wait: float = 5.0) -> bool:
+        """Block (sleeping) until the tokens are granted; False if that would take longer
+        than max_wait (the caller then leaves the work for later)."""
+        import time
+
+        deadline = time.monotonic() + max_wait
+        while True:
+            wait = self.take(tokens)
+            if wait <= 0:
+                return True
+            if time.monotonic() + wait > deadline:
+                return False
+            time.sleep(wait)

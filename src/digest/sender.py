@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import JSON, bindparam, func, select, text
+from sqlalchemy import JSON, TextClause, bindparam, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.config import Settings
@@ -42,11 +42,13 @@ from digest.metrics import MESSAGES, SEND_SECONDS
 from digest.departures import watch as departure_watch
 from digest.journal import SendJournal, journal_dir, replay_orphans
 from digest.ops import check_auto_pause
+from digest.throttle import Throttle
 from digest.planner import finish_if_complete
 from digest.content import edition_view
 from digest.variants import choose, live_candidates, reader_history
 from digest.render import EditionView, Reader, RenderedEdition, reader_values, render_edition
 from digest.store.models import Delivery, DeliveryStatus, Edition, EditionStatus, ts, utcnow
+from digest.subscribers import email_hash
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +73,17 @@ WHERE edition_id = :e AND id BETWEEN :lo AND :hi AND status = 'queued'
   AND subscriber_id IN (SELECT id FROM subscribers WHERE status <> 'active')
 """
 ).bindparams(ts("now"))
-_READERS = text(
-    "SELECT id, email, name, token, status FROM subscribers WHERE id IN :ids"
-).bindparams(bindparam("ids", expanding=True))
+# `suppressed`: the address is on the suppression list, which keeps the SHA-256 hex of the
+# (already stripped, lower-cased) email_key, so the hash is taken in SQL and costs no query.
+_READERS_SQL = (
+    "SELECT id, email, name, token, status, EXISTS (SELECT 1 FROM suppressions WHERE email_hash = {hash}) "
+    "AS suppressed FROM subscribers WHERE id IN :ids"
+)
+_READERS = {
+    dialect: text(_READERS_SQL.format(hash=digest)).bindparams(bindparam("ids", expanding=True))
+    for dialect, digest in (("postgresql", "encode(sha256(convert_to(email_key, 'UTF8')), 'hex')"),
+                            ("sqlite", "digest_email_hash(email_key)"))
+}
 _DEPARTED = text(
     "SELECT id FROM subscribers WHERE id IN :ids AND status <> 'active'"
 ).bindparams(bindparam("ids", expanding=True))
@@ -224,7 +234,7 @@ def send_batch(
     if claimed:
         with factory.begin() as session:
             subscriber_ids = [row.subscriber_id for row in claimed]
-            readers = {row.id: row for row in session.execute(_READERS, {"ids": subscriber_ids})}
+            readers = {row.id: row for row in session.execute(_readers_query(session), {"ids": subscriber_ids})}
             content = prepare_content(session, edition_id, subscriber_ids, settings, clock())
         _send_claimed(factory, content, claimed, readers, transport, settings, clock, outcome)
     with factory.begin() as session:
@@ -239,6 +249,14 @@ def send_batch(
     if next_retry is not None:
         outcome.retry_in_seconds = max(1.0, (next_retry - now).total_seconds())
     return outcome
+
+
+def _readers_query(session: Session) -> TextClause:
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":  # no SHA-256 in SQLite: lend it ours, on this connection
+        session.connection().connection.driver_connection.create_function(  # type: ignore[union-attr]
+            "digest_email_hash", 1, email_hash, deterministic=True)
+    return _READERS[dialect]
 
 
 def _send_claimed(factory, content, claimed, readers, transport, settings, clock,
@@ -270,6 +288,7 @@ def _send_loop(factory, content, claimed, readers, transport, settings, clock, p
     domain = settings.sender_domain
     departed: set[int] = set()
     gone = departure_watch()  # unsubscribes announced since the last re-check
+    throttle = Throttle(settings)
     last_check = time.monotonic()
     stop_at = len(claimed)  # the first claimed row left untried
     try:
@@ -291,11 +310,17 @@ def _send_loop(factory, content, claimed, readers, transport, settings, clock, p
                     pending.append(Result(row.id, row.subscriber_id, "skipped",
                                           error="reader no longer subscribed"))
                     continue
+                if reader.suppressed:  # bounced, complained or erased under this address
+                    pending.append(Result(row.id, row.subscriber_id, "skipped", error="suppressed"))
+                    continue
                 stories = content.by_reader.get(row.subscriber_id, ())
                 if len(stories) < content.minimum:
                     pending.append(Result(row.id, row.subscriber_id, "skipped",
                                           error="nothing new: the reader already had these stories"))
                     continue
+                if not throttle.allow(reader.email):
+                    stop_at = index  # over the shared rate limit: the rest waits its turn
+                    break
                 started = time.perf_counter()
                 result = _send_one(connection, edition_id, shared, shared_bytes, content.rendered[stories],
                                    row, reader, envelope_from, domain, settings, clock)

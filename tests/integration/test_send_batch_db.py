@@ -219,3 +219,49 @@ def test_an_unsubscribe_reaches_a_running_batch_within_milliseconds(factory, mon
             select(Subscriber.email, Delivery.status).join(Delivery, Delivery.subscriber_id == Subscriber.id)
             .where(Subscriber.email.in_(leavers))).all())
     assert all(statuses[a] == ("sent" if a in transport.times else "skipped") for a in leavers)
+
+
+def test_rate_limits_hold_across_two_senders(factory) -> None:  # type: ignore[no-untyped-def]
+    """Two batches at once share one Redis bucket: 100 messages/s in all, gmail.com 20/s.
+    Only lower bounds on time are asserted (a slow machine cannot make them fail)."""
+    import time
+    import uuid
+
+    seed_stories(factory)
+    seed_readers(factory, 150, prefix="plain")
+    seed_readers(factory, 30, prefix="gm", extra=[])
+    with factory.begin() as session:
+        session.execute(text("UPDATE subscribers SET email = replace(email, '@example.org', '@gmail.com'), "
+                             "email_key = replace(email_key, '@example.org', '@gmail.com') WHERE email LIKE 'gm%'"))
+    due_edition(factory)
+    batches: list[tuple[int, int, int]] = []
+    release_due(factory, utcnow(), 90, lambda *args: batches.append(args))
+    assert len(batches) == 2
+    bucket = uuid.uuid4().hex[:8]  # fresh buckets for this test
+    settings = _settings(rate_limit_per_second=100, domain_rate_limits=f"gmail.com=20",
+                         task_queue=f"rl-{bucket}")
+    import digest.throttle
+
+    original = digest.throttle.TokenBucket
+
+    def scoped(client, name, rate, burst=None):  # type: ignore[no-untyped-def]
+        return original(client, f"{bucket}:{name}", rate, burst)
+
+    digest.throttle.TokenBucket = scoped  # type: ignore[misc]
+    transports = [RecordingTransport(), RecordingTransport()]
+    try:
+        started = time.monotonic()
+        threads = [threading.Thread(target=send_batch, args=(factory, *batch, transport, settings))
+                   for batch, transport in zip(batches, transports, strict=True)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.monotonic() - started
+    finally:
+        digest.throttle.TokenBucket = original  # type: ignore[misc]
+    sent = [rcpt for t in transports for _, rcpt, _ in t.sent]
+    assert len(sent) == len(set(sent)) == 180
+    # The buckets start full (one second's worth): 180 messages at 100/s need at least
+    # 0.8 s; 30 to gmail.com at 20/s at least 0.5 s. Without the shared limit: ~0.1 s.
+    assert elapsed >= 0.75
