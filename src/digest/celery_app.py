@@ -39,6 +39,7 @@ def make_app() -> Celery:
             "release-due-editions": {"task": "digest.release_due_editions", "schedule": settings.release_every_seconds},
             "sweep": {"task": "digest.sweep", "schedule": settings.sweep_every_seconds},
             "poll-unsubscribe-maildir": {"task": "digest.poll_unsubscribe_maildir", "schedule": 60.0},
+            "poll-bounce-maildir": {"task": "digest.poll_bounce_maildir", "schedule": 60.0},
         },
     )
     return app

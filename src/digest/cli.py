@@ -514,6 +514,46 @@ def serve(
 
 
 @app.command()
+def bench(
+    readers: Annotated[int | None, typer.Option(min=1, help="Readers for the end-to-end send (default 20000).")] = None,
+    plan_sizes: Annotated[str | None, typer.Option(
+        help="Comma-separated reader counts for the planning figure (default 100000,300000,1000000).")] = None,
+    quick: Annotated[bool, typer.Option(help="Small sizes and short runs: a smoke test (~1 minute).")] = False,
+    json_file: Annotated[Path | None, typer.Option("--json", help="Also write every figure to this file.")] = None,
+    pg_url: Annotated[str, typer.Option(envvar="DIGEST_BENCH_PG_URL",
+                                        help="PostgreSQL where scratch databases are created and dropped.")]
+    = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+    redis_url: Annotated[str, typer.Option(envvar="DIGEST_BENCH_REDIS_URL", help="Redis for the Celery broker.")]
+    = "redis://127.0.0.1:6379/14",
+) -> None:
+    """Measure the send path (message build, SMTP ceiling, end to end, planning, unsubscribe,
+    SQL per batch) against real services on loopback, and print one table."""
+    from datetime import datetime
+
+    from digest.bench import (DEFAULT_PLAN_SIZES, DEFAULT_READERS, QUICK_PLAN_SIZES, QUICK_READERS, BenchError,
+                              BenchOptions, run_bench, table)
+
+    try:
+        sizes = tuple(int(part) for part in plan_sizes.split(",") if part.strip()) if plan_sizes else (
+            QUICK_PLAN_SIZES if quick else DEFAULT_PLAN_SIZES)
+    except ValueError:
+        raise UserError(f"--plan-sizes must be comma-separated numbers, got {plan_sizes!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise UserError("--plan-sizes needs at least one positive number")
+    options = BenchOptions(readers=readers or (QUICK_READERS if quick else DEFAULT_READERS),
+                           plan_sizes=sizes, quick=quick, pg_url=pg_url, redis_url=redis_url)
+    try:
+        results = run_bench(options, Console(stderr=True))
+    except BenchError as exc:
+        raise UserError(str(exc)) from None
+    (out if out.is_terminal else Console(width=150)).print(table(results))  # a log or a pipe: no wrapping
+    if json_file is not None:
+        payload = {"date": datetime.now().astimezone().isoformat(timespec="seconds"),
+                   "command": " ".join(["digest", *sys.argv[1:]]), **results.to_json()}
+        json_file.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+@app.command()
 def demo(
     folder: Annotated[Path, typer.Option(help="Where to write digest.db and outbox/.")] = Path("."),
     readers: Annotated[int, typer.Option(help="How many sample readers.")] = 36,

@@ -39,6 +39,7 @@ class SmtpTarget:
                 raise ValueError("outbox:// needs a folder, e.g. outbox:///var/spool/digest")
             self.folder = Path(path)
             self.host, self.port, self.username, self.password, self.starttls = "", 0, None, None, False
+            self.weight = 1.0
             return
         if not parts.hostname:
             raise ValueError("needs a host, e.g. smtp://localhost:1025")
@@ -52,6 +53,10 @@ class SmtpTarget:
         self.password = unquote(parts.password) if parts.password else None
         query = parse_qs(parts.query)
         self.starttls = query.get("starttls", ["false"])[0].lower() in ("1", "true", "yes")
+        try:
+            self.weight = max(0.0, float(query.get("weight", ["1"])[0]))
+        except ValueError:
+            raise ValueError("weight must be a number") from None
 
 
 class Settings(BaseSettings):
@@ -129,7 +134,9 @@ class Settings(BaseSettings):
     @field_validator("smtp_url")
     @classmethod
     def _smtp_url(cls, value: str) -> str:
-        SmtpTarget(value)
+        # One URL, or several separated by commas (a pool; `?weight=N` on each).
+        for url in value.split(","):
+            SmtpTarget(url.strip())
         return value
 
     @field_validator("database_url")
@@ -234,7 +241,12 @@ class Settings(BaseSettings):
 
     @property
     def smtp(self) -> SmtpTarget:
-        return SmtpTarget(self.smtp_url)
+        """The first (or only) SMTP target."""
+        return self.smtp_targets[0]
+
+    @property
+    def smtp_targets(self) -> list[SmtpTarget]:
+        return [SmtpTarget(url.strip()) for url in self.smtp_url.split(",") if url.strip()]
 
     @property
     def sender_address(self) -> str:

@@ -13,7 +13,7 @@ from celery import Task
 from digest.celery_app import VISIBILITY_TIMEOUT_SECONDS, app
 from digest.config import get_settings
 from digest.inbound import process_maildir, process_message
-from digest.mailer.transport import SendError, transport_for
+from digest.mailer.transport import SendError, make_transport
 from digest.notices import send_notice as send_notice_now
 from digest.pipeline import release_due, schedule
 from digest.pipeline import sweep as sweep_work
@@ -58,7 +58,7 @@ def sweep() -> list[int]:
 @app.task(name="digest.send_batch", bind=True, acks_late=True, max_retries=None)
 def send_batch(self: Task, edition_id: int, first_id: int, last_id: int) -> dict[str, int]:
     settings = get_settings()
-    transport = transport_for(settings.smtp, settings.smtp_timeout_seconds, settings.smtp_helo)
+    transport = make_transport(settings)
     outcome = send_batch_now(session_factory(), edition_id, first_id, last_id, transport, settings)
     if (outcome.retry_in_seconds is not None and outcome.retry_in_seconds <= MAX_COUNTDOWN_SECONDS
             and not app.conf.task_always_eager):
@@ -73,7 +73,7 @@ def send_batch(self: Task, edition_id: int, first_id: int, last_id: int) -> dict
 def send_notice(self: Task, notice_id: int) -> str:
     """A confirmation or welcome email; sends at most once (the notice row is claimed)."""
     settings = get_settings()
-    transport = transport_for(settings.smtp, settings.smtp_timeout_seconds, settings.smtp_helo)
+    transport = make_transport(settings)
     try:
         return send_notice_now(session_factory(), notice_id, transport, settings)
     except SendError as exc:
@@ -94,3 +94,19 @@ def poll_unsubscribe_maildir() -> int:
     if folder is None:
         return 0
     return len(process_maildir(session_factory(), folder))
+
+
+@app.task(name="digest.poll_bounce_maildir")
+def poll_bounce_maildir() -> dict[str, int]:
+    """Bounce (RFC 3464) and complaint (RFC 5965) reports mailed to the envelope sender,
+    from DIGEST_BOUNCE_MAILDIR; returns how many events ended how."""
+    from collections import Counter
+
+    from digest.feedback import process_bounce_maildir
+
+    settings = get_settings()
+    if settings.bounce_maildir is None:
+        return {}
+    results = process_bounce_maildir(session_factory(), settings.bounce_maildir,
+                                     soft_bounce_limit=settings.soft_bounce_limit)
+    return dict(Counter(result.outcome for result in results))

@@ -10,15 +10,17 @@ outbox folder (one .eml per message) for the demo, and a recording list for unit
 from __future__ import annotations
 
 import os
+import random
 import re
 import smtplib
 import socket
 import ssl
+import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from digest.config import SmtpTarget
 
@@ -172,3 +174,68 @@ def transport_for(target: SmtpTarget, timeout: float = 30.0,
         return OutboxTransport(target.folder)
     # An explicit EHLO name: smtplib's default does a reverse DNS look-up per connection.
     return SmtpTransport(target, timeout=timeout, local_hostname=helo or socket.gethostname())
+
+
+POOL_COOLDOWN_SECONDS = 30.0
+# Per process: servers that refused a connection or dropped one lately, and until when.
+_down_until: dict[str, float] = {}
+
+
+class PooledConnection:
+    def __init__(self, inner: SmtpConnection, key: str) -> None:
+        self.inner = inner
+        self.key = key
+
+    def send(self, envelope_from: str, recipient: str, message: bytes) -> None:
+        try:
+            self.inner.send(envelope_from, recipient, message)
+        except SendError as exc:
+            if exc.connection_lost:
+                _down_until[self.key] = time.monotonic() + POOL_COOLDOWN_SECONDS
+            raise
+
+
+@dataclass
+class PoolTransport:
+    """Several SMTP servers, chosen by weight; one that refuses or drops connections is
+    left alone for POOL_COOLDOWN_SECONDS and the next one is tried (failover)."""
+
+    members: list[SmtpTransport]
+
+    def _order(self) -> list[SmtpTransport]:
+        now = time.monotonic()
+        up = [m for m in self.members if _down_until.get(m.target.url, 0) <= now and m.target.weight > 0]
+        down = [m for m in self.members if m not in up]
+        ordered: list[SmtpTransport] = []
+        while up:  # weighted random order without replacement
+            pick = random.choices(up, weights=[m.target.weight for m in up])[0]
+            ordered.append(pick)
+            up.remove(pick)
+        return ordered + down  # servers marked down are the last resort, not never
+
+    @contextmanager
+    def connect(self) -> Iterator[PooledConnection]:
+        last: SendError | None = None
+        for member in self._order():
+            with ExitStack() as stack:
+                try:
+                    connection = stack.enter_context(member.connect())
+                except SendError as exc:  # refused or down: the next server
+                    _down_until[member.target.url] = time.monotonic() + POOL_COOLDOWN_SECONDS
+                    last = exc
+                    continue
+                yield PooledConnection(connection, member.target.url)
+                return
+        raise last or SendError("no SMTP server configured", connection_lost=True)
+
+
+def make_transport(settings: Any) -> SmtpTransport | OutboxTransport | PoolTransport:
+    """The transport DIGEST_SMTP_URL describes: one server, an outbox, or a pool."""
+    targets = settings.smtp_targets
+    if len(targets) == 1:
+        return transport_for(targets[0], settings.smtp_timeout_seconds, settings.smtp_helo)
+    if any(t.scheme == "outbox" for t in targets):
+        raise ValueError("an outbox cannot be part of an SMTP pool")
+    return PoolTransport([SmtpTransport(t, timeout=settings.smtp_timeout_seconds,
+                                        local_hostname=settings.smtp_helo or socket.gethostname())
+                          for t in targets])

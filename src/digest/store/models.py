@@ -24,6 +24,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     bindparam,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -150,6 +151,8 @@ class Subscriber(Base):
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # IANA zone for editions delivered at local time; None: the edition's own zone.
     timezone: Mapped[str | None] = mapped_column(String(64))
+    # Soft bounces reported for this reader (one per delivery); suppressed at the limit.
+    soft_bounces: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
     topic_rows: Mapped[list[SubscriberTopic]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="SubscriberTopic.topic"

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from digest import accounts, curation, lifecycle
 from digest.content import edition_view
 from digest.editions import EditionError, create_edition, edition_counts, parse_send_at, preview_edition
-from digest.mailer.transport import SendError, transport_for
+from digest.mailer.transport import SendError, make_transport
 from digest.newsletters import NewsletterError, create_newsletter, list_newsletters
 from digest.schedules import ScheduleError
 from digest.stories import ParseError, ingest_source, upsert_stories
@@ -261,7 +261,7 @@ def create_api(services: Services) -> FastAPI:
 
     @api.post("/editions/{edition_id}/test")
     def test_send(user: Editor, edition_id: int, body: TestSendIn) -> dict[str, str]:
-        transport = transport_for(settings.smtp, settings.smtp_timeout_seconds, settings.smtp_helo)
+        transport = make_transport(settings)
         with services.factory.begin() as session:
             try:
                 message_id = curation.send_test(session, edition_id, body.email, transport, settings)

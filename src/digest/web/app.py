@@ -152,6 +152,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     from digest.web import auth, editor_pages
     from digest.web.api import create_api
     from digest.web.archive import router as archive_router
+    from digest.web.hooks import router as hooks_router
     from digest.web.ops_pages import router as ops_router
     from digest.web.reader_pages import router as reader_router
 
@@ -160,6 +161,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     auth.install(app)
     editor_pages.install(app)
     app.include_router(ops_router)
+    app.include_router(hooks_router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.mount("/api/v1", create_api(services))
     return app

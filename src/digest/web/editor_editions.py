@@ -25,7 +25,7 @@ from digest.editions import (
     parse_send_at,
     preview_edition,
 )
-from digest.mailer.transport import SendError, transport_for
+from digest.mailer.transport import SendError, make_transport
 from digest.selector import curation as edition_curation
 from digest.store.models import Edition, EditionCuration, EditionStatus, Story, utcnow
 from digest.subscribers import InvalidReader
@@ -226,7 +226,7 @@ async def send_test(request: Request, user: Editor, edition_id: int) -> Response
     back = f"/editor/editions/{edition_id}"
 
     def work() -> None:
-        transport = transport_for(settings.smtp, settings.smtp_timeout_seconds, settings.smtp_helo)
+        transport = make_transport(settings)
         with services_of(request).factory.begin() as session:
             _edition_or_404(session, edition_id)
             curation.send_test(session, edition_id, address, transport, settings)

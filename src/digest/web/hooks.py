@@ -1,0 +1,150 @@
+"""Provider webhooks for bounces and complaints: Amazon SES (through SNS) and SendGrid.
+
+Both refuse anything unsigned or badly signed with 403 (digest.signatures); each answers
+404 while its setting is unset. Events are applied inside the request, in one
+transaction, so a 2xx means they are recorded: on any failure the provider retries, and
+applying is idempotent (digest.feedback). Nothing waits in Redis, which may lose it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from digest.bounces import FeedbackEvent, events_from_sendgrid, events_from_ses
+from digest.feedback import apply_events
+from digest.signatures import (
+    CertificateUnavailable,
+    SignatureError,
+    SnsCertificates,
+    is_sns_url,
+    load_sendgrid_key,
+    verify_sendgrid,
+    verify_sns,
+)
+from digest.web.app import Services
+from digest.web.forms import BadRequest, read_body
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+# SNS messages are at most 256 KB; JSON escaping and the envelope come on top.
+SES_BODY_MAX_BYTES = 1024 * 1024
+SENDGRID_BODY_MAX_BYTES = 4 * 1024 * 1024
+SENDGRID_SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
+SENDGRID_TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
+
+
+def _services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+def sns_certificates(app: FastAPI) -> SnsCertificates:
+    """The app's SNS certificate cache (one per app; tests set their own, with a fetcher
+    that serves a local certificate, as `app.state.sns_certificates`)."""
+    cache = getattr(app.state, "sns_certificates", None)
+    if cache is None:
+        cache = app.state.sns_certificates = SnsCertificates()
+    return cache  # type: ignore[no-any-return]
+
+
+@lru_cache(maxsize=4)
+def _sendgrid_key(value: str) -> ec.EllipticCurvePublicKey:
+    return load_sendgrid_key(value)
+
+
+def _apply(services: Services, events: Sequence[FeedbackEvent]) -> dict[str, int]:
+    if not events:
+        return {}
+    with services.factory.begin() as session:
+        applied = apply_events(session, events, soft_bounce_limit=services.settings.soft_bounce_limit)
+    return dict(Counter(a.outcome for a in applied))
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest(400, "Bad request", "The body must be JSON.") from None
+
+
+def _ok(**fields: object) -> JSONResponse:
+    return JSONResponse({"status": "ok", **fields})
+
+
+@router.post("/hooks/ses")
+async def ses_hook(request: Request) -> Response:
+    """An SNS POST: a SubscriptionConfirmation, or a Notification carrying an SES Bounce or
+    Complaint. Only signed messages from the topics in DIGEST_SES_TOPIC_ARNS are accepted."""
+    services = _services(request)
+    settings = services.settings
+    if not settings.ses_topic_arns:
+        raise BadRequest(404, "Not found", "The SES hook is not enabled (set DIGEST_SES_TOPIC_ARNS).")
+    message = _json(await read_body(request, SES_BODY_MAX_BYTES))
+    if not isinstance(message, dict):
+        raise BadRequest(400, "Bad request", "The body must be an SNS message (a JSON object).")
+    topic = message.get("TopicArn")
+    if topic not in settings.ses_topic_arns.split(","):
+        # A valid signature only proves that *some* SNS topic sent it.
+        raise BadRequest(403, "Forbidden", "Not a topic this hook accepts.")
+    certificates = sns_certificates(request.app)
+    try:
+        await run_in_threadpool(verify_sns, message, certificates)
+    except SignatureError as exc:
+        log.warning("SNS message refused: %s", exc)
+        raise BadRequest(403, "Forbidden", f"Refused: {exc}.") from None
+    except CertificateUnavailable as exc:
+        log.error("SNS signing certificate unavailable: %s", exc)
+        raise BadRequest(503, "Unavailable", "The signing certificate could not be fetched; retry later.") from None
+
+    kind = message["Type"]
+    if kind == "SubscriptionConfirmation":
+        url = message.get("SubscribeURL")
+        if settings.ses_auto_confirm and is_sns_url(url):
+            try:
+                await run_in_threadpool(certificates.fetch, url)
+            except CertificateUnavailable as exc:
+                log.error("SNS subscription to %s not confirmed: %s", topic, exc)
+                raise BadRequest(503, "Unavailable", "The subscription could not be confirmed; retry later.") from None
+            log.warning("SNS subscription to %s confirmed", topic)
+            return _ok(subscription="confirmed")
+        log.warning("SNS subscription to %s waits for confirmation: open %s (or set DIGEST_SES_AUTO_CONFIRM=true)",
+                    topic, url)
+        return _ok(subscription="logged")
+    if kind == "UnsubscribeConfirmation":
+        log.warning("SNS says this endpoint was unsubscribed from %s", topic)
+        return _ok()
+    try:
+        notification = json.loads(message["Message"])
+    except ValueError:
+        notification = None
+    outcomes = await run_in_threadpool(_apply, services, events_from_ses(notification))
+    return _ok(outcomes=outcomes)
+
+
+@router.post("/hooks/sendgrid")
+async def sendgrid_hook(request: Request) -> Response:
+    """SendGrid's Event Webhook with Signed Event Webhook on: bounce, dropped and
+    spamreport events are applied, the others ignored."""
+    services = _services(request)
+    settings = services.settings
+    if not settings.sendgrid_public_key:
+        raise BadRequest(404, "Not found", "The SendGrid hook is not enabled (set DIGEST_SENDGRID_PUBLIC_KEY).")
+    body = await read_body(request, SENDGRID_BODY_MAX_BYTES)
+    try:
+        verify_sendgrid(_sendgrid_key(settings.sendgrid_public_key), request.headers.get(SENDGRID_SIGNATURE_HEADER),
+                        request.headers.get(SENDGRID_TIMESTAMP_HEADER), body)
+    except SignatureError as exc:
+        log.warning("SendGrid event POST refused: %s", exc)
+        raise BadRequest(403, "Forbidden", f"Refused: {exc}.") from None
+    outcomes = await run_in_threadpool(_apply, services, events_from_sendgrid(_json(body)))
+    return _ok(outcomes=outcomes)
