@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     # all, and per recipient domain ("gmail.com=50,outlook.com=20"). Unset: no limit.
     rate_limit_per_second: float | None = Field(None, gt=0)
     domain_rate_limits: str = ""
+    # DKIM: sign every message when a selector and a PEM private key file are given.
+    dkim_selector: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]{1,63}$")
+    dkim_private_key_file: Path | None = None
+    dkim_domain: str | None = None  # default: the sender's domain
     # Where send journals live (a sub-folder per database); see digest.journal.
     journal_dir: Path | None = None
     # Logs of the worker, beat and web processes: json (one object per line) or text.

@@ -84,6 +84,9 @@ _READERS = {
     for dialect, digest in (("postgresql", "encode(sha256(convert_to(email_key, 'UTF8')), 'hex')"),
                             ("sqlite", "digest_email_hash(email_key)"))
 }
+_RENEW_LEASE = text(
+    "UPDATE deliveries SET lease_until = :until WHERE id IN :ids AND status = 'queued'"
+).bindparams(bindparam("ids", expanding=True), ts("until"))
 _DEPARTED = text(
     "SELECT id FROM subscribers WHERE id IN :ids AND status <> 'active'"
 ).bindparams(bindparam("ids", expanding=True))
@@ -298,8 +301,9 @@ def _send_loop(factory, content, claimed, readers, transport, settings, clock, p
                     time.monotonic() - last_check >= RECHECK_EVERY_SECONDS
                 ):
                     flush()
-                    still_sending, departed = _recheck(factory, edition_id,
-                                                       [r.subscriber_id for r in claimed[index:]])
+                    still_sending, departed = _recheck(
+                        factory, edition_id, [r.subscriber_id for r in claimed[index:]],
+                        [r.id for r in claimed[index:]], clock() + timedelta(seconds=settings.lease_seconds))
                     last_check = time.monotonic()
                     if not still_sending:  # paused or cancelled meanwhile
                         stop_at = index
@@ -367,12 +371,16 @@ def _send_one(connection: Connection, edition_id: int, shared: MessageHeaders, s
     return Result(row.id, row.subscriber_id, "sent", row.attempts, message_id)
 
 
-def _recheck(factory: sessionmaker[Session], edition_id: int,
-             subscriber_ids: list[int]) -> tuple[bool, set[int]]:
-    """(is the edition still sending, which of these readers left) in one short session."""
-    with factory() as session:
+def _recheck(factory: sessionmaker[Session], edition_id: int, subscriber_ids: list[int],
+             delivery_ids: list[int], lease_until: datetime) -> tuple[bool, set[int]]:
+    """(is the edition still sending, which of these readers left), and the lease on the
+    rows still to send renewed: a slow or throttled batch never loses its rows to a
+    second worker while it is alive. One short transaction."""
+    with factory.begin() as session:
         status = session.scalar(select(Edition.status).where(Edition.id == edition_id))
         departed = set(session.execute(_DEPARTED, {"ids": subscriber_ids}).scalars()) if subscriber_ids else set()
+        if delivery_ids:
+            session.execute(_RENEW_LEASE, {"ids": delivery_ids, "until": lease_until})
     return status == EditionStatus.SENDING, departed
 
 

@@ -58,12 +58,12 @@ class ChaosHandler:
         self.received: list[tuple[str, float, str]] = []  # (recipient, time, Message-ID)
         self.rng = random.Random(20261125)
         self.held = threading.Event()
-        self.in_window: set[int] = set()
+        self.in_window: dict[int, float] = {}  # session -> when its 250 went out
         self.refused_4xx = 0
 
     async def handle_MAIL(self, server, session, envelope, address, options):  # noqa: N802
         with self.lock:
-            self.in_window.discard(id(session))
+            self.in_window.pop(id(session), None)
         while self.held.is_set():
             await asyncio.sleep(0.002)
         envelope.mail_from = address
@@ -88,12 +88,12 @@ class ChaosHandler:
         with self.lock:
             for rcpt in envelope.rcpt_tos:
                 self.received.append((rcpt, time.monotonic(), message_id))
-            self.in_window.add(id(session))
+            self.in_window[id(session)] = time.monotonic()
         return "250 OK"
 
     async def handle_QUIT(self, server, session, envelope):  # noqa: N802
         with self.lock:
-            self.in_window.discard(id(session))
+            self.in_window.pop(id(session), None)
         return "221 Bye"
 
     def quiet_moment(self, timeout: float = 5.0) -> None:
@@ -102,9 +102,13 @@ class ChaosHandler:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self.lock:
-                if not self.in_window:
+                # A client answers a 250 within milliseconds; an entry older than 2 s is a
+                # connection that died without QUIT (an earlier kill), not one in the window.
+                now = time.monotonic()
+                if all(now - at > 2.0 for at in self.in_window.values()):
                     return
             time.sleep(0.001)
+        raise AssertionError("no quiet moment in 5 s")
 
     def release(self) -> None:
         self.held.clear()
@@ -229,11 +233,13 @@ def test_chaos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa
 
         events = sorted(rng.sample(range(8, 80), KILLS + 1))  # percent of messages at which to strike
         redis_restart_at, kill_points = events[1], events[:1] + events[2:]
+        strikes: list[tuple[str, float]] = []
         for point in sorted(kill_points + [redis_restart_at]):
             while progress() < READERS * point / 100:
                 if time.monotonic() - started > TIME_LIMIT_SECONDS:
                     raise AssertionError("chaos test ran out of time before its strikes")
                 time.sleep(0.005)
+            strikes.append(("redis" if point == redis_restart_at else "kill", time.monotonic()))
             if point == redis_restart_at:
                 redis_server.stop()
                 time.sleep(1.0)
@@ -277,6 +283,9 @@ def test_chaos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa
             "deliveries": dict(deliveries), "seconds": round(time.monotonic() - started, 1),
         }
         print("\nCHAOS", figures)
+        if duplicates:
+            figures["duplicate_detail"] = [(rcpt, t, mid) for rcpt, t, mid in received if copies[rcpt] > 1]
+            figures["strikes"] = strikes
         (REPO / "test-artifacts").mkdir(exist_ok=True)
         (REPO / "test-artifacts" / "chaos.txt").write_text(repr(figures) + "\n")
         assert status == EditionStatus.SENT, figures

@@ -9,6 +9,7 @@ outbox folder (one .eml per message) for the demo, and a recording list for unit
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import re
@@ -229,13 +230,30 @@ class PoolTransport:
         raise last or SendError("no SMTP server configured", connection_lost=True)
 
 
-def make_transport(settings: Any) -> SmtpTransport | OutboxTransport | PoolTransport:
-    """The transport DIGEST_SMTP_URL describes: one server, an outbox, or a pool."""
+def make_transport(settings: Any) -> Any:
+    """The transport DIGEST_SMTP_URL describes (one server, an outbox, or a pool), signing
+    with DKIM when DIGEST_DKIM_SELECTOR and DIGEST_DKIM_PRIVATE_KEY_FILE are set."""
     targets = settings.smtp_targets
+    transport: Any
     if len(targets) == 1:
-        return transport_for(targets[0], settings.smtp_timeout_seconds, settings.smtp_helo)
-    if any(t.scheme == "outbox" for t in targets):
+        transport = transport_for(targets[0], settings.smtp_timeout_seconds, settings.smtp_helo)
+    elif any(t.scheme == "outbox" for t in targets):
         raise ValueError("an outbox cannot be part of an SMTP pool")
-    return PoolTransport([SmtpTransport(t, timeout=settings.smtp_timeout_seconds,
-                                        local_hostname=settings.smtp_helo or socket.gethostname())
-                          for t in targets])
+    else:
+        transport = PoolTransport([SmtpTransport(t, timeout=settings.smtp_timeout_seconds,
+                                                 local_hostname=settings.smtp_helo or socket.gethostname())
+                                   for t in targets])
+    if settings.dkim_selector and settings.dkim_private_key_file:
+        from digest.mailer.dkim import SigningTransport
+
+        transport = SigningTransport(transport, dkim_signer(settings.dkim_selector,
+                                                            settings.dkim_domain or settings.sender_domain,
+                                                            str(settings.dkim_private_key_file)))
+    return transport
+
+
+@functools.cache
+def dkim_signer(selector: str, domain: str, key_path: str) -> Any:
+    from digest.mailer.dkim import DkimSigner
+
+    return DkimSigner.from_file(selector, domain, Path(key_path))
