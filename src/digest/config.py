@@ -215,7 +215,8 @@ class Settings(BaseSettings):
         arns = [a.strip() for a in value.split(",") if a.strip()]
         bad = [a for a in arns if not re.fullmatch(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}", a)]
         if bad:
-            raise ValueError(f"must be comma-separated SNS topic ARNs (arn:aws:sns:REGION:ACCOUNT:TOPIC), got {bad[0]!r}")
+            raise ValueError(f"must be comma-separated SNS topic ARNs (arn:aws:sns:REGION:ACCOUNT:TOPIC), "
+                             f"got {bad[0]!r}")
         return ",".join(arns)
 
     @field_validator("sendgrid_public_key")

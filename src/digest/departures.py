@@ -51,8 +51,11 @@ class DepartureWatch:
         self._thread = threading.Thread(target=self._listen, name="digest-departures", daemon=True)
         self._thread.start()
 
-    def has_left(self, subscriber_id: int) -> bool:
-        return subscriber_id in self._left
+    def has_left(self, subscriber_id: int, since: float) -> bool:
+        """Announced gone after `since` (time.monotonic()): the moment the caller read the
+        reader's status. Anything older the database already told it, and a reader who
+        left and came back since must not be skipped."""
+        return self._left.get(subscriber_id, float("-inf")) > since
 
     def _listen(self) -> None:
         while True:

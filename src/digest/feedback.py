@@ -72,7 +72,7 @@ class Applied:
 class _Sent:
     """The row of ours a report is about."""
 
-    model: type[Delivery] | type[Notice]
+    model: type[Delivery | Notice]
     row_id: int
     subscriber_id: int
 
@@ -125,13 +125,18 @@ def _by_recipient(session: Session, address: str, now: datetime) -> _Sent | None
     return _Sent(Notice, notice_id, subscriber_id) if notice_id is not None else None
 
 
+MAILED_SOURCES = ("dsn", "arf")
+
+
 def find_sent(session: Session, event: FeedbackEvent, now: datetime) -> tuple[_Sent | None, str]:
     """(the row the event is about, or None with the reason: unknown-message, no-match)."""
     if event.message_id and (DELIVERY_MESSAGE_ID_RE.fullmatch(event.message_id)
                              or NOTICE_MESSAGE_ID_RE.fullmatch(event.message_id)):
         sent = _by_message_id(session, event.message_id)
         return sent, "unknown-message"
-    if event.recipient:
+    # Without our Message-ID only a signed provider webhook may name the reader by address:
+    # anyone can mail a report to the bounce mailbox naming someone else.
+    if event.recipient and event.source not in MAILED_SOURCES:
         return _by_recipient(session, event.recipient, now), "no-match"
     return None, "no-match"
 

@@ -165,6 +165,7 @@ class BatchContent:
     rendered: dict[tuple[int, ...], RenderedEdition]
     minimum: int
     label: str  # the newsletter's slug, for metrics
+    readers_loaded_at: float = 0.0  # time.monotonic() when the batch read its readers
 
 
 def prepare_content(session: Session, edition_id: int, subscriber_ids: list[int], settings: Settings,
@@ -237,8 +238,10 @@ def send_batch(
     if claimed:
         with factory.begin() as session:
             subscriber_ids = [row.subscriber_id for row in claimed]
+            loaded_at = time.monotonic()  # departures announced after this are news
             readers = {row.id: row for row in session.execute(_readers_query(session), {"ids": subscriber_ids})}
             content = prepare_content(session, edition_id, subscriber_ids, settings, clock())
+        content.readers_loaded_at = loaded_at
         _send_claimed(factory, content, claimed, readers, transport, settings, clock, outcome)
     with factory.begin() as session:
         now = clock()
@@ -310,7 +313,7 @@ def _send_loop(factory, content, claimed, readers, transport, settings, clock, p
                         break
                 reader = readers.get(row.subscriber_id)
                 if (reader is None or reader.status != "active" or row.subscriber_id in departed
-                        or gone.has_left(row.subscriber_id)):
+                        or gone.has_left(row.subscriber_id, content.readers_loaded_at)):
                     pending.append(Result(row.id, row.subscriber_id, "skipped",
                                           error="reader no longer subscribed"))
                     continue
