@@ -47,7 +47,16 @@ from digest.planner import finish_if_complete
 from digest.content import edition_view
 from digest.variants import choose, live_candidates, reader_history
 from digest.render import EditionView, Reader, RenderedEdition, reader_values, render_edition
-from digest.store.models import Delivery, DeliveryStatus, Edition, EditionStatus, ts, utcnow
+from digest.store.models import (
+    Delivery,
+    DeliveryStatus,
+    Edition,
+    EditionStatus,
+    Subscriber,
+    Suppression,
+    ts,
+    utcnow,
+)
 from digest.subscribers import email_hash
 
 log = logging.getLogger(__name__)
@@ -417,6 +426,10 @@ def record_results(factory: sessionmaker[Session], edition_id: int, results: lis
         bounced = [r.subscriber_id for r in results if r.outcome == "bounced"]
         if bounced:
             session.execute(_BOUNCE_READERS, {"ids": bounced})
+            # A hard bounce suppresses the address: no import or form may re-add it.
+            for (key,) in session.execute(select(Subscriber.email_key).where(Subscriber.id.in_(bounced))):
+                if session.get(Suppression, email_hash(key)) is None:
+                    session.add(Suppression(email_hash=email_hash(key), reason="bounced"))
         if any(r.outcome in ("bounced", "transient") for r in results):
             reason = check_auto_pause(session, edition_id, settings.autopause_window,
                                       settings.autopause_failure_ratio, now)
