@@ -68,6 +68,9 @@ def snapshot(services: Services) -> dict[str, Any]:
         "queue_depth": ops.queue_depth(services.redis, services.settings.task_queue),
         "workers": workers_online(),
         "paused": [h for h in health if h.status == "paused"],
+        "limits": {"global": services.settings.rate_limit_per_second,
+                   "domains": services.settings.domain_limits,
+                   "smtp": [t.url.split("@")[-1] for t in services.settings.smtp_targets]},
     }
 
 
@@ -92,6 +95,7 @@ def status_json(request: Request, user: OpsUser) -> dict[str, Any]:
                    for g in s["errors"]],
         "queue": s["queue"], "queue_depth": s["queue_depth"],
         "oldest_waiting_seconds": s["oldest_waiting_seconds"], "workers": s["workers"],
+        "limits": s["limits"],
     }
 
 
