@@ -530,8 +530,16 @@ def bench(
     SQL per batch) against real services on loopback, and print one table."""
     from datetime import datetime
 
-    from digest.bench import (DEFAULT_PLAN_SIZES, DEFAULT_READERS, QUICK_PLAN_SIZES, QUICK_READERS, BenchError,
-                              BenchOptions, run_bench, table)
+    from digest.bench import (
+        DEFAULT_PLAN_SIZES,
+        DEFAULT_READERS,
+        QUICK_PLAN_SIZES,
+        QUICK_READERS,
+        BenchError,
+        BenchOptions,
+        run_bench,
+        table,
+    )
 
     try:
         sizes = tuple(int(part) for part in plan_sizes.split(",") if part.strip()) if plan_sizes else (
