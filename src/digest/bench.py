@@ -189,8 +189,13 @@ def ensure_smtp_sink() -> str:
     return SMTP_SINK
 
 
+class Sink(NamedTuple):
+    port: int
+    pid: int
+
+
 @contextmanager
-def smtp_sink() -> Iterator[int]:
+def smtp_sink() -> Iterator[Sink]:
     """smtp-sink on a free loopback port: accepts and discards, prints nothing per message
     (no -c, -d or -D), a deep listen backlog; as `nobody` when we are root (it refuses to
     keep root privileges)."""
@@ -201,7 +206,7 @@ def smtp_sink() -> Iterator[int]:
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         _wait_for_port(port, proc, "smtp-sink")
-        yield port
+        yield Sink(port, proc.pid)
     finally:
         _stop(proc, seconds=5)
         if proc.stderr is not None:
@@ -299,7 +304,7 @@ def seed_readers(engine: Engine, count: int) -> None:
                    CASE WHEN g % 7 = 0 THEN NULL ELSE 'Reader ' || g END, 'active',
                    substr(md5(g::text || random()::text) || md5(random()::text), 1, 43), 'bench',
                    now(), now(), 'every'
-            FROM generate_series(1, :n) AS g
+            FROM generate_series(1, CAST(:n AS bigint)) AS g
             """), {"n": count})
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("ANALYZE subscribers"))
@@ -362,6 +367,33 @@ def service_env(database_url: str, broker_url: str, queue: str, smtp_port: int, 
 def _percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and of its children it has reaped (0 once gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def process_tree(root: int) -> list[int]:
+    """`root` and its descendants, from /proc."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry.name))
+    found, pending = [], [root]
+    while pending:
+        pid = pending.pop()
+        found.append(pid)
+        pending.extend(parents.get(pid, ()))
+    return found
 
 
 def _tail(path: Path, chars: int = 2_000) -> str:
@@ -505,16 +537,19 @@ def _smtp_client(port: int, message: bytes, seconds: float, barrier: Any, result
     barrier.wait(timeout=SMTP_CEILING_TIMEOUT_SECONDS)
     sent = 0
     started = time.perf_counter()
+    cpu_started = time.process_time()
     deadline = started + seconds
     while time.perf_counter() < deadline:
         client.sendmail("digest@news.example.com", [f"reader{sent}@example.org"], message)
         sent += 1
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
     client.quit()
-    results.put((sent, elapsed))
+    results.put((sent, elapsed, cpu))
 
 
 def measure_smtp_ceiling(port: int, connections: int, seconds: float) -> dict[str, Any]:
+    """Messages/s over `connections` sending processes, and their CPU per message."""
     message = ceiling_message()
     context = multiprocessing.get_context("spawn")  # no inherited threads or sockets
     barrier = context.Barrier(connections + 1)
@@ -533,10 +568,11 @@ def measure_smtp_ceiling(port: int, connections: int, seconds: float) -> dict[st
             proc.join(timeout=10)
             if proc.is_alive():
                 proc.kill()
+    sent_total = sum(outcome[0] for outcome in outcomes)
     return {
-        "messages_per_second": sum(sent / elapsed for sent, elapsed in outcomes),
-        "messages": sum(sent for sent, _ in outcomes), "connections": connections,
-        "seconds": seconds, "message_bytes": len(message),
+        "messages_per_second": sum(sent / elapsed for sent, elapsed, _ in outcomes),
+        "messages": sent_total, "connections": connections, "seconds": seconds, "message_bytes": len(message),
+        "client_cpu_us_per_message": sum(cpu for _, _, cpu in outcomes) / max(1, sent_total) * 1e6,
     }
 
 
@@ -570,7 +606,16 @@ def _delivery_counts(factory: sessionmaker[Session], edition_id: int) -> dict[st
     return {status: int(count) for status, count in rows}
 
 
-def measure_end_to_end(options: BenchOptions, database_url: str, smtp_port: int, workdir: Path) -> dict[str, Any]:
+def _postgres_backends(factory: sessionmaker[Session]) -> list[int]:
+    with factory() as session:
+        return list(session.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                         "AND pid <> pg_backend_pid()")).scalars())
+
+
+def measure_end_to_end(options: BenchOptions, database_url: str, sink: Sink, workdir: Path) -> dict[str, Any]:
+    """Release to sent, wall clock; and the CPU each party spent per message meanwhile
+    (the worker's processes, PostgreSQL's backends for this database, smtp-sink), which
+    stays meaningful when other work shares the machine."""
     from digest.pipeline import release_due
     from digest.store.engine import make_engine
     from digest.store.models import utcnow
@@ -586,15 +631,17 @@ def measure_end_to_end(options: BenchOptions, database_url: str, smtp_port: int,
         queue = f"digest-bench-{uuid.uuid4().hex[:10]}"
         metrics_dir = workdir / "prometheus"
         metrics_dir.mkdir(exist_ok=True)
-        env = service_env(database_url, options.redis_url, queue, smtp_port,
+        env = service_env(database_url, options.redis_url, queue, sink.port,
                           PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))  # as docker-compose runs it
         log_path = workdir / "worker.log"
         client = celery_client(options.redis_url, queue)
         try:
-            with celery_worker(env, queue, log_path):
+            with celery_worker(env, queue, log_path) as worker:
                 def enqueue(edition: int, first_id: int, last_id: int) -> None:
                     client.send_task("digest.send_batch", args=(edition, first_id, last_id), queue=queue)
 
+                workers = process_tree(worker.pid)
+                cpu_before = {pid: cpu_seconds(pid) for pid in [*workers, *_postgres_backends(factory), sink.pid]}
                 started = time.perf_counter()
                 released = release_due(factory, utcnow(), BATCH_SIZE, enqueue)
                 release_seconds = time.perf_counter() - started
@@ -614,6 +661,12 @@ def measure_end_to_end(options: BenchOptions, database_url: str, smtp_port: int,
                                          f"{_tail(log_path)}")
                     time.sleep(0.05)
                 elapsed = time.perf_counter() - started
+
+                def spent(pids: list[int]) -> float:
+                    return sum(cpu_seconds(pid) - cpu_before.get(pid, 0.0) for pid in pids) / options.readers * 1e6
+
+                cpu_us = {"worker": spent(process_tree(worker.pid)), "postgres": spent(_postgres_backends(factory)),
+                          "smtp_sink": spent([sink.pid])}
         finally:
             client.close()
             forget_queue(options.redis_url, queue)
@@ -625,6 +678,7 @@ def measure_end_to_end(options: BenchOptions, database_url: str, smtp_port: int,
             "messages_per_second": options.readers / elapsed, "counts": counts,
             "batch_size": BATCH_SIZE, "worker_concurrency": WORKER_CONCURRENCY,
             "seed_seconds": seed_seconds, "edition_id": edition_id,
+            "cpu_us_per_message": cpu_us, "cpu_cores_busy": sum(cpu_us.values()) * options.readers / 1e6 / elapsed,
         }
     finally:
         engine.dispose()
@@ -851,7 +905,7 @@ def seed_readers_offset(engine: Engine, count: int) -> None:
             SELECT 'extra' || g || '@example.org', 'extra' || g || '@example.org', 'Extra ' || g, 'active',
                    substr(md5(g::text || random()::text) || md5(random()::text), 1, 43), 'bench',
                    now(), now(), 'every'
-            FROM generate_series(:lo, :hi) AS g
+            FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS g
             """), {"lo": top + 1, "hi": top + count})
 
 
@@ -956,18 +1010,21 @@ def run_bench(options: BenchOptions, progress: Console) -> Results:
             stack.enter_context(process_env(DIGEST_REDIS_URL=side_redis))
             step(f"message preparation ({options.fast_iterations} messages)")
             prep = results.details["message_prep"] = measure_message_prep(options)
-            port = stack.enter_context(smtp_sink())
+            sink = stack.enter_context(smtp_sink())
+            port = sink.port
             step(f"raw SMTP ceiling ({connections} connections, {options.smtp_seconds:.0f} s)")
             ceiling = results.details["smtp_ceiling"] = measure_smtp_ceiling(port, connections, options.smtp_seconds)
             step(f"end to end ({options.readers} readers)")
             database_url = stack.enter_context(scratch_database(options.pg_url))
-            e2e = results.details["end_to_end"] = measure_end_to_end(options, database_url, port, workdir)
+            e2e = results.details["end_to_end"] = measure_end_to_end(options, database_url, sink, workdir)
             # Again right after, so the two bracket the end-to-end run on a machine whose
             # other load changes: the ceiling is their mean.
             step("raw SMTP ceiling again")
             after = measure_smtp_ceiling(port, connections, options.smtp_seconds)
             ceiling["before_and_after"] = [ceiling["messages_per_second"], after["messages_per_second"]]
             ceiling["messages_per_second"] = statistics.mean(ceiling["before_and_after"])
+            ceiling["client_cpu_us_per_message"] = statistics.mean(
+                [ceiling["client_cpu_us_per_message"], after["client_cpu_us_per_message"]])
             step(f"one-click unsubscribe ({UNSUBSCRIBE_RATE_PER_SECOND}/s for {options.unsubscribe_seconds:.0f} s)")
             unsub = results.details["unsubscribe"] = measure_unsubscribe(options, database_url, port, workdir)
             step(f"SQL statements per send_batch {ROUND_TRIP_BATCHES}")
@@ -1006,6 +1063,9 @@ def _figures(results: Results, prep: dict[str, Any], ceiling: dict[str, Any], e2
     f["e2e_msgs"] = Figure(f"end to end: {e2e['readers']:,} readers, {connections} conns", e2e_rate, "msg/s",
                            rate, "SMTP ceiling", share * 100, "%", f"≥ {GOAL_E2E_SHARE_OF_CEILING:.0%} of ceiling",
                            share >= GOAL_E2E_SHARE_OF_CEILING)
+    worker_cpu, client_cpu = e2e["cpu_us_per_message"]["worker"], ceiling["client_cpu_us_per_message"]
+    f["e2e_worker_cpu_us"] = Figure("end to end: worker CPU per message", worker_cpu, "µs", client_cpu,
+                                    "smtplib client", worker_cpu / client_cpu, "×")
     smallest = plans[0]
     for plan in plans:
         size = plan["readers"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.planner import batch_ranges, finish_if_complete, mark_enqueued
@@ -63,12 +63,7 @@ def transition(session: Session, edition_id: int, action: str, reason: str | Non
             return False  # already so: pressing twice does nothing more
         raise LifecycleError(f"cannot {action} an edition that is {edition.status.value}")
     if action == "cancel":
-        # What was not sent will not be: the queue rows become final, with the reason.
-        session.execute(
-            update(Delivery).where(Delivery.edition_id == edition_id, Delivery.status == DeliveryStatus.QUEUED)
-            .values(status=DeliveryStatus.SKIPPED, last_error="edition cancelled", lease_until=None)
-            .execution_options(synchronize_session=False)
-        )
+        skip_cancelled(session, edition_id, now)
     session.expire(edition)
     return True
 
@@ -90,3 +85,19 @@ def resume_and_enqueue(factory: sessionmaker[Session], edition_id: int, batch_si
             with factory.begin() as session:
                 finish_if_complete(session, edition_id, now)
     return changed
+
+
+def skip_cancelled(session: Session, edition_id: int | None, now: datetime) -> int:
+    """A cancelled edition's queued deliveries become final (skipped, with the reason), except
+    rows a live worker holds: that batch records them itself, as sent if they went out, so
+    the ledger never calls a delivered message skipped. The sweeper finishes the job for
+    rows whose worker died (edition_id None: every cancelled edition)."""
+    cancelled = select(Edition.id).where(Edition.status == EditionStatus.CANCELLED)
+    target = Delivery.edition_id == edition_id if edition_id is not None else Delivery.edition_id.in_(cancelled)
+    result = session.execute(
+        update(Delivery).where(target, Delivery.status == DeliveryStatus.QUEUED,
+                               (Delivery.lease_until.is_(None)) | (Delivery.lease_until < now))
+        .values(status=DeliveryStatus.SKIPPED, last_error="edition cancelled", lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0

@@ -99,7 +99,10 @@ def edition_health(session: Session, editions: list[Edition], now: datetime) -> 
             finished_at=_iso(edition.finished_at), planned=sum(c.values()), sent=c["sent"],
             failed=c["failed"], bounced=c["bounced"], skipped=c["skipped"], pending=pending,
             rate_per_minute=rate,
-            eta_seconds=int(pending * 60 / rate) if rate and pending else (0 if not pending else None),
+            # An ETA only means something while sending (a sent edition is done: 0).
+            eta_seconds=(0 if edition.status == EditionStatus.SENT
+                         else None if edition.status != EditionStatus.SENDING
+                         else int(pending * 60 / rate) if rate and pending else (0 if not pending else None)),
             auto_paused=bool(edition.status == EditionStatus.PAUSED and edition.status_reason
                              and edition.status_reason.startswith(AUTO_PAUSE_PREFIX)),
         ))
@@ -211,6 +214,12 @@ def send_missing(factory: sessionmaker[Session], edition_id: int, batch_size: in
     many deliveries this call set going: 0 on a second press."""
     now = utcnow()
     with factory.begin() as session:
+        missing = session.scalar(select(func.count()).select_from(Delivery).where(
+            Delivery.edition_id == edition_id,
+            (Delivery.status == DeliveryStatus.QUEUED)
+            | ((Delivery.status == DeliveryStatus.SKIPPED) & (Delivery.last_error == "edition cancelled"))))
+        if not missing:
+            return 0  # nothing cut short: the edition stays as it is
         session.execute(
             update(Delivery).where(Delivery.edition_id == edition_id, Delivery.status == DeliveryStatus.SKIPPED,
                                    Delivery.last_error == "edition cancelled")

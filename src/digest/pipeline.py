@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from digest.lifecycle import skip_cancelled
 from digest.schedules import schedule_editions, skip_missed
 from digest.planner import (
     stale_notice_ids,
@@ -74,6 +75,7 @@ def sweep(factory: sessionmaker[Session], now: datetime, batch_size: int, lease_
             for notice_id in stale_notice_ids(session, now, lease_seconds):
                 enqueue_notice(notice_id)
     with factory.begin() as session:
+        skip_cancelled(session, None, now)
         for edition_id in sending_edition_ids(session):
             finish_if_complete(session, edition_id, now)
         stale = editions_needing_sweep(session, now, lease_seconds)

@@ -306,6 +306,7 @@ def _send_loop(factory, content, claimed, readers, transport, settings, clock, p
     throttle = Throttle(settings)
     last_check = time.monotonic()
     stop_at = len(claimed)  # the first claimed row left untried
+    untried_outcome = "released"
     try:
         with transport.connect() as connection:
             for index, row in enumerate(claimed):
@@ -313,12 +314,13 @@ def _send_loop(factory, content, claimed, readers, transport, settings, clock, p
                     time.monotonic() - last_check >= RECHECK_EVERY_SECONDS
                 ):
                     flush()
-                    still_sending, departed = _recheck(
+                    status, departed = _recheck(
                         factory, edition_id, [r.subscriber_id for r in claimed[index:]],
                         [r.id for r in claimed[index:]], clock() + timedelta(seconds=settings.lease_seconds))
                     last_check = time.monotonic()
-                    if not still_sending:  # paused or cancelled meanwhile
+                    if status != EditionStatus.SENDING:  # paused or cancelled meanwhile
                         stop_at = index
+                        untried_outcome = "skipped" if status == EditionStatus.CANCELLED else "released"
                         break
                 reader = readers.get(row.subscriber_id)
                 if (reader is None or reader.status != "active" or row.subscriber_id in departed
@@ -353,7 +355,11 @@ def _send_loop(factory, content, claimed, readers, transport, settings, clock, p
         pending.extend(Result(row.id, row.subscriber_id, "transient", row.attempts, error=str(exc))
                        for row in claimed)
         stop_at = len(claimed)
-    pending.extend(Result(row.id, row.subscriber_id, "released", row.attempts) for row in claimed[stop_at:])
+    # Untried rows go back to the queue (a pause, a dropped connection, a rate limit), or
+    # become final when the edition was cancelled.
+    pending.extend(Result(row.id, row.subscriber_id, untried_outcome, row.attempts,
+                          error="edition cancelled" if untried_outcome == "skipped" else None)
+                   for row in claimed[stop_at:])
     flush()
 
 
@@ -384,8 +390,8 @@ def _send_one(connection: Connection, edition_id: int, shared: MessageHeaders, s
 
 
 def _recheck(factory: sessionmaker[Session], edition_id: int, subscriber_ids: list[int],
-             delivery_ids: list[int], lease_until: datetime) -> tuple[bool, set[int]]:
-    """(is the edition still sending, which of these readers left), and the lease on the
+             delivery_ids: list[int], lease_until: datetime) -> tuple[EditionStatus | None, set[int]]:
+    """(the edition's status now, which of these readers left), and the lease on the
     rows still to send renewed: a slow or throttled batch never loses its rows to a
     second worker while it is alive. One short transaction."""
     with factory.begin() as session:
@@ -393,7 +399,7 @@ def _recheck(factory: sessionmaker[Session], edition_id: int, subscriber_ids: li
         departed = set(session.execute(_DEPARTED, {"ids": subscriber_ids}).scalars()) if subscriber_ids else set()
         if delivery_ids:
             session.execute(_RENEW_LEASE, {"ids": delivery_ids, "until": lease_until})
-    return status == EditionStatus.SENDING, departed
+    return status, departed
 
 
 def record_results(factory: sessionmaker[Session], edition_id: int, results: list[Result],

@@ -57,10 +57,13 @@ def normalise_email(raw: str) -> tuple[str, str]:
     if not isinstance(raw, str) or any(c in raw for c in "\r\n\x00"):
         raise InvalidReader("email address must be a single line")
     try:
-        result = validate_email(raw.strip(), check_deliverability=False)
+        # No SMTPUTF8: the message builders and the SMTP client write addresses in ASCII,
+        # so a non-ASCII local part is refused and a domain kept in its IDNA form.
+        result = validate_email(raw.strip(), check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
         raise InvalidReader(f"invalid email address {raw.strip()[:80]!r}: {exc}") from None
-    return result.normalized, result.normalized.lower()
+    address = result.ascii_email or result.normalized
+    return address, address.lower()
 
 
 def clean_name(raw: str | None) -> str | None:

@@ -49,6 +49,11 @@ def encode_address(name: str | None, address: str) -> str:
     name = " ".join((name or "").split())  # collapse, never carry a line break
     if not name:
         return address
+    if not name.isascii():
+        # formataddr makes one encoded-word however long the name: 200 emoji would be a
+        # 1,100-octet line (RFC 5322 allows 998). Header splits and folds it instead.
+        folded = Header(name, "utf-8", maxlinelen=76).encode(linesep="\r\n")
+        return f"{folded} <{address}>"
     return formataddr((name, address), charset="utf-8")
 
 
@@ -228,7 +233,10 @@ def build_message_stdlib(shared: MessageHeaders, personal: Personal) -> bytes:
     """The reference build with the standard library; slower, used to check the fast path."""
     message = EmailMessage(policy=SMTP)
     message["From"] = shared.sender
-    message["To"] = encode_address(personal.to_name, personal.to_address)
+    # One encoded-word, as before encode_address folded: the email package refuses line
+    # breaks in a value, decodes the name and folds it its own way.
+    to_name = " ".join((personal.to_name or "").split())
+    message["To"] = formataddr((to_name, personal.to_address), charset="utf-8") if to_name else personal.to_address
     message["Subject"] = shared.subject
     message["Date"] = format_datetime(personal.date)
     message["Message-ID"] = personal.message_id

@@ -38,6 +38,7 @@ BOILERPLATE_RE = re.compile(
     )""",
     re.IGNORECASE | re.VERBOSE,
 )
+UNSTORABLE_RE = re.compile(r"[\x00\ud800-\udfff]")
 CAPTION_RE = re.compile(r"^(photo|image|picture|credit)\s*:", re.IGNORECASE)
 # expat's errors for input that stops mid-document: a feed cut off in transfer.
 TRUNCATED_XML_ERRORS = {"no element found", "unclosed token", "unclosed CDATA section", "partial character"}
@@ -59,6 +60,20 @@ class StoryIn:
     topics: list[str] = field(default_factory=list)
     # None: the source says nothing, so an editor's choice is kept on re-ingest.
     featured: bool | None = None
+
+    def __post_init__(self) -> None:
+        # A JSON "\u0000" or "\ud800" escape (or a NUL in an article) would otherwise fail
+        # at the INSERT: PostgreSQL keeps no NUL, and no driver can encode a lone surrogate.
+        for name in ("url", "title", "summary", "body", "image_url", "author"):
+            value = getattr(self, name)
+            if value is not None and not _storable(value):
+                raise ParseError(f"{name}: holds a NUL or an unpaired surrogate")
+        if not all(isinstance(topic, str) and _storable(topic) for topic in self.topics):
+            raise ParseError("topics: hold a NUL or an unpaired surrogate")
+
+
+def _storable(text: str) -> bool:
+    return UNSTORABLE_RE.search(text) is None
 
 
 def one_line(text: str) -> str:

@@ -15,11 +15,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 from sqlalchemy import select
 
 from digest import accounts, lifecycle, ops
 from digest.metrics import render as render_metrics
-from digest.store.models import AuditEntry, Role, User, utcnow
+from digest.store.models import AuditEntry, Edition, Role, User, utcnow
 from digest.web.app import Services
 from digest.web.auth import page_user, staff_page
 from digest.web.forms import BadRequest, read_form, require_csrf
@@ -36,23 +37,33 @@ def _services(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
 
 
-def workers_online() -> list[dict[str, Any]] | None:
-    """Workers and what they run (Celery inspect), cached briefly: inspect waits ~1 s."""
+def workers_online(queue: str) -> list[dict[str, Any]] | None:
+    """Workers consuming `queue` and what they run (Celery inspect). Never waits: the
+    answer is refreshed in the background at most every WORKERS_CACHE_SECONDS, since an
+    inspect waits a second for replies."""
     with _workers_lock:
-        if time.monotonic() - _workers_cache["at"] < WORKERS_CACHE_SECONDS:
-            return _workers_cache["value"]  # type: ignore[no-any-return]
-        try:
-            from digest.celery_app import app as celery_app
+        stale = time.monotonic() - _workers_cache["at"] >= WORKERS_CACHE_SECONDS
+        if stale and not _workers_cache.get("refreshing"):
+            _workers_cache["refreshing"] = True
+            threading.Thread(target=_refresh_workers, args=(queue,), daemon=True).start()
+        return _workers_cache["value"]  # type: ignore[no-any-return]
 
-            active = celery_app.control.inspect(timeout=1.0).active() or {}
-            value: list[dict[str, Any]] | None = [
-                {"name": name, "running": [
-                    f"{task.get('name', '?')}{tuple(task.get('args') or ())}" for task in tasks]}
-                for name, tasks in sorted(active.items())]
-        except Exception:  # noqa: BLE001 - the broker being down is shown as such
-            value = None
-        _workers_cache.update(at=time.monotonic(), value=value)
-        return value
+
+def _refresh_workers(queue: str) -> None:
+    value: list[dict[str, Any]] | None
+    try:
+        from digest.celery_app import app as celery_app
+
+        inspector = celery_app.control.inspect(timeout=1.0)
+        queues = inspector.active_queues() or {}
+        active = inspector.active() or {}
+        mine = sorted(name for name, qs in queues.items() if any(q.get("name") == queue for q in qs))
+        value = [{"name": name, "running": [f"{task.get('name', '?')}{tuple(task.get('args') or ())}"
+                                            for task in active.get(name, [])]} for name in mine]
+    except Exception:  # noqa: BLE001 - the broker being down is shown as such
+        value = None
+    with _workers_lock:
+        _workers_cache.update(at=time.monotonic(), value=value, refreshing=False)
 
 
 def snapshot(services: Services) -> dict[str, Any]:
@@ -66,7 +77,7 @@ def snapshot(services: Services) -> dict[str, Any]:
         "now": now, "editions": health, "errors": errors, "oldest_waiting_seconds": oldest,
         "queue": services.settings.task_queue,
         "queue_depth": ops.queue_depth(services.redis, services.settings.task_queue),
-        "workers": workers_online(),
+        "workers": workers_online(services.settings.task_queue),
         "paused": [h for h in health if h.status == "paused"],
         "limits": {"global": services.settings.rate_limit_per_second,
                    "domains": services.settings.domain_limits,
@@ -106,7 +117,8 @@ async def act(request: Request, edition_id: int, action: str, user: OpsUser) -> 
         raise BadRequest(404, "Unknown action", f"There is no action {action!r}.")
     form = await read_form(request, services.settings.max_form_bytes)
     require_csrf(request, form, services.settings.secret_key)
-    message = run_action(services, user, edition_id, action)
+    # Database and broker work: off the event loop, so polls and /healthz keep answering.
+    message = await run_in_threadpool(run_action, services, user, edition_id, action)
     return RedirectResponse(f"/ops?done={message}", status_code=303)
 
 
@@ -114,6 +126,9 @@ def run_action(services: Services, user: User, edition_id: int, action: str) -> 
     from digest.tasks import enqueue_batch
 
     settings = services.settings
+    with services.factory() as session:
+        if session.get(Edition, edition_id) is None:
+            raise BadRequest(404, "No such edition", f"There is no edition {edition_id}.")
     try:
         if action == "resume":
             changed: int | bool = lifecycle.resume_and_enqueue(
