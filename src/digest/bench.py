@@ -1062,11 +1062,14 @@ def _figures(results: Results, prep: dict[str, Any], ceiling: dict[str, Any], e2
     e2e_rate = e2e["messages_per_second"]
     share = e2e_rate / rate
     f["e2e_msgs"] = Figure(f"end to end: {e2e['readers']:,} readers, {connections} conns", e2e_rate, "msg/s",
-                           rate, "SMTP ceiling", share * 100, "%", f"≥ {GOAL_E2E_SHARE_OF_CEILING:.0%} of ceiling",
+                           rate, "SMTP ceiling", share * 100, "%", f"≥ {GOAL_E2E_SHARE_OF_CEILING * 100:.0f} % of ceiling",
                            share >= GOAL_E2E_SHARE_OF_CEILING)
     worker_cpu, client_cpu = e2e["cpu_us_per_message"]["worker"], ceiling["client_cpu_us_per_message"]
     f["e2e_worker_cpu_us"] = Figure("end to end: worker CPU per message", worker_cpu, "µs", client_cpu,
                                     "smtplib client", worker_cpu / client_cpu, "×")
+    postgres_cpu = e2e["cpu_us_per_message"]["postgres"]
+    f["e2e_postgres_cpu_us"] = Figure("end to end: PostgreSQL CPU per message", postgres_cpu, "µs", worker_cpu,
+                                      "worker", postgres_cpu / worker_cpu, "×")
     smallest = plans[0]
     for plan in plans:
         size = plan["readers"]
@@ -1122,38 +1125,39 @@ def _number(value: float, unit: str) -> str:
     return f"{value:,.0f} {unit}".rstrip()
 
 
+COLUMNS = ("figure", "value", "baseline / ceiling (same run)", "ratio", "goal", "met?")
+
+
+def _cells(figure: Figure) -> tuple[str, str, str, str, str]:
+    """(figure, value, baseline, ratio, goal) as printed."""
+    baseline = "—" if figure.baseline is None else (
+        f"{figure.baseline_label} {_number(figure.baseline, figure.unit)}".strip())
+    if figure.ratio is None:
+        ratio = "—"
+    elif figure.ratio_unit == "%":
+        ratio = f"{figure.ratio:.0f} %"
+    else:
+        ratio = f"{_number(figure.ratio, '×')}{figure.ratio_unit.removeprefix('×')}"
+    return figure.label, _number(figure.value, figure.unit), baseline, ratio, figure.goal or "—"
+
+
 def table(results: Results) -> Table:
     grid = Table(title="digest bench", title_justify="left")
-    for column, justify in (("figure", "left"), ("value", "right"), ("baseline / ceiling (same run)", "right"),
-                            ("ratio", "right"), ("goal", "left"), ("met?", "center")):
+    for column, justify in zip(COLUMNS, ("left", "right", "right", "right", "left", "center"), strict=True):
         grid.add_column(column, justify=justify)  # type: ignore[arg-type]
     for figure in results.figures.values():
-        baseline = "—" if figure.baseline is None else (
-            f"{figure.baseline_label} {_number(figure.baseline, figure.unit)}".strip())
-        if figure.ratio is None:
-            ratio = "—"
-        elif figure.ratio_unit == "%":
-            ratio = f"{figure.ratio:.0f} %"
-        else:
-            ratio = f"{_number(figure.ratio, '×')}{figure.ratio_unit.removeprefix('×')}"
         met = Text("—") if figure.met is None else (Text("yes", style="green") if figure.met
                                                      else Text("NO", style="bold red"))
-        grid.add_row(Text(figure.label), Text(_number(figure.value, figure.unit)), Text(baseline), Text(ratio),
-                     Text(figure.goal or "—"), met)
+        grid.add_row(*(Text(cell) for cell in _cells(figure)), met)
     return grid
 
 
-def markdown_table(results: Results) -> str:
-    """The same table as GitHub markdown, for the README."""
-    lines = ["| figure | value | baseline / ceiling (same run) | ratio | goal | met? |",
-             "|---|---:|---:|---:|---|:-:|"]
-    for figure in results.figures.values():
-        baseline = "—" if figure.baseline is None else (
-            f"{figure.baseline_label} {_number(figure.baseline, figure.unit)}".strip())
-        ratio = "—" if figure.ratio is None else (
-            f"{figure.ratio:.0f} %" if figure.ratio_unit == "%"
-            else f"{_number(figure.ratio, '×')}{figure.ratio_unit.removeprefix('×')}")
+def markdown_table(saved: dict[str, Any]) -> str:
+    """The table as GitHub markdown, from a `--json` file's content (for the README):
+    python -c 'import json,sys,digest.bench as b; print(b.markdown_table(json.load(open(sys.argv[1]))))' FILE"""
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|---|---:|---:|---:|---|:-:|"]
+    for entry in saved["figures"].values():
+        figure = Figure(**entry)
         met = "—" if figure.met is None else ("yes" if figure.met else "**no**")
-        lines.append(f"| {figure.label} | {_number(figure.value, figure.unit)} | {baseline} | {ratio} | "
-                     f"{figure.goal or '—'} | {met} |")
+        lines.append("| " + " | ".join((*_cells(figure), met)) + " |")
     return "\n".join(lines)

@@ -24,7 +24,7 @@ BENCH_TIMEOUT_SECONDS = 240  # the quick run takes ~20 s on an idle 2-core machi
 FIGURES = {
     "prep_fast_us", "prep_stdlib_us", "prep_naive_us",  # 1. message preparation
     "smtp_ceiling_msgs",  # 2. raw SMTP ceiling
-    "e2e_msgs", "e2e_worker_cpu_us",  # 3. end to end
+    "e2e_msgs", "e2e_worker_cpu_us", "e2e_postgres_cpu_us",  # 3. end to end
     *(f"plan_{size}_{what}" for size in QUICK_PLAN_SIZES for what in ("seconds", "rss_mb")),  # 4. planning
     "unsubscribe_p99_ms", "unsubscribe_rate",  # 5. one-click unsubscribe
     "sql_per_batch_500", "sql_per_batch_5000",  # 6. statements per batch
