@@ -7,14 +7,17 @@ machine, so that its ratio still means something on a slower or noisier host:
    against the standard library's build and against render + premailer per reader;
 2. the raw SMTP ceiling: a plain smtplib loop over C connections to Postfix's smtp-sink;
 3. end to end: an edition released to N readers on PostgreSQL, sent by a prefork Celery
-   worker on Redis to the same smtp-sink; messages/s against (2) with the same C;
+   worker on Redis to the same smtp-sink; messages/s against (2) with the same C, and the
+   CPU each party spent per message (worker, PostgreSQL, smtp-sink), which other load on
+   the machine disturbs far less than wall-clock rates;
 4. planning: release + batch ranges + enqueue in a child process for growing reader
    counts, its seconds and peak RSS;
 5. one-click unsubscribe latency under an open-loop load from a second process;
 6. SQL statements send_batch issues for a batch of 500 and one of 5000.
 
 Every database is a fresh `digest_bench_<random>` and every Celery queue a fresh name, both
-removed at the end; every wait has a deadline; load stays on 127.0.0.1.
+removed at the end; pub/sub (departure announcements) goes to a private redis-server;
+every wait has a deadline; load stays on 127.0.0.1.
 """
 
 from __future__ import annotations
