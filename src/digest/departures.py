@@ -9,6 +9,7 @@ chunk stays as the safety net (a Redis outage, a process that started late).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Any
@@ -19,15 +20,28 @@ from sqlalchemy.orm import Session
 
 from digest.config import get_settings
 
-CHANNEL = "digest:departures"
+CHANNEL_PREFIX = "digest:departures"
 FORGET_AFTER_SECONDS = 6 * 3600
 log = logging.getLogger(__name__)
 
 
+_clients: dict[tuple[int, str], redis.Redis] = {}
+
+
 def _client() -> redis.Redis:
+    """One client (one connection pool) per process and Redis URL."""
     settings = get_settings()
-    return redis.Redis.from_url(settings.redis_url or settings.broker_url, socket_connect_timeout=0.5,
-                                socket_timeout=0.5)
+    url = settings.redis_url or settings.broker_url
+    key = (os.getpid(), url)
+    if key not in _clients:
+        _clients[key] = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+    return _clients[key]
+
+
+def channel() -> str:
+    # Per deployment (its task queue): two deployments on one Redis never skip each other's
+    # readers by id.
+    return f"{CHANNEL_PREFIX}:{get_settings().task_queue}"
 
 
 def announce_after_commit(session: Session, subscriber_id: int) -> None:
@@ -35,7 +49,7 @@ def announce_after_commit(session: Session, subscriber_id: int) -> None:
 
     def publish(_session: Any) -> None:
         try:
-            _client().publish(CHANNEL, str(subscriber_id))
+            _client().publish(channel(), str(subscriber_id))
         except (redis.RedisError, OSError) as exc:  # the chunk re-check still catches it
             log.warning("departure of reader %s not published: %s", subscriber_id, exc)
 
@@ -61,7 +75,7 @@ class DepartureWatch:
         while True:
             try:
                 pubsub = _client().pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(CHANNEL)
+                pubsub.subscribe(channel())
                 while True:
                     message = pubsub.get_message(timeout=1.0)
                     if message and isinstance(message.get("data"), bytes) and message["data"].isdigit():
@@ -86,8 +100,6 @@ _watch_pid = 0
 def watch() -> DepartureWatch:
     """This process's watch (started on first use; a forked child starts its own)."""
     global _watch, _watch_pid
-    import os
-
     if _watch is None or _watch_pid != os.getpid():
         _watch, _watch_pid = DepartureWatch(), os.getpid()
     return _watch

@@ -20,7 +20,6 @@ import logging
 from collections import Counter
 import random
 import time
-from email.utils import formataddr
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -93,9 +92,12 @@ _READERS = {
     for dialect, digest in (("postgresql", "encode(sha256(convert_to(email_key, 'UTF8')), 'hex')"),
                             ("sqlite", "digest_email_hash(email_key)"))
 }
+# By range, so the statement is the same size however many rows are left: only rows that
+# are still leased (ours: nobody else can claim inside a live lease) are extended.
 _RENEW_LEASE = text(
-    "UPDATE deliveries SET lease_until = :until WHERE id IN :ids AND status = 'queued'"
-).bindparams(bindparam("ids", expanding=True), ts("until"))
+    "UPDATE deliveries SET lease_until = :until WHERE edition_id = :e AND id BETWEEN :lo AND :hi "
+    "AND status = 'queued' AND lease_until >= :now"
+).bindparams(ts("until"), ts("now"))
 _DEPARTED = text(
     "SELECT id FROM subscribers WHERE id IN :ids AND status <> 'active'"
 ).bindparams(bindparam("ids", expanding=True))
@@ -203,7 +205,11 @@ def shared_headers(view: EditionView, subject: str, settings: Settings) -> Messa
     """From, List-Id and Feedback-ID follow the edition's newsletter when it has one."""
     sender, list_id, campaign = settings.sender, settings.list_id, "edition"
     if view.sender_name:
-        sender = formataddr((view.sender_name, settings.sender_address))
+        # Quoted, not RFC 2047-encoded here: MessageHeaders parses the name back and
+        # encode_address encodes and folds it once (an encoded-word made here stayed one
+        # unfolded word, a From line over 998 octets for a long non-ASCII name).
+        quoted = view.sender_name.replace("\\", "\\\\").replace('"', '\\"')
+        sender = f'"{quoted}" <{settings.sender_address}>'
     if view.newsletter_slug:
         list_domain = settings.list_id.rsplit("<", 1)[-1].rstrip(">").strip() or settings.sender_domain
         list_id = f"{view.newsletter} <{view.newsletter_slug}.{list_domain}>"
@@ -314,9 +320,13 @@ def _send_loop(factory, content, claimed, readers, transport, settings, clock, p
                     time.monotonic() - last_check >= RECHECK_EVERY_SECONDS
                 ):
                     flush()
+                    # Readers of the next chunk only (every chunk re-checks its own), and the
+                    # lease on the rest renewed by id range: constant-size statements.
+                    upcoming = claimed[index:index + settings.record_every_messages]
+                    now = clock()
                     status, departed = _recheck(
-                        factory, edition_id, [r.subscriber_id for r in claimed[index:]],
-                        [r.id for r in claimed[index:]], clock() + timedelta(seconds=settings.lease_seconds))
+                        factory, edition_id, [r.subscriber_id for r in upcoming],
+                        (claimed[index].id, claimed[-1].id), now, now + timedelta(seconds=settings.lease_seconds))
                     last_check = time.monotonic()
                     if status != EditionStatus.SENDING:  # paused or cancelled meanwhile
                         stop_at = index
@@ -390,15 +400,15 @@ def _send_one(connection: Connection, edition_id: int, shared: MessageHeaders, s
 
 
 def _recheck(factory: sessionmaker[Session], edition_id: int, subscriber_ids: list[int],
-             delivery_ids: list[int], lease_until: datetime) -> tuple[EditionStatus | None, set[int]]:
+             id_range: tuple[int, int], now: datetime, lease_until: datetime) -> tuple[EditionStatus | None, set[int]]:
     """(the edition's status now, which of these readers left), and the lease on the
     rows still to send renewed: a slow or throttled batch never loses its rows to a
     second worker while it is alive. One short transaction."""
     with factory.begin() as session:
         status = session.scalar(select(Edition.status).where(Edition.id == edition_id))
         departed = set(session.execute(_DEPARTED, {"ids": subscriber_ids}).scalars()) if subscriber_ids else set()
-        if delivery_ids:
-            session.execute(_RENEW_LEASE, {"ids": delivery_ids, "until": lease_until})
+        session.execute(_RENEW_LEASE, {"e": edition_id, "lo": id_range[0], "hi": id_range[1],
+                                       "now": now, "until": lease_until})
     return status, departed
 
 

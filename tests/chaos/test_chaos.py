@@ -193,7 +193,7 @@ def test_chaos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa
         "DIGEST_JOURNAL_DIR": str(tmp_path / "journal"), "DIGEST_SMTP_HELO": "chaos.localhost",
         "DIGEST_LOG_FORMAT": "text",
     }
-    for key in ("DIGEST_DATABASE_URL", "DIGEST_BROKER_URL", "DIGEST_SECRET_KEY", "DIGEST_ENV"):
+    for key in ("DIGEST_DATABASE_URL", "DIGEST_BROKER_URL", "DIGEST_SECRET_KEY", "DIGEST_ENV", "DIGEST_TASK_QUEUE"):
         monkeypatch.setenv(key, env[key])  # this process publishes unsubscribes to the same Redis
     get_settings.cache_clear()
     get_engine.cache_clear()

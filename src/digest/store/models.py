@@ -261,6 +261,8 @@ class Delivery(Base):
         Index("ix_deliveries_edition_status", "edition_id", "status"),
         Index("ix_deliveries_subscriber", "subscriber_id"),
         Index("ix_deliveries_edition_attempted", "edition_id", "attempted_at"),
+        Index("ix_deliveries_queued_edition_id", "edition_id", "id",
+              postgresql_where=text("status = 'queued'"), sqlite_where=text("status = 'queued'")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -17,6 +17,7 @@ from zoneinfo import available_timezones
 import redis
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from digest import readers
 from digest.newsletters import list_newsletters, subscribed_ids
@@ -225,12 +226,18 @@ async def unsubscribe(request: Request, token: str) -> Response:
     if not one_click:
         require_csrf(request, form, services.settings.secret_key)
     channel = "one-click" if one_click else ("preferences" if form.get("from") == "preferences" else "page")
-    with services.factory.begin() as session:
-        subscriber = readers.find_by_token(session, token)
-        if subscriber is None or subscriber.erased_at is not None:
-            raise BadRequest(404, "Link not recognised", "This unsubscribe link is not valid.")
-        readers.unsubscribe(session, subscriber, _context(request, channel))
-        email = subscriber.email
+    ctx = _context(request, channel)
+
+    def leave() -> str:
+        with services.factory.begin() as session:
+            subscriber = readers.find_by_token(session, token)
+            if subscriber is None or subscriber.erased_at is not None:
+                raise BadRequest(404, "Link not recognised", "This unsubscribe link is not valid.")
+            readers.unsubscribe(session, subscriber, ctx)
+            return subscriber.email
+
+    # Database work off the event loop: one slow request must not hold up the others.
+    email = await run_in_threadpool(leave)
     if one_click:
         # RFC 8058: a plain 200, no redirect, no cookie.
         return Response("You are unsubscribed.\n", media_type="text/plain; charset=utf-8",
