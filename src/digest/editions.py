@@ -19,6 +19,8 @@ from digest.subscribers import clean_topics, normalise_email
 
 SUBJECT_MAX_CHARS = 300
 MAX_STORIES_LIMIT = 50
+# A century: the selector subtracts the window from now, and datetime stops at year 1.
+WINDOW_MAX_HOURS = 24 * 365 * 100
 
 
 class EditionError(ValueError):
@@ -41,7 +43,10 @@ def parse_send_at(at: str | None, tz: str | None, now: datetime) -> datetime:
         when = when.replace(tzinfo=zone)
     elif tz:
         raise EditionError("give either a UTC offset in the send time or a time zone, not both")
-    return when.astimezone(UTC)
+    try:
+        return when.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59-14:00 is after the last datetime in UTC
+        raise EditionError(f"send time {at!r} is out of range") from None
 
 
 def clean_subject(subject: str) -> str:
@@ -72,6 +77,8 @@ def create_edition(
         raise EditionError(f"max stories must be between 1 and {MAX_STORIES_LIMIT}")
     if window_hours < 1:
         raise EditionError("the story window must be at least one hour")
+    if window_hours > WINDOW_MAX_HOURS:
+        raise EditionError(f"the story window must be at most {WINDOW_MAX_HOURS} hours")
     try:
         chosen = clean_topics(topics, allowed_topics) if topics else None
     except ValueError as exc:

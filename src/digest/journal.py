@@ -93,10 +93,12 @@ def replay_orphans(factory: sessionmaker[Session], folder: Path) -> int:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 continue  # its writer is alive
-            raw = path.read_bytes()
+            # Read through the locked descriptor: another replayer may unlink the path.
+            size = os.fstat(fd).st_size
+            raw = os.pread(fd, size, 0) if size else b""
             rows = _parse(raw)
             if rows:
-                at = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+                at = datetime.fromtimestamp(os.fstat(fd).st_mtime, UTC)
                 with factory.begin() as session:
                     session.execute(_MARK_SENT, [{**row, "at": at} for row in rows])
                 recorded += len(rows)

@@ -58,7 +58,8 @@ def normalise_email(raw: str) -> tuple[str, str]:
         raise InvalidReader("email address must be a single line")
     try:
         # No SMTPUTF8: the message builders and the SMTP client write addresses in ASCII,
-        # so a non-ASCII local part is refused and a domain kept in its IDNA form.
+        # so a non-ASCII local part is refused and the domain kept in its IDNA form
+        # (`normalized` turns even "a@xn--…" into Unicode).
         result = validate_email(raw.strip(), check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
         raise InvalidReader(f"invalid email address {raw.strip()[:80]!r}: {exc}") from None

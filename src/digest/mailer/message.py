@@ -25,6 +25,7 @@ from email.utils import format_datetime, formataddr, parseaddr
 from urllib.parse import quote
 
 MAX_HEADER_VALUE_CHARS = 998
+ADDRESS_UNFOLDED_MAX_CHARS = 900  # longer "Name <address>" values are encoded and folded
 
 
 class HeaderInjection(ValueError):
@@ -49,12 +50,14 @@ def encode_address(name: str | None, address: str) -> str:
     name = " ".join((name or "").split())  # collapse, never carry a line break
     if not name:
         return address
-    if not name.isascii():
-        # formataddr makes one encoded-word however long the name: 200 emoji would be a
-        # 1,100-octet line (RFC 5322 allows 998). Header splits and folds it instead.
-        folded = Header(name, "utf-8", maxlinelen=76).encode(linesep="\r\n")
-        return f"{folded} <{address}>"
-    return formataddr((name, address), charset="utf-8")
+    if name.isascii():
+        plain = formataddr((name, address), charset="utf-8")
+        if len(plain) <= ADDRESS_UNFOLDED_MAX_CHARS:
+            return plain
+    # formataddr makes one encoded-word however long the name: 200 emoji would be a
+    # 1,100-octet line (RFC 5322 allows 998). Header splits and folds it instead.
+    folded = Header(name, "utf-8", maxlinelen=76).encode(linesep="\r\n")
+    return f"{folded} <{address}>"
 
 
 def message_id_for(edition_id: int, delivery_id: int, domain: str, secret: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
@@ -19,7 +19,7 @@ from digest.newsletters import NewsletterError, create_newsletter, list_newslett
 from digest.schedules import ScheduleError
 from digest.stories import ParseError, ingest_source, upsert_stories
 from digest.stories.parse import StoryIn, parse_datetime
-from digest.store.models import ApiToken, Edition, Role, Story, User, utcnow
+from digest.store.models import ApiToken, Edition, EditionStatus, Role, Story, User, utcnow
 from digest.subscribers import InvalidReader
 from digest.shapes import edition_json, newsletter_json, story_json
 from digest.web.app import Services
@@ -28,77 +28,89 @@ from digest.web.auth import ApiError, api_user
 Editor = Annotated[User, Depends(api_user(Role.EDITOR))]
 Staff = Annotated[User, Depends(api_user(Role.EDITOR, Role.OPS))]
 
+# Input the database cannot take is refused here (422), not at the INSERT (a 503): no NUL
+# (PostgreSQL cannot store it; and pydantic will not match a pattern against a string
+# holding a lone surrogate, which no driver can encode), no id or count past its column.
+NO_NUL = r"^[^\x00]*$"
+ID_MAX = 2**63 - 1  # BIGINT ids (SQLite INTEGER)
+INT_MAX = 2**31 - 1  # INTEGER columns
+Text = Annotated[str, Field(pattern=NO_NUL)]
+Id = Annotated[int, Field(le=ID_MAX)]
+PathId = Annotated[int, Path(le=ID_MAX)]
+QueryText = Annotated[str | None, Query(pattern=NO_NUL)]
+
 
 class StoryIn_(BaseModel):
-    url: str
-    title: str
-    summary: str = ""
-    body: str = ""
-    published_at: str | None = None
-    topics: list[str] = []
-    image_url: str | None = None
-    author: str | None = None
+    url: Text
+    title: Text
+    summary: Text = ""
+    body: Text = ""
+    published_at: Text | None = None
+    topics: list[Text] = []
+    image_url: Text | None = None
+    author: Text | None = None
     featured: bool = False
 
 
 class StoryPatch(BaseModel):
     featured: bool | None = None
     pinned: bool | None = None
-    status: str | None = None
+    status: Text | None = None
 
 
 class IngestRequest(BaseModel):
-    url: str = Field(description="http(s) URL of an RSS/Atom feed, a JSON list or an article")
+    url: str = Field(description="http(s) URL of an RSS/Atom feed, a JSON list or an article", pattern=NO_NUL)
 
 
 class NewsletterIn(BaseModel):
-    slug: str
-    name: str
-    cron: str
-    timezone: str = "UTC"
-    topics: list[str] | None = None
+    slug: Text
+    name: Text
+    cron: Text
+    timezone: Text = "UTC"
+    topics: list[Text] | None = None
     max_stories: int = 5
     min_stories: int = 1
-    subject_template: str = "{{ newsletter }}: {{ date }}"
-    sender_name: str | None = None
+    subject_template: Text = "{{ newsletter }}: {{ date }}"
+    sender_name: Text | None = None
 
 
 class EditionIn(BaseModel):
-    subject: str
-    at: str | None = Field(None, description="ISO 8601; naive times are read in `tz`; default now")
-    tz: str | None = None
-    topics: list[str] | None = None
+    subject: Text
+    at: str | None = Field(None, description="ISO 8601; naive times are read in `tz`; default now",
+                           pattern=NO_NUL)
+    tz: Text | None = None
+    topics: list[Text] | None = None
     max_stories: int = 5
     window_hours: int = 48
     draft: bool = True
 
 
 class EditionPatch(BaseModel):
-    note: str | None = None
+    note: Text | None = None
 
 
 class CurationIn(BaseModel):
-    story_id: int
-    action: str = Field(description="pin, exclude or clear")
-    position: int | None = None
+    story_id: Id
+    action: str = Field(description="pin, exclude or clear", pattern=NO_NUL)
+    position: int | None = Field(None, le=INT_MAX)
 
 
 class OverrideIn(BaseModel):
-    story_id: int
-    headline: str | None = None
-    summary: str | None = None
+    story_id: Id
+    headline: Text | None = None
+    summary: Text | None = None
 
 
 class OrderIn(BaseModel):
-    story_ids: list[int]
+    story_ids: list[Id]
 
 
 class TestSendIn(BaseModel):
-    email: str
+    email: Text
 
 
 class TokenIn(BaseModel):
-    name: str = "api"
+    name: Text = "api"
 
 
 def create_api(services: Services) -> FastAPI:
@@ -134,8 +146,8 @@ def create_api(services: Services) -> FastAPI:
     # ---------------------------------------------------------------- stories
 
     @api.get("/stories")
-    def stories(user: Staff, q: str | None = None, topic: str | None = None, featured: bool | None = None,
-                status: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    def stories(user: Staff, q: QueryText = None, topic: QueryText = None, featured: bool | None = None,
+                status: QueryText = None, limit: Annotated[int, Query(ge=1, le=500)] = 50,
                 offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
         with services.factory() as session:
             rows, total = curation.search_stories(session, curation.StoryFilter(
@@ -166,7 +178,7 @@ def create_api(services: Services) -> FastAPI:
         return {"added": result.added, "updated": result.updated}
 
     @api.patch("/stories/{story_id}")
-    def patch_story(user: Editor, story_id: int, body: StoryPatch) -> dict[str, Any]:
+    def patch_story(user: Editor, story_id: PathId, body: StoryPatch) -> dict[str, Any]:
         with services.factory.begin() as session:
             story = curation.set_story_flags(session, story_id, featured=body.featured, pinned=body.pinned,
                                              status=body.status)
@@ -194,7 +206,7 @@ def create_api(services: Services) -> FastAPI:
     # ---------------------------------------------------------------- editions
 
     @api.get("/editions")
-    def editions(user: Staff, status: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50
+    def editions(user: Staff, status: EditionStatus | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50
                  ) -> list[dict[str, Any]]:
         with services.factory() as session:
             query = select(Edition).order_by(Edition.send_at.desc(), Edition.id.desc()).limit(limit)
@@ -213,7 +225,7 @@ def create_api(services: Services) -> FastAPI:
             return edition_json(edition)
 
     @api.get("/editions/{edition_id}")
-    def edition(user: Staff, edition_id: int) -> dict[str, Any]:
+    def edition(user: Staff, edition_id: PathId) -> dict[str, Any]:
         with services.factory() as session:
             found = session.get(Edition, edition_id)
             if found is None:
@@ -225,14 +237,14 @@ def create_api(services: Services) -> FastAPI:
                                 for s in view.stories]}
 
     @api.patch("/editions/{edition_id}")
-    def patch_edition(user: Editor, edition_id: int, body: EditionPatch) -> dict[str, Any]:
+    def patch_edition(user: Editor, edition_id: PathId, body: EditionPatch) -> dict[str, Any]:
         with services.factory.begin() as session:
             curation.set_note(session, edition_id, body.note)
             accounts.audit(session, user, "edition.note", f"edition:{edition_id}")
             return edition_json(session.get_one(Edition, edition_id))
 
     @api.post("/editions/{edition_id}/curation")
-    def curate(user: Editor, edition_id: int, body: CurationIn) -> dict[str, str]:
+    def curate(user: Editor, edition_id: PathId, body: CurationIn) -> dict[str, str]:
         with services.factory.begin() as session:
             curation.curate(session, edition_id, body.story_id, body.action, body.position)
             accounts.audit(session, user, f"edition.{body.action}", f"edition:{edition_id}",
@@ -240,27 +252,27 @@ def create_api(services: Services) -> FastAPI:
         return {"status": "ok"}
 
     @api.post("/editions/{edition_id}/override")
-    def override(user: Editor, edition_id: int, body: OverrideIn) -> dict[str, str]:
+    def override(user: Editor, edition_id: PathId, body: OverrideIn) -> dict[str, str]:
         with services.factory.begin() as session:
             curation.override(session, edition_id, body.story_id, headline=body.headline, summary=body.summary)
             accounts.audit(session, user, "edition.override", f"edition:{edition_id}", {"story_id": body.story_id})
         return {"status": "ok"}
 
     @api.put("/editions/{edition_id}/order")
-    def order(user: Editor, edition_id: int, body: OrderIn) -> dict[str, str]:
+    def order(user: Editor, edition_id: PathId, body: OrderIn) -> dict[str, str]:
         with services.factory.begin() as session:
             curation.reorder(session, edition_id, body.story_ids)
             accounts.audit(session, user, "edition.reorder", f"edition:{edition_id}", {"story_ids": body.story_ids})
         return {"status": "ok"}
 
     @api.get("/editions/{edition_id}/preview")
-    def preview(user: Staff, edition_id: int, email: str | None = None) -> dict[str, str]:
+    def preview(user: Staff, edition_id: PathId, email: QueryText = None) -> dict[str, str]:
         with services.factory() as session:
             subject, body_html, body_text = preview_edition(session, edition_id, email)
         return {"subject": subject, "html": body_html, "text": body_text}
 
     @api.post("/editions/{edition_id}/test")
-    def test_send(user: Editor, edition_id: int, body: TestSendIn) -> dict[str, str]:
+    def test_send(user: Editor, edition_id: PathId, body: TestSendIn) -> dict[str, str]:
         transport = make_transport(settings)
         with services.factory.begin() as session:
             try:
@@ -272,7 +284,7 @@ def create_api(services: Services) -> FastAPI:
 
     # Declared after /preview and /test so that those paths are not taken for actions.
     @api.post("/editions/{edition_id}/{action}")
-    def act(user: Staff, edition_id: int, action: str) -> dict[str, Any]:
+    def act(user: Staff, edition_id: PathId, action: str) -> dict[str, Any]:
         if action not in lifecycle.TARGET or action == "unschedule":
             raise ApiError(404, f"unknown action {action!r}")
         if action in ("schedule",) and user.role == Role.OPS:
@@ -309,7 +321,7 @@ def create_api(services: Services) -> FastAPI:
             return {"id": row.id, "name": row.name, "token": raw}
 
     @api.delete("/tokens/{token_id}")
-    def revoke(user: Staff, token_id: int) -> dict[str, bool]:
+    def revoke(user: Staff, token_id: PathId) -> dict[str, bool]:
         with services.factory.begin() as session:
             revoked = accounts.revoke_api_token(session, token_id, user)
             accounts.audit(session, user, "token.revoke", f"token:{token_id}", {"revoked": revoked})
