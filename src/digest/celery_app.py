@@ -53,7 +53,7 @@ def _structured_logs(**_: object) -> None:
     # Replaces Celery's own logging set-up: our JSON lines, task ids included.
     from digest.logs import configure
 
-    configure(get_settings().log_format)
+    configure(get_settings().log_format, get_settings().log_level)
 
 
 @signals.worker_init.connect

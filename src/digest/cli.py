@@ -508,7 +508,7 @@ def serve(
     from digest.logs import configure
 
     settings = get_settings()
-    configure(settings.log_format)
+    configure(settings.log_format, settings.log_level)
     uvicorn.run("digest.web.app:create_app", factory=True, host=host, port=port, workers=workers,
                 proxy_headers=True, log_level="info", log_config=None)
 

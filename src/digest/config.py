@@ -79,6 +79,7 @@ class Settings(BaseSettings):
     journal_dir: Path | None = None
     # Logs of the worker, beat and web processes: json (one object per line) or text.
     log_format: Literal["json", "text"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # The Celery queue digest's tasks go to (one broker can serve several deployments).
     task_queue: str = Field("digest", pattern=r"^[A-Za-z0-9._-]{1,100}$")
     # Redis for rate limits and cooldowns; the broker's Redis when unset.

@@ -18,6 +18,7 @@ from rich.console import Console
 from sqlalchemy import select
 
 from digest.config import get_settings
+from digest.content import primary_story_ids
 from digest.editions import create_edition, edition_counts, preview_edition
 from digest.stories import ingest_source
 from digest.store.engine import get_engine, session_scope
@@ -56,6 +57,9 @@ def _configure(folder: Path, outbox: Path) -> None:
     os.environ["DIGEST_DATABASE_URL"] = f"sqlite:///{(folder / 'digest.db').resolve()}"
     os.environ["DIGEST_SMTP_URL"] = f"outbox://{outbox.resolve()}"
     os.environ.setdefault("DIGEST_ENV", "development")
+    # The demo prints its own summary; the in-process worker keeps quiet unless it fails.
+    os.environ.setdefault("DIGEST_LOG_FORMAT", "text")
+    os.environ.setdefault("DIGEST_LOG_LEVEL", "WARNING")
     get_settings.cache_clear()
     get_engine.cache_clear()
 
@@ -133,7 +137,10 @@ def run_demo(folder: Path, readers: int, console: Console) -> None:
             time.sleep(0.2)
     with session_scope() as session:
         counts = edition_counts(session, [edition_id])[0]
-        titles = [row.story.title for row in session.get_one(Edition, edition_id).story_rows]
+        # The edition's own list (what most readers got), not the spares frozen with it.
+        primary = set(primary_story_ids(session, session.get_one(Edition, edition_id)))
+        titles = [row.story.title for row in session.get_one(Edition, edition_id).story_rows
+                  if row.story_id in primary]
         first = session.scalar(select(Subscriber.email).order_by(Subscriber.id).limit(1))
         _, body_html, _ = preview_edition(session, edition_id, first)
     preview = outbox / "preview.html"
