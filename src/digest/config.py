@@ -128,7 +128,10 @@ class Settings(BaseSettings):
     # How often beat asks for due editions to be released, and for lost work to be swept.
     release_every_seconds: float = Field(15.0, gt=0, le=3600)
     sweep_every_seconds: float = Field(60.0, gt=0, le=3600)
-    record_every_messages: int = Field(100, ge=1)
+    # Send loops write their results and re-check readers once a second, or after this many
+    # messages when that comes first (the default leaves it to the clock: a constant number
+    # of statements per batch; the send journal covers the crash window either way).
+    record_every_messages: int = Field(10_000, ge=1)
     # First retry delay after a 4xx or dropped connection; doubles per attempt, capped.
     retry_base_seconds: float = Field(30.0, gt=0, le=600)
     smtp_timeout_seconds: float = Field(30.0, gt=0)

@@ -1,6 +1,6 @@
 """The send journal: what closes the crash window between an SMTP 250 and the database.
 
-Results reach the database in bulk (one write per chunk, never per reader). Between a
+Results reach the database in bulk (one write a second, never per reader). Between a
 server's 250 and that write, a crash would leave a delivery `queued` though it was sent,
 and the retry would send it again. So each send_batch appends one line per accepted
 message to its own local file, unbuffered (one write(2), ~2 µs), before doing anything

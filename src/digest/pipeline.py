@@ -21,6 +21,7 @@ from digest.planner import (
     editions_needing_sweep,
     finish_if_complete,
     mark_enqueued,
+    refresh_delivery_statistics,
     release_edition,
     sending_edition_ids,
 )
@@ -57,6 +58,8 @@ def release_due(factory: sessionmaker[Session], now: datetime, batch_size: int,
         if not won:
             continue  # another beat or worker got there first
         released.append(edition_id)
+        with factory.begin() as session:
+            refresh_delivery_statistics(session)
         batches = enqueue_batches(factory, edition_id, batch_size, enqueue)
         log.info("edition %s released: %s batches", edition_id, batches,
                  extra={"edition_id": edition_id})

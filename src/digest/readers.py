@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from digest.store.models import (
@@ -61,19 +61,17 @@ def suppress(session: Session, email_key: str, reason: str) -> None:
 
 def record(session: Session, subscriber: Subscriber, kind: str, ctx: RequestContext,
            *, with_text: bool = False, detail: dict[str, Any] | None = None) -> None:
-    session.add(
-        ConsentEvent(
-            subscriber_id=subscriber.id,
-            kind=kind,
-            channel=ctx.channel,
-            form=ctx.form,
-            consent_text=CONSENT_TEXT if with_text else None,
-            consent_version=CONSENT_VERSION if with_text else None,
-            ip=ctx.ip,
-            user_agent=(ctx.user_agent or "")[:500] or None,
-            detail=detail,
-        )
-    )
+    session.add(ConsentEvent(**_consent_values(subscriber.id, kind, ctx, with_text=with_text, detail=detail)))
+
+
+def _consent_values(subscriber_id: int, kind: str, ctx: RequestContext, *, with_text: bool = False,
+                    detail: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "subscriber_id": subscriber_id, "kind": kind, "channel": ctx.channel, "form": ctx.form,
+        "consent_text": CONSENT_TEXT if with_text else None,
+        "consent_version": CONSENT_VERSION if with_text else None,
+        "ip": ctx.ip, "user_agent": (ctx.user_agent or "")[:500] or None, "detail": detail,
+    }
 
 
 def queue_notice(session: Session, subscriber: Subscriber, kind: str) -> int:
@@ -155,21 +153,43 @@ def unsubscribe(session: Session, subscriber: Subscriber, ctx: RequestContext) -
     Deliveries already queued are not touched here: the send loop re-checks the reader's
     status before sending, so the ledger stays truthful about what was actually sent.
     """
-    result = session.execute(
-        update(Subscriber)
-        .where(Subscriber.id == subscriber.id,
-               Subscriber.status.in_([SubscriberStatus.ACTIVE, SubscriberStatus.PENDING]))
-        .values(status=SubscriberStatus.UNSUBSCRIBED, unsubscribed_at=utcnow(),
-                unsubscribe_channel=ctx.channel)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
+    if _leave(session, Subscriber.id == subscriber.id, ctx) is None:
         return False
     session.refresh(subscriber)
-    record(session, subscriber, "unsubscribe", ctx)
-    UNSUBSCRIBES.labels(ctx.channel).inc()
-    announce_after_commit(session, subscriber.id)  # running send loops skip them at once
     return True
+
+
+def unsubscribe_by_token(session: Session, token: str, ctx: RequestContext) -> str | None:
+    """The unsubscribe link and one-click POST: leave, idempotently, and return the reader's
+    address; None when the token is unknown or its reader was erased.
+
+    Two statements when the reader leaves (the conditional UPDATE … RETURNING and the
+    consent event), one when they had already left: no ORM load of the reader or their
+    topics, since a mailbox provider may send these by the hundred a second."""
+    if not token or len(token) > 64:
+        return None
+    left = _leave(session, Subscriber.token == token, ctx)
+    if left is not None:
+        return left.email
+    return session.scalar(select(Subscriber.email).where(Subscriber.token == token, Subscriber.erased_at.is_(None)))
+
+
+def _leave(session: Session, which: Any, ctx: RequestContext) -> Any:
+    """(id, email) of the reader `which` picks if this call made them leave, else None."""
+    left = session.execute(
+        update(Subscriber)
+        .where(which, Subscriber.erased_at.is_(None),
+               Subscriber.status.in_([SubscriberStatus.ACTIVE, SubscriberStatus.PENDING]))
+        .values(status=SubscriberStatus.UNSUBSCRIBED, unsubscribed_at=utcnow(), unsubscribe_channel=ctx.channel)
+        .returning(Subscriber.id, Subscriber.email)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if left is None:
+        return None
+    session.execute(insert(ConsentEvent).values(**_consent_values(left.id, "unsubscribe", ctx)))
+    UNSUBSCRIBES.labels(ctx.channel).inc()
+    announce_after_commit(session, left.id)  # running send loops skip them at once
+    return left
 
 
 def update_preferences(

@@ -4,21 +4,24 @@ The guarantees, in the order the code keeps them:
 - Only deliveries still `queued`, not leased by a live worker and due for a try are
   claimed (one conditional UPDATE), so a batch run twice, or by two workers at once,
   sends nothing twice.
-- A reader who is no longer active is skipped: checked when the batch is claimed, and
-  again before every chunk of sends (RECHECK_EVERY_MESSAGES / RECHECK_EVERY_SECONDS).
-- Results are written in bulk every chunk, never per reader. The one window where a crash
-  can duplicate a message is between the server's 250 and that chunk's write; the lease
-  then expires and the rest is retried. Message-IDs are stable per delivery, so a
-  receiver can still recognise the repeat.
+- A reader who is no longer active is skipped: checked when the batch loads its readers,
+  against departures announced over Redis before every message, and in the database
+  again every RECHECK_EVERY_SECONDS (or `record_every_messages`, when that comes first).
+- Results are written in bulk on the same beat, never per reader: a constant number of
+  statements per batch when it sends at full speed. Each 250 is first appended to the
+  batch's send journal (journal.py), which a crash leaves behind to be replayed, so the
+  window where a crash can duplicate a message is that one write(2). Message-IDs are
+  stable per delivery, so a receiver can still recognise a repeat.
 - 4xx and dropped connections leave the untried rest queued with a backoff; a 5xx for a
   recipient is a hard bounce: the delivery is bounced and the reader too.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections import Counter
 import random
+from collections import Counter
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,6 +58,7 @@ from digest.store.models import (
     Suppression,
     ts,
     utcnow,
+    with_id_list,
 )
 from digest.subscribers import email_hash
 
@@ -72,23 +76,14 @@ WHERE edition_id = :e AND id BETWEEN :lo AND :hi AND status = 'queued'
 RETURNING id, subscriber_id, attempts
 """
 ).bindparams(ts("now"), ts("lease_until"))
-_SKIP_DEPARTED = text(
-    """
-UPDATE deliveries SET status = 'skipped', last_error = 'reader no longer subscribed',
-       lease_until = NULL
-WHERE edition_id = :e AND id BETWEEN :lo AND :hi AND status = 'queued'
-  AND (lease_until IS NULL OR lease_until < :now)
-  AND subscriber_id IN (SELECT id FROM subscribers WHERE status <> 'active')
-"""
-).bindparams(ts("now"))
 # `suppressed`: the address is on the suppression list, which keeps the SHA-256 hex of the
 # (already stripped, lower-cased) email_key, so the hash is taken in SQL and costs no query.
 _READERS_SQL = (
     "SELECT id, email, name, token, status, EXISTS (SELECT 1 FROM suppressions WHERE email_hash = {hash}) "
-    "AS suppressed FROM subscribers WHERE id IN :ids"
+    "AS suppressed FROM subscribers WHERE id IN_IDS"
 )
 _READERS = {
-    dialect: text(_READERS_SQL.format(hash=digest)).bindparams(bindparam("ids", expanding=True))
+    dialect: with_id_list(_READERS_SQL.format(hash=digest))[dialect]
     for dialect, digest in (("postgresql", "encode(sha256(convert_to(email_key, 'UTF8')), 'hex')"),
                             ("sqlite", "digest_email_hash(email_key)"))
 }
@@ -98,9 +93,7 @@ _RENEW_LEASE = text(
     "UPDATE deliveries SET lease_until = :until WHERE edition_id = :e AND id BETWEEN :lo AND :hi "
     "AND status = 'queued' AND lease_until >= :now"
 ).bindparams(ts("until"), ts("now"))
-_DEPARTED = text(
-    "SELECT id FROM subscribers WHERE id IN :ids AND status <> 'active'"
-).bindparams(bindparam("ids", expanding=True))
+_DEPARTED = with_id_list("SELECT id FROM subscribers WHERE id IN_IDS AND status <> 'active'")
 
 # One statement per outcome, each run as an executemany over the chunk's rows. The
 # `status = 'queued'` guard keeps a record from ever overwriting a final state.
@@ -129,9 +122,16 @@ _RECORD = {
         "WHERE id = :id AND status = 'queued'"
     ).bindparams(ts("retry_at")),
 }
-_BOUNCE_READERS = text(
-    "UPDATE subscribers SET status = 'bounced' WHERE id IN :ids AND status = 'active'"
-).bindparams(bindparam("ids", expanding=True))
+_BOUNCE_READERS = with_id_list("UPDATE subscribers SET status = 'bounced' WHERE id IN_IDS AND status = 'active'")
+# The common outcome in one statement on PostgreSQL: the chunk's rows as arrays, joined by
+# id. An executemany runs the UPDATE once per row, and that was most of the server's time.
+_RECORD_SENT_PG = text(
+    "UPDATE deliveries AS d SET status = 'sent', attempts = d.attempts + 1, message_id = v.message_id, "
+    "sent_at = :at, attempted_at = :at, story_ids = CAST(v.story_ids AS json), last_error = NULL, "
+    "lease_until = NULL, next_attempt_at = NULL "
+    "FROM unnest(CAST(:ids AS bigint[]), CAST(:message_ids AS text[]), CAST(:story_ids AS text[])) "
+    "AS v(id, message_id, story_ids) WHERE d.id = v.id AND d.status = 'queued'"
+).bindparams(ts("at"))
 
 
 @dataclass
@@ -177,6 +177,7 @@ class BatchContent:
     minimum: int
     label: str  # the newsletter's slug, for metrics
     readers_loaded_at: float = 0.0  # time.monotonic() when the batch read its readers
+    claimed_at: float = 0.0  # time.monotonic() just before the claim set the lease
 
 
 def prepare_content(session: Session, edition_id: int, subscriber_ids: list[int], settings: Settings,
@@ -243,7 +244,9 @@ def send_batch(
         if edition is None or edition.status != EditionStatus.SENDING:
             return outcome  # paused, cancelled or gone: nothing to do, nothing to retry
         now = clock()
-        session.execute(_SKIP_DEPARTED, {**bounds, "now": now})
+        claimed_at = time.monotonic()
+        # Readers who left since planning are claimed too and recorded as skipped by the
+        # send loop, which checks every reader's status anyway: no separate statement.
         claimed = session.execute(
             _CLAIM,
             {**bounds, "now": now, "lease_until": now + timedelta(seconds=settings.lease_seconds)},
@@ -257,6 +260,7 @@ def send_batch(
             readers = {row.id: row for row in session.execute(_readers_query(session), {"ids": subscriber_ids})}
             content = prepare_content(session, edition_id, subscriber_ids, settings, clock())
         content.readers_loaded_at = loaded_at
+        content.claimed_at = claimed_at
         _send_claimed(factory, content, claimed, readers, transport, settings, clock, outcome)
     with factory.begin() as session:
         now = clock()
@@ -311,6 +315,11 @@ def _send_loop(factory, content, claimed, readers, transport, settings, clock, p
     gone = departure_watch()  # unsubscribes announced since the last re-check
     throttle = Throttle(settings)
     last_check = time.monotonic()
+    lease = timedelta(seconds=settings.lease_seconds)
+    # Renew once a third of the lease has gone: a batch that sends at full speed finishes
+    # long before, so renewing costs nothing there, and a throttled or slow one keeps two
+    # thirds of a lease of margin.
+    renew_at = content.claimed_at + settings.lease_seconds / 3
     stop_at = len(claimed)  # the first claimed row left untried
     untried_outcome = "released"
     try:
@@ -320,14 +329,14 @@ def _send_loop(factory, content, claimed, readers, transport, settings, clock, p
                     time.monotonic() - last_check >= RECHECK_EVERY_SECONDS
                 ):
                     flush()
-                    # Readers of the next chunk only (every chunk re-checks its own), and the
-                    # lease on the rest renewed by id range: constant-size statements.
-                    upcoming = claimed[index:index + settings.record_every_messages]
+                    # Every reader still to send, as one array parameter; the lease renewed
+                    # by id range only when it is due: a constant number of statements.
                     now = clock()
-                    status, departed = _recheck(
-                        factory, edition_id, [r.subscriber_id for r in upcoming],
-                        (claimed[index].id, claimed[-1].id), now, now + timedelta(seconds=settings.lease_seconds))
                     last_check = time.monotonic()
+                    renew = (claimed[index].id, claimed[-1].id, now, now + lease) if last_check >= renew_at else None
+                    status, departed = _recheck(factory, edition_id, [r.subscriber_id for r in claimed[index:]], renew)
+                    if renew:
+                        renew_at = last_check + settings.lease_seconds / 3
                     if status != EditionStatus.SENDING:  # paused or cancelled meanwhile
                         stop_at = index
                         untried_outcome = "skipped" if status == EditionStatus.CANCELLED else "released"
@@ -400,15 +409,18 @@ def _send_one(connection: Connection, edition_id: int, shared: MessageHeaders, s
 
 
 def _recheck(factory: sessionmaker[Session], edition_id: int, subscriber_ids: list[int],
-             id_range: tuple[int, int], now: datetime, lease_until: datetime) -> tuple[EditionStatus | None, set[int]]:
-    """(the edition's status now, which of these readers left), and the lease on the
-    rows still to send renewed: a slow or throttled batch never loses its rows to a
-    second worker while it is alive. One short transaction."""
+             renew: tuple[int, int, datetime, datetime] | None) -> tuple[EditionStatus | None, set[int]]:
+    """(the edition's status now, which of these readers left), and when `renew` is given
+    (first id, last id, now, new lease end) the lease on the rows still to send renewed:
+    a slow or throttled batch never loses its rows to a second worker while it is alive.
+    One short transaction."""
     with factory.begin() as session:
         status = session.scalar(select(Edition.status).where(Edition.id == edition_id))
-        departed = set(session.execute(_DEPARTED, {"ids": subscriber_ids}).scalars()) if subscriber_ids else set()
-        session.execute(_RENEW_LEASE, {"e": edition_id, "lo": id_range[0], "hi": id_range[1],
-                                       "now": now, "until": lease_until})
+        dialect = session.get_bind().dialect.name
+        departed = set(session.execute(_DEPARTED[dialect], {"ids": subscriber_ids}).scalars()) if subscriber_ids else set()
+        if renew:
+            lo, hi, now, until = renew
+            session.execute(_RENEW_LEASE, {"e": edition_id, "lo": lo, "hi": hi, "now": now, "until": until})
     return status, departed
 
 
@@ -437,11 +449,17 @@ def record_results(factory: sessionmaker[Session], edition_id: int, results: lis
         by_kind.setdefault(result.outcome, []).append(params)
         outcome.counts[result.outcome] = outcome.counts.get(result.outcome, 0) + 1
     with factory.begin() as session:
+        dialect = session.get_bind().dialect.name
         for kind, rows in by_kind.items():
-            session.execute(_RECORD[kind], rows)
+            if kind == "sent" and dialect == "postgresql":
+                session.execute(_RECORD_SENT_PG, {
+                    "at": now, "ids": [r["id"] for r in rows], "message_ids": [r["message_id"] for r in rows],
+                    "story_ids": [json.dumps(r["story_ids"]) for r in rows]})
+            else:
+                session.execute(_RECORD[kind], rows)
         bounced = [r.subscriber_id for r in results if r.outcome == "bounced"]
         if bounced:
-            session.execute(_BOUNCE_READERS, {"ids": bounced})
+            session.execute(_BOUNCE_READERS[dialect], {"ids": bounced})
             # A hard bounce suppresses the address: no import or form may re-add it.
             for (key,) in session.execute(select(Subscriber.email_key).where(Subscriber.id.in_(bounced))):
                 if session.get(Suppression, email_hash(key)) is None:

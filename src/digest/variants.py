@@ -14,21 +14,20 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from digest.store.models import EditionStory, Story, StoryStatus, ts
+from digest.store.models import EditionStory, Story, StoryStatus, ts, with_id_list
 
 # Spare stories frozen beyond max_stories, to fill in for ones a reader already had.
 SPARE_STORIES = 5
 # How far back a reader's history is read for dedupe.
 HISTORY_DAYS = 180
 
-_HISTORY = text(
+_HISTORY = with_id_list(
     "SELECT subscriber_id, story_ids FROM deliveries "
-    "WHERE subscriber_id IN :ids AND status = 'sent' AND edition_id <> :e AND story_ids IS NOT NULL "
-    "AND sent_at > :since"
-).bindparams(bindparam("ids", expanding=True), ts("since"))
+    "WHERE subscriber_id IN_IDS AND status = 'sent' AND edition_id <> :e AND story_ids IS NOT NULL "
+    "AND sent_at > :since", ts("since"))
 
 
 def live_candidates(session: Session, edition_id: int, now: datetime) -> list[int]:
@@ -55,7 +54,7 @@ def reader_history(session: Session, edition_id: int, subscriber_ids: list[int],
         return {}
     history: dict[int, set[int]] = {}
     for subscriber_id, story_ids in session.execute(
-            _HISTORY, {"ids": subscriber_ids, "e": edition_id, "since": now - timedelta(days=HISTORY_DAYS)}):
+            _HISTORY[session.get_bind().dialect.name], {"ids": subscriber_ids, "e": edition_id, "since": now - timedelta(days=HISTORY_DAYS)}):
         if isinstance(story_ids, str):  # raw SQL hands JSON back as text on SQLite
             story_ids = json.loads(story_ids)
         history.setdefault(subscriber_id, set()).update(story_ids or ())

@@ -37,7 +37,7 @@ from digest.store.engine import get_engine, make_engine
 from digest.store.migrate import upgrade
 from digest.store.models import Delivery, Edition, EditionStatus, Subscriber
 from tests.integration.helpers import due_edition, seed_readers, seed_stories
-from tests.integration.smtp_sink import free_port
+from tests.integration.smtp_sink import Pipelining, free_port
 
 pytestmark = pytest.mark.chaos
 REPO = Path(__file__).resolve().parents[2]
@@ -52,9 +52,10 @@ def hard_bounces(address: str) -> bool:
     return int(uuid.uuid5(uuid.NAMESPACE_DNS, address).hex, 16) % 100 == 0  # 1 % of readers
 
 
-class ChaosHandler:
+class ChaosHandler(Pipelining):
     """4xx for 5 % of transactions at random, 5xx for 1 % of recipients; can hold new
-    transactions and tell when no connection is between a 250 and its next command."""
+    transactions and tell when no connection is between a 250 and its next command.
+    Offers PIPELINING, as Postfix does, so refusals arrive in pipelined replies."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()

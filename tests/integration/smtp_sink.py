@@ -27,7 +27,22 @@ class Received:
         return email.message_from_bytes(self.data, policy=policy.default)  # type: ignore[return-value]
 
 
-class RecordingHandler:
+class Pipelining:
+    """Offers PIPELINING (RFC 2920) in the EHLO reply, as Postfix does, so the tests take
+    the sender's pipelined path; `advertise_pipelining = False` makes a server without it
+    (the sender then goes through smtplib's sendmail). aiosmtpd reads one command line at
+    a time, so pipelined commands need nothing more from it."""
+
+    advertise_pipelining = True
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
+        session.host_name = hostname
+        if self.advertise_pipelining:
+            responses.insert(len(responses) - 1, "250-PIPELINING")  # before the last "250 HELP"
+        return responses
+
+
+class RecordingHandler(Pipelining):
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.messages: list[Received] = []

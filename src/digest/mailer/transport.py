@@ -55,13 +55,51 @@ def _reply_text(reply: bytes | str) -> str:
     return " ".join(text.split())[:300]
 
 
+# An envelope address we can put on the wire as it is: printable ASCII, no space, no angle
+# brackets (readers' addresses are ASCII-only and validated; anything else goes the slow way).
+_PLAIN_ADDRESS = re.compile(r"[!-;=?-~]+")
+
+
+_ANY_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
+def _crlf(message: bytes) -> bytes:
+    """Line ends as SMTP wants them (CRLF). The fast path builds messages that way already,
+    which a count of line ends confirms in a few µs; anything else is rewritten."""
+    crlf = message.count(b"\r\n")
+    if message.count(b"\n") == crlf and message.count(b"\r") == crlf:
+        return message
+    return _ANY_LINE_END.sub(b"\r\n", message)
+
+
+def _data_payload(message: bytes) -> bytes:
+    """What follows DATA: `message` (CRLF line ends) dot-stuffed and ended by CRLF . CRLF.
+    One replace where smtplib runs a regular expression over the whole body on every send
+    (~90 µs for 17 KB here)."""
+    if b"\r\n." in message:
+        message = message.replace(b"\r\n.", b"\r\n..")
+    if message.startswith(b"."):
+        message = b"." + message
+    return message + (b".\r\n" if message.endswith(b"\r\n") else b"\r\n.\r\n")
+
+
 class SmtpConnection:
     def __init__(self, client: smtplib.SMTP) -> None:
         self.client = client
+        # RFC 2920: MAIL, RCPT and DATA go out in one write and their replies are read
+        # together, one round trip instead of three. Postfix and most relays offer it.
+        self.pipelining = client.does_esmtp and client.has_extn("pipelining")
+        self.size_limit = client.has_extn("size")
 
     def send(self, envelope_from: str, recipient: str, message: bytes) -> None:
+        message = _crlf(message)
         try:
+            if self.pipelining and _PLAIN_ADDRESS.fullmatch(envelope_from) and _PLAIN_ADDRESS.fullmatch(recipient):
+                self._send_pipelined(envelope_from, recipient, _data_payload(message), len(message))
+                return
             refused = self.client.sendmail(envelope_from, [recipient], message)
+        except SendError:
+            raise
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = exc.recipients.get(recipient, (450, b"recipient refused"))
             raise SendError(f"{code} {_reply_text(reply)}", code=code, permanent=code >= 500,
@@ -82,6 +120,45 @@ class SmtpConnection:
         if refused:
             code, reply = refused[recipient]
             raise SendError(f"{code} {_reply_text(reply)}", code=code, permanent=code >= 500)
+
+    def _send_pipelined(self, envelope_from: str, recipient: str, payload: bytes, size: int) -> None:
+        client = self.client
+        mail_options = f" SIZE={size}" if self.size_limit else ""
+        client.send(f"MAIL FROM:<{envelope_from}>{mail_options}\r\nRCPT TO:<{recipient}>\r\nDATA\r\n")
+        mail_code, mail_reply = client.getreply()
+        rcpt_code, rcpt_reply = client.getreply()
+        data_code, data_reply = client.getreply()
+        if data_code == 354 and (mail_code != 250 or rcpt_code not in (250, 251)):
+            # The server opened DATA although the envelope failed (RFC 2920 §3.1 lets it):
+            # end the empty transaction; it cannot deliver anything without a recipient.
+            client.send(".\r\n")
+            client.getreply()
+        if mail_code != 250:
+            self._reset()
+            raise SendError(f"sender refused: {mail_code} {_reply_text(mail_reply)}", code=mail_code,
+                            connection_lost=True)
+        if rcpt_code not in (250, 251):
+            self._reset()
+            raise SendError(f"{rcpt_code} {_reply_text(rcpt_reply)}", code=rcpt_code,
+                            permanent=rcpt_code >= 500, connection_lost=rcpt_code == 421)
+        if data_code != 354:
+            self._reset()
+            raise SendError(f"{data_code} {_reply_text(data_reply)}", code=data_code,
+                            permanent=500 <= data_code < 600,
+                            connection_lost=data_code == 421 or not 400 <= data_code < 600)
+        client.send(payload)
+        code, reply = client.getreply()
+        if code != 250:
+            raise SendError(f"{code} {_reply_text(reply)}", code=code, permanent=500 <= code < 600,
+                            connection_lost=code == 421 or not 400 <= code < 600)
+
+    def _reset(self) -> None:
+        """RSET after a refused envelope, so the next message starts clean (what sendmail
+        does); a connection that cannot even do that is reported lost by the next send."""
+        try:
+            self.client.rset()
+        except (OSError, smtplib.SMTPException):
+            pass
 
 
 @dataclass

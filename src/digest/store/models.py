@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     BindParameter,
@@ -21,11 +22,13 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    TextClause,
     TypeDecorator,
     UniqueConstraint,
     bindparam,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # SQLite only autoincrements a column declared exactly INTEGER.
@@ -58,6 +61,20 @@ class UTCDateTime(TypeDecorator[datetime]):
 def ts(name: str) -> BindParameter[datetime]:
     """A bind parameter for raw SQL that stores datetimes exactly as the ORM columns do."""
     return bindparam(name, type_=UTCDateTime())
+
+
+def with_id_list(sql: str, *binds: BindParameter[Any]) -> dict[str, TextClause]:
+    """`sql` with `IN_IDS` standing for "is one of the list :ids", per dialect name.
+
+    PostgreSQL gets `= ANY(:ids)`, one array parameter: the statement's text, psycopg's
+    parse of it and the server's plan stay the same whatever the list's length (an
+    expanding IN is rendered and parsed again on every call, ~1.4 ms for 500 ids).
+    SQLite, which has no arrays, gets an expanding `IN :ids`."""
+    return {
+        "postgresql": text(sql.replace("IN_IDS", "= ANY(:ids)")).bindparams(
+            bindparam("ids", type_=ARRAY(BigInteger)), *binds),
+        "sqlite": text(sql.replace("IN_IDS", "IN :ids")).bindparams(bindparam("ids", expanding=True), *binds),
+    }
 
 
 def _enum(cls: type[enum.Enum]) -> Enum:

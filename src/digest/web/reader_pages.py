@@ -228,16 +228,14 @@ async def unsubscribe(request: Request, token: str) -> Response:
     channel = "one-click" if one_click else ("preferences" if form.get("from") == "preferences" else "page")
     ctx = _context(request, channel)
 
-    def leave() -> str:
+    def leave() -> str | None:
         with services.factory.begin() as session:
-            subscriber = readers.find_by_token(session, token)
-            if subscriber is None or subscriber.erased_at is not None:
-                raise BadRequest(404, "Link not recognised", "This unsubscribe link is not valid.")
-            readers.unsubscribe(session, subscriber, ctx)
-            return subscriber.email
+            return readers.unsubscribe_by_token(session, token, ctx)
 
     # Database work off the event loop: one slow request must not hold up the others.
     email = await run_in_threadpool(leave)
+    if email is None:
+        raise BadRequest(404, "Link not recognised", "This unsubscribe link is not valid.")
     if one_click:
         # RFC 8058: a plain 200, no redirect, no cookie.
         return Response("You are unsubscribed.\n", media_type="text/plain; charset=utf-8",
