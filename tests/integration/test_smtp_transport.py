@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from digest.config import SmtpTarget
+from digest.mailer.message import WireMessage
 from digest.mailer.transport import SendError, SmtpConnection, SmtpTransport
 from tests.integration.smtp_sink import RecordingHandler, free_port
 
@@ -40,11 +41,12 @@ def test_the_path_taken_follows_the_servers_offer(server) -> None:  # type: igno
         assert connection.pipelining is handler.advertise_pipelining
 
 
-def test_messages_arrive_byte_for_byte_with_leading_dots_unstuffed(server) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("kind", [bytes, WireMessage])  # WireMessage: the fast path's output
+def test_messages_arrive_byte_for_byte_with_leading_dots_unstuffed(server, kind) -> None:  # type: ignore[no-untyped-def]
     transport, handler = server
     with transport.connect() as connection:
         for n in range(3):
-            connection.send(SENDER, f"reader{n}@example.org", DOTTED)
+            connection.send(SENDER, f"reader{n}@example.org", kind(DOTTED))
     assert [m.rcpt_tos for m in handler.messages] == [[f"reader{n}@example.org"] for n in range(3)]
     assert all(m.mail_from == SENDER for m in handler.messages)
     assert {m.data for m in handler.messages} == {DOTTED}

@@ -36,6 +36,7 @@ from digest.mailer.message import (
     build_message,
     encode_address,
     list_unsubscribe,
+    WireMessage,
     message_id_for,
 )
 from digest.render import EditionView, Reader, RenderedEdition, StoryView, reader_values, render_edition
@@ -346,14 +347,18 @@ def assert_on_the_wire(raw: bytes, address: str, name: str | None, subject: str,
 
 
 def fast_path(rendered: RenderedEdition, shared: MessageHeaders, reader: Reader, message_id: str) -> bytes:
-    """What the send loop does per reader (sender._send_one), without the transport."""
+    """What the send loop does per reader (sender._send_one), without the transport; holds
+    it to the promise WireMessage makes the transport (CRLF line ends only)."""
     values = reader_values(reader)
     text_qp, html_qp = rendered.encoded_parts(values)
-    return assemble_message(
+    raw = assemble_message(
         shared.encoded_shared, to_header=encode_address(reader.name, reader.email), date=WHEN,
         message_id=message_id, list_unsubscribe_header=list_unsubscribe(
             values["unsubscribe_url"], shared.unsubscribe_mailto, reader.token),
         text_qp=text_qp, html_qp=html_qp)
+    assert isinstance(raw, WireMessage)
+    assert raw.count(b"\n") == raw.count(b"\r\n") == raw.count(b"\r"), "a bare CR or LF on the wire"
+    return raw
 
 
 def reference_build(rendered: RenderedEdition, shared: MessageHeaders, reader: Reader, message_id: str) -> bytes:

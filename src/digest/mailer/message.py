@@ -168,7 +168,9 @@ def qp_piece(text: str) -> bytes:
     """Quoted-printable for a piece of a body, CRLF line ends; b"" for an empty piece."""
     if not text:
         return b""
-    data = text.replace("\r\n", "\n").encode("utf-8")
+    # A lone CR is a line break too (as for str.splitlines and the email package): b2a_qp
+    # would leave it bare, and a bare CR must not reach the wire (RFC 5322 2.3).
+    data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
     return binascii.b2a_qp(data, quotetabs=False, istext=True, header=False).replace(b"\n", b"\r\n")
 
 
@@ -212,8 +214,17 @@ def date_header(now: datetime) -> str:
     return str(_date_cache[1])
 
 
+class WireMessage(bytes):
+    """Message bytes whose line ends are all CRLF already, as SMTP wants them: every piece
+    of the fast path is built so (header values refuse CR and LF, the bodies are
+    quoted-printable). The SMTP transport then skips re-checking 17 KB a message
+    (~25 µs of byte counting); anything else it checks and fixes."""
+
+    __slots__ = ()
+
+
 def assemble_message(shared_bytes: bytes, *, to_header: str, date: datetime, message_id: str,
-                     list_unsubscribe_header: str, text_qp: bytes, html_qp: bytes) -> bytes:
+                     list_unsubscribe_header: str, text_qp: bytes, html_qp: bytes) -> WireMessage:
     """The final bytes from pre-encoded pieces: the send loop's hot path. Produces the same
     structure as build_message (tests hold both to the standard library's parse)."""
     boundary = boundary_for(message_id)
@@ -223,8 +234,8 @@ def assemble_message(shared_bytes: bytes, *, to_header: str, date: datetime, mes
         f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n--{boundary}\r\n'
     ).encode("ascii")
     dash = f"\r\n--{boundary}\r\n".encode("ascii")
-    return b"".join((shared_bytes, head, _PART_HEAD_PLAIN, text_qp, dash, _PART_HEAD_HTML, html_qp,
-                     f"\r\n--{boundary}--\r\n".encode("ascii")))
+    return WireMessage(b"".join((shared_bytes, head, _PART_HEAD_PLAIN, text_qp, dash, _PART_HEAD_HTML, html_qp,
+                                 f"\r\n--{boundary}--\r\n".encode("ascii"))))
 
 
 _PART_HEAD = 'Content-Type: text/{}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from digest.config import SmtpTarget
+from digest.mailer.message import WireMessage
 
 
 class SendError(Exception):
@@ -64,8 +65,10 @@ _ANY_LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
 def _crlf(message: bytes) -> bytes:
-    """Line ends as SMTP wants them (CRLF). The fast path builds messages that way already,
-    which a count of line ends confirms in a few µs; anything else is rewritten."""
+    """Line ends as SMTP wants them (CRLF): the fast path's WireMessage has them already;
+    other bytes are counted and rewritten when they need it."""
+    if isinstance(message, WireMessage):
+        return message
     crlf = message.count(b"\r\n")
     if message.count(b"\n") == crlf and message.count(b"\r") == crlf:
         return message
