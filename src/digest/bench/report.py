@@ -1,0 +1,155 @@
+"""The figures a run is judged by, each next to its same-run baseline and goal, and how
+they print: a rich table, or GitHub markdown from a `--json` file for the README."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from digest.bench.round_trips import ROUND_TRIP_BATCHES
+
+# Goals, from the issue.
+GOAL_PREP_US = 50.0
+GOAL_E2E_SHARE_OF_CEILING = 0.60
+GOAL_PLAN_1M_SECONDS = 60.0
+GOAL_PLAN_RSS_MB = 300.0
+PLAN_RSS_FLAT_RATIO = 1.25  # "flat": the largest size's peak within 25 % of the smallest's
+GOAL_UNSUBSCRIBE_P99_MS = 25.0
+
+
+@dataclass
+class Figure:
+    """One row of the table and one entry of the JSON file."""
+
+    label: str
+    value: float
+    unit: str
+    baseline: float | None = None
+    baseline_label: str = ""
+    ratio: float | None = None
+    ratio_unit: str = ""  # "×" or "%"
+    goal: str = ""
+    met: bool | None = None
+
+
+@dataclass
+class Results:
+    figures: dict[str, Figure] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"figures": {key: asdict(figure) for key, figure in self.figures.items()},
+                "details": self.details}
+
+
+def _figures(results: Results, prep: dict[str, Any], ceiling: dict[str, Any], e2e: dict[str, Any],
+             plans: list[dict[str, Any]], unsub: dict[str, Any], trips: dict[str, Any], connections: int) -> None:
+    f = results.figures
+    fast, stdlib, naive = prep["fast_median_us"], prep["stdlib_median_us"], prep["naive_median_us"]
+    f["prep_fast_us"] = Figure("prep: fast path, median", fast, "µs", stdlib, "stdlib build",
+                               stdlib / fast, "× faster", f"≤ {GOAL_PREP_US:.0f} µs", fast <= GOAL_PREP_US)
+    f["prep_stdlib_us"] = Figure("prep: stdlib build, median", stdlib, "µs", fast, "fast path",
+                                 stdlib / fast, "× slower")
+    f["prep_naive_us"] = Figure("prep: render + premailer per reader", naive, "µs", fast, "fast path",
+                                naive / fast, "× slower")
+    rate = ceiling["messages_per_second"]
+    f["smtp_ceiling_msgs"] = Figure(f"SMTP ceiling: smtplib × {connections} → smtp-sink", rate, "msg/s")
+    e2e_rate = e2e["messages_per_second"]
+    share = e2e_rate / rate
+    f["e2e_msgs"] = Figure(f"end to end: {e2e['readers']:,} readers, {connections} conns", e2e_rate, "msg/s",
+                           rate, "SMTP ceiling", share * 100, "%", f"≥ {GOAL_E2E_SHARE_OF_CEILING * 100:.0f} % of ceiling",
+                           share >= GOAL_E2E_SHARE_OF_CEILING)
+    worker_cpu, client_cpu = e2e["cpu_us_per_message"]["worker"], ceiling["client_cpu_us_per_message"]
+    f["e2e_worker_cpu_us"] = Figure("end to end: worker CPU per message", worker_cpu, "µs", client_cpu,
+                                    "smtplib client", worker_cpu / client_cpu, "×")
+    postgres_cpu = e2e["cpu_us_per_message"]["postgres"]
+    f["e2e_postgres_cpu_us"] = Figure("end to end: PostgreSQL CPU per message", postgres_cpu, "µs", worker_cpu,
+                                      "worker", postgres_cpu / worker_cpu, "×")
+    smallest = plans[0]
+    for plan in plans:
+        size = plan["readers"]
+        name = _size_name(size)
+        goal_time = size >= 1_000_000
+        f[f"plan_{size}_seconds"] = Figure(
+            f"plan {name}: release + ranges + enqueue", plan["seconds"], "s",
+            goal=f"≤ {GOAL_PLAN_1M_SECONDS:.0f} s per 1M" if goal_time else "",
+            met=(plan["seconds"] <= GOAL_PLAN_1M_SECONDS * size / 1_000_000) if goal_time else None)
+        growth = plan["peak_rss_mb"] / smallest["peak_rss_mb"]
+        f[f"plan_{size}_rss_mb"] = Figure(
+            f"plan {name}: peak RSS", plan["peak_rss_mb"], "MB", smallest["peak_rss_mb"],
+            f"at {_size_name(smallest['readers'])}", growth, "×",
+            f"≤ {GOAL_PLAN_RSS_MB:.0f} MB, ≤ {PLAN_RSS_FLAT_RATIO}× smallest",
+            plan["peak_rss_mb"] <= GOAL_PLAN_RSS_MB and growth <= PLAN_RSS_FLAT_RATIO)
+    f["unsubscribe_p99_ms"] = Figure(
+        f"unsubscribe p99 at {unsub['offered_per_second']}/s", unsub["p99_ms"], "ms",
+        unsub["p50_ms"], "p50", goal=f"≤ {GOAL_UNSUBSCRIBE_P99_MS:.0f} ms",
+        met=unsub["p99_ms"] <= GOAL_UNSUBSCRIBE_P99_MS and not unsub["errors"])
+    f["unsubscribe_rate"] = Figure("unsubscribe: achieved rate", unsub["achieved_per_second"], "req/s",
+                                   unsub["offered_per_second"], "offered",
+                                   unsub["achieved_per_second"] / unsub["offered_per_second"] * 100, "%")
+    small, large = (trips[str(size)] for size in ROUND_TRIP_BATCHES)
+    f[f"sql_per_batch_{ROUND_TRIP_BATCHES[0]}"] = Figure(
+        f"SQL statements: send_batch of {ROUND_TRIP_BATCHES[0]}", small["statements"], "")
+    f[f"sql_per_batch_{ROUND_TRIP_BATCHES[1]}"] = Figure(
+        f"SQL statements: send_batch of {ROUND_TRIP_BATCHES[1]}", large["statements"], "",
+        small["statements"], f"batch of {ROUND_TRIP_BATCHES[0]}", large["statements"] / small["statements"], "×",
+        "equal", large["statements"] == small["statements"])
+
+
+def _size_name(size: int) -> str:
+    if size >= 1_000_000 and size % 1_000_000 == 0:
+        return f"{size // 1_000_000}M"
+    if size >= 1_000 and size % 1_000 == 0:
+        return f"{size // 1_000}k"
+    return f"{size:,}"
+
+
+def _number(value: float, unit: str) -> str:
+    if unit in ("µs", "ms", "s"):
+        return f"{value:,.1f} {unit}" if value < 100 else f"{value:,.0f} {unit}"
+    if unit == "×":
+        return f"{value:,.2f}×" if value < 10 else f"{value:,.0f}×"
+    if unit == "%":
+        return f"{value:.0f} %"
+    return f"{value:,.0f} {unit}".rstrip()
+
+
+COLUMNS = ("figure", "value", "baseline / ceiling (same run)", "ratio", "goal", "met?")
+
+
+def _cells(figure: Figure) -> tuple[str, str, str, str, str]:
+    """(figure, value, baseline, ratio, goal) as printed."""
+    baseline = "—" if figure.baseline is None else (
+        f"{figure.baseline_label} {_number(figure.baseline, figure.unit)}".strip())
+    if figure.ratio is None:
+        ratio = "—"
+    elif figure.ratio_unit == "%":
+        ratio = f"{figure.ratio:.0f} %"
+    else:
+        ratio = f"{_number(figure.ratio, '×')}{figure.ratio_unit.removeprefix('×')}"
+    return figure.label, _number(figure.value, figure.unit), baseline, ratio, figure.goal or "—"
+
+
+def table(results: Results) -> Table:
+    grid = Table(title="digest bench", title_justify="left")
+    for column, justify in zip(COLUMNS, ("left", "right", "right", "right", "left", "center"), strict=True):
+        grid.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for figure in results.figures.values():
+        met = Text("—") if figure.met is None else (Text("yes", style="green") if figure.met
+                                                     else Text("NO", style="bold red"))
+        grid.add_row(*(Text(cell) for cell in _cells(figure)), met)
+    return grid
+
+
+def markdown_table(saved: dict[str, Any]) -> str:
+    """The table as GitHub markdown, from a `--json` file's content (for the README):
+    python -c 'import json,sys,digest.bench as b; print(b.markdown_table(json.load(open(sys.argv[1]))))' FILE"""
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|---|---:|---:|---:|---|:-:|"]
+    for entry in saved["figures"].values():
+        figure = Figure(**entry)
+        met = "—" if figure.met is None else ("yes" if figure.met else "**no**")
+        lines.append("| " + " | ".join((*_cells(figure), met)) + " |")
+    return "\n".join(lines)
