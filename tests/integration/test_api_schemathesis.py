@@ -204,6 +204,21 @@ def _hostile_requests(story_id: int, edition_id: int) -> Iterator[tuple[str, str
     yield "time zone path", "POST", "/editions", {"json": {"subject": "S", "tz": "../../etc/passwd"}}
     yield "test send to a bad address", "POST", f"/editions/{edition_id}/test", {"json": {"email": "a@b\r\nBcc: c@d"}}
     yield "unknown topic", "POST", "/editions", {"json": {"subject": "S", "topics": ["no-such-topic", "\u0000"]}}
+    # Longer than the column that would keep it: refused by the request model, never a
+    # database error (a 503) at the INSERT.
+    story = {"url": "https://x.example/long", "title": "T"}
+    for field, size in (("title", 501), ("url", 2049), ("author", 201), ("image_url", 2049)):
+        value = "https://x.example/" + "l" * size if field.endswith("url") else "l" * size
+        yield f"too long story {field}", "POST", "/stories", {"json": {**story, field: value}}
+    yield "too long headline", "POST", f"/editions/{edition_id}/override", {
+        "json": {"story_id": story_id, "headline": "h" * 501}}
+    newsletter = {"slug": "long", "name": "Long", "cron": "0 7 * * *"}
+    for field, size in (("slug", 65), ("name", 121), ("cron", 101), ("timezone", 65), ("subject_template", 301),
+                        ("sender_name", 121)):
+        yield f"too long newsletter {field}", "POST", "/newsletters", {"json": {**newsletter, field: "n" * size}}
+    yield "too long edition subject", "POST", "/editions", {"json": {"subject": "s" * 301}}
+    yield "too long time zone", "POST", "/editions", {"json": {"subject": "S", "tz": "Europe/" + "z" * 80}}
+    yield "too long token name", "POST", "/tokens", {"json": {"name": "t" * 101}}
 
 
 @BACKENDS

@@ -127,6 +127,10 @@ def assert_clean_story(story: StoryIn) -> None:
         assert text and "\r" not in text and "\n" not in text and len(text.splitlines()) == 1, text[:80]
     assert URL_RE.match(story.url), story.url[:80]
     assert story.image_url is None or URL_RE.match(story.image_url), story.image_url[:80]
+    # Fits the columns (url and image_url VARCHAR(2048), title 500, author 200): a story
+    # that does not would fail the whole ingest at the INSERT.
+    assert len(story.url) <= 2048 and len(story.image_url or "") <= 2048, len(story.url)
+    assert len(story.title) <= 500 and len(story.author or "") <= 200
     assert story.published_at.tzinfo is not None and story.published_at.utcoffset() == timedelta(0)
     for name in ("url", "title", "summary", "body", "image_url", "author"):
         value = getattr(story, name)
@@ -208,7 +212,8 @@ PUBLISHED_AT = st.one_of(
 
 @BOUNDED
 @given(items=st.lists(st.fixed_dictionaries(
-    {"url": st.one_of(st.just("https://news.example.com/a"), HOSTILE_TEXT.map(lambda t: "https://x.example/" + t)),
+    {"url": st.one_of(st.just("https://news.example.com/a"), HOSTILE_TEXT.map(lambda t: "https://x.example/" + t),
+                      st.integers(2000, 2100).map(lambda n: "https://x.example/" + "u" * n)),
      "title": st.one_of(st.just("A headline"), HOSTILE_TEXT), "published_at": PUBLISHED_AT},
     optional={"summary": JSON_VALUE, "body": JSON_VALUE, "author": JSON_VALUE, "topics": JSON_VALUE,
               "image_url": JSON_VALUE, "featured": st.one_of(st.booleans(), JSON_VALUE)}),

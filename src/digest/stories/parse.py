@@ -21,6 +21,7 @@ from dateutil import parser as dateparser
 
 SUMMARY_MAX_CHARS = 320
 TITLE_MAX_CHARS = 500
+URL_MAX_CHARS = 2048  # the url and image_url columns: a longer one would fail the whole INSERT
 TOPIC_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 # Paragraphs that mark the end of an article's own text on publishers' pages; the
@@ -158,6 +159,8 @@ def parse_datetime(value: Any, *, field_name: str = "published_at") -> datetime:
 def _check_url(url: Any) -> str:
     if not isinstance(url, str) or not re.match(r"^https?://[^\s/]+", url.strip()):
         raise ParseError(f"url: not an http(s) URL: {str(url)[:80]!r}")
+    if len(url.strip()) > URL_MAX_CHARS:
+        raise ParseError(f"url: longer than {URL_MAX_CHARS} characters: {url.strip()[:80]!r}…")
     return url.strip()
 
 
@@ -271,13 +274,12 @@ def parse_feed(data: bytes) -> list[StoryIn]:
 
 
 def _feed_image(entry: Any) -> str | None:
-    for media in entry.get("media_content", []) + entry.get("media_thumbnail", []):
-        if media.get("url", "").startswith(("http://", "https://")):
-            return str(media["url"])
-    for link in entry.get("links", []):
-        if link.get("rel") == "enclosure" and link.get("type", "").startswith("image/"):
-            return str(link.get("href"))
-    return None
+    found = [str(media["url"]) for media in entry.get("media_content", []) + entry.get("media_thumbnail", [])
+             if media.get("url", "").startswith(("http://", "https://"))]
+    found += [str(link.get("href")) for link in entry.get("links", [])
+              if link.get("rel") == "enclosure" and link.get("type", "").startswith("image/")]
+    # An image is optional: one too long for its column is left out, not the story.
+    return next((url for url in found if len(url) <= URL_MAX_CHARS), None)
 
 
 # ---------------------------------------------------------------- plain-text article

@@ -35,20 +35,30 @@ NO_NUL = r"^[^\x00]*$"
 ID_MAX = 2**63 - 1  # BIGINT ids (SQLite INTEGER)
 INT_MAX = 2**31 - 1  # INTEGER columns
 Text = Annotated[str, Field(pattern=NO_NUL)]
+
+# Text that fits the VARCHAR(n) column keeping it: longer is a 422 naming the field.
+Text64 = Annotated[str, Field(pattern=NO_NUL, max_length=64)]
+Text100 = Annotated[str, Field(pattern=NO_NUL, max_length=100)]
+Text120 = Annotated[str, Field(pattern=NO_NUL, max_length=120)]
+Text200 = Annotated[str, Field(pattern=NO_NUL, max_length=200)]
+Text300 = Annotated[str, Field(pattern=NO_NUL, max_length=300)]
+Text320 = Annotated[str, Field(pattern=NO_NUL, max_length=320)]
+Text500 = Annotated[str, Field(pattern=NO_NUL, max_length=500)]
+Text2048 = Annotated[str, Field(pattern=NO_NUL, max_length=2048)]
 Id = Annotated[int, Field(le=ID_MAX)]
 PathId = Annotated[int, Path(le=ID_MAX)]
 QueryText = Annotated[str | None, Query(pattern=NO_NUL)]
 
 
 class StoryIn_(BaseModel):
-    url: Text
-    title: Text
+    url: Text2048
+    title: Text500
     summary: Text = ""
     body: Text = ""
-    published_at: Text | None = None
-    topics: list[Text] = []
-    image_url: Text | None = None
-    author: Text | None = None
+    published_at: Text64 | None = None
+    topics: list[Text64] = []
+    image_url: Text2048 | None = None
+    author: Text200 | None = None
     featured: bool = False
 
 
@@ -63,23 +73,23 @@ class IngestRequest(BaseModel):
 
 
 class NewsletterIn(BaseModel):
-    slug: Text
-    name: Text
-    cron: Text
-    timezone: Text = "UTC"
-    topics: list[Text] | None = None
+    slug: Text64
+    name: Text120
+    cron: Text100
+    timezone: Text64 = "UTC"
+    topics: list[Text64] | None = None
     max_stories: int = 5
     min_stories: int = 1
-    subject_template: Text = "{{ newsletter }}: {{ date }}"
-    sender_name: Text | None = None
+    subject_template: Text300 = "{{ newsletter }}: {{ date }}"
+    sender_name: Text120 | None = None
 
 
 class EditionIn(BaseModel):
-    subject: Text
+    subject: Text300
     at: str | None = Field(None, description="ISO 8601; naive times are read in `tz`; default now",
-                           pattern=NO_NUL)
-    tz: Text | None = None
-    topics: list[Text] | None = None
+                           pattern=NO_NUL, max_length=64)
+    tz: Text64 | None = None
+    topics: list[Text64] | None = None
     max_stories: int = 5
     window_hours: int = 48
     draft: bool = True
@@ -97,7 +107,7 @@ class CurationIn(BaseModel):
 
 class OverrideIn(BaseModel):
     story_id: Id
-    headline: Text | None = None
+    headline: Text500 | None = None
     summary: Text | None = None
 
 
@@ -106,11 +116,11 @@ class OrderIn(BaseModel):
 
 
 class TestSendIn(BaseModel):
-    email: Text
+    email: Text320
 
 
 class TokenIn(BaseModel):
-    name: Text = "api"
+    name: Text100 = "api"
 
 
 def create_api(services: Services) -> FastAPI:
