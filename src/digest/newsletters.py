@@ -44,6 +44,8 @@ def create_newsletter(
         raise NewsletterError("name must be 1 to 120 characters")
     if sender_name is not None and ("\r" in sender_name or "\n" in sender_name):
         raise NewsletterError("sender name must be one line")
+    if sender_name is not None and len(" ".join(sender_name.split())) > 120:
+        raise NewsletterError("sender name must be at most 120 characters")
     if "\x00" in name or "\x00" in (sender_name or ""):  # both become headers (List-Id, From)
         raise NewsletterError("name and sender name must not contain NUL")
     if not 1 <= min_stories <= max_stories <= 50:

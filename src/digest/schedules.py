@@ -36,6 +36,8 @@ class ScheduleError(ValueError):
 
 def check_cron(expression: str) -> str:
     expression = " ".join(expression.split())
+    if len(expression) > 100:  # the column's length
+        raise ScheduleError("a cron expression must be at most 100 characters")
     if len(expression.split(" ")) != 5:
         raise ScheduleError(f"cron expression {expression!r} must have 5 fields (minute hour day month weekday)")
     try:
@@ -92,6 +94,8 @@ def render_subject(template: str, *, newsletter: str, when: datetime, zone: str)
 def check_subject_template(template: str) -> str:
     if "\r" in template or "\n" in template:
         raise ScheduleError("the subject template must be one line")
+    if len(template) > 300:  # the column's length
+        raise ScheduleError("the subject template must be at most 300 characters")
     render_subject(template, newsletter="Test", when=datetime.now(UTC), zone="UTC")
     return template
 

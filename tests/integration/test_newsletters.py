@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest.config import Settings
 from digest.mailer.transport import RecordingTransport
-from digest.newsletters import create_newsletter, set_subscriptions
+from digest.newsletters import NewsletterError, create_newsletter, set_subscriptions
 from digest.pipeline import release_due
 from digest.schedules import schedule_editions
 from digest.sender import send_batch
@@ -25,6 +25,7 @@ from digest.store.models import (
     EditionStatus,
     EditionStory,
     Frequency,
+    Newsletter,
     Story,
     StoryStatus,
     Subscriber,
@@ -248,3 +249,16 @@ def test_local_time_delivery_releases_each_zone_at_its_own_hour(factory) -> None
     assert run_at(datetime(2026, 12, 1, 12, 0, tzinfo=UTC)) == [new_york]   # 07:00 in New York
     with factory() as session:
         assert session.get_one(Edition, edition.id).status == EditionStatus.SENT
+
+
+def test_values_past_their_columns_are_refused_by_name_not_by_the_database(factory) -> None:  # type: ignore[no-untyped-def]
+    common = {"slug": "long", "name": "Long", "cron": "0 7 * * *", "timezone": "UTC", "allowed_topics": []}
+    too_long = [("sender_name", "s" * 121, "sender name"), ("subject_template", "t" * 301, "subject template"),
+                ("cron", "0 " + ",".join(["7"] * 60) + " * * *", "cron expression"), ("name", "n" * 121, "name")]
+    for field, value, said in too_long:
+        with factory.begin() as session, pytest.raises(NewsletterError, match=said):
+            create_newsletter(session, **{**common, field: value})
+    with factory.begin() as session:  # at the limits: taken
+        create_newsletter(session, **{**common, "sender_name": "s" * 120, "subject_template": "t" * 300})
+    with factory() as session:
+        assert session.scalar(select(func.count()).select_from(Newsletter)) == 1

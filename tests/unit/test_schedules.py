@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from digest.schedules import ScheduleError, check_cron, occurrences, render_subject
+from digest.schedules import ScheduleError, check_cron, check_subject_template, occurrences, render_subject
 
 
 def utc(*args: int) -> datetime:
@@ -44,10 +44,17 @@ def test_occurrences_continue_where_they_stopped_without_repeating_the_fall_back
     assert rest == [utc(2026, 10, 26, 1, 30)]
 
 
-@pytest.mark.parametrize("bad", ["61 * * * *", "* * *", "0 7 * * * *", "every day", ""])
+@pytest.mark.parametrize("bad", ["61 * * * *", "* * *", "0 7 * * * *", "every day", "",
+                                 "0 " + ",".join(["7"] * 60) + " * * *"])  # valid, but past its column
 def test_bad_cron_expressions_are_refused(bad: str) -> None:
     with pytest.raises(ScheduleError):
         check_cron(bad)
+
+
+def test_a_subject_template_past_its_column_is_refused() -> None:
+    check_subject_template("{{ newsletter }}" + "x" * 284)  # 300: fits
+    with pytest.raises(ScheduleError, match="at most 300"):
+        check_subject_template("{{ newsletter }}" + "x" * 285)
 
 
 def test_unknown_zone_is_refused() -> None:
