@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.stories import ingest_source
 from digest.store.models import Edition, EditionStatus, Subscriber, SubscriberStatus, utcnow
 from digest.subscribers import new_token
+
+if TYPE_CHECKING:
+    from tests.integration.conftest import Stack
 
 SAMPLE_WINDOW_HOURS = 24 * 365 * 10  # the sample stories are from May 2023
 
@@ -39,3 +43,11 @@ def due_edition(factory: sessionmaker[Session], subject: str = "Today's featured
         session.add(edition)
         session.flush()
         return edition.id
+
+
+def send_due_edition(live: Stack, subject: str = "Today's featured stories", timeout: float = 60) -> int:
+    """A due edition, released through the session's worker as beat would; its id once it is sent."""
+    edition_id = due_edition(live.factory, subject)
+    live.client.send_task("digest.release_due_editions")
+    live.wait_for_edition(edition_id, timeout=timeout)
+    return edition_id

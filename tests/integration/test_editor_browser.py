@@ -11,139 +11,52 @@ for the basics: each input has a label, one h1, nothing wider than a 375 px phon
 from __future__ import annotations
 
 import re
-import struct
-import zlib
 from collections.abc import Iterator
-from email.message import EmailMessage
 
 import pytest
-from playwright.sync_api import (
-    Browser,
-    BrowserContext,
-    Page,
-    Route,
-    expect,
-    sync_playwright,
-)
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import func, select
 
 from digest.store.models import Delivery, DeliveryStatus, Edition, EditionStatus
-from tests.integration.conftest import REPO, Stack
-from tests.integration.helpers import seed_readers, seed_stories
-from tests.integration.test_editor_http import (
-    EDITOR,
-    PASSWORD,
-    clear_rate_limits,
-    make_user,
-    story_ids,
+from tests.integration.browser import (
+    check_and_shoot,
+    heading,
+    launch_chromium,
+    local_context,
+    submit_sign_in,
 )
+from tests.integration.conftest import Stack
+from tests.integration.helpers import seed_readers, seed_stories
+from tests.integration.inbox import html_part, wait_for_mail
+from tests.integration.test_editor_http import story_ids
+from tests.integration.web_client import EDITOR, clear_rate_limits, make_user
 
 pytestmark = pytest.mark.integration
 
-SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
-DESKTOP_WIDTH, PHONE_WIDTH = 1280, 375
-VIEW_HEIGHT = 900
-CHROMIUM = "/usr/bin/chromium"
-MAIL_TIMEOUT_SECONDS = 30
 WATER = "Regional Water Utility Posts Surprise Quarterly Profit"
 COUNCIL = "City Council Approves Overhaul of Downtown Transit Routes"
 NEW_HEADLINE = "Water utility’s surprise profit, explained"
 
-_UNLABELLED = """els => els.filter(e => {
-    const named = (e.labels && [...e.labels].some(l => l.textContent.trim()))
-        || (e.getAttribute('aria-label') || '').trim() || e.getAttribute('aria-labelledby');
-    return !named;
-}).map(e => e.outerHTML)"""
-
-_TOO_WIDE = """() => [...document.querySelectorAll('body *')]
-    .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
-    .slice(0, 5).map(e => `${e.tagName}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`)"""
-
-
-def _png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
-    """A flat-colour PNG standing in for the story images the sample feed points at."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    row = b"\x00" + bytes(rgb) * width
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(row * height)) + chunk(b"IEND", b""))
-
-
-PLACEHOLDER_IMAGE = _png(160, 90, (190, 196, 204))
-
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield chromium
-        chromium.close()
+    yield from launch_chromium()
 
 
 @pytest.fixture
 def context(browser: Browser, live: Stack, web: str) -> Iterator[BrowserContext]:
     clear_rate_limits(live)
-    context = browser.new_context(viewport={"width": DESKTOP_WIDTH, "height": VIEW_HEIGHT}, locale="en-GB",
-                                  base_url=web)
-    context.set_default_timeout(10_000)
-
-    def outside(route: Route) -> None:
-        # Nothing leaves the machine: story images get a placeholder, the rest is refused.
-        if route.request.resource_type == "image":
-            route.fulfill(status=200, content_type="image/png", body=PLACEHOLDER_IMAGE)
-        else:
-            route.abort()
-
-    context.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), outside)
-    yield context
-    context.close()
+    yield from local_context(browser, base_url=web)
 
 
-def check_and_shoot(page: Page, live: Stack, name: str) -> None:
-    """Accessibility basics at both widths; screenshots once (the pages do not differ by
-    database, so the PostgreSQL run takes them)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    try:
-        for width in (DESKTOP_WIDTH, PHONE_WIDTH):
-            page.set_viewport_size({"width": width, "height": VIEW_HEIGHT})
-            if live.backend == "postgresql":
-                page.screenshot(path=str(SCREENSHOTS / f"editor-{name}-{width}.png"), full_page=True)
-            unlabelled = page.eval_on_selector_all("input:not([type=hidden]), select, textarea", _UNLABELLED)
-            assert unlabelled == [], f"{name}: inputs without a label: {unlabelled}"
-            assert page.locator("h1").count() == 1, f"{name}: not exactly one h1"
-            if width == PHONE_WIDTH:
-                scroll_width = page.evaluate("document.documentElement.scrollWidth")
-                assert scroll_width <= PHONE_WIDTH, (f"{name}: {scroll_width} px wide on a {PHONE_WIDTH} px phone: "
-                                                     f"{page.evaluate(_TOO_WIDE)}")
-    finally:
-        page.set_viewport_size({"width": DESKTOP_WIDTH, "height": VIEW_HEIGHT})
-
-
-def heading(page: Page, text: str) -> None:
-    expect(page.get_by_role("heading", level=1)).to_have_text(text)
+def shoot(page: Page, live: Stack, name: str) -> None:
+    """The accessibility basics at both widths; editor-<name>-<width>.png screenshots once (the
+    pages do not differ by database, so the PostgreSQL run takes them)."""
+    check_and_shoot(page, name, prefix="editor" if live.backend == "postgresql" else None)
 
 
 def notice(page: Page, text: str) -> None:
     expect(page.get_by_role("status").filter(has_text=text)).to_be_visible()
-
-
-def html_part(message: EmailMessage) -> str:
-    part = message.get_body(preferencelist=("html",))
-    assert part is not None
-    return part.get_content()
-
-
-def wait_for_subject(live: Stack, address: str, prefix: str, page: Page) -> EmailMessage:
-    for _ in range(MAIL_TIMEOUT_SECONDS * 10):
-        for received in live.smtp.by_recipient().get(address, []):
-            if str(received.message["Subject"]).startswith(prefix):
-                return received.message
-        page.wait_for_timeout(100)
-    raise AssertionError(f"no message {prefix!r}… for {address}")
 
 
 def test_an_editor_curates_previews_tests_and_schedules_an_edition_that_readers_get(
@@ -157,11 +70,9 @@ def test_an_editor_curates_previews_tests_and_schedules_an_edition_that_readers_
     # Signing in: the editor pages send a stranger to the form and back.
     page.goto("/editor/stories")
     expect(page).to_have_url(re.compile(r"/login\?next=/editor/stories$"))
-    page.get_by_label("Email").fill(EDITOR)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    submit_sign_in(page, EDITOR)
     heading(page, "Stories")
-    check_and_shoot(page, live, "stories")
+    shoot(page, live, "stories")
 
     # Feature a story from the list.
     page.get_by_label("Search titles").fill("council")
@@ -174,7 +85,7 @@ def test_an_editor_curates_previews_tests_and_schedules_an_edition_that_readers_
     # A newsletter, for the dashboard.
     page.get_by_role("link", name="New newsletter").click()
     heading(page, "New newsletter")
-    check_and_shoot(page, live, "newsletter-new")
+    shoot(page, live, "newsletter-new")
     page.get_by_label("Name", exact=True).fill("Morning Briefing")
     page.get_by_label("Short name").fill("morning-briefing")
     page.get_by_label("Schedule (cron)").fill("0 7 * * 1-5")
@@ -187,7 +98,7 @@ def test_an_editor_curates_previews_tests_and_schedules_an_edition_that_readers_
     # A one-off edition, a draft, due as soon as it is scheduled.
     page.get_by_role("link", name="New edition", exact=True).first.click()
     heading(page, "New edition")
-    check_and_shoot(page, live, "edition-new")
+    shoot(page, live, "edition-new")
     page.get_by_label("Subject").fill("Editor’s picks")
     page.get_by_role("button", name="Create draft").click()
     heading(page, "Editor’s picks")
@@ -230,15 +141,15 @@ def test_an_editor_curates_previews_tests_and_schedules_an_edition_that_readers_
     assert frames.first.get_attribute("sandbox") == "allow-same-origin" and frames.nth(1).get_attribute("width") == "375"
     expect(page.frame_locator(".previews iframe").first.get_by_text(NEW_HEADLINE, exact=True)).to_be_visible()
     expect(page.locator("pre.text-part")).to_contain_text(NEW_HEADLINE)
-    check_and_shoot(page, live, "edition")
+    shoot(page, live, "edition")
 
     # A test to the desk: [TEST] in the subject, and no reader's ledger row.
     page.get_by_label("Send one copy to").fill("desk@example.org")
     page.get_by_role("button", name="Send test").click()
     notice(page, "Test sent.")
-    test_copy = wait_for_subject(live, "desk@example.org", "[TEST] ", page)
-    assert str(test_copy["Subject"]) == "[TEST] Editor’s picks"
-    assert NEW_HEADLINE in html_part(test_copy)
+    [test_copy] = wait_for_mail(live, "desk@example.org", subject="[TEST] ")
+    assert str(test_copy.message["Subject"]) == "[TEST] Editor’s picks"
+    assert NEW_HEADLINE in html_part(test_copy.message)
     with live.factory() as session:
         assert session.scalar(select(func.count()).select_from(Delivery)) == 0
 
@@ -254,8 +165,9 @@ def test_an_editor_curates_previews_tests_and_schedules_an_edition_that_readers_
         assert session.get_one(Edition, edition_id).status == EditionStatus.SENT
 
     for address in readers:
-        message = wait_for_subject(live, address, "Editor’s picks", page)
-        body = html_part(message)
+        [message] = wait_for_mail(live, address, subject="Editor’s picks")
+        assert str(message.message["Subject"]).startswith("Editor’s picks")
+        body = html_part(message.message)
         assert body.index(COUNCIL) < body.index(NEW_HEADLINE), "pinned stories in the editor's order"
         assert WATER not in body and "Two stories worth your morning." in body
         headlines = re.findall(r'class="headline"[^>]*>\s*<a [^>]*>([^<]+)</a>', body)
@@ -271,7 +183,7 @@ def test_an_editor_curates_previews_tests_and_schedules_an_edition_that_readers_
     heading(page, "Editor dashboard")
     expect(page.get_by_role("link", name="Editor’s picks")).to_be_visible()
     expect(page.get_by_role("cell", name=re.compile("Morning Briefing"))).to_be_visible()
-    check_and_shoot(page, live, "dashboard")
+    shoot(page, live, "dashboard")
 
     # A token for scripts, shown once.
     page.get_by_role("link", name="Tokens").click()
@@ -279,12 +191,12 @@ def test_an_editor_curates_previews_tests_and_schedules_an_edition_that_readers_
     page.get_by_label("Name").fill("CMS sync")
     page.get_by_role("button", name="Create token").click()
     expect(page.get_by_label("Your new token")).to_have_value(re.compile(r"^dgt_"))
-    check_and_shoot(page, live, "tokens")
+    shoot(page, live, "tokens")
 
     # An error page keeps the navigation and a way back.
     page.goto(f"/editor/editions/{edition_id + 1000}")
     heading(page, "No such edition")
-    check_and_shoot(page, live, "error")
+    shoot(page, live, "error")
 
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(re.compile(r"/login$"))

@@ -19,7 +19,6 @@ from importlib import resources
 
 import httpx
 import pytest
-import redis
 from sqlalchemy import func, select
 
 from digest import accounts
@@ -37,43 +36,23 @@ from digest.store.models import (
 )
 from tests.integration.conftest import Stack
 from tests.integration.helpers import seed_readers, seed_stories
+from tests.integration.web_client import (
+    EDITOR,
+    OPS,
+    PASSWORD,
+    clear_rate_limits,
+    csrf_token,
+    make_user,
+    sign_in,
+)
 
 pytestmark = pytest.mark.integration
 
-PASSWORD = "correct horse battery staple"
-EDITOR = "editor@example.org"
-OPS = "ops@example.org"
 MAIL_TIMEOUT_SECONDS = 15
 
 
 # ------------------------------------------------------------------ helpers (also used by
 # the browser test)
-
-
-def make_user(live: Stack, email: str, role: str) -> int:
-    with live.factory.begin() as session:
-        return accounts.create_user(session, email, role, PASSWORD).id
-
-
-def clear_rate_limits(live: Stack) -> None:
-    client = redis.Redis.from_url(live.broker_url)
-    keys = list(client.scan_iter("digest:rl:*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
-
-
-def csrf_token(html: str) -> str:
-    found = re.findall(r'name="csrf_token" value="([^"]+)"', html)
-    assert found, "no CSRF field on the page"
-    return found[0]
-
-
-def sign_in(client: httpx.Client, email: str, password: str = PASSWORD) -> httpx.Response:
-    page = client.get("/login")
-    assert page.status_code == 200
-    return client.post("/login", data={"csrf_token": csrf_token(page.text), "email": email,
-                                        "password": password, "next": "/editor"})
 
 
 def submit(client: httpx.Client, page_path: str, action: str, data: dict[str, object] | None = None,

@@ -54,18 +54,19 @@ from digest.store.models import (
 from digest.subscribers import Suppressed, add_subscriber, email_hash, import_csv
 from digest.web.app import Services, create_app
 from tests.integration.conftest import Stack
-from tests.integration.helpers import due_edition, seed_readers, seed_stories
+from tests.integration.helpers import seed_readers, seed_stories, send_due_edition
+from tests.integration.inbox import write_maildir
 from tests.integration.smtp_sink import free_port
 from tests.integration.test_web_http import (
     TOPICS,
     add_active_reader,
-    clear_rate_limits,
     h1,
     reader_by_email,
     reader_by_id,
     settle,
     subscribe,
 )
+from tests.integration.web_client import clear_rate_limits
 
 pytestmark = pytest.mark.integration
 
@@ -372,14 +373,6 @@ def test_the_suppression_list_is_checked_by_imports_the_cli_and_the_subscribe_fo
 # ------------------------------------------------------------------ the maildir poller
 
 
-def write_maildir(folder: Path, messages: dict[str, bytes]) -> Path:
-    for sub in ("new", "cur", "tmp"):
-        (folder / sub).mkdir(parents=True)
-    for name, raw in messages.items():
-        (folder / "new" / name).write_bytes(raw)
-    return folder
-
-
 def test_the_maildir_poller_applies_reports_and_moves_them_to_cur(live: Stack, tmp_path: Path) -> None:
     hard = add_active_reader(live, "hard@example.org")
     soft = add_active_reader(live, "soft@example.org")
@@ -462,9 +455,7 @@ def test_the_send_loop_skips_a_suppressed_reader_and_a_real_dsn_finds_its_delive
     addresses = seed_readers(live.factory, 5, extra=["Suppressed.Reader@Example.org"])
     with live.factory.begin() as session:  # still `active`: only the suppression list says no
         suppress(session, "suppressed.reader@example.org", "bounced")
-    edition_id = due_edition(live.factory)
-    live.client.send_task("digest.release_due_editions")
-    live.wait_for_edition(edition_id)
+    edition_id = send_due_edition(live)
 
     received = live.smtp.by_recipient()
     assert sorted(received) == sorted(addresses[:5])

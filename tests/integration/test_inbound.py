@@ -25,15 +25,15 @@ from digest.inbound import InboundResult, process_maildir, token_from_message
 from digest.store.models import ConsentEvent, SubscriberStatus
 from digest.subscribers import new_token
 from tests.integration.conftest import Stack
+from tests.integration.inbox import wait_for_mail, write_maildir
 from tests.integration.test_web_http import (
     add_active_reader,
-    clear_rate_limits,
     one_click,
     reader_by_id,
     settle,
     subscribe_and_confirm,
-    wait_for_mail,
 )
+from tests.integration.web_client import clear_rate_limits
 
 pytestmark = pytest.mark.integration
 
@@ -88,14 +88,6 @@ def post_and_wait(live: Stack, web: str, raw: bytes) -> str:
     assert response.json() == {"status": "accepted"}
     [outcome] = wait_for_outcomes(live, before, 1)
     return outcome
-
-
-def write_maildir(folder: Path, messages: dict[str, bytes]) -> Path:
-    for sub in ("new", "cur", "tmp"):
-        (folder / sub).mkdir(parents=True)
-    for name, raw in messages.items():
-        (folder / "new" / name).write_bytes(raw)
-    return folder
 
 
 # ------------------------------------------------------------------ the HTTP hook

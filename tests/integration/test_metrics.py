@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,28 +28,12 @@ from tests.integration.helpers import (
     seed_readers,
     seed_stories,
 )
-from tests.integration.test_ops_http import (
-    Lane,
-    lane_for_a_test,
-    ledger,
-    shared_lane,
-    start_lane,
-)
+from tests.integration.ops_lane import Lane, ledger, start_lane
 
 pytestmark = pytest.mark.integration
 
 TOPICS = ["politics", "world", "business", "technology", "science", "health", "sports", "culture"]
 Labels = tuple[tuple[str, str], ...]
-
-
-@pytest.fixture(scope="session")
-def ops_lane(stack: Stack) -> Iterator[Lane]:
-    yield from shared_lane(stack)
-
-
-@pytest.fixture
-def lane(live: Stack, ops_lane: Lane) -> Iterator[Lane]:
-    yield from lane_for_a_test(live, ops_lane)
 
 
 def scrape(base_url: str) -> dict[str, dict[Labels, float]]:

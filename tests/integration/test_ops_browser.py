@@ -2,7 +2,7 @@
 on /ops: the numbers move without a reload (htmx polls /ops/panel every 2 s) and agree with
 the deliveries table; Pause stops it, Resume finishes it, and every reader gets one copy.
 
-The send goes through the ops lane (see test_ops_http): a worker of its own sending to an
+The send goes through the ops lane (see ops_lane.py): a worker of its own sending to an
 aiosmtpd server slowed to ~40 messages a second per worker process, and held when the
 page must be compared with a ledger that stands still.
 
@@ -17,104 +17,55 @@ test_ops_concurrency.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import (
-    Browser,
-    BrowserContext,
-    Locator,
-    Page,
-    Route,
-    expect,
-    sync_playwright,
-)
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
-from tests.integration.conftest import REPO, Stack
+from tests.integration.browser import (
+    check_and_shoot,
+    heading,
+    launch_chromium,
+    local_context,
+    submit_sign_in,
+)
+from tests.integration.conftest import Stack
 from tests.integration.helpers import due_edition, seed_readers
-from tests.integration.test_ops_http import (
+from tests.integration.ops_lane import (
     COUNTS,
     LANE_CONCURRENCY,
     LANE_RECORD_EVERY_MESSAGES,
-    OPS,
-    PASSWORD,
     Lane,
     copies,
-    lane_for_a_test,
     ledger,
-    make_user,
-    shared_lane,
     unsent,
     wait_no_leases,
 )
+from tests.integration.web_client import OPS, make_user
 
 pytestmark = pytest.mark.integration
 
-SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
-DESKTOP_WIDTH, PHONE_WIDTH = 1280, 375
-VIEW_HEIGHT = 900
-CHROMIUM = "/usr/bin/chromium"
 POLL_SECONDS = 2
 READERS = 260
 LEFT_AT_HOLD = 60
 # Sent but not yet written to the ledger: under a chunk per worker process.
 UNRECORDED_AT_MOST = LANE_CONCURRENCY * LANE_RECORD_EVERY_MESSAGES
 
-_TOO_WIDE = """() => [...document.querySelectorAll('body *')]
-    .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
-    .slice(0, 5).map(e => `${e.tagName}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`)"""
-
-
-@pytest.fixture(scope="session")
-def ops_lane(stack: Stack) -> Iterator[Lane]:
-    yield from shared_lane(stack)
-
-
-@pytest.fixture
-def lane(live: Stack, ops_lane: Lane) -> Iterator[Lane]:
-    yield from lane_for_a_test(live, ops_lane)
-
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield chromium
-        chromium.close()
+    yield from launch_chromium()
 
 
 @pytest.fixture
 def context(browser: Browser, lane: Lane) -> Iterator[BrowserContext]:
-    context = browser.new_context(viewport={"width": DESKTOP_WIDTH, "height": VIEW_HEIGHT}, locale="en-GB",
-                                  base_url=lane.web_url)
-    context.set_default_timeout(10_000)
-
-    def outside(route: Route) -> None:
-        route.abort()  # nothing leaves the machine
-
-    context.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), outside)
-    yield context
-    context.close()
+    yield from local_context(browser, base_url=lane.web_url, placeholder_images=False)
 
 
 def shoot(page: Page, name: str) -> None:
-    """Both widths; nothing may be wider than the phone."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    try:
-        for width in (DESKTOP_WIDTH, PHONE_WIDTH):
-            page.set_viewport_size({"width": width, "height": VIEW_HEIGHT})
-            page.screenshot(path=str(SCREENSHOTS / f"ops-{name}-{width}.png"), full_page=True)
-            assert page.locator("h1").count() == 1, f"{name}: not exactly one h1"
-            if width == PHONE_WIDTH:
-                scroll_width = page.evaluate("document.documentElement.scrollWidth")
-                assert scroll_width <= PHONE_WIDTH, (f"{name}: {scroll_width} px wide on a {PHONE_WIDTH} px phone: "
-                                                     f"{page.evaluate(_TOO_WIDE)}")
-    finally:
-        page.set_viewport_size({"width": DESKTOP_WIDTH, "height": VIEW_HEIGHT})
+    """Screenshots at both widths (ops-<name>-<width>.png); one h1, nothing wider than the phone."""
+    check_and_shoot(page, name, prefix="ops", labels=False)
 
 
 def cell(row: Locator, column: str) -> int:
@@ -156,10 +107,8 @@ def test_ops_watches_pauses_and_resumes_a_send(live: Stack, lane: Lane, context:
     edition_id = due_edition(live.factory, "Morning featured stories")
     page = context.new_page()
     page.goto("/login?next=/ops")
-    page.get_by_label("Email").fill(OPS)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Send queue")
+    submit_sign_in(page, OPS)
+    heading(page, "Send queue")
     page.evaluate("window.__sameDocument = true")  # gone if the page reloads
 
     lane.smtp.delay = 0.04  # ~25 messages a second per worker process
@@ -219,6 +168,6 @@ def test_ops_watches_pauses_and_resumes_a_send(live: Stack, lane: Lane, context:
     expect(page.locator('[data-section="errors"]')).to_contain_text("550")
 
     page.goto("/ops/audit")
-    expect(page.get_by_role("heading", level=1)).to_have_text("Audit log")
+    heading(page, "Audit log")
     expect(page.locator("tbody tr").filter(has_text="edition.pause")).to_contain_text(OPS)
     shoot(page, "audit")

@@ -5,7 +5,7 @@ to two web processes) change an edition once; whatever the order, the SMTP serve
 with exactly one copy per reader. A pause lands within a chunk, a resume sends only the
 rest, and an edition most of whose readers get 4xx pauses itself.
 
-Sends go through the ops lane (see test_ops_http): its own worker, web server and a
+Sends go through the ops lane (see ops_lane.py): its own worker, web server and a
 slowable, holdable aiosmtpd server, with one attempt per delivery and auto-pause over the
 last 20 attempts.
 """
@@ -23,28 +23,24 @@ import pytest
 from digest import lifecycle, ops
 from tests.integration.conftest import Stack
 from tests.integration.helpers import due_edition, seed_readers
-from tests.integration.test_ops_http import (
+from tests.integration.ops_lane import (
     LANE_BATCH_SIZE,
     LANE_CONCURRENCY,
     LANE_RECORD_EVERY_MESSAGES,
-    OPS,
     Lane,
     audit_rows,
     copies,
     done_message,
     edition_status,
-    lane_for_a_test,
     ledger,
-    make_user,
     mixed_readers,
     page_token,
     press,
     quiet_release,
-    shared_lane,
-    signed_in,
     status_json,
     wait_no_leases,
 )
+from tests.integration.web_client import OPS, make_user, signed_in
 
 pytestmark = pytest.mark.integration
 
@@ -53,18 +49,9 @@ PAUSE_LANDS_WITHIN_SECONDS = 2.0
 QUIET_SECONDS = 0.6
 
 
-@pytest.fixture(scope="session")
-def ops_lane(stack: Stack) -> Iterator[Lane]:
-    yield from shared_lane(stack)
-
-
-@pytest.fixture
-def lane(live: Stack, ops_lane: Lane) -> Iterator[Lane]:
-    yield from lane_for_a_test(live, ops_lane)
-
-
 @pytest.fixture
 def ops_client(live: Stack, lane: Lane) -> Iterator[httpx.Client]:
+    """An ops person's signed-in client on the lane's web server (`ops` here is digest.ops)."""
     make_user(live, OPS, "ops")
     with signed_in(lane.web_url, OPS) as client:
         yield client

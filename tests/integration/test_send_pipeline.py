@@ -11,7 +11,7 @@ from sqlalchemy import select, text
 from digest.pipeline import release_due
 from digest.store.models import Delivery, Subscriber, utcnow
 from tests.integration.conftest import Stack
-from tests.integration.helpers import due_edition, seed_readers, seed_stories
+from tests.integration.helpers import due_edition, seed_readers, seed_stories, send_due_edition
 
 pytestmark = pytest.mark.integration
 
@@ -26,9 +26,7 @@ def _statuses(stack: Stack, edition_id: int) -> Counter[str]:
 def test_edition_to_200_readers_arrives_exactly_once(live: Stack) -> None:
     seed_stories(live.factory)
     addresses = seed_readers(live.factory, 200)
-    edition_id = due_edition(live.factory, "Featured — “today”")
-    live.client.send_task("digest.release_due_editions")
-    live.wait_for_edition(edition_id)
+    edition_id = send_due_edition(live, "Featured — “today”")
 
     received = live.smtp.by_recipient()
     assert sorted(received) == sorted(addresses)
@@ -69,9 +67,7 @@ def test_edition_to_200_readers_arrives_exactly_once(live: Stack) -> None:
 def test_releasing_and_rerunning_batches_sends_nothing_twice(live: Stack) -> None:
     seed_stories(live.factory)
     seed_readers(live.factory, 120)
-    edition_id = due_edition(live.factory)
-    live.client.send_task("digest.release_due_editions")
-    live.wait_for_edition(edition_id)
+    edition_id = send_due_edition(live)
     assert len(live.smtp.messages) == 120
 
     # Release again, and replay every batch as if the broker redelivered them all.
@@ -110,9 +106,7 @@ def test_rejected_address_ends_bounced_and_transient_failures_retry(live: Stack)
     seed_stories(live.factory)
     extra = ["reject-me@example.org", "tempfail-once@example.org", "drop-connection@example.org"]
     seed_readers(live.factory, 30, extra=extra)
-    edition_id = due_edition(live.factory)
-    live.client.send_task("digest.release_due_editions")
-    live.wait_for_edition(edition_id, timeout=90)
+    edition_id = send_due_edition(live, timeout=90)
 
     received = live.smtp.by_recipient()
     assert "reject-me@example.org" not in received

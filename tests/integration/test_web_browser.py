@@ -8,108 +8,35 @@ nothing wider than a 375 px phone.
 
 from __future__ import annotations
 
-import re
-import struct
-import zlib
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import (
-    Browser,
-    BrowserContext,
-    Page,
-    Route,
-    expect,
-    sync_playwright,
-)
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from digest.store.models import Frequency, SubscriberStatus
-from tests.integration.conftest import REPO, Stack
-from tests.integration.helpers import due_edition, seed_readers, seed_stories
-from tests.integration.test_web_http import (
-    clear_rate_limits,
-    html_part,
-    mail_to,
-    reader_by_email,
-    statuses,
-    wait_for_mail,
+from tests.integration.browser import (
+    check_and_shoot,
+    heading,
+    launch_chromium,
+    local_context,
 )
+from tests.integration.conftest import Stack
+from tests.integration.helpers import seed_readers, seed_stories, send_due_edition
+from tests.integration.inbox import html_part, mail_to, wait_for_mail
+from tests.integration.test_web_http import reader_by_email, statuses
+from tests.integration.web_client import clear_rate_limits
 
 pytestmark = pytest.mark.integration
-
-SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
-DESKTOP_WIDTH, PHONE_WIDTH = 1280, 375
-VIEW_HEIGHT = 900
-CHROMIUM = "/usr/bin/chromium"
-
-_UNLABELLED = """els => els.filter(e => {
-    const named = (e.labels && [...e.labels].some(l => l.textContent.trim()))
-        || (e.getAttribute('aria-label') || '').trim() || e.getAttribute('aria-labelledby');
-    return !named;
-}).map(e => e.outerHTML)"""
-
-
-def _png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
-    """A flat-colour PNG: stands in for the story images the sample feed points at."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    row = b"\x00" + bytes(rgb) * width
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(row * height)) + chunk(b"IEND", b""))
-
-
-PLACEHOLDER_IMAGE = _png(160, 90, (190, 196, 204))
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield chromium
-        chromium.close()
+    yield from launch_chromium()
 
 
 @pytest.fixture
 def context(browser: Browser, live: Stack, web: str) -> Iterator[BrowserContext]:
-    context = browser.new_context(viewport={"width": DESKTOP_WIDTH, "height": VIEW_HEIGHT}, locale="en-GB")
-    context.set_default_timeout(10_000)
-
-    def outside(route: Route) -> None:
-        # Nothing leaves the machine: story images get a placeholder, the rest is refused.
-        if route.request.resource_type == "image":
-            route.fulfill(status=200, content_type="image/png", body=PLACEHOLDER_IMAGE)
-        else:
-            route.abort()
-
-    context.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), outside)
-    yield context
-    context.close()
-
-
-def check_and_shoot(page: Page, backend: str, name: str, *, web_page: bool = True) -> None:
-    """Full-page screenshots at desktop and phone width, with the accessibility basics."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    try:
-        for width in (DESKTOP_WIDTH, PHONE_WIDTH):
-            page.set_viewport_size({"width": width, "height": VIEW_HEIGHT})
-            page.screenshot(path=str(SCREENSHOTS / f"{backend}-{name}-{width}.png"), full_page=True)
-            unlabelled = page.eval_on_selector_all("input:not([type=hidden]), select, textarea", _UNLABELLED)
-            assert unlabelled == [], f"{name}: inputs without a label: {unlabelled}"
-            if web_page:
-                assert page.locator("h1").count() == 1, f"{name}: not exactly one h1"
-            if width == PHONE_WIDTH:
-                scroll_width = page.evaluate("document.documentElement.scrollWidth")
-                assert scroll_width <= PHONE_WIDTH, f"{name}: {scroll_width} px wide on a {PHONE_WIDTH} px phone"
-    finally:
-        page.set_viewport_size({"width": DESKTOP_WIDTH, "height": VIEW_HEIGHT})
-
-
-def heading(page: Page, text: str) -> None:
-    expect(page.get_by_role("heading", level=1)).to_have_text(text)
+    yield from local_context(browser)
 
 
 def email_link(page: Page, html: str, name: str) -> str:
@@ -135,7 +62,7 @@ def test_a_reader_signs_up_reads_a_digest_and_leaves_in_a_browser(
     response = page.goto(f"{web}/subscribe")
     assert response is not None and response.status == 200
     heading(page, "Get the featured stories in your email")
-    check_and_shoot(page, backend, "subscribe")
+    check_and_shoot(page, "subscribe", prefix=backend)
     page.get_by_label("Email address").fill(address)
     page.get_by_label("Name").fill("Bea")
     page.get_by_label("Science").click()
@@ -146,7 +73,7 @@ def test_a_reader_signs_up_reads_a_digest_and_leaves_in_a_browser(
     expect(page.get_by_label("Politics")).not_to_be_checked()
     page.get_by_role("button", name="Subscribe").click()
     heading(page, "Check your inbox")
-    check_and_shoot(page, backend, "sent")
+    check_and_shoot(page, "sent", prefix=backend)
     pending = reader_by_email(live, address)
     assert pending is not None and pending.status == SubscriberStatus.PENDING
     assert pending.topics == ["science", "world"] and pending.name == "Bea"
@@ -158,39 +85,35 @@ def test_a_reader_signs_up_reads_a_digest_and_leaves_in_a_browser(
     page.goto(confirm_url)
     heading(page, "You're subscribed")
     expect(page.get_by_text("You chose: science, world.")).to_be_visible()
-    check_and_shoot(page, backend, "confirmed")
+    check_and_shoot(page, "confirmed", prefix=backend)
     assert reader_by_email(live, address).status == SubscriberStatus.ACTIVE  # type: ignore[union-attr]
     wait_for_mail(live, address, subject="Welcome")
 
     # A digest arrives; leave from its visible Unsubscribe link.
     seed_stories(live.factory)
-    first = due_edition(live.factory, "Browser edition one")
-    live.client.send_task("digest.release_due_editions")
-    live.wait_for_edition(first)
+    send_due_edition(live, "Browser edition one")
     [digest] = wait_for_mail(live, address, subject="Browser edition one")
     digest_html = html_part(digest.message)
     mail_view.set_content(digest_html)
     expect(mail_view.get_by_text("Hi Bea,")).to_be_visible()
-    check_and_shoot(mail_view, backend, "email", web_page=False)
+    check_and_shoot(mail_view, "email", prefix=backend, one_h1=False)  # an email has no h1 of its own
     unsubscribe_url = email_link(mail_view, digest_html, "Unsubscribe")
     assert unsubscribe_url == f"{web}/unsubscribe/{reader_by_email(live, address).token}"  # type: ignore[union-attr]
 
     page.goto(unsubscribe_url)
     heading(page, "Unsubscribe?")
     expect(page.get_by_text(address)).to_be_visible()
-    check_and_shoot(page, backend, "unsubscribe")
+    check_and_shoot(page, "unsubscribe", prefix=backend)
     assert reader_by_email(live, address).status == SubscriberStatus.ACTIVE  # type: ignore[union-attr]  # opening is not leaving
     page.get_by_role("button", name="Unsubscribe").click()
     heading(page, "You're unsubscribed")
-    check_and_shoot(page, backend, "unsubscribed")
+    check_and_shoot(page, "unsubscribed", prefix=backend)
     gone = reader_by_email(live, address)
     assert gone is not None
     assert (gone.status, gone.unsubscribe_channel) == (SubscriberStatus.UNSUBSCRIBED, "page")
 
     # The next edition goes out, but not to them.
-    second = due_edition(live.factory, "Browser edition two")
-    live.client.send_task("digest.release_due_editions")
-    live.wait_for_edition(second)
+    second = send_due_edition(live, "Browser edition two")
     [control_copy] = wait_for_mail(live, control, subject="Browser edition two")
     assert [str(r.message["Subject"]) for r in mail_to(live, address)] == [
         "Confirm your subscription to Political IQ", "Welcome to Political IQ: you're subscribed",
@@ -208,7 +131,7 @@ def test_a_reader_signs_up_reads_a_digest_and_leaves_in_a_browser(
     page.get_by_role("button", name="Save preferences").click()
     expect(page.get_by_role("status")).to_have_text("Saved.")
     expect(page.get_by_label("At most one a week")).to_be_checked()
-    check_and_shoot(page, backend, "preferences")
+    check_and_shoot(page, "preferences", prefix=backend)
     changed = reader_by_email(live, control)
     assert changed is not None
     assert changed.topics == ["culture", "technology"]
@@ -219,5 +142,5 @@ def test_a_reader_signs_up_reads_a_digest_and_leaves_in_a_browser(
     assert response is not None and response.status == 404
     heading(page, "Link not recognised")
     expect(page.get_by_role("link", name="Go to the sign-up page")).to_be_visible()
-    check_and_shoot(page, backend, "error")
+    check_and_shoot(page, "error", prefix=backend)
 

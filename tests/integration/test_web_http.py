@@ -18,7 +18,6 @@ from html.parser import HTMLParser
 
 import httpx
 import pytest
-import redis
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import func, select
 
@@ -40,41 +39,26 @@ from digest.store.models import (
 from digest.subscribers import add_subscriber
 from digest.tokens import CONFIRM_SALT
 from tests.integration.conftest import Stack
-from tests.integration.helpers import due_edition, seed_readers, seed_stories
+from tests.integration.helpers import (
+    due_edition,
+    seed_readers,
+    seed_stories,
+    send_due_edition,
+)
+from tests.integration.inbox import html_part, mail_to, text_part, wait_for_mail
 from tests.integration.smtp_sink import Received
+from tests.integration.web_client import clear_rate_limits, csrf_token
 
 pytestmark = pytest.mark.integration
 
 USER_AGENT = "digest-web-tests/1.0 (httpx)"
 TOPICS = ["politics", "world", "business", "technology", "science", "health", "sports", "culture"]
-MAIL_TIMEOUT_SECONDS = 30
 FORM_LIMIT_BYTES = 64 * 1024
 CONFIRM_MAX_AGE_DAYS = 7  # DIGEST_CONFIRM_TOKEN_MAX_AGE_DAYS' default, which the server runs with
 
 
 # ------------------------------------------------------------------ helpers (also used by the
-# inbound and browser tests)
-
-
-def wait_for_mail(live: Stack, address: str, *, count: int = 1, subject: str | None = None,
-                  timeout: float = MAIL_TIMEOUT_SECONDS) -> list[Received]:
-    """The messages the SMTP server received for `address` (optionally with `subject` in
-    the Subject), once there are at least `count` of them."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = [r for r in live.smtp.by_recipient().get(address, [])
-               if subject is None or subject in str(r.message["Subject"])]
-        if len(got) >= count:
-            return got
-        if time.monotonic() > deadline:
-            log_tail = live.worker_log.read_text(errors="replace")[-3000:]
-            raise AssertionError(f"{len(got)} of {count} message(s) for {address} after {timeout}s; "
-                                 f"worker log:\n{log_tail}")
-        time.sleep(0.05)
-
-
-def mail_to(live: Stack, address: str) -> list[Received]:
-    return live.smtp.by_recipient().get(address, [])
+# inbound, feedback and browser tests)
 
 
 def settle(live: Stack) -> None:
@@ -82,18 +66,6 @@ def settle(live: Stack) -> None:
     live.drain()
     time.sleep(0.3)  # a task between BRPOP and the unacked hash is invisible to drain()
     live.drain()
-
-
-def text_part(message: EmailMessage) -> str:
-    part = message.get_body(preferencelist=("plain",))
-    assert part is not None
-    return part.get_content()  # type: ignore[no-any-return]
-
-
-def html_part(message: EmailMessage) -> str:
-    part = message.get_body(preferencelist=("html",))
-    assert part is not None
-    return part.get_content()  # type: ignore[no-any-return]
 
 
 def confirm_link(received: Received, base_url: str) -> str:
@@ -120,13 +92,6 @@ def one_click(url: str, encoding: str = "multipart") -> httpx.Response:
     body, headers = one_click_body(encoding)
     return httpx.post(url, content=body, headers={**headers, "User-Agent": "mailbox-provider/1.0"},
                       follow_redirects=False, timeout=10)
-
-
-def csrf_token(html: str) -> str:
-    found = re.findall(r'name="csrf_token" value="([^"]+)"', html)
-    assert found, "no CSRF field on the page"
-    assert len(set(found)) == 1
-    return found[0]
 
 
 def h1(html: str) -> str:
@@ -212,15 +177,6 @@ class _Labels(HTMLParser):
 
 
 # ------------------------------------------------------------------ fixtures
-
-
-def clear_rate_limits(live: Stack) -> None:
-    """The subscribe counters and cooldowns live in Redis for an hour: start each test clean."""
-    client = redis.Redis.from_url(live.broker_url)
-    keys = list(client.scan_iter("digest:rl:*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 @pytest.fixture(autouse=True)
@@ -865,9 +821,7 @@ def test_subscribe_confirm_receive_then_one_click_out_over_http(live: Stack, cli
     wait_for_mail(live, address, subject="Welcome")
 
     seed_stories(live.factory)
-    first = due_edition(live.factory, "First edition")
-    live.client.send_task("digest.release_due_editions")
-    live.wait_for_edition(first)
+    send_due_edition(live, "First edition")
     [digest] = wait_for_mail(live, address, subject="First edition")
     message = digest.message
     assert "Hi Journey," in text_part(message)
@@ -882,9 +836,7 @@ def test_subscribe_confirm_receive_then_one_click_out_over_http(live: Stack, cli
     assert subscriber is not None
     assert (subscriber.status, subscriber.unsubscribe_channel) == (SubscriberStatus.UNSUBSCRIBED, "one-click")
 
-    second = due_edition(live.factory, "Second edition")
-    live.client.send_task("digest.release_due_editions")
-    live.wait_for_edition(second)
+    second = send_due_edition(live, "Second edition")
     assert len(wait_for_mail(live, control, subject="Second edition")) == 1  # the edition did go out
     assert [str(r.message["Subject"]) for r in mail_to(live, address)] == [
         "Confirm your subscription to Political IQ", "Welcome to Political IQ: you're subscribed",
