@@ -5,7 +5,9 @@ Imported by worker.py (the `celery -A worker` entry point) and by the tasks modu
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 
 from celery import Celery, signals
 
@@ -13,6 +15,7 @@ from digest.config import get_settings
 
 # Redis redelivers an unacked task after this; every countdown we use stays far below it.
 VISIBILITY_TIMEOUT_SECONDS = 3600
+log = logging.getLogger(__name__)
 
 
 def make_app() -> Celery:
@@ -81,3 +84,26 @@ def _forget_metrics_of_dead_child(pid: int | None = None, **_: object) -> None:
     from digest.metrics import mark_process_dead
 
     mark_process_dead(pid or os.getpid())
+
+
+@signals.worker_process_init.connect
+def _replay_orphaned_journals(**_: object) -> None:
+    """Each prefork child, as it starts, records what dead batches on this host sent.
+
+    A child starts with its worker and whenever the pool replaces one that was killed, so a
+    killed batch's sends reach the database within seconds, not only when this host's next
+    batch begins: after its lease a batch's rows may be claimed on another host, which
+    cannot read this host's journal. In a thread, because a child must report ready within
+    seconds whatever the database is doing; the next batch replays again anyway."""
+    threading.Thread(target=_replay_now, name="digest-journal-replay", daemon=True).start()
+
+
+def _replay_now() -> None:
+    from digest.journal import journal_dir, replay_orphans
+    from digest.store.engine import session_factory
+
+    settings = get_settings()
+    try:
+        replay_orphans(session_factory(), journal_dir(settings.database_url, settings.journal_dir))
+    except Exception as exc:  # noqa: BLE001 - a database outage: the next batch replays instead
+        log.warning("journal replay at process start failed; the next batch retries it: %s", exc)

@@ -56,6 +56,7 @@ class Stack:
     client: Celery
     worker_log: Path
     web_port: int
+    worker_pid: int = 0  # the stack's Celery worker (its main process)
 
     @property
     def base_url(self) -> str:
@@ -195,6 +196,7 @@ def stack(request, smtp_server, broker_url, tmp_path_factory) -> Iterator[Stack]
     )
     redis.Redis.from_url(broker_url).delete(TASK_QUEUE)
     proc = start_worker(stack)
+    stack.worker_pid = proc.pid
     yield stack
     stop_worker(proc)
     engine.dispose()
