@@ -322,12 +322,20 @@ def _send_loop(factory, content, claimed, readers, transport, settings, clock, p
     renew_at = content.claimed_at + settings.lease_seconds / 3
     stop_at = len(claimed)  # the first claimed row left untried
     untried_outcome = "released"
+    attempts: Counter[str] = Counter()  # for the messages counter, added to it per flush
+
+    def count_attempts() -> None:
+        for outcome, number in attempts.items():
+            MESSAGES.labels(content.label, outcome).inc(number)
+        attempts.clear()
+
     try:
         with transport.connect() as connection:
             for index, row in enumerate(claimed):
                 if len(pending) >= settings.record_every_messages or (
                     time.monotonic() - last_check >= RECHECK_EVERY_SECONDS
                 ):
+                    count_attempts()  # first: these were sent whatever the database says next
                     flush()
                     # Every reader still to send, as one array parameter; the lease renewed
                     # by id range only when it is due: a constant number of statements.
@@ -365,7 +373,7 @@ def _send_loop(factory, content, claimed, readers, transport, settings, clock, p
                 if result.outcome == "sent":
                     journal.record(row.id, result.message_id or "", result.story_ids)
                 SEND_SECONDS.observe(time.perf_counter() - started)
-                MESSAGES.labels(content.label, "failed" if result.outcome == "transient" else result.outcome).inc()
+                attempts["failed" if result.outcome == "transient" else result.outcome] += 1
                 pending.append(result)
                 if result.connection_lost:
                     stop_at = index + 1  # the connection is gone: leave the rest for the retry
@@ -379,6 +387,7 @@ def _send_loop(factory, content, claimed, readers, transport, settings, clock, p
     pending.extend(Result(row.id, row.subscriber_id, untried_outcome, row.attempts,
                           error="edition cancelled" if untried_outcome == "skipped" else None)
                    for row in claimed[stop_at:])
+    count_attempts()
     flush()
 
 

@@ -41,12 +41,21 @@ def test_the_path_taken_follows_the_servers_offer(server) -> None:  # type: igno
         assert connection.pipelining is handler.advertise_pipelining
 
 
-@pytest.mark.parametrize("kind", [bytes, WireMessage])  # WireMessage: the fast path's output
-def test_messages_arrive_byte_for_byte_with_leading_dots_unstuffed(server, kind) -> None:  # type: ignore[no-untyped-def]
+def test_a_wire_message_goes_out_as_it_is(server) -> None:  # type: ignore[no-untyped-def]
+    # The fast path's output: CRLF only, leading dots written "=2E" (quoted-printable).
+    wire = WireMessage(b"Subject: wire\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+                       b"=2Eleading dot=\r\n=2E\r\nlast line\r\n")
+    transport, handler = server
+    with transport.connect() as connection:
+        connection.send(SENDER, "wire@example.org", wire)
+    assert [m.data for m in handler.messages] == [bytes(wire)]
+
+
+def test_messages_arrive_byte_for_byte_with_leading_dots_unstuffed(server) -> None:  # type: ignore[no-untyped-def]
     transport, handler = server
     with transport.connect() as connection:
         for n in range(3):
-            connection.send(SENDER, f"reader{n}@example.org", kind(DOTTED))
+            connection.send(SENDER, f"reader{n}@example.org", DOTTED)
     assert [m.rcpt_tos for m in handler.messages] == [[f"reader{n}@example.org"] for n in range(3)]
     assert all(m.mail_from == SENDER for m in handler.messages)
     assert {m.data for m in handler.messages} == {DOTTED}

@@ -9,6 +9,7 @@ accepted must be storable, and every message is checked on the wire, both builde
 
 from __future__ import annotations
 
+import binascii
 import email
 import email.policy
 import html
@@ -38,6 +39,7 @@ from digest.mailer.message import (
     list_unsubscribe,
     WireMessage,
     message_id_for,
+    qp_piece,
 )
 from digest.render import EditionView, Reader, RenderedEdition, StoryView, reader_values, render_edition
 from digest.sender import shared_headers
@@ -363,7 +365,20 @@ def fast_path(rendered: RenderedEdition, shared: MessageHeaders, reader: Reader,
         text_qp=text_qp, html_qp=html_qp)
     assert isinstance(raw, WireMessage)
     assert raw.count(b"\n") == raw.count(b"\r\n") == raw.count(b"\r"), "a bare CR or LF on the wire"
+    assert b"\r\n." not in raw, "a line starting with a dot: SMTP would need to dot-stuff it"
     return raw
+
+
+@BOUNDED
+@given(text=st.text(st.one_of(st.sampled_from([".", "\n", "\r", "=", " ", "\t"]), ANY_CHAR), max_size=300))
+def test_a_quoted_printable_piece_decodes_to_its_text_in_short_lines_none_starting_with_a_dot(text: str) -> None:
+    encoded = qp_piece(text)
+    lines = encoded.split(b"\r\n")
+    assert all(len(line) <= 76 for line in lines), [len(line) for line in lines]
+    assert not any(line.startswith(b".") for line in lines)
+    assert encoded.count(b"\n") == encoded.count(b"\r\n") == encoded.count(b"\r")
+    expected = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8", "surrogatepass")
+    assert binascii.a2b_qp(encoded.replace(b"\r\n", b"\n")) == expected
 
 
 def reference_build(rendered: RenderedEdition, shared: MessageHeaders, reader: Reader, message_id: str) -> bytes:

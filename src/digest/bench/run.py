@@ -71,6 +71,9 @@ def run_bench(options: BenchOptions, progress: Console) -> Results:
             port = sink.port
             step(f"raw SMTP ceiling ({connections} connections, {options.smtp_seconds:.0f} s)")
             ceiling = results.details["smtp_ceiling"] = measure_smtp_ceiling(port, connections, options.smtp_seconds)
+            step(f"pipelined SMTP ceiling ({connections} connections, {options.smtp_seconds:.0f} s)")
+            pipelined = results.details["smtp_ceiling_pipelined"] = measure_smtp_ceiling(
+                port, connections, options.smtp_seconds, pipelined=True)
             step(f"end to end ({options.readers} readers)")
             database_url = stack.enter_context(scratch_database(options.pg_url))
             e2e = results.details["end_to_end"] = measure_end_to_end(options, database_url, sink, workdir)
@@ -99,7 +102,7 @@ def run_bench(options: BenchOptions, progress: Console) -> Results:
     results.details["seconds"] = time.perf_counter() - started
     results.details["load_average_at_end"] = os.getloadavg()
     step("done")
-    _figures(results, prep, ceiling, e2e, plans, unsub, trips, connections)
+    _figures(results, prep, ceiling, e2e, plans, unsub, trips, connections, pipelined)
     return results
 
 def _hide_password(url: str) -> str:

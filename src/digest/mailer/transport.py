@@ -78,7 +78,9 @@ def _crlf(message: bytes) -> bytes:
 def _data_payload(message: bytes) -> bytes:
     """What follows DATA: `message` (CRLF line ends) dot-stuffed and ended by CRLF . CRLF.
     One replace where smtplib runs a regular expression over the whole body on every send
-    (~90 µs for 17 KB here)."""
+    (~90 µs for 17 KB here); none for a WireMessage, which has no line starting with a dot."""
+    if isinstance(message, WireMessage):
+        return message + b".\r\n"
     if b"\r\n." in message:
         message = message.replace(b"\r\n.", b"\r\n..")
     if message.startswith(b"."):
