@@ -56,6 +56,10 @@ def _figures(results: Results, prep: dict[str, Any], ceiling: dict[str, Any], e2
                                  stdlib / fast, "× slower")
     f["prep_naive_us"] = Figure("prep: render + premailer per reader", naive, "µs", fast, "fast path",
                                 naive / fast, "× slower")
+    if "dkim_median_us" in prep:
+        signed, pure = prep["dkim_median_us"], prep["dkim_pure_python_median_us"]
+        f["prep_dkim_us"] = Figure("prep: DKIM signature (RSA-2048), median", signed, "µs", pure,
+                                   "dkimpy's pure-Python RSA", pure / signed, "× faster")
     rate = ceiling["messages_per_second"]
     f["smtp_ceiling_msgs"] = Figure(f"SMTP ceiling: smtplib × {connections} → smtp-sink", rate, "msg/s")
     e2e_rate = e2e["messages_per_second"]
