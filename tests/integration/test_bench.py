@@ -22,8 +22,8 @@ pytestmark = pytest.mark.integration
 QUICK_PLAN_SIZES = (2_000, 5_000)  # digest.bench.QUICK_PLAN_SIZES, written out so a change shows here
 BENCH_TIMEOUT_SECONDS = 240  # the quick run takes ~20 s on an idle 2-core machine
 FIGURES = {
-    "prep_fast_us", "prep_stdlib_us", "prep_naive_us",  # 1. message preparation
-    "smtp_ceiling_msgs",  # 2. raw SMTP ceiling
+    "prep_fast_us", "prep_stdlib_us", "prep_naive_us", "prep_dkim_us",  # 1. message preparation
+    "smtp_ceiling_msgs", "smtp_ceiling_pipelined_msgs", "e2e_share_of_pipelined",  # 2. raw SMTP ceilings
     "e2e_msgs", "e2e_worker_cpu_us", "e2e_postgres_cpu_us",  # 3. end to end
     *(f"plan_{size}_{what}" for size in QUICK_PLAN_SIZES for what in ("seconds", "rss_mb")),  # 4. planning
     "unsubscribe_p99_ms", "unsubscribe_rate",  # 5. one-click unsubscribe
