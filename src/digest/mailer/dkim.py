@@ -80,7 +80,7 @@ class DkimSigner:
         try:
             signature = dkim.sign(message, self.selector.encode(), self.domain.encode(), self.private_key,
                                   canonicalize=(b"relaxed", b"relaxed"), include_headers=list(SIGNED_HEADERS))
-        except dkim.DKIMException as exc:
+        except (dkim.DKIMException, ValueError) as exc:  # ValueError: numbers OpenSSL refuses as a key
             raise DkimError(f"DKIM signing failed: {exc}") from None
         return signature + message
 
