@@ -30,10 +30,10 @@ from digest.selector import curation as edition_curation
 from digest.store.models import Edition, EditionCuration, EditionStatus, Story, utcnow
 from digest.subscribers import InvalidReader
 from digest.web.editor_pages import (
-    ZONES,
     Editor,
     EditorError,
     checked_form,
+    editor_form_page,
     editor_page,
     int_field,
     see_other,
@@ -50,9 +50,7 @@ EDITOR_ACTIONS = ("schedule", "unschedule", "cancel")
 
 def _edition_form_page(request: Request, values: dict[str, Any], error: str | None = None,
                        status: int = 200) -> Response:
-    return editor_page(request, "editor/edition_new.html", "edition", {
-        "values": values, "topics": services_of(request).settings.topic_list, "zones": ZONES,
-        "error": error}, status)
+    return editor_form_page(request, "editor/edition_new.html", "edition", values, error, status)
 
 
 @router.get("/editions/new")

@@ -321,11 +321,18 @@ async def add_story(request: Request, user: Editor) -> Response:
 # ------------------------------------------------------------------ newsletters
 
 
-def _newsletter_page(request: Request, values: dict[str, Any], error: str | None = None,
-                     status: int = 200) -> Response:
-    return editor_page(request, "editor/newsletter_new.html", "newsletter", {
+def editor_form_page(request: Request, name: str, active: str, values: dict[str, Any], error: str | None,
+                     status: int) -> Response:
+    """A create form (newsletter, edition) with what was entered, the error if any, and the
+    topics and time zones to choose from."""
+    return editor_page(request, name, active, {
         "values": values, "topics": services_of(request).settings.topic_list, "zones": ZONES,
         "error": error}, status)
+
+
+def _newsletter_page(request: Request, values: dict[str, Any], error: str | None = None,
+                     status: int = 200) -> Response:
+    return editor_form_page(request, "editor/newsletter_new.html", "newsletter", values, error, status)
 
 
 @router.get("/newsletters/new")
