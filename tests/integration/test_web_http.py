@@ -453,6 +453,22 @@ def test_rfc8058_one_click_post_unsubscribes_with_a_plain_200(live: Stack, web: 
     assert [(e.channel, e.user_agent) for e in events] == [("one-click", "mailbox-provider/1.0")]
 
 
+def test_one_click_from_behind_a_proxy_with_an_odd_forwarded_address_still_unsubscribes(
+        live: Stack, web: str) -> None:
+    # `digest serve` takes the client address from X-Forwarded-For (its proxy is trusted);
+    # whatever that holds, the unsubscribe is recorded, the address kept at its column's 64.
+    subscriber = add_active_reader(live, "proxied@example.org")
+    body, headers = one_click_body("urlencoded")
+    response = httpx.post(f"{web}/unsubscribe/{subscriber.token}", content=body, timeout=10,
+                          headers={**headers, "X-Forwarded-For": "2001:db8::" + "f" * 90})
+    assert response.status_code == 200
+    assert reader_by_id(live, subscriber.id).status == SubscriberStatus.UNSUBSCRIBED
+    with live.factory() as session:
+        [event] = session.scalars(select(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber.id,
+                                                             ConsentEvent.kind == "unsubscribe"))
+    assert event.ip == ("2001:db8::" + "f" * 90)[:64]
+
+
 def test_the_unsubscribe_page_get_changes_nothing_and_its_button_needs_csrf(
         live: Stack, client: httpx.Client) -> None:
     subscriber = add_active_reader(live, "page@example.org")
