@@ -124,8 +124,14 @@ def revoke_api_token(session: Session, token_id: int, user: User) -> bool:
         synchronize_session=False)).rowcount or 0) == 1
 
 
+AUDIT_TARGET_MAX_CHARS = 120  # the column; a longer target (a story's URL) is kept whole in detail
+
+
 def audit(session: Session, user: User | None, action: str, target: str,
           detail: dict[str, object] | None = None) -> None:
+    if len(target) > AUDIT_TARGET_MAX_CHARS:
+        detail = {**(detail or {}), "target": target}
+        target = target[: AUDIT_TARGET_MAX_CHARS - 1] + "…"
     session.add(AuditEntry(user_id=user.id if user else None, actor=user.email if user else "system",
                            action=action, target=target, detail=detail))
 

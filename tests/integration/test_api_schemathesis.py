@@ -251,3 +251,18 @@ def test_hostile_requests_get_a_4xx_json_answer(api: Api) -> None:
     assert sorted(editions) == sorted(api.edition_ids)
     assert editions[draft_id].status == EditionStatus.DRAFT and editions[draft_id].note is None
     assert actions == ["story.add"]  # the huge story, the one request that may be taken
+
+
+@BACKENDS
+def test_a_story_with_a_long_url_is_added_and_audited_whole(api: Api) -> None:
+    # News URLs run long (slugs, tracking-free but deep paths): up to the column's 2048.
+    url = "https://news.example.com/2026/11/25/" + "a-long-headline-slug-" * 90
+    url = url[:2048]
+    with httpx.Client(base_url=api.base_url, timeout=REQUEST_TIMEOUT_SECONDS, headers=api.headers) as client:
+        response = client.post("/stories", json={"url": url, "title": "A long address"})
+    assert response.status_code == 201, response.text
+    with api.live.factory() as session:
+        story = session.scalar(select(Story).where(Story.id == response.json()["id"]))
+        entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "story.add")).one()
+    assert story is not None and story.url == url
+    assert len(entry.target) <= 120 and entry.detail == {"target": url}
