@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.exc import DataError
 
 from digest import accounts, curation, lifecycle
 from digest.content import edition_view
@@ -148,6 +149,12 @@ def create_api(services: Services) -> FastAPI:
         async def domain_error(request: Request, exc: Exception) -> Response:
             status = 404 if str(exc).startswith("no ") else 400
             return JSONResponse({"error": str(exc)}, status_code=status)
+
+    @api.exception_handler(DataError)
+    async def does_not_fit(request: Request, exc: DataError) -> Response:
+        # The net for a column length or range the request models missed: the client's fault.
+        return JSONResponse({"error": f"a value does not fit: {str(exc.orig).split(chr(10))[0][:200]}"},
+                            status_code=422)
 
     @api.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import text
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -122,6 +123,13 @@ def create_app(services: Services | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         return error_page(request, 400, "Bad request", "Part of this request is not valid.")
+
+    @app.exception_handler(DataError)
+    async def does_not_fit(request: Request, exc: DataError) -> Response:
+        # A value the database refuses (too long, out of range) is the request's fault. Every
+        # input is checked against its column before this; this is the net for one missed.
+        log.warning("database refused a value on %s: %s", request.url.path, str(exc.orig).split("\n")[0])
+        return error_page(request, 400, "Bad request", "Part of this request is too long or out of range.")
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
