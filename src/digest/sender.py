@@ -21,8 +21,8 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections import Counter
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
