@@ -19,23 +19,16 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from digest.config import get_settings
+from digest.ratelimit import process_client
 
 CHANNEL_PREFIX = "digest:departures"
 FORGET_AFTER_SECONDS = 6 * 3600
 log = logging.getLogger(__name__)
 
 
-_clients: dict[tuple[int, str], redis.Redis] = {}
-
-
 def _client() -> redis.Redis:
-    """One client (one connection pool) per process and Redis URL."""
     settings = get_settings()
-    url = settings.redis_url or settings.broker_url
-    key = (os.getpid(), url)
-    if key not in _clients:
-        _clients[key] = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
-    return _clients[key]
+    return process_client(settings.redis_url or settings.broker_url)
 
 
 def channel() -> str:

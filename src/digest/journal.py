@@ -31,7 +31,8 @@ from digest.store.models import ts
 
 log = logging.getLogger(__name__)
 
-_MARK_SENT = text(
+# The one statement that marks a delivery sent (the send loop's executemany uses it too).
+MARK_SENT = text(
     "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, message_id = :message_id, "
     "sent_at = :at, attempted_at = :at, story_ids = :story_ids, last_error = NULL, lease_until = NULL, "
     "next_attempt_at = NULL WHERE id = :id AND status = 'queued'"
@@ -100,7 +101,7 @@ def replay_orphans(factory: sessionmaker[Session], folder: Path) -> int:
             if rows:
                 at = datetime.fromtimestamp(os.fstat(fd).st_mtime, UTC)
                 with factory.begin() as session:
-                    session.execute(_MARK_SENT, [{**row, "at": at} for row in rows])
+                    session.execute(MARK_SENT, [{**row, "at": at} for row in rows])
                 recorded += len(rows)
                 log.warning("replayed %s sends from an interrupted batch's journal", len(rows))
             path.unlink(missing_ok=True)

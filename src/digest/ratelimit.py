@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import os
 
 import redis
+
+
+_clients: dict[tuple[int, str, float], redis.Redis] = {}
+
+
+def process_client(url: str, timeout: float = 0.5) -> redis.Redis:
+    """This process's client (one connection pool) for `url`: a new client per use opens a
+    new connection and reads package metadata (~1 ms). A forked child gets its own."""
+    key = (os.getpid(), url, timeout)
+    if key not in _clients:
+        _clients[key] = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    return _clients[key]
 
 
 class RateLimiter:

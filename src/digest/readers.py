@@ -70,7 +70,9 @@ def _consent_values(subscriber_id: int, kind: str, ctx: RequestContext, *, with_
         "subscriber_id": subscriber_id, "kind": kind, "channel": ctx.channel, "form": ctx.form,
         "consent_text": CONSENT_TEXT if with_text else None,
         "consent_version": CONSENT_VERSION if with_text else None,
-        "ip": ctx.ip, "user_agent": (ctx.user_agent or "")[:500] or None, "detail": detail,
+        # Cut to their columns: behind a proxy the address comes from an unchecked
+        # X-Forwarded-For, and a long one must not cost a reader their unsubscribe.
+        "ip": (ctx.ip or "")[:64] or None, "user_agent": (ctx.user_agent or "")[:500] or None, "detail": detail,
     }
 
 

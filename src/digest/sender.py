@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import JSON, TextClause, bindparam, func, select, text
+from sqlalchemy import TextClause, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.config import Settings
@@ -42,7 +42,7 @@ from digest.mailer.message import (
 from digest.mailer.transport import Connection, SendError, Transport
 from digest.metrics import MESSAGES, SEND_SECONDS
 from digest.departures import watch as departure_watch
-from digest.journal import SendJournal, journal_dir, replay_orphans
+from digest.journal import MARK_SENT, SendJournal, journal_dir, replay_orphans
 from digest.ops import check_auto_pause
 from digest.throttle import Throttle
 from digest.planner import finish_if_complete
@@ -98,11 +98,7 @@ _DEPARTED = with_id_list("SELECT id FROM subscribers WHERE id IN_IDS AND status 
 # One statement per outcome, each run as an executemany over the chunk's rows. The
 # `status = 'queued'` guard keeps a record from ever overwriting a final state.
 _RECORD = {
-    "sent": text(
-        "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, message_id = :message_id, "
-        "sent_at = :at, attempted_at = :at, story_ids = :story_ids, last_error = NULL, lease_until = NULL, "
-        "next_attempt_at = NULL WHERE id = :id AND status = 'queued'"
-    ).bindparams(ts("at"), bindparam("story_ids", type_=JSON)),
+    "sent": MARK_SENT,
     "bounced": text(
         "UPDATE deliveries SET status = 'bounced', attempts = attempts + 1, message_id = :message_id, "
         "last_error = :error, attempted_at = :at, lease_until = NULL WHERE id = :id AND status = 'queued'"

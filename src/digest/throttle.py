@@ -13,7 +13,7 @@ import logging
 import redis
 
 from digest.config import Settings
-from digest.ratelimit import TokenBucket
+from digest.ratelimit import TokenBucket, process_client
 
 MAX_WAIT_SECONDS = 5.0
 GLOBAL_BLOCK = 10
@@ -28,8 +28,7 @@ class Throttle:
         self._domains: dict[str, TokenBucket] = {}
         if not self.enabled:
             return
-        client = redis.Redis.from_url(settings.redis_url or settings.broker_url, socket_connect_timeout=1,
-                                      socket_timeout=1)
+        client = process_client(settings.redis_url or settings.broker_url, timeout=1.0)
         if settings.rate_limit_per_second:
             rate = settings.rate_limit_per_second
             self._block = max(1, min(GLOBAL_BLOCK, int(rate)))

@@ -58,15 +58,10 @@ def _page(request: Request, name: str, context: dict[str, Any], status: int = 20
     return response
 
 
-# The consent ledger's ip column. Behind a proxy the address comes from X-Forwarded-For,
-# which nobody checks: a long one must not cost a reader their unsubscribe (a 503).
-IP_MAX_CHARS = 64
-
-
 def _context(request: Request, channel: str, form: str | None = None) -> RequestContext:
     return RequestContext(
         channel=channel,
-        ip=request.client.host[:IP_MAX_CHARS] if request.client and request.client.host else None,
+        ip=request.client.host if request.client else None,
         user_agent=request.headers.get("user-agent"),
         form=form,
     )
