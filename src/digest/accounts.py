@@ -14,7 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from digest.store.models import ApiToken, AuditEntry, Role, User, WebSession, utcnow
+from digest.store import ApiToken, AuditEntry, Role, User, WebSession, utcnow
 from digest.subscribers import normalise_email
 
 SESSION_MAX_AGE_HOURS = 12

@@ -100,7 +100,7 @@ def _replay_orphaned_journals(**_: object) -> None:
 
 def _replay_now() -> None:
     from digest.journal import journal_dir, replay_orphans
-    from digest.store.engine import session_factory
+    from digest.store import session_factory
 
     settings = get_settings()
     try:

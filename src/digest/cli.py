@@ -31,10 +31,18 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from digest.config import ConfigError, get_settings
 from digest.editions import EditionError, create_edition, get_edition, list_editions, parse_send_at, preview_edition
 from digest.shapes import edition_json, newsletter_json, story_json, subscriber_json
+from digest.store import (
+    Story,
+    Subscriber,
+    SubscriberStatus,
+    current_and_head,
+    get_engine,
+    is_initialised,
+    session_scope,
+    upgrade,
+    utcnow,
+)
 from digest.stories import ParseError, ingest_source
-from digest.store.engine import get_engine, session_scope
-from digest.store.migrate import current_and_head, is_initialised, upgrade
-from digest.store.models import Story, Subscriber, SubscriberStatus, utcnow
 from digest.subscribers import AlreadySubscribed, InvalidReader, Suppressed, add_subscriber, import_csv
 
 try:  # typer >= 0.20 carries its own copy of click: its errors are not click's classes
@@ -302,7 +310,7 @@ def editions_resume(edition_id: Annotated[int, typer.Argument(metavar="ID")]) ->
     """Resume a paused edition; only deliveries still queued are sent."""
     _require_database()
     from digest.lifecycle import LifecycleError, resume_and_enqueue
-    from digest.store.engine import session_factory
+    from digest.store import session_factory
     from digest.tasks import enqueue_batch
 
     try:
@@ -347,7 +355,7 @@ def users_token(
     """Create an API token for a user (printed once)."""
     _require_database()
     from digest.accounts import create_api_token
-    from digest.store.models import User
+    from digest.store import User
 
     with session_scope() as session:
         user = session.scalar(select(User).where(User.email == email.strip().lower()))

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from digest.render import EditionView, StoryView
 from digest.selector import select_for_edition
-from digest.store.models import Edition, EditionCuration, EditionStory, Story
+from digest.store import Edition, EditionCuration, EditionStory, Story
 
 
 def primary_story_ids(session: Session, edition: Edition) -> list[int]:

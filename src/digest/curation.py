@@ -19,7 +19,7 @@ from digest.mailer.message import HeaderInjection, MessageHeaders, Personal, bui
 from digest.mailer.transport import Transport
 from digest.render import Reader, reader_values, render_edition
 from digest.sender import shared_headers
-from digest.store.models import Edition, EditionCuration, EditionStatus, Story, StoryStatus, utcnow
+from digest.store import Edition, EditionCuration, EditionStatus, Story, StoryStatus, utcnow
 from digest.subscribers import normalise_email
 
 EDITABLE = (EditionStatus.DRAFT, EditionStatus.SCHEDULED)

@@ -20,10 +20,8 @@ from sqlalchemy import select
 from digest.config import get_settings
 from digest.content import primary_story_ids
 from digest.editions import create_edition, edition_counts, preview_edition
+from digest.store import Edition, EditionStatus, Story, Subscriber, get_engine, session_scope, upgrade, utcnow
 from digest.stories import ingest_source
-from digest.store.engine import get_engine, session_scope
-from digest.store.migrate import upgrade
-from digest.store.models import Edition, EditionStatus, Story, Subscriber, utcnow
 from digest.subscribers import add_subscriber
 
 MARKER = ".digest-demo"

@@ -9,13 +9,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from digest.content import edition_view
 from digest.mailer.message import HeaderInjection, check_header_value
 from digest.render import Reader, reader_values, render_edition
-from digest.content import edition_view
 from digest.selector import select_for_edition
-from digest.variants import SPARE_STORIES, choose, live_candidates, reader_history
-from digest.store.models import Delivery, DeliveryStatus, Edition, EditionStatus, Subscriber, utcnow
+from digest.store import Delivery, DeliveryStatus, Edition, EditionStatus, Subscriber, utcnow
 from digest.subscribers import clean_topics, normalise_email
+from digest.variants import SPARE_STORIES, choose, live_candidates, reader_history
 
 SUBJECT_MAX_CHARS = 300
 MAX_STORIES_LIMIT = 50

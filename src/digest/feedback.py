@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest.bounces import REPORT_MAX_BYTES, FeedbackEvent, events_from_message
 from digest.readers import RequestContext, is_suppressed, record, suppress
-from digest.store.models import (
+from digest.store import (
     Delivery,
     DeliveryStatus,
     Notice,

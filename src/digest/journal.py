@@ -27,7 +27,7 @@ from pathlib import Path
 from sqlalchemy import JSON, bindparam, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest.store.models import ts
+from digest.store import ts
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.planner import batch_ranges, finish_if_complete, mark_enqueued
-from digest.store.models import Delivery, DeliveryStatus, Edition, EditionStatus, utcnow
+from digest.store import Delivery, DeliveryStatus, Edition, EditionStatus, utcnow
 
 ALLOWED_FROM = {
     "schedule": (EditionStatus.DRAFT,),

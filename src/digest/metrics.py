@@ -22,7 +22,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest.store.models import Delivery, Edition, EditionStatus, Newsletter
+from digest.store import Delivery, Edition, EditionStatus, Newsletter
 
 MESSAGES = Counter("digest_messages", "Messages handed to SMTP, by newsletter and outcome",
                    ["newsletter", "outcome"])

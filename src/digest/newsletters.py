@@ -9,7 +9,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from digest.schedules import check_cron, check_subject_template, check_zone
-from digest.store.models import Newsletter, NewsletterSubscription, Subscriber
+from digest.store import Newsletter, NewsletterSubscription, Subscriber
 from digest.subscribers import clean_topics
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")

@@ -15,7 +15,7 @@ from digest.config import Settings
 from digest.mailer.message import MessageHeaders, Personal, build_message, message_id_for
 from digest.mailer.transport import SendError, Transport
 from digest.render import inline_css, render_template
-from digest.store.models import (
+from digest.store import (
     Edition,
     EditionStatus,
     Notice,

@@ -18,15 +18,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.planner import batch_ranges, mark_enqueued
-from digest.store.models import (
-    Delivery,
-    DeliveryStatus,
-    Edition,
-    EditionStatus,
-    Newsletter,
-    Subscriber,
-    utcnow,
-)
+from digest.store import Delivery, DeliveryStatus, Edition, EditionStatus, Newsletter, Subscriber, utcnow
 
 RECENT_HOURS = 24
 RATE_WINDOW_SECONDS = 60

@@ -14,8 +14,7 @@ from sqlalchemy.orm import Session
 
 from digest.schedules import ScheduleError, local_instant
 from digest.selector import select_for_edition
-from digest.variants import SPARE_STORIES
-from digest.store.models import (
+from digest.store import (
     Delivery,
     DeliveryStatus,
     Edition,
@@ -25,6 +24,7 @@ from digest.store.models import (
     NoticeStatus,
     ts,
 )
+from digest.variants import SPARE_STORIES
 
 BATCH_SIZE = 500
 WEEKLY_INTERVAL_DAYS = 7

@@ -15,7 +15,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from digest.store.models import (
+from digest.departures import announce_after_commit
+from digest.metrics import UNSUBSCRIBES
+from digest.newsletters import list_newsletters, set_subscriptions
+from digest.store import (
     ConsentEvent,
     Delivery,
     Frequency,
@@ -26,9 +29,6 @@ from digest.store.models import (
     Suppression,
     utcnow,
 )
-from digest.departures import announce_after_commit
-from digest.metrics import UNSUBSCRIBES
-from digest.newsletters import list_newsletters, set_subscriptions
 from digest.subscribers import clean_name, clean_topics, email_hash, new_token, normalise_email
 
 CONSENT_VERSION = "2026-11-01"

@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from digest.store.models import Edition, EditionStatus, Newsletter
+from digest.store import Edition, EditionStatus, Newsletter
 
 SCHEDULE_AHEAD_HOURS = 48
 MAX_OCCURRENCES_PER_RUN = 200

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from digest.store.models import Edition, EditionCuration, EditionStatus, EditionStory, Story, StoryStatus
+from digest.store import Edition, EditionCuration, EditionStatus, EditionStory, Story, StoryStatus
 
 DEFAULT_WINDOW_HOURS = 48
 DEFAULT_MAX_STORIES = 5

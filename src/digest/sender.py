@@ -32,6 +32,9 @@ from sqlalchemy import TextClause, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.config import Settings
+from digest.content import edition_view
+from digest.departures import watch as departure_watch
+from digest.journal import MARK_SENT, SendJournal, journal_dir, replay_orphans
 from digest.mailer.message import (
     MessageHeaders,
     assemble_message,
@@ -41,15 +44,10 @@ from digest.mailer.message import (
 )
 from digest.mailer.transport import Connection, SendError, Transport
 from digest.metrics import MESSAGES, SEND_SECONDS
-from digest.departures import watch as departure_watch
-from digest.journal import MARK_SENT, SendJournal, journal_dir, replay_orphans
 from digest.ops import check_auto_pause
-from digest.throttle import Throttle
 from digest.planner import finish_if_complete
-from digest.content import edition_view
-from digest.variants import choose, live_candidates, reader_history
 from digest.render import EditionView, Reader, RenderedEdition, reader_values, render_edition
-from digest.store.models import (
+from digest.store import (
     Delivery,
     DeliveryStatus,
     Edition,
@@ -61,6 +59,8 @@ from digest.store.models import (
     with_id_list,
 )
 from digest.subscribers import email_hash
+from digest.throttle import Throttle
+from digest.variants import choose, live_candidates, reader_history
 
 log = logging.getLogger(__name__)
 

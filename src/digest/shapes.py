@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from digest.store.models import Edition, Newsletter, Story, Subscriber
+from digest.store import Edition, Newsletter, Story, Subscriber
 
 
 def story_json(story: Story) -> dict[str, Any]:

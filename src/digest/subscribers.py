@@ -17,14 +17,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from digest.store.models import (
-    ConsentEvent,
-    Subscriber,
-    SubscriberStatus,
-    SubscriberTopic,
-    Suppression,
-    utcnow,
-)
+from digest.store import ConsentEvent, Subscriber, SubscriberStatus, SubscriberTopic, Suppression, utcnow
 
 NAME_MAX_CHARS = 200
 IMPORT_CHUNK_ROWS = 1000

@@ -18,8 +18,7 @@ from digest.notices import send_notice as send_notice_now
 from digest.pipeline import release_due, schedule
 from digest.pipeline import sweep as sweep_work
 from digest.sender import send_batch as send_batch_now
-from digest.store.engine import session_factory
-from digest.store.models import utcnow
+from digest.store import session_factory, utcnow
 
 MAX_COUNTDOWN_SECONDS = VISIBILITY_TIMEOUT_SECONDS // 4
 

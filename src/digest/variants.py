@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from digest.store.models import EditionStory, Story, StoryStatus, ts, with_id_list
+from digest.store import EditionStory, Story, StoryStatus, ts, with_id_list
 
 # Spare stories frozen beyond max_stories, to fill in for ones a reader already had.
 SPARE_STORIES = 5

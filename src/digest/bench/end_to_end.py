@@ -49,8 +49,7 @@ def measure_end_to_end(options: BenchOptions, database_url: str, sink: Sink, wor
     (the worker's processes, PostgreSQL's backends for this database, smtp-sink), which
     stays meaningful when other work shares the machine."""
     from digest.pipeline import release_due
-    from digest.store.engine import make_engine
-    from digest.store.models import utcnow
+    from digest.store import make_engine, utcnow
 
     engine = make_engine(database_url)
     factory = sessionmaker(engine, expire_on_commit=False)

@@ -30,8 +30,7 @@ def plan_child(spec_json: str) -> None:
     pipeline.release_due does. Prints timings and this process's peak RSS as JSON."""
     spec = json.loads(spec_json)
     from digest.pipeline import release_due
-    from digest.store.engine import make_engine
-    from digest.store.models import utcnow
+    from digest.store import make_engine, utcnow
 
     engine = make_engine(spec["url"])
     factory = sessionmaker(engine, expire_on_commit=False)
@@ -80,7 +79,7 @@ def _run_plan_child(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def measure_planning(options: BenchOptions, size: int) -> dict[str, Any]:
-    from digest.store.engine import make_engine
+    from digest.store import make_engine
 
     with scratch_database(options.pg_url) as url:
         engine = make_engine(url)

@@ -45,7 +45,7 @@ def sample_edition_view() -> Any:
     """A realistic 5-story edition from the package samples: the article (which the demo
     pins) and the four most recent featured feed stories."""
     from digest.render import EditionView, StoryView
-    from digest.store.models import utcnow
+    from digest.store import utcnow
     from digest.stories.ingest import load_source, parse_source
 
     article = parse_source(load_source("sample:sample_article.txt"), origin="sample:sample_article.txt")
@@ -68,7 +68,7 @@ def measure_message_prep(options: BenchOptions) -> dict[str, Any]:
     from digest.mailer.message import Personal, build_message_stdlib, message_id_for
     from digest.render import Reader, reader_values, render_edition
     from digest.sender import _send_one, shared_headers
-    from digest.store.models import utcnow
+    from digest.store import utcnow
 
     settings = Settings(env="test", secret_key=BENCH_SECRET)
     view = sample_edition_view()

@@ -25,8 +25,7 @@ def measure_round_trips(options: BenchOptions) -> dict[str, Any]:
     from digest.mailer.transport import RecordingTransport
     from digest.planner import release_edition
     from digest.sender import send_batch
-    from digest.store.engine import make_engine
-    from digest.store.models import utcnow
+    from digest.store import make_engine, utcnow
 
     total = sum(ROUND_TRIP_BATCHES)
     with scratch_database(options.pg_url) as url:

@@ -37,7 +37,7 @@ def seed_readers(engine: Engine, count: int) -> None:
 
 
 def due_edition(factory: sessionmaker[Session], subject: str = "The featured stories from Political IQ") -> int:
-    from digest.store.models import Edition, EditionStatus, utcnow
+    from digest.store import Edition, EditionStatus, utcnow
 
     with factory.begin() as session:
         edition = Edition(subject=subject, send_at=utcnow() - timedelta(seconds=1),

@@ -149,8 +149,7 @@ def process_env(**values: str | None) -> Iterator[None]:
 @contextmanager
 def scratch_database(admin_url: str) -> Iterator[str]:
     """A fresh PostgreSQL database with digest's schema, dropped afterwards."""
-    from digest.store.engine import make_engine
-    from digest.store.migrate import upgrade
+    from digest.store import make_engine, upgrade
 
     admin = make_engine(admin_url).execution_options(isolation_level="AUTOCOMMIT")
     name = f"digest_bench_{uuid.uuid4().hex[:10]}"

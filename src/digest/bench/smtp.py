@@ -19,7 +19,7 @@ def ceiling_message() -> bytes:
     from digest.config import Settings
     from digest.render import render_edition
     from digest.sender import _send_one, shared_headers
-    from digest.store.models import utcnow
+    from digest.store import utcnow
 
     settings = Settings(env="test", secret_key=BENCH_SECRET)
     view = sample_edition_view()

@@ -65,7 +65,7 @@ def _unsubscribe_load(port: int, tokens: list[str], rate: float, threads: int, r
 
 
 def measure_unsubscribe(options: BenchOptions, database_url: str, smtp_port: int, workdir: Path) -> dict[str, Any]:
-    from digest.store.engine import make_engine
+    from digest.store import make_engine
 
     rate = UNSUBSCRIBE_RATE_PER_SECOND
     needed = int(rate * options.unsubscribe_seconds)

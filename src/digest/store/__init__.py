@@ -1,35 +1,49 @@
-"""The store: models, engines, migrations."""
+"""The store: one SQL database (SQLite embedded, PostgreSQL in production).
 
-from digest.store.engine import get_engine, session_factory, session_scope
+`models` is the one metadata for Alembic and for the hand-written SQL of the send path;
+`engine` knows which database we talk to; `migrate` brings the schema to head. Which
+module may write which table state is told in each domain package: this one only defines.
+"""
+
+from digest.store.engine import get_engine, make_engine, session_factory, session_scope
+from digest.store.migrate import current_and_head, is_initialised, upgrade
 from digest.store.models import (
+    FINAL_DELIVERY_STATUSES,
+    ApiToken,
+    AuditEntry,
     Base,
+    ConsentEvent,
     Delivery,
     DeliveryStatus,
     Edition,
+    EditionCuration,
     EditionStatus,
     EditionStory,
+    Frequency,
+    Newsletter,
+    NewsletterSubscription,
+    Notice,
+    NoticeStatus,
+    Role,
     Story,
     StoryStatus,
     Subscriber,
     SubscriberStatus,
     SubscriberTopic,
+    Suppression,
+    User,
+    UTCDateTime,
+    WebSession,
+    ts,
     utcnow,
+    with_id_list,
 )
 
 __all__ = [
-    "Base",
-    "Delivery",
-    "DeliveryStatus",
-    "Edition",
-    "EditionStatus",
-    "EditionStory",
-    "Story",
-    "StoryStatus",
-    "Subscriber",
-    "SubscriberStatus",
-    "SubscriberTopic",
-    "get_engine",
-    "session_factory",
-    "session_scope",
-    "utcnow",
+    "FINAL_DELIVERY_STATUSES", "ApiToken", "AuditEntry", "Base", "ConsentEvent", "Delivery", "DeliveryStatus",
+    "Edition", "EditionCuration", "EditionStatus", "EditionStory", "Frequency", "Newsletter",
+    "NewsletterSubscription", "Notice", "NoticeStatus", "Role", "Story", "StoryStatus", "Subscriber",
+    "SubscriberStatus", "SubscriberTopic", "Suppression", "UTCDateTime", "User", "WebSession",
+    "current_and_head", "get_engine", "is_initialised", "make_engine", "session_factory", "session_scope",
+    "ts", "upgrade", "utcnow", "with_id_list",
 ]

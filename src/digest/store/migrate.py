@@ -11,7 +11,7 @@ from digest.store.engine import get_engine
 
 def alembic_config(database_url: str) -> Config:
     config = Config()
-    config.set_main_option("script_location", "digest:migrations")
+    config.set_main_option("script_location", "digest.store:migrations")
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     return config
 

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digest.config import get_settings
+from digest.store import Story
 from digest.stories.parse import (
     ParseError,
     StoryIn,
@@ -21,7 +22,6 @@ from digest.stories.parse import (
     parse_json,
     slugify,
 )
-from digest.store.models import Story
 
 SOURCE_MAX_BYTES = 20 * 1024 * 1024
 FETCH_TIMEOUT_SECONDS = 20

@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from digest.config import Settings, get_settings
 from digest.ratelimit import RateLimiter
-from digest.store.engine import session_factory
+from digest.store import session_factory
 from digest.web.forms import BadRequest
 
 log = logging.getLogger(__name__)

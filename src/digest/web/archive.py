@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from digest.content import edition_view
-from digest.store.models import Edition, EditionStatus
+from digest.store import Edition, EditionStatus
 from digest.web.forms import BadRequest
 
 router = APIRouter()

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from digest import accounts
-from digest.store.models import Role, User
+from digest.store import Role, User
 from digest.web.app import Services
 from digest.web.forms import CSRF_COOKIE, BadRequest, csrf_pair, read_form, require_csrf
 

@@ -27,7 +27,7 @@ from digest.editions import (
 )
 from digest.mailer.transport import SendError, make_transport
 from digest.selector import curation as edition_curation
-from digest.store.models import Edition, EditionCuration, EditionStatus, Story, utcnow
+from digest.store import Edition, EditionCuration, EditionStatus, Story, utcnow
 from digest.subscribers import InvalidReader
 from digest.web.editor_pages import (
     Editor,

@@ -25,15 +25,7 @@ from digest import accounts, curation
 from digest.editions import edition_counts
 from digest.newsletters import NewsletterError, create_newsletter, list_newsletters
 from digest.schedules import ScheduleError, occurrences
-from digest.store.models import (
-    ApiToken,
-    Edition,
-    EditionStatus,
-    Role,
-    Story,
-    User,
-    utcnow,
-)
+from digest.store import ApiToken, Edition, EditionStatus, Role, Story, User, utcnow
 from digest.stories import ParseError, ingest_source, upsert_stories
 from digest.stories.ingest import parse_source
 from digest.stories.parse import parse_json

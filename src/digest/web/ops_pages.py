@@ -15,12 +15,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
-from starlette.concurrency import run_in_threadpool
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from digest import accounts, lifecycle, ops
 from digest.metrics import render as render_metrics
-from digest.store.models import AuditEntry, Edition, Role, User, utcnow
+from digest.store import AuditEntry, Edition, Role, User, utcnow
 from digest.web.app import Services
 from digest.web.auth import page_user, staff_page
 from digest.web.forms import BadRequest, read_form, require_csrf

@@ -23,7 +23,7 @@ from digest import readers
 from digest.newsletters import list_newsletters, subscribed_ids
 from digest.notices import next_edition_time
 from digest.readers import RequestContext
-from digest.store.models import Frequency, Subscriber, SubscriberStatus
+from digest.store import Frequency, Subscriber, SubscriberStatus
 from digest.subscribers import InvalidReader
 from digest.tokens import TokenError, read_confirm_token
 from digest.web.app import Services
