@@ -63,7 +63,7 @@ def report(title: str, profile: cProfile.Profile, count: int, unit: str, top: in
 
 def profile_fast_path(messages: int, top: int) -> None:
     from digest.config import Settings
-    from digest.render import render_edition
+    from digest.mail.render import render_edition
     from digest.sender import _send_one, shared_headers
     from digest.store.models import utcnow
 
@@ -87,7 +87,7 @@ def profile_fast_path(messages: int, top: int) -> None:
 
 def profile_send_batch(readers: int, top: int) -> None:
     from digest.config import Settings
-    from digest.mailer.transport import transport_for
+    from digest.mail.transport import transport_for
     from digest.planner import batch_ranges, release_edition
     from digest.sender import send_batch
     from digest.store.engine import make_engine

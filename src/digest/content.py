@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from digest.render import EditionView, StoryView
+from digest.mail import EditionView, StoryView
 from digest.selector import select_for_edition
 from digest.store import Edition, EditionCuration, EditionStory, Story
 

@@ -15,10 +15,18 @@ from sqlalchemy.orm import Session
 
 from digest.config import Settings
 from digest.content import edition_view
-from digest.mailer.message import HeaderInjection, MessageHeaders, Personal, build_message, check_header_value
-from digest.mailer.transport import Transport
-from digest.render import Reader, reader_values, render_edition
-from digest.sender import shared_headers
+from digest.mail import (
+    HeaderInjection,
+    MessageHeaders,
+    Personal,
+    Reader,
+    Transport,
+    build_message,
+    check_header_value,
+    reader_values,
+    render_edition,
+    shared_headers,
+)
 from digest.store import Edition, EditionCuration, EditionStatus, Story, StoryStatus, utcnow
 from digest.subscribers import normalise_email
 

@@ -10,8 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from digest.content import edition_view
-from digest.mailer.message import HeaderInjection, check_header_value
-from digest.render import Reader, reader_values, render_edition
+from digest.mail import HeaderInjection, Reader, check_header_value, reader_values, render_edition
 from digest.selector import select_for_edition
 from digest.store import Delivery, DeliveryStatus, Edition, EditionStatus, Subscriber, utcnow
 from digest.subscribers import clean_topics, normalise_email

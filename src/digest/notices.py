@@ -12,9 +12,16 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.config import Settings
-from digest.mailer.message import MessageHeaders, Personal, build_message, message_id_for
-from digest.mailer.transport import SendError, Transport
-from digest.render import inline_css, render_template
+from digest.mail import (
+    MessageHeaders,
+    Personal,
+    SendError,
+    Transport,
+    build_message,
+    inline_css,
+    message_id_for,
+    render_template,
+)
 from digest.store import (
     Edition,
     EditionStatus,

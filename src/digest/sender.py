@@ -35,18 +35,25 @@ from digest.config import Settings
 from digest.content import edition_view
 from digest.departures import watch as departure_watch
 from digest.journal import MARK_SENT, SendJournal, journal_dir, replay_orphans
-from digest.mailer.message import (
+from digest.mail import (
+    Connection,
+    EditionView,
     MessageHeaders,
+    Reader,
+    RenderedEdition,
+    SendError,
+    Transport,
     assemble_message,
     encode_address,
     list_unsubscribe,
     message_id_for,
+    reader_values,
+    render_edition,
+    shared_headers,
 )
-from digest.mailer.transport import Connection, SendError, Transport
 from digest.metrics import MESSAGES, SEND_SECONDS
 from digest.ops import check_auto_pause
 from digest.planner import finish_if_complete
-from digest.render import EditionView, Reader, RenderedEdition, reader_values, render_edition
 from digest.store import (
     Delivery,
     DeliveryStatus,
@@ -196,28 +203,6 @@ def prepare_content(session: Session, edition_id: int, subscriber_ids: list[int]
     minimum = max(1, edition.newsletter.min_stories if edition.newsletter else 1)
     return BatchContent(edition_id, shared_headers(base_view, subject, settings), by_reader, rendered, minimum,
                         label=edition.newsletter.slug if edition.newsletter else "none")
-
-
-def shared_headers(view: EditionView, subject: str, settings: Settings) -> MessageHeaders:
-    """From, List-Id and Feedback-ID follow the edition's newsletter when it has one."""
-    sender, list_id, campaign = settings.sender, settings.list_id, "edition"
-    if view.sender_name:
-        # Quoted, not RFC 2047-encoded here: MessageHeaders parses the name back and
-        # encode_address encodes and folds it once (an encoded-word made here stayed one
-        # unfolded word, a From line over 998 octets for a long non-ASCII name).
-        quoted = view.sender_name.replace("\\", "\\\\").replace('"', '\\"')
-        sender = f'"{quoted}" <{settings.sender_address}>'
-    if view.newsletter_slug:
-        list_domain = settings.list_id.rsplit("<", 1)[-1].rstrip(">").strip() or settings.sender_domain
-        list_id = f"{view.newsletter} <{view.newsletter_slug}.{list_domain}>"
-        campaign = view.newsletter_slug
-    return MessageHeaders(
-        sender=sender,
-        subject=subject,
-        list_id=list_id,
-        feedback_id=f"{view.id}:digest:{campaign}:{settings.feedback_id_sender}",
-        unsubscribe_mailto=settings.list_unsubscribe_mailto,
-    )
 
 
 def send_batch(

@@ -13,7 +13,7 @@ from celery import Task
 from digest.celery_app import VISIBILITY_TIMEOUT_SECONDS, app
 from digest.config import get_settings
 from digest.inbound import process_maildir, process_message
-from digest.mailer.transport import SendError, make_transport
+from digest.mail import SendError, make_transport
 from digest.notices import send_notice as send_notice_now
 from digest.pipeline import release_due, schedule
 from digest.pipeline import sweep as sweep_work

@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from digest.config import Settings
-from digest.mailer.transport import RecordingTransport, make_transport
-from digest.mailer.dkim import DkimError, DkimSigner, SigningTransport
+from digest.mail.dkim import DkimError, DkimSigner, SigningTransport
+from digest.mail.transport import RecordingTransport, make_transport
 from digest.pipeline import release_due
 from digest.sender import send_batch
 from digest.store.models import utcnow

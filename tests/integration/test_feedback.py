@@ -34,7 +34,7 @@ from sqlalchemy import func, select
 
 from digest.config import Settings, get_settings
 from digest.feedback import Applied, process_bounce_maildir, process_message
-from digest.mailer.message import message_id_for
+from digest.mail.message import message_id_for
 from digest.readers import suppress
 from digest.signatures import CertificateUnavailable, SnsCertificates
 from digest.store.engine import get_engine

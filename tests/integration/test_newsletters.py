@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.config import Settings
-from digest.mailer.transport import RecordingTransport
+from digest.mail.transport import RecordingTransport
 from digest.newsletters import NewsletterError, create_newsletter, set_subscriptions
 from digest.pipeline import release_due
 from digest.schedules import schedule_editions

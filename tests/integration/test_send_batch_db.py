@@ -10,7 +10,7 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import sessionmaker
 
 from digest.config import Settings
-from digest.mailer.transport import RecordingTransport
+from digest.mail.transport import RecordingTransport
 from digest.pipeline import release_due
 from digest.sender import send_batch
 from digest.store.engine import make_engine

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-import digest.mailer.transport as transport_module
+import digest.mail.transport as transport_module
 from digest.config import Settings
-from digest.mailer.transport import PoolTransport, SendError, make_transport
+from digest.mail.transport import PoolTransport, SendError, make_transport
 from tests.integration.smtp_sink import free_port, start_smtp_server
 
 pytestmark = pytest.mark.integration

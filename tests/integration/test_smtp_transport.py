@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from digest.config import SmtpTarget
-from digest.mailer.message import WireMessage
-from digest.mailer.transport import SendError, SmtpConnection, SmtpTransport
+from digest.mail.message import WireMessage
+from digest.mail.transport import SendError, SmtpConnection, SmtpTransport
 from tests.integration.smtp_sink import RecordingHandler, free_port
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from digest.mailer.dkim import _PURE_PYTHON_RSA_SIGN, DkimSigner, openssl_rsassa_sign
+from digest.mail.dkim import _PURE_PYTHON_RSA_SIGN, DkimSigner, openssl_rsassa_sign
 
 
 @pytest.fixture(scope="module")

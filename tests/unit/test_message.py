@@ -12,7 +12,7 @@ from email.utils import parsedate_to_datetime
 
 import pytest
 
-from digest.mailer.message import (
+from digest.mail.message import (
     HeaderInjection,
     MessageHeaders,
     Personal,

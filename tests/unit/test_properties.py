@@ -29,20 +29,20 @@ from hypothesis import strategies as st
 
 from digest.config import get_settings
 from digest.editions import EditionError, clean_subject
-from digest.mailer.message import (
+from digest.mail.headers import shared_headers
+from digest.mail.message import (
     HeaderInjection,
     MessageHeaders,
     Personal,
+    WireMessage,
     assemble_message,
     build_message,
     encode_address,
     list_unsubscribe,
-    WireMessage,
     message_id_for,
     qp_piece,
 )
-from digest.render import EditionView, Reader, RenderedEdition, StoryView, reader_values, render_edition
-from digest.sender import shared_headers
+from digest.mail.render import EditionView, Reader, RenderedEdition, StoryView, reader_values, render_edition
 from digest.stories.parse import ParseError, StoryIn, detect_format, parse_article, parse_feed, parse_json
 from digest.subscribers import InvalidReader, clean_name, normalise_email
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import lxml.html
 import pytest
 
-import digest.render
+import digest.mail.render
 from digest.config import get_settings
-from digest.render import EditionView, Reader, StoryView, reader_values, render_edition
+from digest.mail.render import EditionView, Reader, StoryView, reader_values, render_edition
 from digest.subscribers import new_token
 
 POSTAL = "Unit Test News Ltd, 42 Inline Street, Testville TV1 2AB"
@@ -197,13 +197,13 @@ def test_template_syntax_and_guessed_placeholders_in_a_story_are_left_alone() ->
 
 def test_a_placeholder_from_one_render_means_nothing_in_the_next(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[dict[str, str]] = []
-    real_segments = digest.render.Segments
+    real_segments = digest.mail.render.Segments
 
-    def spying_segments(rendered: str, placeholders: dict[str, str]) -> digest.render.Segments:
+    def spying_segments(rendered: str, placeholders: dict[str, str]) -> digest.mail.render.Segments:
         seen.append(dict(placeholders))
         return real_segments(rendered, placeholders)
 
-    monkeypatch.setattr(digest.render, "Segments", spying_segments)
+    monkeypatch.setattr(digest.mail.render, "Segments", spying_segments)
     render_edition(edition())
     leaked = seen[0]["email"]
     story = StoryView(title=f"Leaked {leaked}", url="https://news.example.com/l", summary=leaked,
@@ -265,13 +265,13 @@ def test_personalised_copies_differ_only_in_reader_values() -> None:
 
 def test_premailer_runs_once_per_render_not_per_reader(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
-    real_inline = digest.render.inline_css
+    real_inline = digest.mail.render.inline_css
 
     def counting_inline(markup: str) -> str:
         calls.append(len(markup))
         return real_inline(markup)
 
-    monkeypatch.setattr(digest.render, "inline_css", counting_inline)
+    monkeypatch.setattr(digest.mail.render, "inline_css", counting_inline)
 
     rendered = render_edition(edition())
     for i in range(50):

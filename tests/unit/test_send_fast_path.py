@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from digest.mailer.message import (
+from digest.mail.message import (
     MessageHeaders,
     Personal,
     assemble_message,
@@ -18,7 +18,7 @@ from digest.mailer.message import (
     list_unsubscribe,
     message_id_for,
 )
-from digest.render import EditionView, Reader, StoryView, reader_values, render_edition
+from digest.mail.render import EditionView, Reader, StoryView, reader_values, render_edition
 
 WHEN = datetime(2026, 12, 1, 5, 0, 3, tzinfo=UTC)
 STORIES = (

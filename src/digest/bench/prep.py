@@ -44,7 +44,7 @@ NAMES = ["Olena Kovalenko", "James O'Neill", "Aisha Bello", "Mateo García", Non
 def sample_edition_view() -> Any:
     """A realistic 5-story edition from the package samples: the article (which the demo
     pins) and the four most recent featured feed stories."""
-    from digest.render import EditionView, StoryView
+    from digest.mail import EditionView, StoryView
     from digest.store import utcnow
     from digest.stories.ingest import load_source, parse_source
 
@@ -65,9 +65,16 @@ def sample_readers(count: int) -> list[_ReaderRow]:
 
 def measure_message_prep(options: BenchOptions) -> dict[str, Any]:
     from digest.config import Settings
-    from digest.mailer.message import Personal, build_message_stdlib, message_id_for
-    from digest.render import Reader, reader_values, render_edition
-    from digest.sender import _send_one, shared_headers
+    from digest.mail import (
+        Personal,
+        Reader,
+        build_message_stdlib,
+        message_id_for,
+        reader_values,
+        render_edition,
+        shared_headers,
+    )
+    from digest.sender import _send_one
     from digest.store import utcnow
 
     settings = Settings(env="test", secret_key=BENCH_SECRET)
@@ -125,7 +132,7 @@ def _dkim_signing(message: bytes, options: BenchOptions) -> tuple[list[float], l
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from digest.mailer import dkim as digest_dkim
+    from digest.mail import dkim as digest_dkim
 
     pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption())

@@ -22,7 +22,7 @@ def measure_round_trips(options: BenchOptions) -> dict[str, Any]:
     """send_batch in this process with a RecordingTransport, counting what reaches the
     driver: statements (an executemany counts once), transactions, pool checkouts."""
     from digest.config import Settings
-    from digest.mailer.transport import RecordingTransport
+    from digest.mail import RecordingTransport
     from digest.planner import release_edition
     from digest.sender import send_batch
     from digest.store import make_engine, utcnow

@@ -17,8 +17,8 @@ SMTP_CEILING_TIMEOUT_SECONDS = 60
 def ceiling_message() -> bytes:
     """One message as the send loop builds it for the sample edition (~20 KB)."""
     from digest.config import Settings
-    from digest.render import render_edition
-    from digest.sender import _send_one, shared_headers
+    from digest.mail import render_edition, shared_headers
+    from digest.sender import _send_one
     from digest.store import utcnow
 
     settings = Settings(env="test", secret_key=BENCH_SECRET)
@@ -38,8 +38,7 @@ def _smtp_client(port: int, message: bytes, seconds: float, barrier: Any, result
     `pipelined`, digest's SmtpConnection.send with the message as the fast path hands it)."""
     import smtplib
 
-    from digest.mailer.message import WireMessage
-    from digest.mailer.transport import SmtpConnection
+    from digest.mail import SmtpConnection, WireMessage
 
     client = smtplib.SMTP("127.0.0.1", port, local_hostname="bench.localhost", timeout=30)
     client.ehlo()

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DataError
 from digest import accounts, curation, lifecycle
 from digest.content import edition_view
 from digest.editions import EditionError, create_edition, edition_counts, parse_send_at, preview_edition
-from digest.mailer.transport import SendError, make_transport
+from digest.mail import SendError, make_transport
 from digest.newsletters import NewsletterError, create_newsletter, list_newsletters
 from digest.schedules import ScheduleError
 from digest.shapes import edition_json, newsletter_json, story_json

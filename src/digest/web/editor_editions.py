@@ -25,7 +25,7 @@ from digest.editions import (
     parse_send_at,
     preview_edition,
 )
-from digest.mailer.transport import SendError, make_transport
+from digest.mail import SendError, make_transport
 from digest.selector import curation as edition_curation
 from digest.store import Edition, EditionCuration, EditionStatus, Story, utcnow
 from digest.subscribers import InvalidReader

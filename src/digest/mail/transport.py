@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from digest.config import SmtpTarget
-from digest.mailer.message import WireMessage
+from digest.mail.dkim import DkimSigner, SigningTransport
+from digest.mail.message import WireMessage
 
 
 class SendError(Exception):
@@ -326,8 +327,6 @@ def make_transport(settings: Any) -> Any:
                                                  local_hostname=settings.smtp_helo or socket.gethostname())
                                    for t in targets])
     if settings.dkim_selector and settings.dkim_private_key_file:
-        from digest.mailer.dkim import SigningTransport
-
         transport = SigningTransport(transport, dkim_signer(settings.dkim_selector,
                                                             settings.dkim_domain or settings.sender_domain,
                                                             str(settings.dkim_private_key_file)))
@@ -336,6 +335,4 @@ def make_transport(settings: Any) -> Any:
 
 @functools.cache
 def dkim_signer(selector: str, domain: str, key_path: str) -> Any:
-    from digest.mailer.dkim import DkimSigner
-
     return DkimSigner.from_file(selector, domain, Path(key_path))

@@ -24,7 +24,7 @@ import premailer
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from digest.config import get_settings
-from digest.mailer.message import EncodedBody
+from digest.mail.message import EncodedBody
 
 # The parts of a message that differ per reader; everything else is shared.
 READER_FIELDS = ("greeting", "email", "unsubscribe_url", "preferences_url")

@@ -13,9 +13,9 @@ No stored value can inject a header: every value is checked for CR/LF when it co
 from __future__ import annotations
 
 import binascii
-import re
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime

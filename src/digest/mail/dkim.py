@@ -14,8 +14,8 @@ signature, byte for byte (it is deterministic; a test compares the two), in ~0.7
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any

@@ -1,0 +1,51 @@
+"""Mail out: an edition rendered once, each reader's copy built in microseconds, and the
+transports that carry the bytes.
+
+`render` (Jinja2 + premailer, once per story list) → `headers` (what every copy shares) →
+`message` (the wire bytes per reader, quoted-printable, no email.message on the hot path)
+→ `transport` (SMTP with pipelining, a weighted pool, an outbox folder, a recording list),
+with `dkim` signing in the transport. Pure functions but the transports; nothing here
+knows the database.
+"""
+
+from digest.mail.dkim import DkimError, DkimSigner
+from digest.mail.headers import shared_headers
+from digest.mail.message import (
+    HeaderInjection,
+    MessageHeaders,
+    Personal,
+    WireMessage,
+    assemble_message,
+    build_message,
+    build_message_stdlib,
+    check_header_value,
+    encode_address,
+    list_unsubscribe,
+    message_id_for,
+)
+from digest.mail.render import (
+    EditionView,
+    Reader,
+    RenderedEdition,
+    StoryView,
+    inline_css,
+    reader_values,
+    render_edition,
+    render_template,
+)
+from digest.mail.transport import (
+    Connection,
+    RecordingTransport,
+    SendError,
+    SmtpConnection,
+    Transport,
+    make_transport,
+)
+
+__all__ = [
+    "Connection", "DkimError", "DkimSigner", "EditionView", "HeaderInjection", "MessageHeaders", "Personal",
+    "Reader", "RecordingTransport", "RenderedEdition", "SendError", "SmtpConnection", "StoryView", "Transport",
+    "WireMessage", "assemble_message", "build_message", "build_message_stdlib", "check_header_value",
+    "encode_address", "inline_css", "list_unsubscribe", "make_transport", "message_id_for", "reader_values",
+    "render_edition", "render_template", "shared_headers",
+]

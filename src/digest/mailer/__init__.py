@@ -1,1 +1,0 @@
-"""Mail out: MIME building and the transports that carry it."""
