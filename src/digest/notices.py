@@ -12,6 +12,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.config import Settings
+from digest.infra import make_confirm_token
 from digest.mail import (
     MessageHeaders,
     Personal,
@@ -32,7 +33,6 @@ from digest.store import (
     ts,
     utcnow,
 )
-from digest.tokens import make_confirm_token
 
 NOTICE_KINDS = ("confirm", "welcome")
 NOTICE_MAX_ATTEMPTS = 5

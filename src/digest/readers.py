@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from digest.departures import announce_after_commit
+from digest.infra import announce_after_commit
 from digest.metrics import UNSUBSCRIBES
 from digest.newsletters import list_newsletters, set_subscriptions
 from digest.store import (

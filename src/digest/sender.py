@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest.config import Settings
 from digest.content import edition_view
-from digest.departures import watch as departure_watch
+from digest.infra import watch as departure_watch
 from digest.journal import MARK_SENT, SendJournal, journal_dir, replay_orphans
 from digest.mail import (
     Connection,

@@ -13,7 +13,7 @@ import logging
 import redis
 
 from digest.config import Settings
-from digest.ratelimit import TokenBucket, process_client
+from digest.infra import TokenBucket, process_client
 
 MAX_WAIT_SECONDS = 5.0
 GLOBAL_BLOCK = 10

@@ -185,7 +185,7 @@ def test_an_unsubscribe_reaches_a_running_batch_within_milliseconds(factory, mon
     import time
 
     import digest.sender
-    from digest.departures import watch
+    from digest.infra.departures import watch
     from digest.readers import RequestContext, find_by_token, unsubscribe
     from digest.store.models import Subscriber
 

@@ -22,6 +22,7 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import func, select
 
 from digest import readers
+from digest.infra.tokens import CONFIRM_SALT
 from digest.pipeline import release_due
 from digest.store.models import (
     ConsentEvent,
@@ -37,7 +38,6 @@ from digest.store.models import (
     utcnow,
 )
 from digest.subscribers import add_subscriber
-from digest.tokens import CONFIRM_SALT
 from tests.integration.conftest import Stack
 from tests.integration.helpers import (
     due_edition,
@@ -142,7 +142,7 @@ def subscribe_and_confirm(live: Stack, client: httpx.Client, email: str, **kwarg
 
 
 def old_confirm_token(secret: str, subscriber: Subscriber, age: timedelta) -> str:
-    """A confirmation token exactly as digest.tokens makes it, but issued `age` ago."""
+    """A confirmation token exactly as digest.infra.tokens makes it, but issued `age` ago."""
 
     class Backdated(TimestampSigner):
         def get_timestamp(self) -> int:

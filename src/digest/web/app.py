@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from digest.config import Settings, get_settings
-from digest.ratelimit import RateLimiter
+from digest.infra import RateLimiter
 from digest.store import session_factory
 from digest.web.forms import BadRequest
 

@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
-from digest.tokens import check_csrf_token, make_csrf_token, new_csrf_secret
+from digest.infra import check_csrf_token, make_csrf_token, new_csrf_secret
 
 CSRF_COOKIE = "digest_csrf"
 CSRF_FIELD = "csrf_token"

@@ -20,12 +20,12 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from digest import readers
+from digest.infra import TokenError, read_confirm_token
 from digest.newsletters import list_newsletters, subscribed_ids
 from digest.notices import next_edition_time
 from digest.readers import RequestContext
 from digest.store import Frequency, Subscriber, SubscriberStatus
 from digest.subscribers import InvalidReader
-from digest.tokens import TokenError, read_confirm_token
 from digest.web.app import Services
 from digest.web.forms import CSRF_COOKIE, BadRequest, csrf_pair, read_body, read_form, require_csrf
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 
 import redis
-
 
 _clients: dict[tuple[int, str, float], redis.Redis] = {}
 
@@ -70,16 +70,12 @@ class TokenBucket:
     def take(self, tokens: float = 1.0) -> float:
         """Take tokens if there are enough: 0.0; otherwise nothing is taken and the answer
         is how many seconds to wait before asking again."""
-        import time
-
         wait = float(self._script(keys=[self.key], args=[self.rate, self.burst, tokens, time.time()]))
         return wait
 
     def acquire(self, tokens: float = 1.0, max_wait: float = 5.0) -> bool:
         """Block (sleeping) until the tokens are granted; False if that would take longer
         than max_wait (the caller then leaves the work for later)."""
-        import time
-
         deadline = time.monotonic() + max_wait
         while True:
             wait = self.take(tokens)

@@ -19,7 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from digest.config import get_settings
-from digest.ratelimit import process_client
+from digest.infra.ratelimit import process_client
 
 CHANNEL_PREFIX = "digest:departures"
 FORGET_AFTER_SECONDS = 6 * 3600
