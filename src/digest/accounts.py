@@ -14,8 +14,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from digest.readers import normalise_email
 from digest.store import ApiToken, AuditEntry, Role, User, WebSession, utcnow
-from digest.subscribers import normalise_email
 
 SESSION_MAX_AGE_HOURS = 12
 PASSWORD_MIN_CHARS = 12

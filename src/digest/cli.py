@@ -30,6 +30,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from digest.config import ConfigError, get_settings
 from digest.editions import EditionError, create_edition, get_edition, list_editions, parse_send_at, preview_edition
+from digest.readers import AlreadySubscribed, InvalidReader, Suppressed, add_subscriber, import_csv
 from digest.shapes import edition_json, newsletter_json, story_json, subscriber_json
 from digest.store import (
     Story,
@@ -43,7 +44,6 @@ from digest.store import (
     utcnow,
 )
 from digest.stories import ParseError, ingest_source
-from digest.subscribers import AlreadySubscribed, InvalidReader, Suppressed, add_subscriber, import_csv
 
 try:  # typer >= 0.20 carries its own copy of click: its errors are not click's classes
     from typer._click import exceptions as click_exceptions

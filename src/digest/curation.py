@@ -27,8 +27,8 @@ from digest.mail import (
     render_edition,
     shared_headers,
 )
+from digest.readers import normalise_email
 from digest.store import Edition, EditionCuration, EditionStatus, Story, StoryStatus, utcnow
-from digest.subscribers import normalise_email
 
 EDITABLE = (EditionStatus.DRAFT, EditionStatus.SCHEDULED)
 NOTE_MAX_CHARS = 2000

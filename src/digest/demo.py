@@ -20,9 +20,9 @@ from sqlalchemy import select
 from digest.config import get_settings
 from digest.content import primary_story_ids
 from digest.editions import create_edition, edition_counts, preview_edition
+from digest.readers import add_subscriber
 from digest.store import Edition, EditionStatus, Story, Subscriber, get_engine, session_scope, upgrade, utcnow
 from digest.stories import ingest_source
-from digest.subscribers import add_subscriber
 
 MARKER = ".digest-demo"
 SEND_TIMEOUT_SECONDS = 120

@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from digest.content import edition_view
 from digest.mail import HeaderInjection, Reader, check_header_value, reader_values, render_edition
+from digest.readers import clean_topics, normalise_email
 from digest.selector import select_for_edition
 from digest.store import Delivery, DeliveryStatus, Edition, EditionStatus, Subscriber, utcnow
-from digest.subscribers import clean_topics, normalise_email
 from digest.variants import SPARE_STORIES, choose, live_candidates, reader_history
 
 SUBJECT_MAX_CHARS = 300

@@ -35,7 +35,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.bounces import REPORT_MAX_BYTES, FeedbackEvent, events_from_message
-from digest.readers import RequestContext, is_suppressed, record, suppress
+from digest.readers import InvalidReader, RequestContext, email_hash, is_suppressed, normalise_email, record, suppress
 from digest.store import (
     Delivery,
     DeliveryStatus,
@@ -46,7 +46,6 @@ from digest.store import (
     Suppression,
     utcnow,
 )
-from digest.subscribers import InvalidReader, email_hash, normalise_email
 
 log = logging.getLogger(__name__)
 

@@ -22,13 +22,13 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from digest.readers import UNSUBSCRIBES
 from digest.store import Delivery, Edition, EditionStatus, Newsletter
 
 MESSAGES = Counter("digest_messages", "Messages handed to SMTP, by newsletter and outcome",
                    ["newsletter", "outcome"])
 SEND_SECONDS = Histogram("digest_send_seconds", "Time to hand one message to the SMTP server",
                          buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
-UNSUBSCRIBES = Counter("digest_unsubscribes", "Readers who left, by channel", ["channel"])
 
 
 class LedgerCollector(Collector):

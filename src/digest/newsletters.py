@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from digest.readers import clean_topics
 from digest.schedules import check_cron, check_subject_template, check_zone
-from digest.store import Newsletter, NewsletterSubscription, Subscriber
-from digest.subscribers import clean_topics
+from digest.store import Newsletter
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -82,28 +82,3 @@ def list_newsletters(session: Session, active_only: bool = False) -> list[Newsle
     if active_only:
         query = query.where(Newsletter.active.is_(True))
     return list(session.scalars(query))
-
-
-def subscribed_ids(session: Session, subscriber_id: int) -> set[int]:
-    return set(session.scalars(select(NewsletterSubscription.newsletter_id)
-                               .where(NewsletterSubscription.subscriber_id == subscriber_id)))
-
-
-def set_subscriptions(session: Session, subscriber: Subscriber, newsletter_ids: Iterable[int]) -> None:
-    """Replace a reader's newsletters with exactly these (unknown ids are refused)."""
-    wanted = set(newsletter_ids)
-    known = set(session.scalars(select(Newsletter.id).where(Newsletter.id.in_(wanted)))) if wanted else set()
-    if wanted - known:
-        raise NewsletterError("unknown newsletter")
-    session.execute(delete(NewsletterSubscription).where(NewsletterSubscription.subscriber_id == subscriber.id))
-    if wanted:
-        session.execute(insert(NewsletterSubscription),
-                        [{"newsletter_id": n, "subscriber_id": subscriber.id} for n in sorted(wanted)])
-
-
-def subscribe_to_all(session: Session, subscriber_ids: Iterable[int]) -> None:
-    """New readers get every active newsletter unless they chose otherwise."""
-    newsletters = [n.id for n in list_newsletters(session, active_only=True)]
-    rows = [{"newsletter_id": n, "subscriber_id": s} for s in subscriber_ids for n in newsletters]
-    if rows:
-        session.execute(insert(NewsletterSubscription), rows)

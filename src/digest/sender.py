@@ -54,18 +54,16 @@ from digest.mail import (
 from digest.metrics import MESSAGES, SEND_SECONDS
 from digest.ops import check_auto_pause
 from digest.planner import finish_if_complete
+from digest.readers import bounce_readers, email_hash
 from digest.store import (
     Delivery,
     DeliveryStatus,
     Edition,
     EditionStatus,
-    Subscriber,
-    Suppression,
     ts,
     utcnow,
     with_id_list,
 )
-from digest.subscribers import email_hash
 from digest.throttle import Throttle
 from digest.variants import choose, live_candidates, reader_history
 
@@ -125,7 +123,6 @@ _RECORD = {
         "WHERE id = :id AND status = 'queued'"
     ).bindparams(ts("retry_at")),
 }
-_BOUNCE_READERS = with_id_list("UPDATE subscribers SET status = 'bounced' WHERE id IN_IDS AND status = 'active'")
 # The common outcome in one statement on PostgreSQL: the chunk's rows as arrays, joined by
 # id. An executemany runs the UPDATE once per row, and that was most of the server's time.
 _RECORD_SENT_PG = text(
@@ -447,13 +444,9 @@ def record_results(factory: sessionmaker[Session], edition_id: int, results: lis
                     "story_ids": [json.dumps(r["story_ids"]) for r in rows]})
             else:
                 session.execute(_RECORD[kind], rows)
-        bounced = [r.subscriber_id for r in results if r.outcome == "bounced"]
-        if bounced:
-            session.execute(_BOUNCE_READERS[dialect], {"ids": bounced})
-            # A hard bounce suppresses the address: no import or form may re-add it.
-            for (key,) in session.execute(select(Subscriber.email_key).where(Subscriber.id.in_(bounced))):
-                if session.get(Suppression, email_hash(key)) is None:
-                    session.add(Suppression(email_hash=email_hash(key), reason="bounced"))
+        # A hard bounce ends the reader and suppresses the address: no import or form may
+        # re-add it. The same rule as a bounce report's (digest.readers.bounce_readers).
+        bounce_readers(session, [r.subscriber_id for r in results if r.outcome == "bounced"])
         if any(r.outcome in ("bounced", "transient") for r in results):
             reason = check_auto_pause(session, edition_id, settings.autopause_window,
                                       settings.autopause_failure_ratio, now)

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest.stories import ingest_source
+from digest.readers import new_token
 from digest.store.models import Edition, EditionStatus, Subscriber, SubscriberStatus, utcnow
-from digest.subscribers import new_token
+from digest.stories import ingest_source
 
 if TYPE_CHECKING:
     from tests.integration.conftest import Stack

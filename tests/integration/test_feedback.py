@@ -35,7 +35,7 @@ from sqlalchemy import func, select
 from digest.config import Settings, get_settings
 from digest.feedback import Applied, process_bounce_maildir, process_message
 from digest.mail.message import message_id_for
-from digest.readers import suppress
+from digest.readers import Suppressed, add_subscriber, email_hash, import_csv, suppress
 from digest.signatures import CertificateUnavailable, SnsCertificates
 from digest.store.engine import get_engine
 from digest.store.models import (
@@ -51,7 +51,6 @@ from digest.store.models import (
     Suppression,
     utcnow,
 )
-from digest.subscribers import Suppressed, add_subscriber, email_hash, import_csv
 from digest.web.app import Services, create_app
 from tests.integration.conftest import Stack
 from tests.integration.helpers import seed_readers, seed_stories, send_due_edition

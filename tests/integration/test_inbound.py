@@ -22,8 +22,8 @@ import pytest
 from sqlalchemy import select
 
 from digest.inbound import InboundResult, process_maildir, token_from_message
+from digest.readers import new_token
 from digest.store.models import ConsentEvent, SubscriberStatus
-from digest.subscribers import new_token
 from tests.integration.conftest import Stack
 from tests.integration.inbox import wait_for_mail, write_maildir
 from tests.integration.test_web_http import (

@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest.config import Settings
 from digest.mail.transport import RecordingTransport
-from digest.newsletters import NewsletterError, create_newsletter, set_subscriptions
+from digest.newsletters import NewsletterError, create_newsletter
 from digest.pipeline import release_due
+from digest.readers import set_subscriptions
 from digest.schedules import schedule_editions
 from digest.sender import send_batch
 from digest.store.engine import make_engine

@@ -120,7 +120,7 @@ def test_rejected_address_ends_bounced_and_transient_failures_retry(live: Stack)
             "JOIN subscribers s ON s.id = d.subscriber_id WHERE d.edition_id = :e"), {"e": edition_id})}
     status, delivery_status, attempts, error = rows["reject-me@example.org"]
     assert (status, delivery_status) == ("bounced", "bounced") and error.startswith("550")
-    from digest.subscribers import email_hash
+    from digest.readers import email_hash
 
     with live.engine.connect() as conn:
         reasons = conn.execute(text("SELECT reason FROM suppressions WHERE email_hash = :h"),

@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from digest import readers
 from digest.infra.tokens import CONFIRM_SALT
 from digest.pipeline import release_due
+from digest.readers import add_subscriber
 from digest.store.models import (
     ConsentEvent,
     Delivery,
@@ -37,7 +38,6 @@ from digest.store.models import (
     Suppression,
     utcnow,
 )
-from digest.subscribers import add_subscriber
 from tests.integration.conftest import Stack
 from tests.integration.helpers import (
     due_edition,

@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 
 from digest.editions import create_edition, parse_send_at
-from digest.stories import ingest_source
+from digest.readers import add_subscriber
 from digest.store.engine import make_engine, session_factory
 from digest.store.migrate import upgrade
 from digest.store.models import Edition, Story
-from digest.subscribers import add_subscriber
+from digest.stories import ingest_source
 
 DIGEST = Path(sys.executable).with_name("digest")  # the console script of the venv running pytest
 CLI_TIMEOUT_SECONDS = 60

@@ -18,9 +18,9 @@ from digest.editions import (
     preview_edition,
 )
 from digest.planner import release_edition
-from digest.stories import ingest_source
+from digest.readers import add_subscriber
 from digest.store.models import Delivery, DeliveryStatus, Edition, EditionStatus, Story, utcnow
-from digest.subscribers import add_subscriber
+from digest.stories import ingest_source
 from tests.unit.helpers import count_rows
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

@@ -43,8 +43,8 @@ from digest.mail.message import (
     qp_piece,
 )
 from digest.mail.render import EditionView, Reader, RenderedEdition, StoryView, reader_values, render_edition
+from digest.readers import InvalidReader, clean_name, normalise_email
 from digest.stories.parse import ParseError, StoryIn, detect_format, parse_article, parse_feed, parse_json
-from digest.subscribers import InvalidReader, clean_name, normalise_email
 
 # About 200 examples a test, the same ones every run: a failure here is a bug to fix, not
 # a flake to re-run.

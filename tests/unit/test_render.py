@@ -13,7 +13,7 @@ import pytest
 import digest.mail.render
 from digest.config import get_settings
 from digest.mail.render import EditionView, Reader, StoryView, reader_values, render_edition
-from digest.subscribers import new_token
+from digest.readers import new_token
 
 POSTAL = "Unit Test News Ltd, 42 Inline Street, Testville TV1 2AB"
 BASE_URL = "https://digest.example.net/mail"

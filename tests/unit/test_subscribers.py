@@ -7,9 +7,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-import digest.subscribers
-from digest.store.models import Subscriber, SubscriberStatus, SubscriberTopic
-from digest.subscribers import (
+import digest.readers.roster
+from digest.readers import (
     AlreadySubscribed,
     InvalidReader,
     add_subscriber,
@@ -17,6 +16,7 @@ from digest.subscribers import (
     import_csv,
     normalise_email,
 )
+from digest.store.models import Subscriber, SubscriberStatus, SubscriberTopic
 from tests.unit.helpers import count_rows
 
 TOPICS = ["politics", "world", "business", "sports"]
@@ -157,7 +157,7 @@ def test_import_counts_readers_already_on_the_list_as_duplicates(session: Sessio
 
 def test_import_across_chunks_finds_duplicates_and_saves_topics(session: Session,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(digest.subscribers, "IMPORT_CHUNK_ROWS", 2)
+    monkeypatch.setattr(digest.readers.roster, "IMPORT_CHUNK_ROWS", 2)
     rows = [f"r{i}@example.com,R{i},world" for i in range(7)] + ["R3@example.com,dup,", "R0@Example.com,dup,"]
     progress: list[int] = []
 

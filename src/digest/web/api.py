@@ -17,12 +17,12 @@ from digest.content import edition_view
 from digest.editions import EditionError, create_edition, edition_counts, parse_send_at, preview_edition
 from digest.mail import SendError, make_transport
 from digest.newsletters import NewsletterError, create_newsletter, list_newsletters
+from digest.readers import InvalidReader
 from digest.schedules import ScheduleError
 from digest.shapes import edition_json, newsletter_json, story_json
 from digest.store import ApiToken, Edition, EditionStatus, Role, Story, User, utcnow
 from digest.stories import ParseError, ingest_source, upsert_stories
 from digest.stories.parse import StoryIn, parse_datetime
-from digest.subscribers import InvalidReader
 from digest.web.app import Services
 from digest.web.auth import ApiError, api_user
 

@@ -26,9 +26,9 @@ from digest.editions import (
     preview_edition,
 )
 from digest.mail import SendError, make_transport
+from digest.readers import InvalidReader
 from digest.selector import curation as edition_curation
 from digest.store import Edition, EditionCuration, EditionStatus, Story, utcnow
-from digest.subscribers import InvalidReader
 from digest.web.editor_pages import (
     Editor,
     EditorError,

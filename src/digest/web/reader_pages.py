@@ -3,7 +3,7 @@ my data, forget me, and the inbound-mail hook.
 
 Rules kept here: a GET never changes anything except /confirm (the double opt-in link);
 every form but the one-click POST carries a CSRF token; the subscribe answer is the same
-whoever you are; every change goes through digest.readers, which records it.
+whoever you are; every change goes through digest.readers.lifecycle, which records it.
 """
 
 from __future__ import annotations
@@ -21,11 +21,9 @@ from starlette.concurrency import run_in_threadpool
 
 from digest import readers
 from digest.infra import TokenError, read_confirm_token
-from digest.newsletters import list_newsletters, subscribed_ids
 from digest.notices import next_edition_time
-from digest.readers import RequestContext
+from digest.readers import InvalidReader, RequestContext
 from digest.store import Frequency, Subscriber, SubscriberStatus
-from digest.subscribers import InvalidReader
 from digest.web.app import Services
 from digest.web.forms import CSRF_COOKIE, BadRequest, csrf_pair, read_body, read_form, require_csrf
 
@@ -96,7 +94,7 @@ async def subscribe_form(request: Request) -> Response:
 
 def _newsletter_choices(services: Services) -> list[dict[str, Any]]:
     with services.factory() as session:
-        return [{"id": n.id, "name": n.name} for n in list_newsletters(session, active_only=True)]
+        return [{"id": n.id, "name": n.name} for n in readers.active_newsletters(session)]
 
 
 def _newsletter_ids(form: Any, services: Services) -> list[int] | None:
@@ -248,7 +246,7 @@ async def unsubscribe(request: Request, token: str) -> Response:
 
 def _preferences_context(subscriber: Subscriber, services: Services, **extra: Any) -> dict[str, Any]:
     with services.factory() as session:
-        chosen_newsletters = sorted(subscribed_ids(session, subscriber.id))
+        chosen_newsletters = sorted(readers.subscribed_ids(session, subscriber.id))
     return {
         "newsletters": _newsletter_choices(services), "chosen_newsletters": chosen_newsletters,
         "token": subscriber.token, "email": subscriber.email, "name": subscriber.name or "",

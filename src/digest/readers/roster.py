@@ -1,85 +1,33 @@
-"""Readers in the store: validate, normalise, add one, import many.
+"""The list of readers: add one, import many (CSV, in chunks, never a query per row).
 
-Addresses are checked for syntax only (email-validator, no DNS at request time) and kept
-in normalised form; uniqueness is case-insensitive through `email_key`.
+A reader added here by staff or an import is subscribed to every active newsletter; a
+suppressed address (erased, bounced, complained) is never re-added.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
-import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from digest.errors import Conflict
+from digest.readers.addresses import InvalidReader, clean_name, clean_topics, email_hash, new_token, normalise_email
+from digest.readers.subscriptions import subscribe_to_all
 from digest.store import ConsentEvent, Subscriber, SubscriberStatus, SubscriberTopic, Suppression, utcnow
 
-NAME_MAX_CHARS = 200
 IMPORT_CHUNK_ROWS = 1000
-TOKEN_BYTES = 32  # 256 bits
 
 
-class InvalidReader(ValueError):
-    """An address, name or topic list that cannot be stored; the message says which."""
-
-
-class AlreadySubscribed(ValueError):
+class AlreadySubscribed(Conflict):
     pass
 
 
-class Suppressed(ValueError):
+class Suppressed(Conflict):
     """The address asked to be forgotten, bounced or complained: never re-added silently."""
-
-
-def email_hash(email_key: str) -> str:
-    """The one-way form kept on the suppression list."""
-    return hashlib.sha256(email_key.strip().lower().encode("utf-8")).hexdigest()
-
-
-def new_token() -> str:
-    return secrets.token_urlsafe(TOKEN_BYTES)
-
-
-def normalise_email(raw: str) -> tuple[str, str]:
-    """(normalised address, case-insensitive key) or InvalidReader."""
-    if not isinstance(raw, str) or any(c in raw for c in "\r\n\x00"):
-        raise InvalidReader("email address must be a single line")
-    try:
-        # No SMTPUTF8: the message builders and the SMTP client write addresses in ASCII,
-        # so a non-ASCII local part is refused and the domain kept in its IDNA form
-        # (`normalized` turns even "a@xn--…" into Unicode).
-        result = validate_email(raw.strip(), check_deliverability=False, allow_smtputf8=False)
-    except EmailNotValidError as exc:
-        raise InvalidReader(f"invalid email address {raw.strip()[:80]!r}: {exc}") from None
-    address = result.ascii_email or result.normalized
-    return address, address.lower()
-
-
-def clean_name(raw: str | None) -> str | None:
-    if raw is None:
-        return None
-    if any(c in raw for c in "\r\n\x00"):
-        raise InvalidReader("name must be a single line")
-    name = " ".join(raw.split())
-    if len(name) > NAME_MAX_CHARS:
-        raise InvalidReader(f"name is longer than {NAME_MAX_CHARS} characters")
-    return name or None
-
-
-def clean_topics(raw: str | Iterable[str] | None, allowed: list[str]) -> list[str]:
-    if raw is None:
-        return []
-    items = raw.replace(";", ",").split(",") if isinstance(raw, str) else list(raw)
-    topics = sorted({item.strip().lower() for item in items if item and item.strip()})
-    unknown = [t for t in topics if t not in allowed]
-    if unknown:
-        raise InvalidReader(f"unknown topic(s) {', '.join(unknown)}; known: {', '.join(allowed)}")
-    return topics
 
 
 def add_subscriber(
@@ -115,8 +63,6 @@ def add_subscriber(
     session.flush()
     session.add(ConsentEvent(subscriber_id=subscriber.id, kind="subscribe", channel=consent_source,
                              detail={"confirmed": confirmed, "topics": chosen}))
-    from digest.newsletters import subscribe_to_all  # newsletters imports this module
-
     subscribe_to_all(session, [subscriber.id])
     return subscriber
 
@@ -229,7 +175,5 @@ def _import_chunk(session: Session, chunk: list[_Row], confirmed: bool, report: 
          "detail": {"confirmed": confirmed, "line": row.line}}
         for key, row in fresh.items()
     ])
-    from digest.newsletters import subscribe_to_all  # newsletters imports this module
-
     subscribe_to_all(session, ids.values())
     report.imported += len(fresh)

@@ -7,17 +7,19 @@ notice ids so the caller sends it after the commit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from prometheus_client import Counter
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from digest.infra import announce_after_commit
-from digest.metrics import UNSUBSCRIBES
-from digest.newsletters import list_newsletters, set_subscriptions
+from digest.readers.addresses import clean_name, clean_topics, new_token, normalise_email
+from digest.readers.consent import RequestContext, consent_values, record
+from digest.readers.subscriptions import active_newsletters, set_subscriptions
+from digest.readers.suppression import is_suppressed, suppress
 from digest.store import (
     ConsentEvent,
     Delivery,
@@ -26,54 +28,12 @@ from digest.store import (
     Subscriber,
     SubscriberStatus,
     SubscriberTopic,
-    Suppression,
     utcnow,
 )
-from digest.subscribers import clean_name, clean_topics, email_hash, new_token, normalise_email
 
-CONSENT_VERSION = "2026-11-01"
-CONSENT_TEXT = (
-    "Email me the featured stories. I can unsubscribe at any time with one click; "
-    "my address is used for nothing else."
-)
 PAUSE_MAX_WEEKS = 52
-CHANNELS = ("one-click", "page", "mailto", "preferences", "admin", "cli", "import", "form")
-
-
-@dataclass(frozen=True)
-class RequestContext:
-    """Where a consent came from: kept with the event."""
-
-    channel: str
-    ip: str | None = None
-    user_agent: str | None = None
-    form: str | None = None
-
-
-def is_suppressed(session: Session, email_key: str) -> bool:
-    return session.get(Suppression, email_hash(email_key)) is not None
-
-
-def suppress(session: Session, email_key: str, reason: str) -> None:
-    if not is_suppressed(session, email_key):
-        session.add(Suppression(email_hash=email_hash(email_key), reason=reason))
-
-
-def record(session: Session, subscriber: Subscriber, kind: str, ctx: RequestContext,
-           *, with_text: bool = False, detail: dict[str, Any] | None = None) -> None:
-    session.add(ConsentEvent(**_consent_values(subscriber.id, kind, ctx, with_text=with_text, detail=detail)))
-
-
-def _consent_values(subscriber_id: int, kind: str, ctx: RequestContext, *, with_text: bool = False,
-                    detail: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
-        "subscriber_id": subscriber_id, "kind": kind, "channel": ctx.channel, "form": ctx.form,
-        "consent_text": CONSENT_TEXT if with_text else None,
-        "consent_version": CONSENT_VERSION if with_text else None,
-        # Cut to their columns: behind a proxy the address comes from an unchecked
-        # X-Forwarded-For, and a long one must not cost a reader their unsubscribe.
-        "ip": (ctx.ip or "")[:64] or None, "user_agent": (ctx.user_agent or "")[:500] or None, "detail": detail,
-    }
+# Counted where it happens; digest.observe adds it to /metrics.
+UNSUBSCRIBES = Counter("digest_unsubscribes", "Readers who left, by channel", ["channel"])
 
 
 def queue_notice(session: Session, subscriber: Subscriber, kind: str) -> int:
@@ -125,7 +85,7 @@ def request_subscription(
     subscriber.topic_rows = [SubscriberTopic(topic=t) for t in chosen]
     session.flush()
     if newsletter_ids is None:
-        newsletter_ids = [n.id for n in list_newsletters(session, active_only=True)]
+        newsletter_ids = [n.id for n in active_newsletters(session)]
     set_subscriptions(session, subscriber, newsletter_ids)
     record(session, subscriber, "subscribe", ctx, with_text=True,
            detail={"topics": chosen, "newsletters": sorted(newsletter_ids)})
@@ -188,7 +148,7 @@ def _leave(session: Session, which: Any, ctx: RequestContext) -> Any:
     ).first()
     if left is None:
         return None
-    session.execute(insert(ConsentEvent).values(**_consent_values(left.id, "unsubscribe", ctx)))
+    session.execute(insert(ConsentEvent).values(**consent_values(left.id, "unsubscribe", ctx)))
     UNSUBSCRIBES.labels(ctx.channel).inc()
     announce_after_commit(session, left.id)  # running send loops skip them at once
     return left

@@ -1,0 +1,68 @@
+"""A reader's address, name and topics, checked and normalised before anything is stored.
+
+Addresses are checked for syntax only (email-validator, no DNS at request time) and kept
+in normalised form; uniqueness is case-insensitive through `email_key`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+
+from email_validator import EmailNotValidError, validate_email
+
+from digest.errors import Invalid
+
+NAME_MAX_CHARS = 200
+TOKEN_BYTES = 32  # 256 bits
+
+
+class InvalidReader(Invalid):
+    """An address, name or topic list that cannot be stored; the message says which."""
+
+
+def email_hash(email_key: str) -> str:
+    """The one-way form kept on the suppression list."""
+    return hashlib.sha256(email_key.strip().lower().encode("utf-8")).hexdigest()
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def normalise_email(raw: str) -> tuple[str, str]:
+    """(normalised address, case-insensitive key) or InvalidReader."""
+    if not isinstance(raw, str) or any(c in raw for c in "\r\n\x00"):
+        raise InvalidReader("email address must be a single line")
+    try:
+        # No SMTPUTF8: the message builders and the SMTP client write addresses in ASCII,
+        # so a non-ASCII local part is refused and the domain kept in its IDNA form
+        # (`normalized` turns even "a@xn--…" into Unicode).
+        result = validate_email(raw.strip(), check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as exc:
+        raise InvalidReader(f"invalid email address {raw.strip()[:80]!r}: {exc}") from None
+    address = result.ascii_email or result.normalized
+    return address, address.lower()
+
+
+def clean_name(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    if any(c in raw for c in "\r\n\x00"):
+        raise InvalidReader("name must be a single line")
+    name = " ".join(raw.split())
+    if len(name) > NAME_MAX_CHARS:
+        raise InvalidReader(f"name is longer than {NAME_MAX_CHARS} characters")
+    return name or None
+
+
+def clean_topics(raw: str | Iterable[str] | None, allowed: list[str]) -> list[str]:
+    if raw is None:
+        return []
+    items = raw.replace(";", ",").split(",") if isinstance(raw, str) else list(raw)
+    topics = sorted({item.strip().lower() for item in items if item and item.strip()})
+    unknown = [t for t in topics if t not in allowed]
+    if unknown:
+        raise InvalidReader(f"unknown topic(s) {', '.join(unknown)}; known: {', '.join(allowed)}")
+    return topics

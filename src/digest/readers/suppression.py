@@ -1,0 +1,62 @@
+"""Addresses that must never be mailed or re-added silently, and the two rules that put
+them there: a hard bounce and a complaint. The send loop and bounce reports both call
+`bounce_readers`, so the rule is written once.
+
+The list keeps only a SHA-256 of the address (digest.readers.addresses.email_hash).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from digest.readers.addresses import email_hash
+from digest.store import Subscriber, SubscriberStatus, Suppression
+
+# A reader in one of these states still counts as on the list: a hard bounce ends it.
+ON_THE_LIST = (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING)
+
+
+def is_suppressed(session: Session, email_key: str) -> bool:
+    return session.get(Suppression, email_hash(email_key)) is not None
+
+
+def suppress(session: Session, email_key: str, reason: str) -> bool:
+    """Put the address on the list; True if this call added it or made its reason stronger
+    (a complaint over a bounce: spam rates are what mailbox providers watch)."""
+    existing = session.get(Suppression, email_hash(email_key))
+    if existing is None:
+        session.add(Suppression(email_hash=email_hash(email_key), reason=reason))
+        session.flush()
+        return True
+    if reason == "complained" and existing.reason == "bounced":
+        existing.reason = reason
+        return True
+    return False
+
+
+def bounce_readers(session: Session, subscriber_ids: Collection[int]) -> int:
+    """The hard-bounce rule: readers still on the list become `bounced` and every address is
+    suppressed. Returns how many readers or addresses this call changed (0: all done
+    before, so a report applied twice changes nothing more)."""
+    if not subscriber_ids:
+        return 0
+    ids = list(subscriber_ids)
+    changed = session.execute(
+        update(Subscriber).where(Subscriber.id.in_(ids), Subscriber.status.in_(ON_THE_LIST))
+        .values(status=SubscriberStatus.BOUNCED).execution_options(synchronize_session=False)).rowcount or 0
+    for key in session.scalars(select(Subscriber.email_key).where(Subscriber.id.in_(ids))):
+        changed += suppress(session, key, "bounced")
+    return changed
+
+
+def complain(session: Session, subscriber_id: int) -> tuple[bool, bool]:
+    """A reader's spam complaint: (status changed to `complained`, address newly suppressed
+    or its reason made stronger)."""
+    changed = session.execute(
+        update(Subscriber).where(Subscriber.id == subscriber_id, Subscriber.status != SubscriberStatus.COMPLAINED)
+        .values(status=SubscriberStatus.COMPLAINED).execution_options(synchronize_session=False)).rowcount == 1
+    key = session.scalar(select(Subscriber.email_key).where(Subscriber.id == subscriber_id))
+    return changed, key is not None and suppress(session, key, "complained")
