@@ -7,14 +7,12 @@ story list is frozen and what readers got is what the ledger says.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from digest.config import Settings
 from digest.content import edition_view
+from digest.errors import Invalid
 from digest.mail import (
     HeaderInjection,
     MessageHeaders,
@@ -28,7 +26,8 @@ from digest.mail import (
     shared_headers,
 )
 from digest.readers import normalise_email
-from digest.store import Edition, EditionCuration, EditionStatus, Story, StoryStatus, utcnow
+from digest.store import Edition, EditionCuration, EditionStatus, utcnow
+from digest.stories import get_story
 
 EDITABLE = (EditionStatus.DRAFT, EditionStatus.SCHEDULED)
 NOTE_MAX_CHARS = 2000
@@ -36,66 +35,8 @@ SUMMARY_MAX_CHARS = 1000
 TEST_SUBJECT_PREFIX = "[TEST] "
 
 
-class CurationError(ValueError):
+class CurationError(Invalid):
     pass
-
-
-@dataclass(frozen=True)
-class StoryFilter:
-    q: str | None = None
-    topic: str | None = None
-    featured: bool | None = None
-    status: str | None = None
-    published_from: datetime | None = None
-    published_to: datetime | None = None
-    limit: int = 50
-    offset: int = 0
-
-
-def search_stories(session: Session, f: StoryFilter) -> tuple[list[Story], int]:
-    """Stories matching the filter, newest first, and how many match in all."""
-    query = select(Story)
-    if f.q:
-        like = f"%{f.q.strip().lower()}%"
-        query = query.where(or_(func.lower(Story.title).like(like), func.lower(Story.summary).like(like),
-                                func.lower(Story.url).like(like)))
-    if f.featured is not None:
-        query = query.where(Story.featured.is_(f.featured))
-    if f.status:
-        try:
-            query = query.where(Story.status == StoryStatus(f.status))
-        except ValueError:
-            raise CurationError("status must be published or retracted") from None
-    if f.published_from:
-        query = query.where(Story.published_at >= f.published_from)
-    if f.published_to:
-        query = query.where(Story.published_at <= f.published_to)
-    rows = list(session.scalars(query.order_by(Story.published_at.desc(), Story.id.desc())))
-    if f.topic:
-        rows = [s for s in rows if f.topic in (s.topics or [])]  # JSON lists: filtered here, portably
-    return rows[f.offset: f.offset + max(1, min(f.limit, 500))], len(rows)
-
-
-def get_story(session: Session, story_id: int) -> Story:
-    story = session.get(Story, story_id)
-    if story is None:
-        raise CurationError(f"no story with id {story_id}")
-    return story
-
-
-def set_story_flags(session: Session, story_id: int, *, featured: bool | None = None,
-                    pinned: bool | None = None, status: str | None = None) -> Story:
-    story = get_story(session, story_id)
-    if featured is not None:
-        story.featured = featured
-    if pinned is not None:
-        story.pinned = pinned
-    if status is not None:
-        try:
-            story.status = StoryStatus(status)
-        except ValueError:
-            raise CurationError("status must be published or retracted") from None
-    return story
 
 
 def editable_edition(session: Session, edition_id: int) -> Edition:

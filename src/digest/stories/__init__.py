@@ -1,6 +1,14 @@
-"""Stories in: read feeds, JSON and plain-text articles, and upsert them by URL."""
+"""Stories: read feeds, JSON and plain-text articles, upsert them by URL, and keep the
+site-wide flags editors set (featured, pinned, retracted).
 
-from digest.stories.ingest import IngestResult, ingest_source, load_source, upsert_stories
-from digest.stories.parse import ParseError, StoryIn
+- `parse`: bytes in, `StoryIn`s out (feedparser for RSS/Atom); no database
+- `ingest`: fetch a source, parse it, upsert by URL (never duplicates, never un-retracts)
+- `library`: search stories, set their flags
+"""
 
-__all__ = ["IngestResult", "ParseError", "StoryIn", "ingest_source", "load_source", "upsert_stories"]
+from digest.stories.ingest import IngestResult, ingest_source, load_source, parse_source, upsert_stories
+from digest.stories.library import StoryFilter, get_story, search_stories, set_story_flags
+from digest.stories.parse import ParseError, StoryIn, parse_datetime, parse_json
+
+__all__ = ["IngestResult", "ParseError", "StoryFilter", "StoryIn", "get_story", "ingest_source", "load_source",
+           "parse_datetime", "parse_json", "parse_source", "search_stories", "set_story_flags", "upsert_stories"]

@@ -19,6 +19,8 @@ from typing import Any
 import feedparser
 from dateutil import parser as dateparser
 
+from digest.errors import Invalid
+
 SUMMARY_MAX_CHARS = 320
 TITLE_MAX_CHARS = 500
 URL_MAX_CHARS = 2048  # the url and image_url columns: a longer one would fail the whole INSERT
@@ -45,7 +47,7 @@ CAPTION_RE = re.compile(r"^(photo|image|picture|credit)\s*:", re.IGNORECASE)
 TRUNCATED_XML_ERRORS = {"no element found", "unclosed token", "unclosed CDATA section", "partial character"}
 
 
-class ParseError(ValueError):
+class ParseError(Invalid):
     """The source cannot be read as stories; the message says why."""
 
 

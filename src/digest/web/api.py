@@ -12,16 +12,17 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.exc import DataError
 
-from digest import accounts, curation, lifecycle
+from digest import curation, lifecycle, staff
 from digest.content import edition_view
 from digest.editions import EditionError, create_edition, edition_counts, parse_send_at, preview_edition
+from digest.errors import DigestError, NotFound
 from digest.mail import SendError, make_transport
 from digest.newsletters import NewsletterError, create_newsletter, list_newsletters
 from digest.readers import InvalidReader
 from digest.schedules import ScheduleError
 from digest.shapes import edition_json, newsletter_json, story_json
 from digest.store import ApiToken, Edition, EditionStatus, Role, Story, User, utcnow
-from digest.stories import ParseError, ingest_source, upsert_stories
+from digest.stories import ParseError, StoryFilter, ingest_source, search_stories, set_story_flags, upsert_stories
 from digest.stories.parse import StoryIn, parse_datetime
 from digest.web.app import Services
 from digest.web.auth import ApiError, api_user
@@ -142,12 +143,12 @@ def create_api(services: Services) -> FastAPI:
         return JSONResponse({"error": f"{where}: {first.get('msg', 'invalid')}"}, status_code=422)
 
     domain_errors = (curation.CurationError, lifecycle.LifecycleError, EditionError, NewsletterError,
-                     ScheduleError, ParseError, InvalidReader, accounts.AccountError)
+                     ScheduleError, ParseError, InvalidReader, staff.AccountError, DigestError)
 
     for error in domain_errors:
         @api.exception_handler(error)
         async def domain_error(request: Request, exc: Exception) -> Response:
-            status = 404 if str(exc).startswith("no ") else 400
+            status = 404 if isinstance(exc, NotFound) or str(exc).startswith("no ") else 400
             return JSONResponse({"error": str(exc)}, status_code=status)
 
     @api.exception_handler(DataError)
@@ -167,7 +168,7 @@ def create_api(services: Services) -> FastAPI:
                 status: QueryText = None, limit: Annotated[int, Query(ge=1, le=500)] = 50,
                 offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
         with services.factory() as session:
-            rows, total = curation.search_stories(session, curation.StoryFilter(
+            rows, total = search_stories(session, StoryFilter(
                 q=q, topic=topic, featured=featured, status=status, limit=limit, offset=offset))
             return {"total": total, "stories": [story_json(s) for s in rows]}
 
@@ -182,7 +183,7 @@ def create_api(services: Services) -> FastAPI:
         with services.factory.begin() as session:
             result = upsert_stories(session, [incoming])
             story_id = session.scalar(select(Story.id).where(Story.url == incoming.url))
-            accounts.audit(session, user, "story.add", incoming.url)
+            staff.audit(session, user, "story.add", incoming.url)
         return {"added": result.added, "updated": result.updated, "id": story_id}
 
     @api.post("/stories/ingest")
@@ -191,15 +192,15 @@ def create_api(services: Services) -> FastAPI:
             raise curation.CurationError("url must be http(s)")
         with services.factory.begin() as session:
             result = ingest_source(session, body.url)
-            accounts.audit(session, user, "stories.ingest", body.url, {"added": result.added})
+            staff.audit(session, user, "stories.ingest", body.url, {"added": result.added})
         return {"added": result.added, "updated": result.updated}
 
     @api.patch("/stories/{story_id}")
     def patch_story(user: Editor, story_id: PathId, body: StoryPatch) -> dict[str, Any]:
         with services.factory.begin() as session:
-            story = curation.set_story_flags(session, story_id, featured=body.featured, pinned=body.pinned,
+            story = set_story_flags(session, story_id, featured=body.featured, pinned=body.pinned,
                                              status=body.status)
-            accounts.audit(session, user, "story.update", f"story:{story_id}", body.model_dump(exclude_none=True))
+            staff.audit(session, user, "story.update", f"story:{story_id}", body.model_dump(exclude_none=True))
             return story_json(story)
 
     # ---------------------------------------------------------------- newsletters
@@ -217,7 +218,7 @@ def create_api(services: Services) -> FastAPI:
                 topics=body.topics, allowed_topics=settings.topic_list, max_stories=body.max_stories,
                 min_stories=body.min_stories, subject_template=body.subject_template,
                 sender_name=body.sender_name)
-            accounts.audit(session, user, "newsletter.add", f"newsletter:{newsletter.id}")
+            staff.audit(session, user, "newsletter.add", f"newsletter:{newsletter.id}")
             return newsletter_json(newsletter)
 
     # ---------------------------------------------------------------- editions
@@ -238,7 +239,7 @@ def create_api(services: Services) -> FastAPI:
                 session, subject=body.subject, send_at=parse_send_at(body.at, body.tz, utcnow()),
                 topics=",".join(body.topics) if body.topics else None, allowed_topics=settings.topic_list,
                 max_stories=body.max_stories, window_hours=body.window_hours, draft=body.draft)
-            accounts.audit(session, user, "edition.add", f"edition:{edition.id}")
+            staff.audit(session, user, "edition.add", f"edition:{edition.id}")
             return edition_json(edition)
 
     @api.get("/editions/{edition_id}")
@@ -257,14 +258,14 @@ def create_api(services: Services) -> FastAPI:
     def patch_edition(user: Editor, edition_id: PathId, body: EditionPatch) -> dict[str, Any]:
         with services.factory.begin() as session:
             curation.set_note(session, edition_id, body.note)
-            accounts.audit(session, user, "edition.note", f"edition:{edition_id}")
+            staff.audit(session, user, "edition.note", f"edition:{edition_id}")
             return edition_json(session.get_one(Edition, edition_id))
 
     @api.post("/editions/{edition_id}/curation")
     def curate(user: Editor, edition_id: PathId, body: CurationIn) -> dict[str, str]:
         with services.factory.begin() as session:
             curation.curate(session, edition_id, body.story_id, body.action, body.position)
-            accounts.audit(session, user, f"edition.{body.action}", f"edition:{edition_id}",
+            staff.audit(session, user, f"edition.{body.action}", f"edition:{edition_id}",
                            {"story_id": body.story_id})
         return {"status": "ok"}
 
@@ -272,14 +273,14 @@ def create_api(services: Services) -> FastAPI:
     def override(user: Editor, edition_id: PathId, body: OverrideIn) -> dict[str, str]:
         with services.factory.begin() as session:
             curation.override(session, edition_id, body.story_id, headline=body.headline, summary=body.summary)
-            accounts.audit(session, user, "edition.override", f"edition:{edition_id}", {"story_id": body.story_id})
+            staff.audit(session, user, "edition.override", f"edition:{edition_id}", {"story_id": body.story_id})
         return {"status": "ok"}
 
     @api.put("/editions/{edition_id}/order")
     def order(user: Editor, edition_id: PathId, body: OrderIn) -> dict[str, str]:
         with services.factory.begin() as session:
             curation.reorder(session, edition_id, body.story_ids)
-            accounts.audit(session, user, "edition.reorder", f"edition:{edition_id}", {"story_ids": body.story_ids})
+            staff.audit(session, user, "edition.reorder", f"edition:{edition_id}", {"story_ids": body.story_ids})
         return {"status": "ok"}
 
     @api.get("/editions/{edition_id}/preview")
@@ -296,7 +297,7 @@ def create_api(services: Services) -> FastAPI:
                 message_id = curation.send_test(session, edition_id, body.email, transport, settings)
             except SendError as exc:
                 raise ApiError(502, f"the SMTP server did not take the test: {exc}") from None
-            accounts.audit(session, user, "edition.test", f"edition:{edition_id}", {"to": body.email})
+            staff.audit(session, user, "edition.test", f"edition:{edition_id}", {"to": body.email})
         return {"status": "sent", "message_id": message_id}
 
     # Declared after /preview and /test so that those paths are not taken for actions.
@@ -312,12 +313,12 @@ def create_api(services: Services) -> FastAPI:
             changed = lifecycle.resume_and_enqueue(services.factory, edition_id, settings.batch_size,
                                                    enqueue_batch, reason=f"resumed by {user.email}")
             with services.factory.begin() as session:
-                accounts.audit(session, user, "edition.resume", f"edition:{edition_id}", {"changed": changed})
+                staff.audit(session, user, "edition.resume", f"edition:{edition_id}", {"changed": changed})
         else:
             with services.factory.begin() as session:
                 reason = f"{action} by {user.email}" if action in ("pause", "cancel") else None
                 changed = lifecycle.transition(session, edition_id, action, reason=reason)
-                accounts.audit(session, user, f"edition.{action}", f"edition:{edition_id}", {"changed": changed})
+                staff.audit(session, user, f"edition.{action}", f"edition:{edition_id}", {"changed": changed})
         with services.factory() as session:
             return {"changed": changed, "edition": edition_json(session.get_one(Edition, edition_id))}
 
@@ -333,15 +334,15 @@ def create_api(services: Services) -> FastAPI:
     @api.post("/tokens", status_code=201)
     def new_token(user: Staff, body: TokenIn) -> dict[str, Any]:
         with services.factory.begin() as session:
-            row, raw = accounts.create_api_token(session, session.get_one(User, user.id), body.name)
-            accounts.audit(session, user, "token.create", f"token:{row.id}")
+            row, raw = staff.create_api_token(session, session.get_one(User, user.id), body.name)
+            staff.audit(session, user, "token.create", f"token:{row.id}")
             return {"id": row.id, "name": row.name, "token": raw}
 
     @api.delete("/tokens/{token_id}")
     def revoke(user: Staff, token_id: PathId) -> dict[str, bool]:
         with services.factory.begin() as session:
-            revoked = accounts.revoke_api_token(session, token_id, user)
-            accounts.audit(session, user, "token.revoke", f"token:{token_id}", {"revoked": revoked})
+            revoked = staff.revoke_api_token(session, token_id, user)
+            staff.audit(session, user, "token.revoke", f"token:{token_id}", {"revoked": revoked})
         return {"revoked": revoked}
 
     return api

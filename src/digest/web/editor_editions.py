@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from digest import accounts, curation, lifecycle
+from digest import curation, lifecycle, staff
 from digest.content import edition_view
 from digest.editions import (
     EditionError,
@@ -29,6 +29,7 @@ from digest.mail import SendError, make_transport
 from digest.readers import InvalidReader
 from digest.selector import curation as edition_curation
 from digest.store import Edition, EditionCuration, EditionStatus, Story, utcnow
+from digest.stories import StoryFilter, search_stories
 from digest.web.editor_pages import (
     Editor,
     EditorError,
@@ -75,7 +76,7 @@ async def add_edition(request: Request, user: Editor) -> Response:
                 topics=",".join(values["topics"]) or None, allowed_topics=settings.topic_list,
                 max_stories=int_field(form, "max_stories", settings.max_stories, "Max stories"),
                 window_hours=int_field(form, "window_hours", settings.window_hours, "Story window"), draft=True)
-            accounts.audit(session, user, "edition.add", f"edition:{edition.id}", {"draft": True})
+            staff.audit(session, user, "edition.add", f"edition:{edition.id}", {"draft": True})
             edition_id = edition.id
     except (EditionError, ValueError) as exc:
         message = str(exc)
@@ -116,7 +117,7 @@ async def edition_page(request: Request, user: Editor, edition_id: int, q: str =
             select(EditionCuration).where(EditionCuration.edition_id == edition_id))}
         excluded_ids = [sid for sid, r in rows.items() if r.action == "exclude"]
         excluded = list(session.scalars(select(Story).where(Story.id.in_(excluded_ids)).order_by(Story.title)))
-        found, _ = curation.search_stories(session, curation.StoryFilter(
+        found, _ = search_stories(session, StoryFilter(
             q=q.strip()[:200] or None, status="published", limit=CANDIDATES_SHOWN + len(shown) + len(excluded_ids)))
         candidates = [s for s in found if s.id not in shown and s.id not in excluded_ids][:CANDIDATES_SHOWN]
         originals = {s.id: s for s in session.scalars(select(Story).where(Story.id.in_(shown)))}
@@ -163,7 +164,7 @@ async def curate_story(request: Request, user: Editor, edition_id: int, story_id
         except curation.CurationError as exc:
             raise EditorError(404 if str(exc).startswith("no ") else 400, "Cannot change this edition", str(exc),
                               f"/editor/editions/{edition_id}") from None
-        accounts.audit(session, user, f"edition.{'reorder' if action in ('up', 'down', 'unpin') else action}",
+        staff.audit(session, user, f"edition.{'reorder' if action in ('up', 'down', 'unpin') else action}",
                        f"edition:{edition_id}", detail)
         if action == "pin":
             session.flush()
@@ -199,7 +200,7 @@ async def override_story(request: Request, user: Editor, edition_id: int, story_
         except curation.CurationError as exc:
             raise EditorError(404 if str(exc).startswith("no ") else 400, "Cannot save the override", str(exc),
                               f"/editor/editions/{edition_id}") from None
-        accounts.audit(session, user, "edition.override", f"edition:{edition_id}", {"story_id": story_id})
+        staff.audit(session, user, "edition.override", f"edition:{edition_id}", {"story_id": story_id})
     return _back(edition_id, "override", f"#story-{story_id}")
 
 
@@ -212,7 +213,7 @@ async def save_note(request: Request, user: Editor, edition_id: int) -> Response
             curation.set_note(session, edition_id, form.get("note"))
         except curation.CurationError as exc:
             raise EditorError(400, "Cannot save the note", str(exc), f"/editor/editions/{edition_id}") from None
-        accounts.audit(session, user, "edition.note", f"edition:{edition_id}")
+        staff.audit(session, user, "edition.note", f"edition:{edition_id}")
     return _back(edition_id, "note", "#note")
 
 
@@ -228,7 +229,7 @@ async def send_test(request: Request, user: Editor, edition_id: int) -> Response
         with services_of(request).factory.begin() as session:
             _edition_or_404(session, edition_id)
             curation.send_test(session, edition_id, address, transport, settings)
-            accounts.audit(session, user, "edition.test", f"edition:{edition_id}", {"to": address})
+            staff.audit(session, user, "edition.test", f"edition:{edition_id}", {"to": address})
 
     try:
         await run_in_threadpool(work)  # SMTP can take seconds; keep the event loop free
@@ -258,5 +259,5 @@ async def change_status(request: Request, user: Editor, edition_id: int) -> Resp
                                            reason=f"cancel by {user.email}" if action == "cancel" else None)
         except lifecycle.LifecycleError as exc:
             raise EditorError(409, "Cannot change the edition", str(exc), back) from None
-        accounts.audit(session, user, f"edition.{action}", f"edition:{edition_id}", {"changed": changed, **detail})
+        staff.audit(session, user, f"edition.{action}", f"edition:{edition_id}", {"changed": changed, **detail})
     return _back(edition_id, action if changed else "unchanged")

@@ -21,12 +21,13 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from digest import accounts, curation
+from digest import staff
 from digest.editions import edition_counts
+from digest.errors import DigestError, http_status
 from digest.newsletters import NewsletterError, create_newsletter, list_newsletters
 from digest.schedules import ScheduleError, occurrences
 from digest.store import ApiToken, Edition, EditionStatus, Role, Story, User, utcnow
-from digest.stories import ParseError, ingest_source, upsert_stories
+from digest.stories import ParseError, StoryFilter, ingest_source, search_stories, set_story_flags, upsert_stories
 from digest.stories.ingest import parse_source
 from digest.stories.parse import parse_json
 from digest.web.app import Services
@@ -183,7 +184,7 @@ def _stories_context(request: Request, filters: dict[str, str], page: int = 1) -
     if filters.get("featured", "") not in ("", "yes", "no"):
         raise EditorError(400, "Bad filter", "Featured must be yes, no or any.", "/editor/stories")
     start, end = _day(filters.get("published_from", ""), "From"), _day(filters.get("published_to", ""), "To")
-    story_filter = curation.StoryFilter(
+    story_filter = StoryFilter(
         q=filters.get("q") or None, topic=filters.get("topic") or None, featured=featured,
         status=filters.get("status") or None,
         published_from=datetime.combine(start, time.min, UTC) if start else None,
@@ -191,8 +192,8 @@ def _stories_context(request: Request, filters: dict[str, str], page: int = 1) -
         limit=STORIES_PAGE_SIZE, offset=(page - 1) * STORIES_PAGE_SIZE)
     with services_of(request).factory() as session:
         try:
-            stories, total = curation.search_stories(session, story_filter)
-        except curation.CurationError as exc:
+            stories, total = search_stories(session, story_filter)
+        except DigestError as exc:
             raise EditorError(400, "Bad filter", str(exc), "/editor/stories") from None
     shown = {k: v for k, v in filters.items() if v}
     here = "/editor/stories" + (f"?{urlencode({**shown, 'page': page})}" if shown or page > 1 else "")
@@ -233,11 +234,11 @@ async def update_story(request: Request, user: Editor, story_id: int) -> Respons
                           "/editor/stories")
     with services_of(request).factory.begin() as session:
         try:
-            curation.set_story_flags(session, story_id, featured=featured, status=status)
-        except curation.CurationError as exc:
-            raise EditorError(404 if str(exc).startswith("no ") else 400, "Cannot change the story", str(exc),
+            set_story_flags(session, story_id, featured=featured, status=status)
+        except DigestError as exc:
+            raise EditorError(http_status(exc), "Cannot change the story", str(exc),
                               "/editor/stories") from None
-        accounts.audit(session, user, "story.update", f"story:{story_id}",
+        staff.audit(session, user, "story.update", f"story:{story_id}",
                        {k: v for k, v in {"featured": featured, "status": status}.items() if v is not None})
     back = _safe_back(form.get("back"))
     return see_other(back + ("&" if "?" in back else "?") + "done=story-updated")
@@ -259,7 +260,7 @@ async def ingest_feed(request: Request, user: Editor) -> Response:
     def work() -> tuple[int, int]:
         with services_of(request).factory.begin() as session:
             result = ingest_source(session, url)
-            accounts.audit(session, user, "stories.ingest", url[:200],
+            staff.audit(session, user, "stories.ingest", url[:200],
                            {"added": result.added, "updated": result.updated})
         return result.added, result.updated
 
@@ -281,7 +282,7 @@ async def upload_stories(request: Request, user: Editor) -> Response:
         return _stories_error(request, f"Could not read that file: {exc}")
     with services.factory.begin() as session:
         result = upsert_stories(session, stories)
-        accounts.audit(session, user, "stories.upload", f"{len(stories)} stories",
+        staff.audit(session, user, "stories.upload", f"{len(stories)} stories",
                        {"added": result.added, "updated": result.updated})
     return see_other(f"/editor/stories?done=ingested&added={result.added}&updated={result.updated}")
 
@@ -306,7 +307,7 @@ async def add_story(request: Request, user: Editor) -> Response:
     with services.factory.begin() as session:
         upsert_stories(session, [story])
         story_id = session.scalar(select(Story.id).where(Story.url == story.url))
-        accounts.audit(session, user, "story.add", story.url[:200], {"id": story_id})
+        staff.audit(session, user, "story.add", story.url[:200], {"id": story_id})
     return see_other(f"/editor/stories?{urlencode({'q': story.url, 'done': 'story-added'})}")
 
 
@@ -350,7 +351,7 @@ async def add_newsletter(request: Request, user: Editor) -> Response:
                 max_stories=int_field(form, "max_stories", 5, "Max stories"),
                 min_stories=int_field(form, "min_stories", 1, "Min stories"),
                 subject_template=values["subject_template"], sender_name=values["sender_name"] or None)
-            accounts.audit(session, user, "newsletter.add", f"newsletter:{newsletter.id}", {"slug": newsletter.slug})
+            staff.audit(session, user, "newsletter.add", f"newsletter:{newsletter.id}", {"slug": newsletter.slug})
     except (NewsletterError, ValueError) as exc:
         return _newsletter_page(request, values, str(exc), 400)
     return see_other("/editor?done=newsletter-added")
@@ -377,8 +378,8 @@ async def tokens_page(request: Request, user: Editor, done: str = "") -> Respons
 async def create_token(request: Request, user: Editor) -> Response:
     form = await checked_form(request)
     with services_of(request).factory.begin() as session:
-        row, raw = accounts.create_api_token(session, session.get_one(User, user.id), form.get("name"))
-        accounts.audit(session, user, "token.create", f"token:{row.id}", {"name": row.name})
+        row, raw = staff.create_api_token(session, session.get_one(User, user.id), form.get("name"))
+        staff.audit(session, user, "token.create", f"token:{row.id}", {"name": row.name})
         new_token = {"name": row.name, "secret": raw}
     # Shown on this response only (no redirect): the secret is never stored or shown again.
     return _tokens_page(request, user, new_token)
@@ -388,7 +389,7 @@ async def create_token(request: Request, user: Editor) -> Response:
 async def revoke_token(request: Request, user: Editor, token_id: int) -> Response:
     await checked_form(request)
     with services_of(request).factory.begin() as session:
-        revoked = accounts.revoke_api_token(session, token_id, user)
+        revoked = staff.revoke_api_token(session, token_id, user)
         if revoked:
-            accounts.audit(session, user, "token.revoke", f"token:{token_id}")
+            staff.audit(session, user, "token.revoke", f"token:{token_id}")
     return see_other(f"/editor/tokens?done={'token-revoked' if revoked else 'token-unknown'}")
