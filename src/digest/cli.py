@@ -274,8 +274,8 @@ def editions_release() -> None:
 
 def _lifecycle(edition_id: int, action: str) -> None:
     _require_database()
-    from digest.accounts import audit
     from digest.lifecycle import LifecycleError, transition
+    from digest.staff import audit
 
     try:
         with session_scope() as session:
@@ -332,7 +332,7 @@ def users_add(
 ) -> None:
     """Add a staff account; prints a one-time password unless --password-prompt."""
     _require_database()
-    from digest.accounts import AccountError, create_user, generate_password
+    from digest.staff import AccountError, create_user, generate_password
 
     password = typer.prompt("password", hide_input=True, confirmation_prompt=True) if password_prompt \
         else generate_password()
@@ -354,7 +354,7 @@ def users_token(
 ) -> None:
     """Create an API token for a user (printed once)."""
     _require_database()
-    from digest.accounts import create_api_token
+    from digest.staff import create_api_token
     from digest.store import User
 
     with session_scope() as session:

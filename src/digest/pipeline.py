@@ -13,9 +13,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.lifecycle import skip_cancelled
-from digest.schedules import schedule_editions, skip_missed
 from digest.planner import (
-    stale_notice_ids,
     batch_ranges,
     due_edition_ids,
     editions_needing_sweep,
@@ -24,7 +22,9 @@ from digest.planner import (
     refresh_delivery_statistics,
     release_edition,
     sending_edition_ids,
+    stale_notice_ids,
 )
+from digest.schedules import schedule_editions, skip_missed
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from digest import accounts, lifecycle
+from digest import lifecycle, staff
 from digest.store.models import AuditEntry, Edition, EditionStatus, Story, utcnow
 from tests.integration.conftest import Stack
 from tests.integration.helpers import SAMPLE_WINDOW_HOURS, seed_stories
@@ -57,10 +57,10 @@ def api(live: Stack, web: str) -> Api:
     and an edition in each status a reader-facing action starts from."""
     seed_stories(live.factory)
     with live.factory.begin() as session:
-        editor = accounts.create_user(session, EDITOR, "editor", PASSWORD)
-        revoker = accounts.create_user(session, REVOKER, "editor", PASSWORD)
-        _, token = accounts.create_api_token(session, editor, "schemathesis")
-        _, revoker_token = accounts.create_api_token(session, revoker, "schemathesis revoker")
+        editor = staff.create_user(session, EDITOR, "editor", PASSWORD)
+        revoker = staff.create_user(session, REVOKER, "editor", PASSWORD)
+        _, token = staff.create_api_token(session, editor, "schemathesis")
+        _, revoker_token = staff.create_api_token(session, revoker, "schemathesis revoker")
         editions = [Edition(subject=f"A {status.value} edition", send_at=utcnow(), status=status, max_stories=5,
                             window_hours=SAMPLE_WINDOW_HOURS)
                     for status in (EditionStatus.DRAFT, EditionStatus.SCHEDULED, EditionStatus.PAUSED,

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from digest import accounts
+from digest import staff
 from digest.store.models import (
     ApiToken,
     AuditEntry,
@@ -584,10 +584,10 @@ def test_tokens_are_shown_once_work_on_the_api_and_stop_when_revoked(live: Stack
 
 def test_the_api_wants_a_token_with_the_right_role(live: Stack, web: str) -> None:
     with live.factory.begin() as session:
-        editor = accounts.create_user(session, EDITOR, "editor", PASSWORD)
-        ops = accounts.create_user(session, OPS, "ops", PASSWORD)
-        _, editor_token = accounts.create_api_token(session, editor, "script")
-        _, ops_token = accounts.create_api_token(session, ops, "ops script")
+        editor = staff.create_user(session, EDITOR, "editor", PASSWORD)
+        ops = staff.create_user(session, OPS, "ops", PASSWORD)
+        _, editor_token = staff.create_api_token(session, editor, "script")
+        _, ops_token = staff.create_api_token(session, ops, "ops script")
     with httpx.Client(base_url=web, timeout=15) as api:
         missing = api.get("/api/v1/editions")
         assert missing.status_code == 401 and missing.json()["error"].startswith("a valid API token")

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import httpx
 import redis
 
-from digest import accounts
+from digest import staff
 from tests.integration.conftest import Stack
 
 PASSWORD = "correct horse battery staple"
@@ -21,7 +21,7 @@ OPS = "ops@example.org"
 def make_user(live: Stack, email: str, role: str) -> int:
     """A staff user with PASSWORD; returns the user's id."""
     with live.factory.begin() as session:
-        return accounts.create_user(session, email, role, PASSWORD).id
+        return staff.create_user(session, email, role, PASSWORD).id
 
 
 def clear_rate_limits(live: Stack) -> None:

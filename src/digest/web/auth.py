@@ -13,7 +13,7 @@ import redis
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from digest import accounts
+from digest import staff
 from digest.store import Role, User
 from digest.web.app import Services
 from digest.web.forms import CSRF_COOKIE, BadRequest, csrf_pair, read_form, require_csrf
@@ -40,7 +40,7 @@ def _services(request: Request) -> Services:
 def current_user(request: Request) -> User | None:
     services = _services(request)
     with services.factory.begin() as session:
-        user = accounts.user_for_session(session, request.cookies.get(SESSION_COOKIE))
+        user = staff.user_for_session(session, request.cookies.get(SESSION_COOKIE))
         if user is not None:
             session.expunge(user)
     return user
@@ -69,7 +69,7 @@ def api_user(*roles: Role) -> Callable[[Request], User]:
         raw = header[7:].strip() if header.lower().startswith("bearer ") else None
         services = _services(request)
         with services.factory.begin() as session:
-            user = accounts.user_for_api_token(session, raw)
+            user = staff.user_for_api_token(session, raw)
             if user is not None:
                 session.expunge(user)
         if user is None:
@@ -119,17 +119,17 @@ async def login(request: Request) -> Response:
         return staff_page(request, "staff/login.html",
                           {"next": next_url, "error": "Too many attempts. Wait a few minutes."}, 429)
     with services.factory.begin() as session:
-        user = accounts.authenticate(session, email, password) if email and password else None
+        user = staff.authenticate(session, email, password) if email and password else None
         if user is None:
             session.rollback()
             return staff_page(request, "staff/login.html",
                               {"next": next_url, "error": "That email and password do not match."}, 401)
-        raw = accounts.start_session(session, user)
-        accounts.audit(session, user, "login", f"user:{user.id}", {"ip": ip})
+        raw = staff.start_session(session, user)
+        staff.audit(session, user, "login", f"user:{user.id}", {"ip": ip})
     response = RedirectResponse(next_url, status_code=303)
     response.set_cookie(SESSION_COOKIE, raw, httponly=True, samesite="lax",
                         secure=services.settings.base_url.startswith("https://"),
-                        max_age=accounts.SESSION_MAX_AGE_HOURS * 3600)
+                        max_age=staff.SESSION_MAX_AGE_HOURS * 3600)
     return response
 
 
@@ -139,7 +139,7 @@ async def logout(request: Request) -> Response:
     form = await read_form(request, services.settings.max_form_bytes)
     require_csrf(request, form, services.settings.secret_key)
     with services.factory.begin() as session:
-        accounts.end_session(session, request.cookies.get(SESSION_COOKIE))
+        staff.end_session(session, request.cookies.get(SESSION_COOKIE))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response

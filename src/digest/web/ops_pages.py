@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from digest import accounts, lifecycle, ops
+from digest import lifecycle, ops, staff
 from digest.metrics import render as render_metrics
 from digest.store import AuditEntry, Edition, Role, User, utcnow
 from digest.web.app import Services
@@ -143,7 +143,7 @@ def run_action(services: Services, user: User, edition_id: int, action: str) -> 
     except lifecycle.LifecycleError as exc:
         raise BadRequest(409, "Cannot do that now", str(exc)) from None
     with services.factory.begin() as session:
-        accounts.audit(session, user, f"edition.{action}", f"edition:{edition_id}", {"changed": int(changed)})
+        staff.audit(session, user, f"edition.{action}", f"edition:{edition_id}", {"changed": int(changed)})
     if not changed:
         return f"edition {edition_id}: {action} had nothing (more) to do"
     return f"edition {edition_id}: {action} done" + (f" ({changed})" if not isinstance(changed, bool) else "")

@@ -14,8 +14,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from digest.errors import Conflict, Invalid
 from digest.readers import normalise_email
-from digest.store import ApiToken, AuditEntry, Role, User, WebSession, utcnow
+from digest.store import ApiToken, Role, User, WebSession, utcnow
 
 SESSION_MAX_AGE_HOURS = 12
 PASSWORD_MIN_CHARS = 12
@@ -23,7 +24,11 @@ API_TOKEN_PREFIX = "dgt_"
 _hasher = PasswordHasher()
 
 
-class AccountError(ValueError):
+class AccountError(Invalid):
+    """A role, password or address that cannot make an account."""
+
+
+class AccountExists(AccountError, Conflict):
     pass
 
 
@@ -44,7 +49,7 @@ def create_user(session: Session, email: str, role: str, password: str) -> User:
         raise AccountError(f"password must be at least {PASSWORD_MIN_CHARS} characters")
     _, key = normalise_email(email)
     if session.scalar(select(User.id).where(User.email == key)) is not None:
-        raise AccountError(f"a user {key} exists")
+        raise AccountExists(f"a user {key} exists")
     user = User(email=key, role=chosen, password_hash=_hasher.hash(password))
     session.add(user)
     session.flush()
@@ -122,18 +127,6 @@ def revoke_api_token(session: Session, token_id: int, user: User) -> bool:
         query = query.where(ApiToken.user_id == user.id)
     return (session.execute(query.values(revoked_at=utcnow()).execution_options(
         synchronize_session=False)).rowcount or 0) == 1
-
-
-AUDIT_TARGET_MAX_CHARS = 120  # the column; a longer target (a story's URL) is kept whole in detail
-
-
-def audit(session: Session, user: User | None, action: str, target: str,
-          detail: dict[str, object] | None = None) -> None:
-    if len(target) > AUDIT_TARGET_MAX_CHARS:
-        detail = {**(detail or {}), "target": target}
-        target = target[: AUDIT_TARGET_MAX_CHARS - 1] + "…"
-    session.add(AuditEntry(user_id=user.id if user else None, actor=user.email if user else "system",
-                           action=action, target=target, detail=detail))
 
 
 # Which roles may do what. Admins may do everything.
