@@ -1,5 +1,5 @@
 """Celery entry point: `celery -A worker worker` and `celery -A worker beat`."""
 
-from digest.celery_app import app
+from digest.worker import app
 
 __all__ = ["app"]

@@ -64,7 +64,7 @@ def report(title: str, profile: cProfile.Profile, count: int, unit: str, top: in
 def profile_fast_path(messages: int, top: int) -> None:
     from digest.config import Settings
     from digest.mail.render import render_edition
-    from digest.sender import _send_one, shared_headers
+    from digest.delivery.sender import _send_one, shared_headers
     from digest.store.models import utcnow
 
     settings = Settings(env="test", secret_key=bench.BENCH_SECRET)
@@ -88,8 +88,8 @@ def profile_fast_path(messages: int, top: int) -> None:
 def profile_send_batch(readers: int, top: int) -> None:
     from digest.config import Settings
     from digest.mail.transport import transport_for
-    from digest.planner import batch_ranges, release_edition
-    from digest.sender import send_batch
+    from digest.delivery.planner import batch_ranges, release_edition
+    from digest.delivery.sender import send_batch
     from digest.store.engine import make_engine
     from digest.store.models import utcnow
 

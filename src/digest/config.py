@@ -5,6 +5,8 @@ A bad value fails here with a message naming the variable, not later inside a wo
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import re
 from email.utils import parseaddr
@@ -12,6 +14,9 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import load_der_public_key
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -59,6 +64,17 @@ class SmtpTarget:
             raise ValueError("weight must be a number") from None
 
 
+def load_sendgrid_key(value: str) -> ec.EllipticCurvePublicKey:
+    """The verification key as SendGrid shows it (base64 DER); ValueError saying why not."""
+    try:
+        key = load_der_public_key(base64.b64decode("".join(value.split()), validate=True))
+    except (ValueError, binascii.Error, UnsupportedAlgorithm):
+        raise ValueError("must be the base64 DER public key SendGrid shows for the Signed Event Webhook") from None
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise ValueError("must be an ECDSA P-256 public key")
+    return key
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DIGEST_", extra="ignore")
 
@@ -75,7 +91,7 @@ class Settings(BaseSettings):
     dkim_selector: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]{1,63}$")
     dkim_private_key_file: Path | None = None
     dkim_domain: str | None = None  # default: the sender's domain
-    # Where send journals live (a sub-folder per database); see digest.journal.
+    # Where send journals live (a sub-folder per database); see digest.delivery.journal.
     journal_dir: Path | None = None
     # Logs of the worker, beat and web processes: json (one object per line) or text.
     log_format: Literal["json", "text"] = "json"
@@ -228,8 +244,6 @@ class Settings(BaseSettings):
     def _sendgrid_public_key(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
-        from digest.signatures import load_sendgrid_key
-
         load_sendgrid_key(value)  # ValueError names what is wrong
         return value.strip()
 

@@ -46,7 +46,7 @@ from aiosmtpd.controller import Controller
 from celery import Celery
 from sqlalchemy import select, text
 
-from digest.pipeline import release_due
+from digest.delivery.pipeline import release_due
 from digest.store.models import AuditEntry, utcnow
 from tests.integration.conftest import REPO, Stack
 from tests.integration.helpers import due_edition, seed_readers, seed_stories

@@ -20,7 +20,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from digest import lifecycle, staff
+from digest import staff
+from digest.editions import lifecycle
 from digest.store.models import AuditEntry, Edition, EditionStatus, Story, utcnow
 from tests.integration.conftest import Stack
 from tests.integration.helpers import SAMPLE_WINDOW_HOURS, seed_stories

@@ -46,7 +46,7 @@ def test_two_beats_schedule_a_newsletter_once_per_occurrence(live: Stack, tmp_pa
 
     from sqlalchemy import select
 
-    from digest.newsletters import create_newsletter
+    from digest.editions.newsletters import create_newsletter
     from digest.readers import set_subscriptions
     from digest.store.models import Edition, Subscriber, utcnow
 

@@ -15,10 +15,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from digest.config import Settings
+from digest.delivery.pipeline import release_due
+from digest.delivery.sender import send_batch
 from digest.mail.dkim import DkimError, DkimSigner, SigningTransport
 from digest.mail.transport import RecordingTransport, make_transport
-from digest.pipeline import release_due
-from digest.sender import send_batch
 from digest.store.models import utcnow
 from tests.integration.helpers import due_edition, seed_readers, seed_stories
 from tests.integration.test_send_batch_db import factory  # noqa: F401 - the two-database fixture

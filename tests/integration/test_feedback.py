@@ -33,10 +33,10 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy import func, select
 
 from digest.config import Settings, get_settings
-from digest.feedback import Applied, process_bounce_maildir, process_message
+from digest.feedback.apply import Applied, apply_report, process_bounce_maildir
+from digest.feedback.signatures import CertificateUnavailable, SnsCertificates
 from digest.mail.message import message_id_for
 from digest.readers import Suppressed, add_subscriber, email_hash, import_csv, suppress
-from digest.signatures import CertificateUnavailable, SnsCertificates
 from digest.store.engine import get_engine
 from digest.store.models import (
     ConsentEvent,
@@ -140,7 +140,7 @@ def snapshot(live: Stack) -> dict[str, Any]:
 def mailed(live: Stack, raw: bytes) -> list[str]:
     """Apply one mailed report in one transaction, as the maildir poller does."""
     with live.factory.begin() as session:
-        return [a.outcome for a in process_message(session, raw, soft_bounce_limit=SOFT_LIMIT)]
+        return [a.outcome for a in apply_report(session, raw, soft_bounce_limit=SOFT_LIMIT)]
 
 
 # ------------------------------------------------------------------ mailed reports
@@ -422,8 +422,8 @@ def task_env(live: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
 
 def test_the_poll_task_reads_digest_bounce_maildir_and_beat_runs_it_every_minute(
         live: Stack, task_env: Path) -> None:
-    from digest.celery_app import make_app
-    from digest.tasks import poll_bounce_maildir
+    from digest.worker.app import make_app
+    from digest.worker.tasks import poll_bounce_maildir
 
     reader = add_active_reader(live, "polled@example.org")
     sent = sent_delivery(live, reader)
@@ -557,7 +557,7 @@ def ses(live: Stack, served: ServedByAws) -> Iterator[httpx.Client]:
 
 
 def string_to_sign(message: dict[str, str]) -> bytes:
-    """Written out from AWS's documentation, independently of digest.signatures."""
+    """Written out from AWS's documentation, independently of digest.feedback.signatures."""
     if message["Type"] == "Notification":
         names = ["Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"]
     else:

@@ -21,7 +21,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from digest.inbound import InboundResult, process_maildir, token_from_message
+from digest.feedback.mailto import InboundResult, token_from_message
+from digest.feedback.mailto import process_mailto_maildir as process_maildir
 from digest.readers import new_token
 from digest.store.models import ConsentEvent, SubscriberStatus
 from tests.integration.conftest import Stack

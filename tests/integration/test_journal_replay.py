@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from digest.journal import journal_dir
-from digest.pipeline import release_due
+from digest.delivery.journal import journal_dir
+from digest.delivery.pipeline import release_due
 from digest.store.models import Delivery, utcnow
 from tests.integration.conftest import Stack
 from tests.integration.helpers import due_edition, seed_readers, seed_stories

@@ -18,8 +18,8 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select, text
 
-from digest import lifecycle
-from digest.newsletters import create_newsletter
+from digest.editions import lifecycle
+from digest.editions.newsletters import create_newsletter
 from digest.readers import subscribe_to_all
 from digest.store.models import Edition, EditionStatus, Subscriber, utcnow
 from tests.integration.conftest import Stack

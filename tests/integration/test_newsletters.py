@@ -12,12 +12,12 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.config import Settings
+from digest.delivery.pipeline import release_due
+from digest.delivery.sender import send_batch
+from digest.editions.newsletters import NewsletterError, create_newsletter
+from digest.editions.schedules import schedule_editions
 from digest.mail.transport import RecordingTransport
-from digest.newsletters import NewsletterError, create_newsletter
-from digest.pipeline import release_due
 from digest.readers import set_subscriptions
-from digest.schedules import schedule_editions
-from digest.sender import send_batch
 from digest.store.engine import make_engine
 from digest.store.migrate import upgrade
 from digest.store.models import (

@@ -20,7 +20,10 @@ from typing import TypeVar
 import httpx
 import pytest
 
-from digest import lifecycle, ops
+from digest import actions
+from digest.config import Settings
+from digest.delivery import AUTO_PAUSE_PREFIX
+from digest.editions import lifecycle
 from tests.integration.conftest import Stack
 from tests.integration.helpers import due_edition, seed_readers
 from tests.integration.ops_lane import (
@@ -51,7 +54,7 @@ QUIET_SECONDS = 0.6
 
 @pytest.fixture
 def ops_client(live: Stack, lane: Lane) -> Iterator[httpx.Client]:
-    """An ops person's signed-in client on the lane's web server (`ops` here is digest.ops)."""
+    """An ops person's signed-in client on the lane's web server (`ops` here is digest.observe.health)."""
     make_user(live, OPS, "ops")
     with signed_in(lane.web_url, OPS) as client:
         yield client
@@ -114,6 +117,11 @@ def wait_until_quiet(lane: Lane, quiet: float = QUIET_SECONDS, timeout: float = 
 # ------------------------------------------------------------------ two presses at once
 
 
+def lane_deps(live: Stack, lane: Lane) -> actions.Deps:
+    """What the ops page hands an action, with the lane's queue and batch size."""
+    return actions.Deps(live.factory, Settings(batch_size=LANE_BATCH_SIZE), lane.enqueue)
+
+
 @pytest.mark.parametrize("how", ["threads", "http"])
 def test_two_resumes_at_once_change_the_edition_once(live: Stack, lane: Lane, how: str) -> None:
     addresses = seed_readers(live.factory, 80)
@@ -123,7 +131,7 @@ def test_two_resumes_at_once_change_the_edition_once(live: Stack, lane: Lane, ho
     lane.smtp.delay = 0.005
     if how == "threads":
         def resume() -> bool:
-            return lifecycle.resume_and_enqueue(live.factory, edition_id, LANE_BATCH_SIZE, lane.enqueue)
+            return actions.editions.resume(lane_deps(live, lane), actions.Actor.command_line(), edition_id).changed
 
         assert sorted(at_once(resume, resume)) == [False, True]
     else:
@@ -147,7 +155,8 @@ def test_two_retry_failed_at_once_send_nobody_two_copies(live: Stack, lane: Lane
     lane.smtp.tempfail_always = False
     if how == "threads":
         def retry() -> int:
-            return ops.retry_failed(live.factory, edition_id, LANE_BATCH_SIZE, lane.enqueue)
+            return actions.editions.retry_failed(lane_deps(live, lane), actions.Actor.command_line(),
+                                                 edition_id).count or 0
 
         assert sorted(at_once(retry, retry)) == [0, 6]
     else:
@@ -238,7 +247,7 @@ def test_an_edition_most_readers_refuse_pauses_itself(live: Stack, lane: Lane,
     wait_no_leases(live, edition_id)
 
     status, reason = edition_status(live, edition_id)
-    assert status == "paused" and reason is not None and reason.startswith(f"{ops.AUTO_PAUSE_PREFIX}: ")
+    assert status == "paused" and reason is not None and reason.startswith(f"{AUTO_PAUSE_PREFIX}: ")
     assert "of the last 20 attempts failed" in reason and "451" in reason
     stopped = ledger(live, edition_id)
     assert stopped["pending"] > 0 and stopped["failed"] >= 10  # stopped before the end

@@ -10,9 +10,9 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import sessionmaker
 
 from digest.config import Settings
+from digest.delivery.pipeline import release_due
+from digest.delivery.sender import send_batch
 from digest.mail.transport import RecordingTransport
-from digest.pipeline import release_due
-from digest.sender import send_batch
 from digest.store.engine import make_engine
 from digest.store.migrate import upgrade
 from digest.store.models import Delivery, Edition, utcnow
@@ -184,12 +184,12 @@ def test_an_unsubscribe_reaches_a_running_batch_within_milliseconds(factory, mon
     the message: nobody gets a message after their unsubscribe committed."""
     import time
 
-    import digest.sender
+    import digest.delivery.sender
     from digest.infra.departures import watch
     from digest.readers import RequestContext, find_by_token, unsubscribe
     from digest.store.models import Subscriber
 
-    monkeypatch.setattr(digest.sender, "RECHECK_EVERY_SECONDS", 3600)
+    monkeypatch.setattr(digest.delivery.sender, "RECHECK_EVERY_SECONDS", 3600)
     watch()  # the listener is up before the batch starts, as in a worker that has run one
     time.sleep(0.3)
     seed_stories(factory)
@@ -238,16 +238,16 @@ def test_rate_limits_hold_across_two_senders(factory) -> None:  # type: ignore[n
     release_due(factory, utcnow(), 90, lambda *args: batches.append(args))
     assert len(batches) == 2
     bucket = uuid.uuid4().hex[:8]  # fresh buckets for this test
-    settings = _settings(rate_limit_per_second=100, domain_rate_limits=f"gmail.com=20",
+    settings = _settings(rate_limit_per_second=100, domain_rate_limits="gmail.com=20",
                          task_queue=f"rl-{bucket}")
-    import digest.throttle
+    import digest.delivery.throttle
 
-    original = digest.throttle.TokenBucket
+    original = digest.delivery.throttle.TokenBucket
 
     def scoped(client, name, rate, burst=None):  # type: ignore[no-untyped-def]
         return original(client, f"{bucket}:{name}", rate, burst)
 
-    digest.throttle.TokenBucket = scoped  # type: ignore[misc]
+    digest.delivery.throttle.TokenBucket = scoped  # type: ignore[misc]
     transports = [RecordingTransport(), RecordingTransport()]
     try:
         started = time.monotonic()
@@ -259,7 +259,7 @@ def test_rate_limits_hold_across_two_senders(factory) -> None:  # type: ignore[n
             t.join()
         elapsed = time.monotonic() - started
     finally:
-        digest.throttle.TokenBucket = original  # type: ignore[misc]
+        digest.delivery.throttle.TokenBucket = original  # type: ignore[misc]
     sent = [rcpt for t in transports for _, rcpt, _ in t.sent]
     assert len(sent) == len(set(sent)) == 180
     # The buckets start full (one second's worth): 180 messages at 100/s need at least

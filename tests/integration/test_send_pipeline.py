@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import select, text
 
-from digest.pipeline import release_due
+from digest.delivery.pipeline import release_due
 from digest.store.models import Delivery, Subscriber, utcnow
 from tests.integration.conftest import Stack
 from tests.integration.helpers import due_edition, seed_readers, seed_stories, send_due_edition

@@ -22,8 +22,8 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import func, select
 
 from digest import readers
+from digest.delivery.pipeline import release_due
 from digest.infra.tokens import CONFIRM_SALT
-from digest.pipeline import release_due
 from digest.readers import add_subscriber
 from digest.store.models import (
     ConsentEvent,

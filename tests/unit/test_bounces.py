@@ -1,4 +1,4 @@
-"""digest.bounces: delivery status notifications, ARF complaints and provider JSON, parsed.
+"""digest.feedback.reports: delivery status notifications, ARF complaints and provider JSON, parsed.
 
 The samples follow what Postfix, Gmail, Exchange and the feedback loops actually send
 (multipart/report with message/delivery-status or message/feedback-report, and the
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest.bounces import (
+from digest.feedback.reports import (
     RECIPIENTS_MAX_PER_REPORT,
     ComplaintReport,
     DeliveryReport,

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from digest.editions import create_edition, parse_send_at
+from digest.editions.create import create_edition, parse_send_at
 from digest.readers import add_subscriber
 from digest.store.engine import make_engine, session_factory
 from digest.store.migrate import upgrade
-from digest.store.models import Edition, Story
+from digest.store.models import Edition, Newsletter, Story
 from digest.stories import ingest_source
 
 DIGEST = Path(sys.executable).with_name("digest")  # the console script of the venv running pytest
@@ -235,15 +235,20 @@ def test_status_json_shape(stocked: Workspace) -> None:
 
 
 def test_tables_print_titles_and_subjects_as_they_are(ws: Workspace) -> None:
-    # Rich reads "[/b]" as markup and ":name:" as emoji; feed titles are not markup.
-    title, subject = "[/politics] Budget :fire: vote [bold]now", "[/b] Morning :smile:"
+    # Rich reads "[/b]" as markup and ":name:" as emoji; feed titles, editors' subjects and
+    # readers' names are not markup. Every list command prints through one table helper.
+    title, subject, name = "[/politics] Budget :fire: vote [bold]now", "[/b] Morning :smile:", "[/b] Morning"
     engine = make_engine(f"sqlite:///{ws.database}")
     with session_factory(engine).begin() as session:
         session.add(Story(url="https://news.example.com/x", title=title, published_at=datetime.now(UTC)))
         session.add(Edition(subject=subject, send_at=datetime.now(UTC)))
+        session.add(Newsletter(slug="morning", name=name, cron="0 7 * * *", timezone="UTC",
+                               subject_template="{{ newsletter }}"))
+        add_subscriber(session, "reader@example.org", name=name, allowed_topics=[], confirmed=True)
     engine.dispose()
 
-    for args, text in ((["stories", "list"], title), (["editions", "list"], subject), (["status"], subject)):
+    for args, text in ((["stories", "list"], title), (["editions", "list"], subject), (["status"], subject),
+                       (["newsletters", "list"], name), (["subscribers", "list"], name)):
         result = ws.run(*args)
         assert result.returncode == 0, result.stderr
         assert text in result.stdout

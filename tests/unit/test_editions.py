@@ -8,16 +8,16 @@ import lxml.html
 import pytest
 from sqlalchemy.orm import Session
 
+from digest.delivery.planner import release_edition
 from digest.editions import (
     EditionError,
     clean_subject,
     create_edition,
-    edition_counts,
     get_edition,
     parse_send_at,
     preview_edition,
 )
-from digest.planner import release_edition
+from digest.observe import edition_counts
 from digest.readers import add_subscriber
 from digest.store.models import Delivery, DeliveryStatus, Edition, EditionStatus, Story, utcnow
 from digest.stories import ingest_source

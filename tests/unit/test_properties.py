@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from digest.config import get_settings
-from digest.editions import EditionError, clean_subject
+from digest.editions.create import EditionError, clean_subject
 from digest.mail.headers import shared_headers
 from digest.mail.message import (
     HeaderInjection,
@@ -354,7 +354,7 @@ def assert_on_the_wire(raw: bytes, address: str, name: str | None, subject: str,
 
 
 def fast_path(rendered: RenderedEdition, shared: MessageHeaders, reader: Reader, message_id: str) -> bytes:
-    """What the send loop does per reader (sender._send_one), without the transport; holds
+    """What the send loop does per reader (delivery.send_one), without the transport; holds
     it to the promise WireMessage makes the transport (CRLF line ends only)."""
     values = reader_values(reader)
     text_qp, html_qp = rendered.encoded_parts(values)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from digest.schedules import ScheduleError, check_cron, check_subject_template, occurrences, render_subject
+from digest.editions.schedules import ScheduleError, check_cron, check_subject_template, occurrences, render_subject
 
 
 def utc(*args: int) -> datetime:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from digest.selector import Candidate, select_for_edition, select_stories
+from digest.editions.selector import Candidate, select_for_edition, select_stories
 from digest.store.models import Edition, EditionStatus, EditionStory, Story, StoryStatus
 
 SEND_AT = datetime(2026, 12, 1, 5, 0, tzinfo=UTC)

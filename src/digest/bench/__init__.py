@@ -3,7 +3,7 @@
 Each figure stands next to a baseline or ceiling measured in the same run on the same
 machine, so that its ratio still means something on a slower or noisier host:
 
-1. message preparation, the send loop's hot path (`sender._send_one`, socket left out),
+1. message preparation, the send loop's hot path (`delivery.send_one`, socket left out),
    against the standard library's build and against render + premailer per reader;
 2. the raw SMTP ceiling: a plain smtplib loop over C connections to Postfix's smtp-sink;
 3. end to end: an edition released to N readers on PostgreSQL, sent by a prefork Celery

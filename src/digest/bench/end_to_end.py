@@ -28,6 +28,8 @@ from digest.bench.services import (
     service_env,
 )
 from digest.bench.stats import cpu_seconds, process_tree
+from digest.delivery import release_due
+from digest.store import make_engine, utcnow
 
 
 def _delivery_counts(factory: sessionmaker[Session], edition_id: int) -> dict[str, int]:
@@ -48,8 +50,6 @@ def measure_end_to_end(options: BenchOptions, database_url: str, sink: Sink, wor
     """Release to sent, wall clock; and the CPU each party spent per message meanwhile
     (the worker's processes, PostgreSQL's backends for this database, smtp-sink), which
     stays meaningful when other work shares the machine."""
-    from digest.pipeline import release_due
-    from digest.store import make_engine, utcnow
 
     engine = make_engine(database_url)
     factory = sessionmaker(engine, expire_on_commit=False)

@@ -20,6 +20,8 @@ from sqlalchemy.orm import sessionmaker
 from digest.bench.options import BATCH_SIZE, BENCH_SECRET, BenchError, BenchOptions
 from digest.bench.seed import due_edition, seed_readers, seed_stories
 from digest.bench.services import celery_client, forget_queue, scratch_database
+from digest.delivery import release_due
+from digest.store import make_engine, utcnow
 
 PLAN_CHILD_TIMEOUT_SECONDS = 600
 
@@ -29,8 +31,6 @@ def plan_child(spec_json: str) -> None:
     SELECT the deliveries), cut it into batch ranges and publish every batch, as
     pipeline.release_due does. Prints timings and this process's peak RSS as JSON."""
     spec = json.loads(spec_json)
-    from digest.pipeline import release_due
-    from digest.store import make_engine, utcnow
 
     engine = make_engine(spec["url"])
     factory = sessionmaker(engine, expire_on_commit=False)
@@ -79,7 +79,6 @@ def _run_plan_child(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def measure_planning(options: BenchOptions, size: int) -> dict[str, Any]:
-    from digest.store import make_engine
 
     with scratch_database(options.pg_url) as url:
         engine = make_engine(url)

@@ -1,4 +1,4 @@
-"""1. Message preparation, the send loop's hot path (`sender._send_one`, socket left out),
+"""1. Message preparation, the send loop's hot path (`sender.send_one`, socket left out),
 against the standard library's build and render + premailer per reader; and the in-memory
 sample edition and readers it (and the SMTP ceiling) builds messages from."""
 
@@ -12,6 +12,22 @@ from typing import Any, NamedTuple
 
 from digest.bench.options import BENCH_SECRET, BenchOptions
 from digest.bench.stats import _percentile
+from digest.config import Settings
+from digest.delivery import send_one
+from digest.mail import (
+    EditionView,
+    Personal,
+    Reader,
+    StoryView,
+    build_message_stdlib,
+    message_id_for,
+    reader_values,
+    render_edition,
+    shared_headers,
+)
+from digest.mail import dkim as digest_dkim
+from digest.store import utcnow
+from digest.stories import load_source, parse_source
 
 
 class _Row(NamedTuple):
@@ -44,9 +60,6 @@ NAMES = ["Olena Kovalenko", "James O'Neill", "Aisha Bello", "Mateo García", Non
 def sample_edition_view() -> Any:
     """A realistic 5-story edition from the package samples: the article (which the demo
     pins) and the four most recent featured feed stories."""
-    from digest.mail import EditionView, StoryView
-    from digest.store import utcnow
-    from digest.stories.ingest import load_source, parse_source
 
     article = parse_source(load_source("sample:sample_article.txt"), origin="sample:sample_article.txt")
     feed = parse_source(load_source("sample:sample_feed.json"))
@@ -64,18 +77,6 @@ def sample_readers(count: int) -> list[_ReaderRow]:
 
 
 def measure_message_prep(options: BenchOptions) -> dict[str, Any]:
-    from digest.config import Settings
-    from digest.mail import (
-        Personal,
-        Reader,
-        build_message_stdlib,
-        message_id_for,
-        reader_values,
-        render_edition,
-        shared_headers,
-    )
-    from digest.sender import _send_one
-    from digest.store import utcnow
 
     settings = Settings(env="test", secret_key=BENCH_SECRET)
     view = sample_edition_view()
@@ -87,7 +88,7 @@ def measure_message_prep(options: BenchOptions) -> dict[str, Any]:
     connection = _NullConnection()
 
     def fast(reader: _ReaderRow) -> None:
-        _send_one(connection, view.id, shared, shared_bytes, rendered, _Row(reader.id, reader.id, 0), reader,
+        send_one(connection, view.id, shared, shared_bytes, rendered, _Row(reader.id, reader.id, 0), reader,
                   envelope_from, domain, settings, utcnow)
 
     def stdlib_build(reader: _ReaderRow, edition: Any) -> bytes:
@@ -132,7 +133,6 @@ def _dkim_signing(message: bytes, options: BenchOptions) -> tuple[list[float], l
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from digest.mail import dkim as digest_dkim
 
     pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption())

@@ -14,6 +14,10 @@ from sqlalchemy.orm import sessionmaker
 from digest.bench.options import BATCH_SIZE, BENCH_SECRET, BenchError, BenchOptions
 from digest.bench.seed import due_edition, seed_readers, seed_stories
 from digest.bench.services import scratch_database
+from digest.config import Settings
+from digest.delivery import release_edition, send_batch
+from digest.mail import RecordingTransport
+from digest.store import make_engine, utcnow
 
 ROUND_TRIP_BATCHES = (500, 5_000)
 
@@ -21,11 +25,6 @@ ROUND_TRIP_BATCHES = (500, 5_000)
 def measure_round_trips(options: BenchOptions) -> dict[str, Any]:
     """send_batch in this process with a RecordingTransport, counting what reaches the
     driver: statements (an executemany counts once), transactions, pool checkouts."""
-    from digest.config import Settings
-    from digest.mail import RecordingTransport
-    from digest.planner import release_edition
-    from digest.sender import send_batch
-    from digest.store import make_engine, utcnow
 
     total = sum(ROUND_TRIP_BATCHES)
     with scratch_database(options.pg_url) as url:

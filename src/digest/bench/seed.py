@@ -8,11 +8,13 @@ from datetime import timedelta
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from digest.store import Edition, EditionStatus, utcnow
+from digest.stories import ingest_source
+
 SAMPLE_WINDOW_HOURS = 24 * 365 * 10  # the sample stories are from May 2023
 
 
 def seed_stories(factory: sessionmaker[Session]) -> None:
-    from digest.stories import ingest_source
 
     with factory.begin() as session:
         ingest_source(session, "sample:sample_feed.json")
@@ -37,7 +39,6 @@ def seed_readers(engine: Engine, count: int) -> None:
 
 
 def due_edition(factory: sessionmaker[Session], subject: str = "The featured stories from Political IQ") -> int:
-    from digest.store import Edition, EditionStatus, utcnow
 
     with factory.begin() as session:
         edition = Edition(subject=subject, send_at=utcnow() - timedelta(seconds=1),

@@ -26,6 +26,9 @@ from digest.bench.options import (
     WORKER_CONCURRENCY,
     BenchError,
 )
+from digest.config import get_settings
+from digest.store import make_engine, upgrade
+from digest.worker import publisher
 
 SMTP_SINK = "/usr/sbin/smtp-sink"
 SMTP_SINK_BACKLOG = 1024
@@ -128,7 +131,6 @@ def private_redis() -> Iterator[str | None]:
 @contextmanager
 def process_env(**values: str | None) -> Iterator[None]:
     """Set DIGEST_ variables for this process (in-process steps read get_settings())."""
-    from digest.config import get_settings
 
     saved = {key: os.environ.get(key) for key in values}
     for key, value in values.items():
@@ -149,7 +151,6 @@ def process_env(**values: str | None) -> Iterator[None]:
 @contextmanager
 def scratch_database(admin_url: str) -> Iterator[str]:
     """A fresh PostgreSQL database with digest's schema, dropped afterwards."""
-    from digest.store import make_engine, upgrade
 
     admin = make_engine(admin_url).execution_options(isolation_level="AUTOCOMMIT")
     name = f"digest_bench_{uuid.uuid4().hex[:10]}"
@@ -175,12 +176,7 @@ def scratch_database(admin_url: str) -> Iterator[str]:
 
 def celery_client(broker_url: str, queue: str) -> Any:
     """A bare Celery client that publishes what `send_batch.delay` publishes, on `queue`."""
-    from celery import Celery
-
-    client = Celery("digest-bench", broker=broker_url)
-    client.conf.update(task_serializer="json", accept_content=["json"], task_default_queue=queue,
-                       broker_connection_retry_on_startup=False)
-    return client
+    return publisher(broker_url, queue)
 
 
 def forget_queue(broker_url: str, queue: str) -> int:
@@ -228,7 +224,7 @@ def celery_worker(env: dict[str, str], queue: str, log_path: Path) -> Iterator[s
     """The production worker command (prefork, concurrency 2) on a private queue."""
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "digest.celery_app", "worker", "--pool=prefork",
+            [sys.executable, "-m", "celery", "-A", "digest.worker", "worker", "--pool=prefork",
              f"--concurrency={WORKER_CONCURRENCY}", "--without-heartbeat", "--without-gossip",
              "--without-mingle", "-Q", queue, "-n", f"bench-{uuid.uuid4().hex[:6]}@%h", "--loglevel=INFO"],
             env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)

@@ -10,16 +10,16 @@ from typing import Any
 
 from digest.bench.options import BENCH_SECRET, BenchError
 from digest.bench.prep import _NullConnection, _Row, sample_edition_view, sample_readers
+from digest.config import Settings
+from digest.delivery import send_one
+from digest.mail import SmtpConnection, WireMessage, render_edition, shared_headers
+from digest.store import utcnow
 
 SMTP_CEILING_TIMEOUT_SECONDS = 60
 
 
 def ceiling_message() -> bytes:
     """One message as the send loop builds it for the sample edition (~20 KB)."""
-    from digest.config import Settings
-    from digest.mail import render_edition, shared_headers
-    from digest.sender import _send_one
-    from digest.store import utcnow
 
     settings = Settings(env="test", secret_key=BENCH_SECRET)
     view = sample_edition_view()
@@ -27,7 +27,7 @@ def ceiling_message() -> bytes:
     shared = shared_headers(view, rendered.subject, settings)
     reader = sample_readers(1)[0]
     connection = _NullConnection()
-    _send_one(connection, view.id, shared, shared.encoded_shared, rendered, _Row(1, 1, 0), reader,
+    send_one(connection, view.id, shared, shared.encoded_shared, rendered, _Row(1, 1, 0), reader,
               settings.sender_address, settings.sender_domain, settings, utcnow)
     return connection.last
 
@@ -38,7 +38,6 @@ def _smtp_client(port: int, message: bytes, seconds: float, barrier: Any, result
     `pipelined`, digest's SmtpConnection.send with the message as the fast path hands it)."""
     import smtplib
 
-    from digest.mail import SmtpConnection, WireMessage
 
     client = smtplib.SMTP("127.0.0.1", port, local_hostname="bench.localhost", timeout=30)
     client.ehlo()

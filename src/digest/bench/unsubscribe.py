@@ -18,6 +18,7 @@ from digest.bench.options import BenchError, BenchOptions
 from digest.bench.seed import seed_readers_offset
 from digest.bench.services import _tail, service_env, web_server
 from digest.bench.stats import _percentile
+from digest.store import make_engine
 
 UNSUBSCRIBE_RATE_PER_SECOND = 200
 UNSUBSCRIBE_THREADS = 8
@@ -65,7 +66,6 @@ def _unsubscribe_load(port: int, tokens: list[str], rate: float, threads: int, r
 
 
 def measure_unsubscribe(options: BenchOptions, database_url: str, smtp_port: int, workdir: Path) -> dict[str, Any]:
-    from digest.store import make_engine
 
     rate = UNSUBSCRIBE_RATE_PER_SECOND
     needed = int(rate * options.unsubscribe_seconds)

@@ -58,7 +58,7 @@ return tostring(wait)
 
 class TokenBucket:
     """messages-per-second limits that hold across processes and hosts (unlike Celery's
-    per-worker rate_limit, see NOTES.md)."""
+    per-worker rate_limit, celery#5732)."""
 
     def __init__(self, client: redis.Redis, name: str, rate: float, burst: float | None = None) -> None:
         self.client = client

@@ -8,6 +8,7 @@ with `dkim` signing in the transport. Pure functions but the transports; nothing
 knows the database.
 """
 
+from digest.mail.addresses import InvalidAddress, normalise_address
 from digest.mail.dkim import DkimError, DkimSigner
 from digest.mail.headers import shared_headers
 from digest.mail.message import (
@@ -43,9 +44,9 @@ from digest.mail.transport import (
 )
 
 __all__ = [
-    "Connection", "DkimError", "DkimSigner", "EditionView", "HeaderInjection", "MessageHeaders", "Personal",
+    "Connection", "DkimError", "DkimSigner", "EditionView", "HeaderInjection", "InvalidAddress", "MessageHeaders", "Personal",
     "Reader", "RecordingTransport", "RenderedEdition", "SendError", "SmtpConnection", "StoryView", "Transport",
     "WireMessage", "assemble_message", "build_message", "build_message_stdlib", "check_header_value",
-    "encode_address", "inline_css", "list_unsubscribe", "make_transport", "message_id_for", "reader_values",
+    "encode_address", "inline_css", "list_unsubscribe", "make_transport", "message_id_for", "normalise_address", "reader_values",
     "render_edition", "render_template", "shared_headers",
 ]

@@ -37,12 +37,12 @@ from digest.readers.lifecycle import (
 )
 from digest.readers.roster import AlreadySubscribed, ImportReport, Suppressed, add_subscriber, import_csv
 from digest.readers.subscriptions import active_newsletters, set_subscriptions, subscribe_to_all, subscribed_ids
-from digest.readers.suppression import bounce_readers, complain, is_suppressed, suppress
+from digest.readers.suppression import bounce_readers, complain, count_soft_bounce, is_suppressed, suppress
 
 __all__ = [
     "CONSENT_TEXT", "CONSENT_VERSION", "PAUSE_MAX_WEEKS", "UNSUBSCRIBES", "AlreadySubscribed", "ImportReport",
     "InvalidReader", "RequestContext", "Suppressed", "active_newsletters", "add_subscriber", "bounce_readers",
-    "clean_name", "clean_topics", "complain", "confirm", "email_hash", "erase", "export_data", "find_by_token",
+    "clean_name", "clean_topics", "complain", "count_soft_bounce", "confirm", "email_hash", "erase", "export_data", "find_by_token",
     "import_csv", "is_suppressed", "new_token", "normalise_email", "queue_notice", "record",
     "request_subscription", "resume", "set_subscriptions", "subscribe_to_all", "subscribed_ids", "suppress",
     "unsubscribe", "unsubscribe_by_token", "update_preferences",

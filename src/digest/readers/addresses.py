@@ -10,9 +10,8 @@ import hashlib
 import secrets
 from collections.abc import Iterable
 
-from email_validator import EmailNotValidError, validate_email
-
 from digest.errors import Invalid
+from digest.mail import InvalidAddress, normalise_address
 
 NAME_MAX_CHARS = 200
 TOKEN_BYTES = 32  # 256 bits
@@ -33,17 +32,10 @@ def new_token() -> str:
 
 def normalise_email(raw: str) -> tuple[str, str]:
     """(normalised address, case-insensitive key) or InvalidReader."""
-    if not isinstance(raw, str) or any(c in raw for c in "\r\n\x00"):
-        raise InvalidReader("email address must be a single line")
     try:
-        # No SMTPUTF8: the message builders and the SMTP client write addresses in ASCII,
-        # so a non-ASCII local part is refused and the domain kept in its IDNA form
-        # (`normalized` turns even "a@xn--…" into Unicode).
-        result = validate_email(raw.strip(), check_deliverability=False, allow_smtputf8=False)
-    except EmailNotValidError as exc:
-        raise InvalidReader(f"invalid email address {raw.strip()[:80]!r}: {exc}") from None
-    address = result.ascii_email or result.normalized
-    return address, address.lower()
+        return normalise_address(raw)
+    except InvalidAddress as exc:
+        raise InvalidReader(str(exc)) from None
 
 
 def clean_name(raw: str | None) -> str | None:

@@ -60,3 +60,15 @@ def complain(session: Session, subscriber_id: int) -> tuple[bool, bool]:
         .values(status=SubscriberStatus.COMPLAINED).execution_options(synchronize_session=False)).rowcount == 1
     key = session.scalar(select(Subscriber.email_key).where(Subscriber.id == subscriber_id))
     return changed, key is not None and suppress(session, key, "complained")
+
+
+def count_soft_bounce(session: Session, subscriber_id: int, limit: int) -> bool:
+    """One more soft bounce for the reader (the caller counts each message once); at `limit`
+    it is a hard bounce. True if this call suppressed the reader."""
+    session.execute(update(Subscriber).where(Subscriber.id == subscriber_id)
+                    .values(soft_bounces=Subscriber.soft_bounces + 1).execution_options(synchronize_session=False))
+    count = session.scalar(select(Subscriber.soft_bounces).where(Subscriber.id == subscriber_id)) or 0
+    if count >= limit:
+        bounce_readers(session, [subscriber_id])
+        return True
+    return False

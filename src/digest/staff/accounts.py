@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from digest.errors import Conflict, Invalid
-from digest.readers import normalise_email
+from digest.mail import normalise_address
 from digest.store import ApiToken, Role, User, WebSession, utcnow
 
 SESSION_MAX_AGE_HOURS = 12
@@ -47,7 +47,7 @@ def create_user(session: Session, email: str, role: str, password: str) -> User:
         raise AccountError(f"role must be one of {', '.join(r.value for r in Role)}") from None
     if len(password) < PASSWORD_MIN_CHARS:
         raise AccountError(f"password must be at least {PASSWORD_MIN_CHARS} characters")
-    _, key = normalise_email(email)
+    _, key = normalise_address(email)
     if session.scalar(select(User.id).where(User.email == key)) is not None:
         raise AccountExists(f"a user {key} exists")
     user = User(email=key, role=chosen, password_hash=_hasher.hash(password))
@@ -120,10 +120,11 @@ def user_for_api_token(session: Session, raw: str | None) -> User | None:
     return user
 
 
-def revoke_api_token(session: Session, token_id: int, user: User) -> bool:
-    """Owners revoke their own tokens; admins any. True if this call revoked it."""
+def revoke_api_token(session: Session, token_id: int, user: User | None) -> bool:
+    """Owners revoke their own tokens; admins (and the command line: user None) any. True
+    if this call revoked it."""
     query = update(ApiToken).where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
-    if user.role != Role.ADMIN:
+    if user is not None and user.role != Role.ADMIN:
         query = query.where(ApiToken.user_id == user.id)
     return (session.execute(query.values(revoked_at=utcnow()).execution_options(
         synchronize_session=False)).rowcount or 0) == 1

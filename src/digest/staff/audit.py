@@ -11,9 +11,10 @@ AUDIT_TARGET_MAX_CHARS = 120  # the column; a longer target (a story's URL) is k
 
 
 def audit(session: Session, user: User | None, action: str, target: str,
-          detail: dict[str, object] | None = None) -> None:
+          detail: dict[str, object] | None = None, *, via: str | None = None, actor: str | None = None) -> None:
+    """One row: `user` (None: `actor`, else "system") did `action` to `target` through `via`."""
     if len(target) > AUDIT_TARGET_MAX_CHARS:
         detail = {**(detail or {}), "target": target}
         target = target[: AUDIT_TARGET_MAX_CHARS - 1] + "…"
-    session.add(AuditEntry(user_id=user.id if user else None, actor=user.email if user else "system",
-                           action=action, target=target, detail=detail))
+    session.add(AuditEntry(user_id=user.id if user else None, actor=user.email if user else actor or "system",
+                           via=via, action=action, target=target, detail=detail))

@@ -77,13 +77,13 @@ def with_id_list(sql: str, *binds: BindParameter[Any]) -> dict[str, TextClause]:
     }
 
 
-def _enum(cls: type[enum.Enum]) -> Enum:
+def _enum(cls: type[enum.Enum], length: int = 16) -> Enum:
     return Enum(
         cls,
         native_enum=False,
         values_callable=lambda members: [m.value for m in members],
         validate_strings=True,
-        length=16,
+        length=length,
     )
 
 
@@ -114,6 +114,31 @@ class EditionStatus(enum.StrEnum):
     PAUSED = "paused"
     # Not sent on purpose: missed by too much while workers were down, or too thin.
     SKIPPED = "skipped"
+
+
+class StatusCode(enum.StrEnum):
+    """Why an edition is in its state, for programs; `status_reason` holds the words."""
+
+    CANCELLED = "cancelled"
+    PAUSED = "paused"
+    AUTO_PAUSED = "auto_paused"
+    TOO_THIN = "too_thin"
+    MISSED = "missed"
+    RETRYING_FAILED = "retrying_failed"
+    SENDING_MISSING = "sending_missing"
+
+
+class ErrorCode(enum.StrEnum):
+    """Why a delivery or notice did not (or not yet) reach its reader; `last_error` holds
+    the words (an SMTP reply, a report's diagnostic)."""
+
+    EDITION_CANCELLED = "edition_cancelled"
+    READER_LEFT = "reader_left"
+    SUPPRESSED = "suppressed"
+    NOTHING_NEW = "nothing_new"
+    TRANSIENT = "transient"  # a 4xx or a dropped connection: retried with backoff
+    HARD_BOUNCE = "hard_bounce"  # a 5xx for the recipient, or a bounce report
+    SOFT_BOUNCE = "soft_bounce"  # a report of a temporary failure after the 250
 
 
 class Role(enum.StrEnum):
@@ -239,6 +264,7 @@ class Edition(Base):
     )
     # Why an edition was cancelled, paused or skipped, in words ops can act on.
     status_reason: Mapped[str | None] = mapped_column(String(500))
+    status_code: Mapped[StatusCode | None] = mapped_column(_enum(StatusCode, 32))
     planned_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -292,6 +318,7 @@ class Delivery(Base):
     message_id: Mapped[str | None] = mapped_column(String(255))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    error_code: Mapped[ErrorCode | None] = mapped_column(_enum(ErrorCode, 32))
     # A worker holds a queued delivery until lease_until; after that another may take it.
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Earliest time of the next try after a transient failure.
@@ -356,6 +383,7 @@ class Notice(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    error_code: Mapped[ErrorCode | None] = mapped_column(_enum(ErrorCode, 32))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
@@ -459,6 +487,8 @@ class AuditEntry(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     user_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id", ondelete="SET NULL"))
     actor: Mapped[str] = mapped_column(String(320))
+    # The entry point the action came through: web, api, ops, cli, system.
+    via: Mapped[str | None] = mapped_column(String(16))
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str] = mapped_column(String(120))
     detail: Mapped[dict[str, object] | None] = mapped_column(JSON)

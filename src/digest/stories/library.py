@@ -1,6 +1,6 @@
 """The story library as editors see it: search, and the site-wide flags (featured, pinned,
 retracted). The only writer of those flags; an edition's own picks live in
-digest.editions.curation and never change the stored story."""
+digest.editions.create.curation and never change the stored story."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def search_stories(session: Session, f: StoryFilter) -> tuple[list[Story], int]:
 def get_story(session: Session, story_id: int) -> Story:
     story = session.get(Story, story_id)
     if story is None:
-        raise NotFound(f"no story with id {story_id}")
+        raise NotFound(f"no story with id {story_id}", code="story_not_found")
     return story
 
 

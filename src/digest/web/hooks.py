@@ -1,15 +1,17 @@
-"""Provider webhooks for bounces and complaints: Amazon SES (through SNS) and SendGrid.
+"""Webhooks: bounces and complaints from Amazon SES (through SNS) and SendGrid, and mail to
+the unsubscribe address from an MTA pipe or a provider's inbound webhook.
 
-Both refuse anything unsigned or badly signed with 403 (digest.signatures); each answers
+Both refuse anything unsigned or badly signed with 403 (digest.feedback.signatures); each answers
 404 while its setting is unset. Events are applied inside the request, in one
 transaction, so a 2xx means they are recorded: on any failure the provider retries, and
-applying is idempotent (digest.feedback). Nothing waits in Redis, which may lose it.
+applying is idempotent (digest.feedback.apply). Nothing waits in Redis, which may lose it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import secrets
 from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
@@ -20,18 +22,20 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from digest.bounces import FeedbackEvent, events_from_sendgrid, events_from_ses
-from digest.feedback import apply_events
-from digest.signatures import (
+from digest.config import load_sendgrid_key
+from digest.feedback import (
     CertificateUnavailable,
+    FeedbackEvent,
     SignatureError,
     SnsCertificates,
+    apply_events,
+    events_from_sendgrid,
+    events_from_ses,
     is_sns_url,
-    load_sendgrid_key,
     verify_sendgrid,
     verify_sns,
 )
-from digest.web.app import Services
+from digest.web.deps import Services, services_of
 from digest.web.forms import BadRequest, read_body
 
 log = logging.getLogger(__name__)
@@ -42,10 +46,6 @@ SES_BODY_MAX_BYTES = 1024 * 1024
 SENDGRID_BODY_MAX_BYTES = 4 * 1024 * 1024
 SENDGRID_SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 SENDGRID_TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
-
-
-def _services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
 
 
 def sns_certificates(app: FastAPI) -> SnsCertificates:
@@ -85,7 +85,7 @@ def _ok(**fields: object) -> JSONResponse:
 async def ses_hook(request: Request) -> Response:
     """An SNS POST: a SubscriptionConfirmation, or a Notification carrying an SES Bounce or
     Complaint. Only signed messages from the topics in DIGEST_SES_TOPIC_ARNS are accepted."""
-    services = _services(request)
+    services = services_of(request)
     settings = services.settings
     if not settings.ses_topic_arns:
         raise BadRequest(404, "Not found", "The SES hook is not enabled (set DIGEST_SES_TOPIC_ARNS).")
@@ -135,7 +135,7 @@ async def ses_hook(request: Request) -> Response:
 async def sendgrid_hook(request: Request) -> Response:
     """SendGrid's Event Webhook with Signed Event Webhook on: bounce, dropped and
     spamreport events are applied, the others ignored."""
-    services = _services(request)
+    services = services_of(request)
     settings = services.settings
     if not settings.sendgrid_public_key:
         raise BadRequest(404, "Not found", "The SendGrid hook is not enabled (set DIGEST_SENDGRID_PUBLIC_KEY).")
@@ -148,3 +148,25 @@ async def sendgrid_hook(request: Request) -> Response:
         raise BadRequest(403, "Forbidden", f"Refused: {exc}.") from None
     outcomes = await run_in_threadpool(_apply, services, events_from_sendgrid(_json(body)))
     return _ok(outcomes=outcomes)
+
+
+# ------------------------------------------------------------------ inbound mail
+
+
+@router.post("/hooks/inbound")
+async def inbound_hook(request: Request) -> Response:
+    """Raw RFC 5322 bytes of a message to the unsubscribe address, from an MTA pipe or a
+    provider's inbound webhook. Needs `Authorization: Bearer DIGEST_INBOUND_SECRET`."""
+    services = services_of(request)
+    secret = services.settings.inbound_secret
+    supplied = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    if not secret:
+        raise BadRequest(404, "Not found", "Inbound mail is not enabled (set DIGEST_INBOUND_SECRET).")
+    if not secrets.compare_digest(supplied.encode(), secret.encode()):
+        raise BadRequest(401, "Unauthorized", "A valid bearer token is required.")
+    raw = await read_body(request, 1024 * 1024)
+    if not raw.strip():
+        raise BadRequest(400, "Bad request", "The body must be an RFC 5322 message.")
+    await run_in_threadpool(services.enqueue_inbound, raw)  # a broker round trip: off the event loop
+    return Response(json.dumps({"status": "accepted"}), status_code=202, media_type="application/json")
+

@@ -1,0 +1,20 @@
+"""Actions: every change made on someone's behalf, one function each.
+
+The editor and ops pages, the JSON API and the command line all call these, each with an
+`Actor` (who, and through which entry point). An action makes the change, writes the
+audit row in the same transaction and enqueues work only after it has committed, then
+returns what it did; so the entry points cannot drift apart in what they change, what
+they record or what they send.
+
+    from digest import actions
+    actions.editions.pause(deps, Actor(user, "ops"), edition_id)
+"""
+
+from digest.actions import editions, newsletters, readers, stories, tokens
+from digest.actions.base import EDITION_ACTION_ROLES, ENTRY_POINTS, Actor, AuditRow, Deps, Outcome, audited
+from digest.actions.shapes import edition_json, newsletter_json, story_json, subscriber_json
+
+__all__ = [
+    "EDITION_ACTION_ROLES", "ENTRY_POINTS", "Actor", "AuditRow", "Deps", "Outcome", "audited", "edition_json",
+    "editions", "newsletter_json", "newsletters", "readers", "stories", "story_json", "subscriber_json", "tokens",
+]

@@ -1,0 +1,130 @@
+"""`digest editions`: create, preview, list, release, and steer editions through their
+states (the same actions as the editor and ops pages and the API)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from digest import actions
+from digest.cli.common import ACTOR, UserError, deps, out, print_json, require_database, table
+from digest.editions import list_editions, parse_send_at, preview_edition
+from digest.store import session_scope, utcnow
+from digest.worker import release_due_editions
+
+app = typer.Typer(no_args_is_help=True, help="Editions: create, preview, list, release, steer.")
+EditionId = Annotated[int, typer.Argument(metavar="ID")]
+
+
+@app.command("create")
+def editions_create(
+    subject: Annotated[str, typer.Option(help="The email subject.")],
+    at: Annotated[str | None, typer.Option(help="When to send, ISO 8601; default now.")] = None,
+    tz: Annotated[str | None, typer.Option(help="IANA zone for a naive --at, e.g. Europe/Kyiv.")] = None,
+    topics: Annotated[str | None, typer.Option(help="Comma-separated topics; default all.")] = None,
+    max_stories: Annotated[int, typer.Option(help="Most stories in the digest.")] = 5,
+    window_hours: Annotated[int, typer.Option(help="Non-pinned stories must be this recent.")] = 48,
+    draft: Annotated[bool, typer.Option(help="Create as a draft instead of scheduling it.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
+) -> None:
+    """Create an edition; prints its id. Without --at it is due at once."""
+    world = deps()
+    data = actions.editions.create_edition(world, ACTOR, subject=subject, send_at=parse_send_at(at, tz, utcnow()),
+                                           topics=topics, max_stories=max_stories, window_hours=window_hours,
+                                           draft=draft)
+    if as_json:
+        print_json(data)
+    else:
+        sys.stdout.write(f"{data['id']}\n")
+
+
+@app.command("preview")
+def editions_preview(
+    edition_id: EditionId,
+    email: Annotated[str | None, typer.Option(help="Preview as this subscriber.")] = None,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write the HTML part here.")] = None,
+) -> None:
+    """Show what a reader will receive: the subject and text part; the HTML with --out."""
+    require_database()
+    with session_scope() as session:
+        subject, body_html, body_text = preview_edition(session, edition_id, email)
+    if out_file is not None:
+        try:
+            out_file.write_text(body_html, encoding="utf-8")
+        except OSError as exc:
+            raise UserError(f"cannot write {out_file}: {exc.strerror}") from None
+    sys.stdout.write(f"Subject: {subject}\n\n{body_text}")
+    if out_file is not None:
+        sys.stderr.write(f"HTML written to {out_file}\n")
+
+
+@app.command("list")
+def editions_list(as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False) -> None:
+    """List editions, latest first."""
+    require_database()
+    with session_scope() as session:
+        rows = [actions.edition_json(e) for e in list_editions(session)]
+    if as_json:
+        print_json(rows)
+        return
+    out.print(table(("id", "send at (UTC)", "status", "subject", "topics"),
+                    ((r["id"], r["send_at"][:16], r["status"], r["subject"], ", ".join(r["topics"])) for r in rows)))
+
+
+@app.command("release")
+def editions_release() -> None:
+    """Release due editions now; their batches go to the broker (beat does this every 15 s)."""
+    require_database()
+    released = release_due_editions()
+    out.print(f"released editions: {', '.join(map(str, released))}" if released else "no edition was due")
+
+
+def _steer(edition_id: int, name: str) -> None:
+    outcome = actions.editions.act(deps(), ACTOR, edition_id, name)
+    counted = f" ({outcome.count})" if outcome.count else ""
+    out.print(f"edition {edition_id}: {name} {'done' if outcome.changed else 'was already done'}{counted}")
+
+
+@app.command("schedule")
+def editions_schedule(edition_id: EditionId) -> None:
+    """Schedule a draft edition (a draft past its time goes out now)."""
+    _steer(edition_id, "schedule")
+
+
+@app.command("unschedule")
+def editions_unschedule(edition_id: EditionId) -> None:
+    """Back to draft: it will not go out until scheduled again."""
+    _steer(edition_id, "unschedule")
+
+
+@app.command("cancel")
+def editions_cancel(edition_id: EditionId) -> None:
+    """Cancel an edition; deliveries not yet sent are skipped."""
+    _steer(edition_id, "cancel")
+
+
+@app.command("pause")
+def editions_pause(edition_id: EditionId) -> None:
+    """Pause a sending edition (takes effect within a second)."""
+    _steer(edition_id, "pause")
+
+
+@app.command("resume")
+def editions_resume(edition_id: EditionId) -> None:
+    """Resume a paused edition; only deliveries still queued are sent."""
+    _steer(edition_id, "resume")
+
+
+@app.command("retry-failed")
+def editions_retry_failed(edition_id: EditionId) -> None:
+    """Send again to the deliveries that failed (never to the sent or bounced)."""
+    _steer(edition_id, "retry-failed")
+
+
+@app.command("send-missing")
+def editions_send_missing(edition_id: EditionId) -> None:
+    """For an edition cut short: send to the readers it never reached."""
+    _steer(edition_id, "send-missing")

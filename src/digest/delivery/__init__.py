@@ -1,0 +1,28 @@
+"""Delivery: from a due edition to a recorded result for every reader.
+
+    release_due ─► planner.release_edition (claim, freeze stories, plan the ledger)
+                ─► enqueue send_batch per id range (after commit)
+    send_batch  ─► claim with a lease ─► render once ─► personalise ─► SMTP
+                ─► journal each 250 ─► ledger.record in bulk ─► finish the edition
+    sweep       ─► re-enqueue work whose lease expired; finish what is done
+
+`ledger` is the only writer of `deliveries`; `notices` the only writer of a notice's
+status. Enqueueing is a function handed in (a Celery task in production): nothing here
+knows Celery.
+"""
+
+from digest.delivery import ledger, notices
+from digest.delivery.autopause import AUTO_PAUSE_PREFIX, check_auto_pause, error_reason
+from digest.delivery.journal import SendJournal, journal_dir, replay_orphans
+from digest.delivery.ledger import Result, backoff_seconds
+from digest.delivery.notices import next_edition_time, send_notice
+from digest.delivery.pipeline import Enqueue, enqueue_batches, release_due, schedule, sweep
+from digest.delivery.planner import BATCH_SIZE, release_edition
+from digest.delivery.sender import MESSAGES, SEND_SECONDS, BatchOutcome, send_batch, send_one
+
+__all__ = [
+    "AUTO_PAUSE_PREFIX", "BATCH_SIZE", "MESSAGES", "SEND_SECONDS", "BatchOutcome", "Enqueue", "Result",
+    "SendJournal", "backoff_seconds", "check_auto_pause", "enqueue_batches", "error_reason", "journal_dir",
+    "ledger", "next_edition_time", "notices", "release_due", "release_edition", "replay_orphans", "schedule",
+    "send_batch", "send_notice", "send_one", "sweep",
+]

@@ -1,0 +1,70 @@
+"""Editions: what goes out, to whom it may go, and when.
+
+The only writer of `editions.status` (lifecycle: one table of moves) and of an edition's
+story list and curation. Newsletters are recurring schedules whose editions beat creates
+ahead of time so editors can curate them; one-off editions are made by hand.
+
+- `create`: a one-off edition; parse a send time; find and list editions
+- `lifecycle`: the state machine (schedule, claim, finish, pause, cancel, reopen, …)
+- `newsletters`, `schedules`: recurring digests, cron in IANA zones, occurrences → editions
+- `selector`: which stories (pure), and freezing the list at release
+- `variants`: per-reader lists at send time (no story twice to one reader)
+- `curation`: an editor's pins, exclusions, order, headlines, note
+- `content`: an edition as readers see it (an EditionView for digest.mail)
+- `preview`: as a reader would get it; a test send
+"""
+
+from digest.editions import lifecycle
+from digest.editions.content import edition_view, load_edition_view, primary_story_ids
+from digest.editions.create import (
+    MAX_STORIES_LIMIT,
+    SUBJECT_MAX_CHARS,
+    EditionError,
+    EditionNotFound,
+    InvalidEdition,
+    clean_subject,
+    create_edition,
+    get_edition,
+    list_editions,
+    parse_send_at,
+)
+from digest.editions.curation import (
+    EDITABLE,
+    CurationError,
+    EditionFrozen,
+    curate,
+    editable_edition,
+    override,
+    reorder,
+    set_note,
+)
+from digest.editions.lifecycle import LifecycleError, is_auto_paused
+from digest.editions.newsletters import (
+    NewsletterError,
+    SlugTaken,
+    create_newsletter,
+    get_newsletter,
+    list_newsletters,
+)
+from digest.editions.preview import PREVIEW_READER, TEST_SUBJECT_PREFIX, preview_edition, send_test
+from digest.editions.schedules import (
+    ScheduleError,
+    check_cron,
+    check_zone,
+    local_instant,
+    occurrences,
+    schedule_editions,
+)
+from digest.editions.selector import Candidate, edition_picks, freeze_stories, select_for_edition, select_stories
+from digest.editions.variants import SPARE_STORIES, choose, live_candidates, reader_history
+
+__all__ = [
+    "EDITABLE", "MAX_STORIES_LIMIT", "PREVIEW_READER", "SPARE_STORIES", "SUBJECT_MAX_CHARS", "TEST_SUBJECT_PREFIX",
+    "Candidate", "CurationError", "EditionError", "EditionFrozen", "EditionNotFound", "InvalidEdition", "LifecycleError", "NewsletterError",
+    "ScheduleError", "SlugTaken", "check_cron", "check_zone", "choose", "clean_subject", "create_edition",
+    "create_newsletter", "curate", "edition_picks", "edition_view", "editable_edition", "freeze_stories",
+    "get_edition", "get_newsletter", "is_auto_paused", "lifecycle", "list_editions", "list_newsletters",
+    "live_candidates", "load_edition_view", "local_instant", "occurrences", "override", "parse_send_at",
+    "preview_edition", "primary_story_ids", "reader_history", "reorder", "schedule_editions",
+    "select_for_edition", "select_stories", "send_test", "set_note",
+]

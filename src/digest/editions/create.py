@@ -1,0 +1,115 @@
+"""Editions: create one (a one-off; newsletters make theirs in digest.editions.schedules),
+find and list them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from digest.errors import DigestError, Invalid, NotFound
+from digest.mail import HeaderInjection, check_header_value
+from digest.readers import clean_topics
+from digest.store import Edition, EditionStatus
+
+SUBJECT_MAX_CHARS = 300
+MAX_STORIES_LIMIT = 50
+# A century: the selector subtracts the window from now, and datetime stops at year 1.
+WINDOW_MAX_HOURS = 24 * 365 * 100
+
+
+class EditionError(DigestError):
+    """Anything wrong with an edition asked for: `InvalidEdition` or `EditionNotFound`."""
+
+
+class InvalidEdition(EditionError, Invalid):
+    """Edition input that cannot be used: a bad send time, zone, subject or limit."""
+
+
+class EditionNotFound(EditionError, NotFound):
+    """No edition (or, for a preview, no reader) by that id or address."""
+
+    default_code = "edition_not_found"
+
+
+def parse_send_at(at: str | None, tz: str | None, now: datetime) -> datetime:
+    """An aware UTC datetime from ISO 8601 text; naive times are read in `tz` (default UTC)."""
+    try:
+        zone = ZoneInfo(tz) if tz else UTC
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidEdition(f"unknown time zone {tz!r} (use an IANA name such as Europe/Kyiv)") from None
+    if at is None:
+        return now
+    try:
+        when = datetime.fromisoformat(at.strip())
+    except ValueError:
+        raise InvalidEdition(f"send time {at!r} is not an ISO 8601 date-time (e.g. 2026-12-01T07:00)") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=zone)
+    elif tz:
+        raise InvalidEdition("give either a UTC offset in the send time or a time zone, not both")
+    try:
+        return when.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59-14:00 is after the last datetime in UTC
+        raise InvalidEdition(f"send time {at!r} is out of range") from None
+
+
+def clean_subject(subject: str) -> str:
+    try:
+        check_header_value(subject, "subject")
+    except HeaderInjection as exc:
+        raise InvalidEdition(str(exc)) from None
+    text = " ".join(subject.split())
+    if not text:
+        raise InvalidEdition("subject must not be empty")
+    if len(text) > SUBJECT_MAX_CHARS:
+        raise InvalidEdition(f"subject is longer than {SUBJECT_MAX_CHARS} characters")
+    return text
+
+
+def create_edition(
+    session: Session,
+    *,
+    subject: str,
+    send_at: datetime,
+    topics: str | None,
+    allowed_topics: list[str],
+    max_stories: int,
+    window_hours: int,
+    draft: bool = False,
+) -> Edition:
+    if not 1 <= max_stories <= MAX_STORIES_LIMIT:
+        raise InvalidEdition(f"max stories must be between 1 and {MAX_STORIES_LIMIT}")
+    if window_hours < 1:
+        raise InvalidEdition("the story window must be at least one hour")
+    if window_hours > WINDOW_MAX_HOURS:
+        raise InvalidEdition(f"the story window must be at most {WINDOW_MAX_HOURS} hours")
+    try:
+        chosen = clean_topics(topics, allowed_topics) if topics else None
+    except Invalid as exc:
+        raise InvalidEdition(str(exc)) from None
+    edition = Edition(
+        subject=clean_subject(subject),
+        send_at=send_at,
+        topics=chosen or None,
+        max_stories=max_stories,
+        window_hours=window_hours,
+        status=EditionStatus.DRAFT if draft else EditionStatus.SCHEDULED,
+    )
+    session.add(edition)
+    session.flush()
+    return edition
+
+
+def get_edition(session: Session, edition_id: int) -> Edition:
+    edition = session.get(Edition, edition_id)
+    if edition is None:
+        raise EditionNotFound(f"no edition with id {edition_id}")
+    return edition
+
+
+def list_editions(session: Session) -> list[Edition]:
+    return list(session.scalars(select(Edition).order_by(Edition.send_at.desc(), Edition.id.desc())))
+

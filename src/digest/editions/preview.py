@@ -1,0 +1,79 @@
+"""What a reader will get, before it is sent: a preview (as a sample reader or a chosen
+one, with their own story list) and a test send to any address ([TEST] in the subject,
+no delivery row: it is not a send to a reader)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from digest.config import Settings
+from digest.editions.content import edition_view
+from digest.editions.create import EditionNotFound, get_edition
+from digest.editions.selector import select_for_edition
+from digest.editions.variants import SPARE_STORIES, choose, live_candidates, reader_history
+from digest.mail import (
+    MessageHeaders,
+    Personal,
+    Reader,
+    Transport,
+    build_message,
+    reader_values,
+    render_edition,
+    shared_headers,
+)
+from digest.readers import normalise_email
+from digest.store import Subscriber, utcnow
+
+TEST_SUBJECT_PREFIX = "[TEST] "
+
+
+PREVIEW_READER = Reader(email="reader@example.com", name="Sample Reader", token="preview-token")
+
+
+def preview_edition(session: Session, edition_id: int, email: str | None = None) -> tuple[str, str, str]:
+    """(subject, html, text) exactly as a reader would get it; before planning, with the
+    stories the selector would choose now. For a chosen reader, the stories they already
+    received elsewhere are replaced by the spares, as the send loop will do."""
+    edition = get_edition(session, edition_id)
+    reader = PREVIEW_READER
+    story_ids = None
+    if email:
+        _, key = normalise_email(email)
+        subscriber = session.scalar(select(Subscriber).where(Subscriber.email_key == key))
+        if subscriber is None:
+            raise EditionNotFound(f"no subscriber with address {email}", code="reader_not_found")
+        reader = Reader(email=subscriber.email, name=subscriber.name, token=subscriber.token)
+        candidates = (live_candidates(session, edition.id, utcnow()) if edition.story_rows
+                      else select_for_edition(session, edition, spare=SPARE_STORIES))
+        seen = reader_history(session, edition.id, [subscriber.id], utcnow()).get(subscriber.id, set())
+        story_ids = list(choose(candidates, seen, edition.max_stories))
+    view = edition_view(session, edition, story_ids)
+    rendered = render_edition(view)
+    body_html, body_text = rendered.personalise(reader_values(reader))
+    return rendered.subject, body_html, body_text
+
+
+def send_test(session: Session, edition_id: int, address: str, transport: Transport,
+              settings: Settings) -> str:
+    """One copy to `address`, subject prefixed [TEST]; no delivery row (it is not a send to
+    a reader). Returns the Message-ID."""
+    edition = get_edition(session, edition_id)
+    to_address, _ = normalise_email(address)
+    view = edition_view(session, edition)
+    rendered = render_edition(view)
+    reader = Reader(email=to_address, name=None, token="test-preview")
+    values = reader_values(reader)
+    body_html, body_text = rendered.personalise(values)
+    shared = shared_headers(view, TEST_SUBJECT_PREFIX + rendered.subject, settings)
+    message_id = f"<test.{edition_id}.{int(utcnow().timestamp() * 1000)}@{settings.sender_domain}>"
+    message = build_message(
+        MessageHeaders(sender=shared.sender, subject=shared.subject, list_id=shared.list_id,
+                       feedback_id=shared.feedback_id, unsubscribe_mailto=shared.unsubscribe_mailto),
+        Personal(to_name=None, to_address=to_address, message_id=message_id, date=utcnow(),
+                 unsubscribe_url=values["unsubscribe_url"], unsubscribe_token=reader.token,
+                 text=body_text, html=body_html),
+    )
+    with transport.connect() as connection:
+        connection.send(settings.sender_address, to_address, message)
+    return message_id

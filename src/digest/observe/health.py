@@ -1,0 +1,236 @@
+"""The ops view of the send queue: per edition planned, sent, failed, bounced, skipped,
+pending, rate and ETA; errors grouped by reason and domain; how long due work has waited.
+
+Numbers come from the ledger (deliveries) and the broker (Redis), never from counters
+kept on the side, so the dashboard, `digest status` and /metrics agree with the database.
+The actions that steer the queue are in digest.actions.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from digest.delivery import error_reason
+from digest.editions import is_auto_paused
+from digest.store import Delivery, DeliveryStatus, Edition, EditionStatus, Newsletter, Subscriber
+
+RECENT_HOURS = 24
+RATE_WINDOW_SECONDS = 60
+ERROR_SAMPLE_ROWS = 5000
+
+
+@dataclass
+class EditionHealth:
+    id: int
+    subject: str
+    newsletter: str | None
+    status: str
+    status_reason: str | None
+    send_at: str
+    started_at: str | None
+    finished_at: str | None
+    planned: int
+    sent: int
+    failed: int
+    bounced: int
+    skipped: int
+    pending: int
+    rate_per_minute: int
+    eta_seconds: int | None
+    auto_paused: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def watched_editions(session: Session, now: datetime) -> list[Edition]:
+    """Editions ops care about now: sending or paused, finished lately, or due soon."""
+    recent = now - timedelta(hours=RECENT_HOURS)
+    return list(session.scalars(
+        select(Edition).where(or_(
+            Edition.status.in_([EditionStatus.SENDING, EditionStatus.PAUSED]),
+            Edition.finished_at >= recent,
+            (Edition.status == EditionStatus.SCHEDULED) & (Edition.send_at <= now + timedelta(hours=RECENT_HOURS)),
+        )).order_by(Edition.send_at.desc(), Edition.id.desc()).limit(50)))
+
+
+def _delivery_counts(session: Session, ids: list[int]) -> dict[int, Counter[str]]:
+    """Per edition, its deliveries by status: one grouped query."""
+    counts: dict[int, Counter[str]] = {i: Counter() for i in ids}
+    for edition_id, status, count in session.execute(
+            select(Delivery.edition_id, Delivery.status, func.count()).where(Delivery.edition_id.in_(ids))
+            .group_by(Delivery.edition_id, Delivery.status)):
+        counts[edition_id][DeliveryStatus(status).value] = count
+    return counts
+
+
+@dataclass
+class EditionCounts:
+    """An edition and its ledger in numbers (the API's `counts`, the editor pages)."""
+
+    id: int
+    subject: str
+    status: str
+    send_at: str
+    started_at: str | None
+    finished_at: str | None
+    status_reason: str | None
+    planned: int = 0
+    sent: int = 0
+    failed: int = 0
+    bounced: int = 0
+    skipped: int = 0
+    pending: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def edition_counts(session: Session, edition_ids: list[int] | None = None) -> list[EditionCounts]:
+    """Per edition (all of them, latest first, when no ids are given): planned, sent,
+    failed, bounced, skipped, pending (still queued)."""
+    query = select(Edition).order_by(Edition.send_at.desc(), Edition.id.desc())
+    if edition_ids is not None:
+        query = query.where(Edition.id.in_(edition_ids))
+    editions = list(session.scalars(query))
+    counts = _delivery_counts(session, [e.id for e in editions])
+    return [EditionCounts(
+        id=e.id, subject=e.subject, status=e.status.value, send_at=e.send_at.isoformat(),
+        started_at=_iso(e.started_at), finished_at=_iso(e.finished_at), status_reason=e.status_reason,
+        planned=sum(counts[e.id].values()), sent=counts[e.id]["sent"], failed=counts[e.id]["failed"],
+        bounced=counts[e.id]["bounced"], skipped=counts[e.id]["skipped"], pending=counts[e.id]["queued"],
+    ) for e in editions]
+
+
+def edition_health(session: Session, editions: list[Edition], now: datetime) -> list[EditionHealth]:
+    ids = [e.id for e in editions]
+    counts = _delivery_counts(session, ids)
+    since = now - timedelta(seconds=RATE_WINDOW_SECONDS)
+    rates = dict(session.execute(
+        select(Delivery.edition_id, func.count()).where(
+            Delivery.edition_id.in_(ids), Delivery.status == DeliveryStatus.SENT, Delivery.sent_at >= since)
+        .group_by(Delivery.edition_id)).all())
+    names = dict(session.execute(select(Newsletter.id, Newsletter.name)).all())
+    result = []
+    for edition in editions:
+        c = counts[edition.id]
+        pending = c["queued"]
+        rate = int(rates.get(edition.id, 0))
+        result.append(EditionHealth(
+            id=edition.id, subject=edition.subject,
+            newsletter=names.get(edition.newsletter_id) if edition.newsletter_id else None,
+            status=edition.status.value, status_reason=edition.status_reason,
+            send_at=edition.send_at.isoformat(), started_at=_iso(edition.started_at),
+            finished_at=_iso(edition.finished_at), planned=sum(c.values()), sent=c["sent"],
+            failed=c["failed"], bounced=c["bounced"], skipped=c["skipped"], pending=pending,
+            rate_per_minute=rate,
+            # An ETA only means something while sending (a sent edition is done: 0).
+            eta_seconds=(0 if edition.status == EditionStatus.SENT
+                         else None if edition.status != EditionStatus.SENDING
+                         else int(pending * 60 / rate) if rate and pending else (0 if not pending else None)),
+            auto_paused=is_auto_paused(edition),
+        ))
+    return result
+
+
+@dataclass
+class ErrorGroup:
+    reason: str
+    domain: str
+    edition_id: int
+    count: int
+
+    def label(self) -> str:
+        return f"{self.reason} ({self.domain}): {self.count}"
+
+
+def error_groups(session: Session, edition_ids: list[int], limit: int = 20) -> list[ErrorGroup]:
+    """Recent delivery errors grouped by reason and recipient domain, most frequent first."""
+    rows = session.execute(
+        select(Delivery.edition_id, Delivery.last_error, Subscriber.email)
+        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .where(Delivery.edition_id.in_(edition_ids), Delivery.last_error.is_not(None),
+               Delivery.status.in_([DeliveryStatus.FAILED, DeliveryStatus.BOUNCED, DeliveryStatus.QUEUED]))
+        .order_by(Delivery.attempted_at.desc().nulls_last()).limit(ERROR_SAMPLE_ROWS))
+    groups: Counter[tuple[str, str, int]] = Counter()
+    for edition_id, error, email in rows:
+        groups[(error_reason(error), email.rsplit("@", 1)[-1].lower(), edition_id)] += 1
+    return [ErrorGroup(reason, domain, edition_id, count)
+            for (reason, domain, edition_id), count in groups.most_common(limit)]
+
+
+def oldest_waiting_seconds(session: Session, now: datetime) -> int | None:
+    """How long the longest-waiting due work has been enqueued without being claimed."""
+    oldest = session.scalar(
+        select(func.min(Edition.enqueued_at)).where(
+            Edition.status == EditionStatus.SENDING,
+            select(Delivery.id).where(
+                Delivery.edition_id == Edition.id, Delivery.status == DeliveryStatus.QUEUED,
+                (Delivery.lease_until.is_(None)) | (Delivery.lease_until < now),
+                (Delivery.next_attempt_at.is_(None)) | (Delivery.next_attempt_at <= now),
+            ).exists()))
+    return int((now - oldest).total_seconds()) if oldest else None
+
+
+def queue_depth(redis_client: Any, queue: str) -> int | None:
+    try:
+        return int(redis_client.llen(queue))
+    except Exception:  # noqa: BLE001 - the broker being down is itself what ops must see
+        return None
+
+
+def editions_by_status(session: Session) -> dict[str, int]:
+    return {EditionStatus(status).value: count for status, count in session.execute(
+        select(Edition.status, func.count()).group_by(Edition.status))}
+
+
+def pending_deliveries(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Delivery).where(
+        Delivery.status == DeliveryStatus.QUEUED)) or 0
+
+
+
+@dataclass
+class QueueSnapshot:
+    """The send queue at one moment, as `digest status`, /ops and /ops/status.json show it."""
+
+    now: datetime
+    editions: list[EditionHealth]
+    errors: list[ErrorGroup]
+    oldest_waiting_seconds: int | None
+    queue: str
+    queue_depth: int | None
+
+    @property
+    def paused(self) -> list[EditionHealth]:
+        return [h for h in self.editions if h.status == "paused"]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "editions": [h.as_dict() for h in self.editions],
+            "errors": [{"reason": g.reason, "domain": g.domain, "edition_id": g.edition_id, "count": g.count}
+                       for g in self.errors],
+            "queue": self.queue, "queue_depth": self.queue_depth,
+            "oldest_waiting_seconds": self.oldest_waiting_seconds,
+        }
+
+
+def queue_snapshot(session: Session, editions: list[Edition], now: datetime, redis_client: Any, queue: str,
+                   error_limit: int = 20) -> QueueSnapshot:
+    """Health of `editions` (at most their first 50 for the error sample), the errors most
+    common among them, the queue's depth in the broker and its oldest waiting work."""
+    return QueueSnapshot(
+        now=now, editions=edition_health(session, editions, now),
+        errors=error_groups(session, [e.id for e in editions][:50], limit=error_limit),
+        oldest_waiting_seconds=oldest_waiting_seconds(session, now), queue=queue,
+        queue_depth=queue_depth(redis_client, queue))

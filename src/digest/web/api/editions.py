@@ -1,0 +1,118 @@
+"""/api/v1/editions: list, create, read, curate, preview, test and steer editions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+
+from digest import actions
+from digest.editions import edition_view, get_edition, parse_send_at, preview_edition
+from digest.errors import Invalid
+from digest.mail import make_transport
+from digest.observe import edition_counts
+from digest.store import Edition, EditionStatus, utcnow
+from digest.web.api.models import (
+    CurationIn,
+    EditionIn,
+    EditionPatch,
+    OrderIn,
+    OverrideIn,
+    PathId,
+    QueryText,
+    TestSendIn,
+)
+from digest.web.deps import ApiEditor, ApiError, ApiStaff, ServicesDep, actor
+
+router = APIRouter(prefix="/editions", tags=["editions"])
+# The state actions scripts may ask for: all of digest.actions' but unschedule, which v1 of
+# the API never offered (a script's draft stays a draft until it schedules it).
+API_ACTIONS = tuple(name for name in actions.EDITION_ACTION_ROLES if name != "unschedule")
+
+
+@router.get("")
+def editions(services: ServicesDep, user: ApiStaff, status: EditionStatus | None = None,
+             limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict[str, Any]]:
+    with services.factory() as session:
+        query = select(Edition).order_by(Edition.send_at.desc(), Edition.id.desc()).limit(limit)
+        if status:
+            query = query.where(Edition.status == status)
+        return [actions.edition_json(e) for e in session.scalars(query)]
+
+
+@router.post("", status_code=201)
+def add_edition(services: ServicesDep, user: ApiEditor, body: EditionIn) -> dict[str, Any]:
+    return actions.editions.create_edition(
+        services.deps(), actor(user, "api"), subject=body.subject, send_at=parse_send_at(body.at, body.tz, utcnow()),
+        topics=",".join(body.topics) if body.topics else None, max_stories=body.max_stories,
+        window_hours=body.window_hours, draft=body.draft)
+
+
+@router.get("/{edition_id}")
+def edition(services: ServicesDep, user: ApiStaff, edition_id: PathId) -> dict[str, Any]:
+    with services.factory() as session:
+        found = get_edition(session, edition_id)
+        view = edition_view(session, found)
+        counts = edition_counts(session, [edition_id])[0].as_dict()
+        return {**actions.edition_json(found), "counts": counts,
+                "stories": [{"id": s.id, "title": s.title, "summary": s.summary, "url": s.url} for s in view.stories]}
+
+
+@router.patch("/{edition_id}")
+def patch_edition(services: ServicesDep, user: ApiEditor, edition_id: PathId, body: EditionPatch) -> dict[str, Any]:
+    return actions.editions.note(services.deps(), actor(user, "api"), edition_id, body.note)
+
+
+@router.post("/{edition_id}/curation")
+def curate(services: ServicesDep, user: ApiEditor, edition_id: PathId, body: CurationIn) -> dict[str, str]:
+    if body.action not in ("pin", "exclude", "clear"):
+        raise Invalid("action must be pin, exclude or clear")
+    actions.editions.pick(services.deps(), actor(user, "api"), edition_id, body.story_id, body.action, body.position)
+    return {"status": "ok"}
+
+
+@router.post("/{edition_id}/override")
+def override(services: ServicesDep, user: ApiEditor, edition_id: PathId, body: OverrideIn) -> dict[str, str]:
+    actions.editions.rewrite(services.deps(), actor(user, "api"), edition_id, body.story_id,
+                             headline=body.headline, summary=body.summary)
+    return {"status": "ok"}
+
+
+@router.put("/{edition_id}/order")
+def order(services: ServicesDep, user: ApiEditor, edition_id: PathId, body: OrderIn) -> dict[str, str]:
+    actions.editions.order(services.deps(), actor(user, "api"), edition_id, body.story_ids)
+    return {"status": "ok"}
+
+
+@router.get("/{edition_id}/preview")
+def preview(services: ServicesDep, user: ApiStaff, edition_id: PathId, email: QueryText = None) -> dict[str, str]:
+    with services.factory() as session:
+        subject, body_html, body_text = preview_edition(session, edition_id, email)
+    return {"subject": subject, "html": body_html, "text": body_text}
+
+
+@router.post("/{edition_id}/test")
+def test_send(services: ServicesDep, user: ApiEditor, edition_id: PathId, body: TestSendIn) -> dict[str, str]:
+    message_id = actions.editions.test_send(services.deps(), actor(user, "api"), edition_id, body.email,
+                                            make_transport(services.settings))
+    return {"status": "sent", "message_id": message_id}
+
+
+# Declared after /preview and /test so that those paths are not taken for actions.
+@router.post("/{edition_id}/{action}")
+def act(services: ServicesDep, user: ApiStaff, edition_id: PathId, action: str) -> dict[str, Any]:
+    """schedule, cancel, pause, resume, retry-failed or send-missing."""
+    if action not in API_ACTIONS:
+        raise ApiError(404, f"unknown action {action!r}")
+    roles = actions.EDITION_ACTION_ROLES[action]
+    who = actor(user, "api")
+    if not who.may(roles):
+        raise ApiError(403, f"the {user.role.value} role cannot {action} editions")
+    outcome = actions.editions.act(services.deps(), who, edition_id, action)
+    with services.factory() as session:
+        result: dict[str, Any] = {"changed": outcome.changed,
+                                  "edition": actions.edition_json(session.get_one(Edition, edition_id))}
+    if outcome.count is not None:
+        result["count"] = outcome.count
+    return result

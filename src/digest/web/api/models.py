@@ -1,0 +1,103 @@
+"""The API's request bodies: typed, and bounded by the columns that keep them, so input the
+database cannot take is a 422 naming the field, never a failed INSERT."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Path, Query
+from pydantic import BaseModel, Field
+
+# Input the database cannot take is refused here (422), not at the INSERT (a 503): no NUL
+# (PostgreSQL cannot store it; and pydantic will not match a pattern against a string
+# holding a lone surrogate, which no driver can encode), no id or count past its column.
+NO_NUL = r"^[^\x00]*$"
+ID_MAX = 2**63 - 1  # BIGINT ids (SQLite INTEGER)
+INT_MAX = 2**31 - 1  # INTEGER columns
+Text = Annotated[str, Field(pattern=NO_NUL)]
+
+# Text that fits the VARCHAR(n) column keeping it: longer is a 422 naming the field.
+Text64 = Annotated[str, Field(pattern=NO_NUL, max_length=64)]
+Text100 = Annotated[str, Field(pattern=NO_NUL, max_length=100)]
+Text120 = Annotated[str, Field(pattern=NO_NUL, max_length=120)]
+Text200 = Annotated[str, Field(pattern=NO_NUL, max_length=200)]
+Text300 = Annotated[str, Field(pattern=NO_NUL, max_length=300)]
+Text320 = Annotated[str, Field(pattern=NO_NUL, max_length=320)]
+Text500 = Annotated[str, Field(pattern=NO_NUL, max_length=500)]
+Text2048 = Annotated[str, Field(pattern=NO_NUL, max_length=2048)]
+Id = Annotated[int, Field(le=ID_MAX)]
+PathId = Annotated[int, Path(le=ID_MAX)]
+QueryText = Annotated[str | None, Query(pattern=NO_NUL)]
+
+
+class StoryIn_(BaseModel):
+    url: Text2048
+    title: Text500
+    summary: Text = ""
+    body: Text = ""
+    published_at: Text64 | None = None
+    topics: list[Text64] = []
+    image_url: Text2048 | None = None
+    author: Text200 | None = None
+    featured: bool = False
+
+
+class StoryPatch(BaseModel):
+    featured: bool | None = None
+    pinned: bool | None = None
+    status: Text | None = None
+
+
+class IngestRequest(BaseModel):
+    url: str = Field(description="http(s) URL of an RSS/Atom feed, a JSON list or an article", pattern=NO_NUL)
+
+
+class NewsletterIn(BaseModel):
+    slug: Text64
+    name: Text120
+    cron: Text100
+    timezone: Text64 = "UTC"
+    topics: list[Text64] | None = None
+    max_stories: int = 5
+    min_stories: int = 1
+    subject_template: Text300 = "{{ newsletter }}: {{ date }}"
+    sender_name: Text120 | None = None
+
+
+class EditionIn(BaseModel):
+    subject: Text300
+    at: str | None = Field(None, description="ISO 8601; naive times are read in `tz`; default now",
+                           pattern=NO_NUL, max_length=64)
+    tz: Text64 | None = None
+    topics: list[Text64] | None = None
+    max_stories: int = 5
+    window_hours: int = 48
+    draft: bool = True
+
+
+class EditionPatch(BaseModel):
+    note: Text | None = None
+
+
+class CurationIn(BaseModel):
+    story_id: Id
+    action: str = Field(description="pin, exclude or clear", pattern=NO_NUL)
+    position: int | None = Field(None, le=INT_MAX)
+
+
+class OverrideIn(BaseModel):
+    story_id: Id
+    headline: Text500 | None = None
+    summary: Text | None = None
+
+
+class OrderIn(BaseModel):
+    story_ids: list[Id]
+
+
+class TestSendIn(BaseModel):
+    email: Text320
+
+
+class TokenIn(BaseModel):
+    name: Text100 = "api"

@@ -1,0 +1,14 @@
+"""Editor pages under /editor: the dashboard, stories, newsletters, editions and API tokens.
+
+Plain server-rendered forms: every change is one POST, checked for CSRF, done through
+digest.actions (the same call the JSON API and the command line make, audited there),
+then redirected (303) back to the page it came from. Bad input comes back as the page with
+the message and a 4xx status; a frozen edition is a 409, never a 500.
+"""
+
+from digest.web.pages.editor import dashboard, editions, newsletters, stories, tokens
+from digest.web.pages.editor.common import when
+
+routers = (dashboard.router, stories.router, newsletters.router, editions.router, tokens.router)
+
+__all__ = ["routers", "when"]

@@ -1,0 +1,54 @@
+"""The editor dashboard: each newsletter with its next edition, the editions coming up and
+the ones lately finished, with their numbers."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+
+from digest.editions import ScheduleError, list_newsletters, occurrences
+from digest.observe import edition_counts
+from digest.store import Edition, EditionStatus, utcnow
+from digest.web.deps import EditorUser, services_of
+from digest.web.pages.editor.common import editor_page
+
+router = APIRouter(prefix="/editor")
+UPCOMING_EDITIONS_SHOWN = 20
+RECENT_EDITIONS_SHOWN = 10
+NEXT_OCCURRENCE_LOOKAHEAD_DAYS = 400
+UPCOMING = (EditionStatus.DRAFT, EditionStatus.SCHEDULED, EditionStatus.SENDING, EditionStatus.PAUSED)
+FINISHED = (EditionStatus.SENT, EditionStatus.CANCELLED, EditionStatus.SKIPPED)
+
+
+@router.get("")
+def dashboard(request: Request, user: EditorUser, done: str = "") -> Response:
+    now = utcnow()
+    with services_of(request).factory() as session:
+        upcoming = list(session.scalars(select(Edition).where(Edition.status.in_(UPCOMING))
+                                        .order_by(Edition.send_at, Edition.id).limit(UPCOMING_EDITIONS_SHOWN)))
+        recent = list(session.scalars(select(Edition).where(Edition.status.in_(FINISHED))
+                                      .order_by(Edition.send_at.desc(), Edition.id.desc())
+                                      .limit(RECENT_EDITIONS_SHOWN)))
+        counts = {c.id: c for c in edition_counts(session, [e.id for e in upcoming + recent])}
+        newsletters = []
+        for newsletter in list_newsletters(session):
+            next_edition = session.scalar(
+                select(Edition).where(Edition.newsletter_id == newsletter.id,
+                                      Edition.status.in_((EditionStatus.DRAFT, EditionStatus.SCHEDULED)))
+                .order_by(Edition.send_at).limit(1))
+            next_time = next_edition.send_at if next_edition else _next_occurrence(newsletter.cron,
+                                                                                   newsletter.timezone, now)
+            newsletters.append({"row": newsletter, "next_edition": next_edition, "next_time": next_time})
+    return editor_page(request, "editor/dashboard.html", "dashboard", {
+        "newsletters": newsletters, "upcoming": upcoming, "recent": recent, "counts": counts}, done=done)
+
+
+def _next_occurrence(cron: str, zone: str, now: datetime) -> datetime | None:
+    try:
+        found = occurrences(cron, zone, now, now + timedelta(days=NEXT_OCCURRENCE_LOOKAHEAD_DAYS), limit=1)
+    except ScheduleError:
+        return None
+    return found[0] if found else None

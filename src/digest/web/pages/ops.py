@@ -1,0 +1,82 @@
+"""The ops dashboard (/ops), its actions and the audit log.
+
+The dashboard polls a fragment every 2 s with htmx (served from /static, no CDN); without
+JavaScript the page still shows the same numbers and the actions still work (plain forms
+that redirect back). Actions are digest.actions', the same as the API's and the command
+line's: idempotent, and audited on every press.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+
+from digest import actions
+from digest.observe import QueueSnapshot, queue_snapshot, watched_editions
+from digest.store import AuditEntry, utcnow
+from digest.web.deps import CheckedForm, OpsUser, Services, actor, services_of, staff_page
+from digest.web.forms import BadRequest
+from digest.worker import workers_online
+
+router = APIRouter()
+ACTIONS = ("pause", "resume", "cancel", "retry-failed", "send-missing")
+AUDIT_ROWS_SHOWN = 200
+
+
+def snapshot(services: Services) -> dict[str, Any]:
+    """The queue now (digest.observe, as `digest status` sees it), with the workers online
+    and the sending limits."""
+    now = utcnow()
+    settings = services.settings
+    with services.factory() as session:
+        current: QueueSnapshot = queue_snapshot(session, watched_editions(session, now), now, services.redis,
+                                                settings.task_queue)
+    return {
+        "now": now, "editions": current.editions, "errors": current.errors,
+        "oldest_waiting_seconds": current.oldest_waiting_seconds, "queue": current.queue,
+        "queue_depth": current.queue_depth, "workers": workers_online(settings.task_queue),
+        "paused": current.paused,
+        "limits": {"global": settings.rate_limit_per_second, "domains": settings.domain_limits,
+                   "smtp": [t.url.split("@")[-1] for t in settings.smtp_targets]},
+        "json": current.as_json(),
+    }
+
+
+@router.get("/ops")
+def dashboard(request: Request, user: OpsUser) -> Response:
+    return staff_page(request, "ops/dashboard.html", {"s": snapshot(services_of(request)), "active": "ops",
+                                                      "flash": request.query_params.get("done")})
+
+
+@router.get("/ops/panel")
+def panel(request: Request, user: OpsUser) -> Response:
+    """The live part of the dashboard, polled by htmx."""
+    return staff_page(request, "ops/panel.html", {"s": snapshot(services_of(request))})
+
+
+@router.get("/ops/status.json")
+def status_json(request: Request, user: OpsUser) -> dict[str, Any]:
+    s = snapshot(services_of(request))
+    return {**s["json"], "workers": s["workers"], "limits": s["limits"]}
+
+
+@router.post("/ops/editions/{edition_id}/{action}")
+def act(request: Request, edition_id: int, action: str, user: OpsUser, form: CheckedForm) -> Response:
+    if action not in ACTIONS:
+        raise BadRequest(404, "Unknown action", f"There is no action {action!r}.")
+    outcome = actions.editions.act(services_of(request).deps(), actor(user, "ops"), edition_id, action)
+    if not outcome.changed:
+        message = f"edition {edition_id}: {action} had nothing (more) to do"
+    else:
+        message = f"edition {edition_id}: {action} done" + (f" ({outcome.count})" if outcome.count else "")
+    return RedirectResponse(f"/ops?done={message}", status_code=303)
+
+
+@router.get("/ops/audit")
+def audit_log(request: Request, user: OpsUser) -> Response:
+    with services_of(request).factory() as session:
+        entries = list(session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(AUDIT_ROWS_SHOWN)))
+    return staff_page(request, "ops/audit.html", {"entries": entries})

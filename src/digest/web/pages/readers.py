@@ -1,0 +1,309 @@
+"""Reader pages: subscribe, confirm, unsubscribe (page and RFC 8058 one-click), preferences,
+my data, forget me.
+
+Rules kept here: a GET never changes anything except /confirm (the double opt-in link);
+every form but the one-click POST carries a CSRF token; the subscribe answer is the same
+whoever you are; every change goes through digest.readers.lifecycle, which records it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from typing import Any
+from zoneinfo import available_timezones
+
+import redis
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from digest import readers
+from digest.delivery import next_edition_time
+from digest.infra import TokenError, read_confirm_token
+from digest.readers import InvalidReader, RequestContext
+from digest.store import Frequency, Subscriber, SubscriberStatus
+from digest.web.deps import CheckedForm, FormDep, Services, services_of, set_csrf_cookie
+from digest.web.forms import BadRequest, csrf_pair, require_csrf
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+SUBSCRIBE_FORM = "subscribe-page-v1"
+PAUSE_CHOICES_WEEKS = (0, 1, 2, 4, 8, 12)
+ZONES = sorted(available_timezones())
+ONE_CLICK_FIELD = ("List-Unsubscribe", "One-Click")
+
+
+def _page(request: Request, name: str, context: dict[str, Any], status: int = 200,
+          csrf: bool = False) -> Response:
+    services = services_of(request)
+    cookie = None
+    if csrf:
+        cookie, token = csrf_pair(request, services.settings.secret_key)
+        context = {**context, "csrf_token": token}
+    response = request.app.state.templates.TemplateResponse(request, name, context, status_code=status)
+    if cookie is not None:
+        set_csrf_cookie(response, cookie, services.settings)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"  # tokens live in these URLs
+    return response
+
+
+def _context(request: Request, channel: str, form: str | None = None) -> RequestContext:
+    return RequestContext(
+        channel=channel,
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+        form=form,
+    )
+
+
+def _reader_or_404(services: Services, token: str) -> Subscriber:
+    with services.factory() as session:
+        subscriber = readers.find_by_token(session, token)
+    if subscriber is None or subscriber.erased_at is not None:
+        raise BadRequest(404, "Link not recognised",
+                         "This link is not valid any more. If you copied it, check that it is complete.")
+    return subscriber
+
+
+def _allowed(limiter_call: Any) -> bool:
+    try:
+        return bool(limiter_call())
+    except (redis.RedisError, OSError) as exc:
+        # Fail open: a Redis outage must not stop people subscribing; double opt-in and
+        # the cooldown in the database still hold.
+        log.warning("rate limiter unavailable: %s", exc)
+        return True
+
+
+# ------------------------------------------------------------------ subscribe & confirm
+
+
+@router.get("/subscribe")
+def subscribe_form(request: Request) -> Response:
+    return _page(request, "subscribe.html", _subscribe_context(request), csrf=True)
+
+
+def _newsletter_choices(services: Services) -> list[dict[str, Any]]:
+    with services.factory() as session:
+        return [{"id": n.id, "name": n.name} for n in readers.active_newsletters(session)]
+
+
+def _newsletter_ids(form: Any, services: Services) -> list[int] | None:
+    """The newsletters ticked in a form; None when the page offered no choice."""
+    if form.get("newsletters_offered") != "1":
+        return None
+    raw = form.get_all("newsletters")
+    if not all(value.isdigit() for value in raw):
+        raise InvalidReader("unknown newsletter")
+    offered = {n["id"] for n in _newsletter_choices(services)}
+    chosen = sorted({int(value) for value in raw})
+    if not set(chosen) <= offered:
+        raise InvalidReader("unknown newsletter")
+    return chosen
+
+
+def _subscribe_context(request: Request, **extra: Any) -> dict[str, Any]:
+    services = services_of(request)
+    newsletters = _newsletter_choices(services)
+    return {"topics": services.settings.topic_list, "consent_text": readers.CONSENT_TEXT,
+            "chosen": [], "email": "", "name": "", "error": None, "newsletters": newsletters,
+            "chosen_newsletters": [n["id"] for n in newsletters], **extra}
+
+
+@router.post("/subscribe")
+def subscribe(request: Request, form: CheckedForm) -> Response:
+    services = services_of(request)
+    settings = services.settings
+    email, name, topics = form.get("email").strip(), form.get("name"), form.get_all("topics")
+    if not email:
+        return _page(request, "subscribe.html", _subscribe_context(
+            request, error="Please enter your email address.", name=name, chosen=topics), 400, csrf=True)
+    ip = request.client.host if request.client else "unknown"
+    limiter = services.limiter
+    if not _allowed(lambda: limiter.hit("subscribe-ip", ip, settings.subscribe_limit_per_ip_per_hour, 3600)) \
+            or not _allowed(lambda: limiter.hit("subscribe-address", email.lower(),
+                                                settings.subscribe_limit_per_address_per_hour, 3600)):
+        return _page(request, "error.html", {
+            "title": "Too many attempts",
+            "message": "We received too many sign-ups from here in the last hour. Please try again later.",
+        }, 429)
+    notice_id = None
+    try:
+        newsletter_ids = _newsletter_ids(form, services)
+        if newsletter_ids == []:
+            raise InvalidReader("choose at least one newsletter")
+        with services.factory.begin() as session:
+            subscriber, wants_confirmation = readers.request_subscription(
+                session, email, name=name or None, topics=topics, allowed_topics=settings.topic_list,
+                ctx=_context(request, "form", SUBSCRIBE_FORM), newsletter_ids=newsletter_ids)
+            if wants_confirmation and subscriber is not None and _allowed(
+                    lambda: limiter.once_per("confirm-cooldown", subscriber.email_key,
+                                             settings.subscribe_cooldown_seconds)):
+                notice_id = readers.queue_notice(session, subscriber, "confirm")
+    except InvalidReader as exc:
+        return _page(request, "subscribe.html", _subscribe_context(
+            request, error=str(exc), email=email, name=name, chosen=topics), 400, csrf=True)
+    if notice_id is not None:
+        _enqueue_notice(services, notice_id)
+    # The same answer whoever asked: the form never tells who is subscribed.
+    return _page(request, "subscribe_sent.html", {"confirm_days": settings.confirm_token_max_age_days})
+
+
+def _enqueue_notice(services: Services, notice_id: int) -> None:
+    try:
+        services.enqueue_notice(notice_id)
+    except Exception as exc:  # noqa: BLE001 - the sweeper sends queued notices later
+        log.warning("notice %s not enqueued now (%s); the sweeper will send it", notice_id, exc)
+
+
+@router.get("/confirm/{token}")
+def confirm(request: Request, token: str) -> Response:
+    services = services_of(request)
+    settings = services.settings
+    try:
+        subscriber_id, tail = read_confirm_token(settings.secret_key, token,
+                                                 settings.confirm_token_max_age_days * 86400)
+    except TokenError as exc:
+        if exc.expired:
+            return _page(request, "error.html", {
+                "title": "This link has expired",
+                "message": f"Confirmation links work for {settings.confirm_token_max_age_days} days. "
+                           "Sign up again and we'll send a fresh one.",
+                "action_url": "/subscribe", "action_label": "Sign up again"}, 410)
+        raise BadRequest(400, "Link not recognised", str(exc)) from None
+    welcome_id = None
+    with services.factory.begin() as session:
+        subscriber = session.get(Subscriber, subscriber_id)
+        if subscriber is None or subscriber.erased_at is not None or not secrets.compare_digest(
+                subscriber.token[-12:], tail):
+            raise BadRequest(400, "Link not recognised", "This confirmation link is not valid.")
+        if subscriber.status in (SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED):
+            raise BadRequest(409, "Cannot confirm", "Mail to this address could not be delivered.")
+        if subscriber.status == SubscriberStatus.UNSUBSCRIBED:
+            raise BadRequest(409, "You unsubscribed",
+                             "This address unsubscribed after the link was sent. Sign up again to come back.")
+        if readers.confirm(session, subscriber, _context(request, "form", "confirm-link")):
+            welcome_id = readers.queue_notice(session, subscriber, "welcome")
+        next_edition = next_edition_time(session)
+        topics = subscriber.topics
+        token_for_links = subscriber.token
+    if welcome_id is not None:
+        _enqueue_notice(services, welcome_id)
+    return _page(request, "confirmed.html", {"next_edition": next_edition, "topics": topics,
+                                             "preferences_url": f"/preferences/{token_for_links}"})
+
+
+# ------------------------------------------------------------------ unsubscribe
+
+
+@router.get("/unsubscribe/{token}")
+def unsubscribe_page(request: Request, token: str) -> Response:
+    subscriber = _reader_or_404(services_of(request), token)
+    return _page(request, "unsubscribe.html", {
+        "token": token, "email": subscriber.email,
+        "already": subscriber.status not in (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING),
+    }, csrf=True)
+
+
+@router.post("/unsubscribe/{token}")
+def unsubscribe(request: Request, token: str, form: FormDep) -> Response:
+    services = services_of(request)
+    one_click = form.get(ONE_CLICK_FIELD[0]) == ONE_CLICK_FIELD[1]
+    if not one_click:
+        require_csrf(request, form, services.settings.secret_key)
+    channel = "one-click" if one_click else ("preferences" if form.get("from") == "preferences" else "page")
+    ctx = _context(request, channel)
+
+    def leave() -> str | None:
+        with services.factory.begin() as session:
+            return readers.unsubscribe_by_token(session, token, ctx)
+
+    email = leave()
+    if email is None:
+        raise BadRequest(404, "Link not recognised", "This unsubscribe link is not valid.")
+    if one_click:
+        # RFC 8058: a plain 200, no redirect, no cookie.
+        return Response("You are unsubscribed.\n", media_type="text/plain; charset=utf-8",
+                        headers={"Cache-Control": "no-store"})
+    return _page(request, "unsubscribed.html", {"email": email, "token": token})
+
+
+# ------------------------------------------------------------------ preferences & data
+
+
+def _preferences_context(subscriber: Subscriber, services: Services, **extra: Any) -> dict[str, Any]:
+    with services.factory() as session:
+        chosen_newsletters = sorted(readers.subscribed_ids(session, subscriber.id))
+    return {
+        "newsletters": _newsletter_choices(services), "chosen_newsletters": chosen_newsletters,
+        "token": subscriber.token, "email": subscriber.email, "name": subscriber.name or "",
+        "status": subscriber.status.value, "chosen": subscriber.topics,
+        "topics": services.settings.topic_list, "frequency": subscriber.frequency.value,
+        "paused_until": subscriber.paused_until, "pause_choices": PAUSE_CHOICES_WEEKS,
+        "timezone": subscriber.timezone or "", "zones": ZONES,
+        "saved": False, "error": None, **extra,
+    }
+
+
+@router.get("/preferences/{token}")
+def preferences_page(request: Request, token: str) -> Response:
+    services = services_of(request)
+    subscriber = _reader_or_404(services, token)
+    return _page(request, "preferences.html", _preferences_context(subscriber, services), csrf=True)
+
+
+@router.post("/preferences/{token}")
+def save_preferences(request: Request, token: str, form: CheckedForm) -> Response:
+    services = services_of(request)
+    pause = form.get("pause_weeks", "0")
+    try:
+        with services.factory.begin() as session:
+            subscriber = readers.find_by_token(session, token)
+            if subscriber is None or subscriber.erased_at is not None:
+                raise BadRequest(404, "Link not recognised", "This preferences link is not valid.")
+            if form.get("action") == "resume":
+                readers.resume(session, subscriber, _context(request, "preferences"))
+            else:
+                if not pause.isdigit():
+                    raise InvalidReader("choose how many weeks to pause from the list")
+                readers.update_preferences(
+                    session, subscriber, name=form.get("name"), topics=form.get_all("topics"),
+                    frequency=form.get("frequency", Frequency.EVERY.value), pause_weeks=int(pause),
+                    allowed_topics=services.settings.topic_list, ctx=_context(request, "preferences"),
+                    newsletter_ids=_newsletter_ids(form, services),
+                    timezone=form.get("timezone").strip() or None)
+            context = _preferences_context(subscriber, services, saved=True)
+    except (InvalidReader, ValueError) as exc:
+        subscriber = _reader_or_404(services, token)
+        return _page(request, "preferences.html",
+                     _preferences_context(subscriber, services, error=str(exc)), 400, csrf=True)
+    return _page(request, "preferences.html", context, csrf=True)
+
+
+@router.get("/preferences/{token}/data.json")
+def my_data(request: Request, token: str) -> Response:
+    services = services_of(request)
+    _reader_or_404(services, token)
+    with services.factory() as session:
+        subscriber = readers.find_by_token(session, token)
+        assert subscriber is not None
+        data = readers.export_data(session, subscriber)
+    return Response(json.dumps(data, ensure_ascii=False, indent=2), media_type="application/json",
+                    headers={"Content-Disposition": 'attachment; filename="my-digest-data.json"',
+                             "Cache-Control": "no-store"})
+
+
+@router.post("/preferences/{token}/erase")
+def erase(request: Request, token: str, form: CheckedForm) -> Response:
+    services = services_of(request)
+    if form.get("confirm") != "yes":
+        raise BadRequest(400, "Please confirm", "Tick the box to confirm that we should delete your data.")
+    with services.factory.begin() as session:
+        subscriber = readers.find_by_token(session, token)
+        if subscriber is None or subscriber.erased_at is not None:
+            raise BadRequest(404, "Link not recognised", "This link is not valid any more.")
+        readers.erase(session, subscriber, _context(request, "preferences"))
+    return _page(request, "erased.html", {})

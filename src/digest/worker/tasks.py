@@ -1,0 +1,114 @@
+"""Celery tasks: thin. Unpack JSON arguments, call the library, enqueue follow-ups.
+
+Payload format v1: send_batch(edition_id: int, first_id: int, last_id: int).
+Every task is safe to run twice: the database decides what is left to do.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections import Counter
+
+from celery import Task
+
+from digest.config import get_settings
+from digest.delivery import release_due, schedule
+from digest.delivery import send_batch as send_batch_now
+from digest.delivery import send_notice as send_notice_now
+from digest.delivery import sweep as sweep_work
+from digest.feedback import process_bounce_maildir, process_mailto_maildir, unsubscribe_by_mail
+from digest.mail import SendError, make_transport
+from digest.store import session_factory, utcnow
+from digest.worker.app import VISIBILITY_TIMEOUT_SECONDS, app
+
+MAX_COUNTDOWN_SECONDS = VISIBILITY_TIMEOUT_SECONDS // 4
+
+
+def enqueue_batch(edition_id: int, first_id: int, last_id: int) -> None:
+    """The enqueue function digest.delivery and digest.actions are handed in production."""
+    send_batch.delay(edition_id, first_id, last_id)
+
+
+def enqueue_notice(notice_id: int) -> None:
+    send_notice.delay(notice_id)
+
+
+def enqueue_inbound(raw: bytes) -> None:
+    process_inbound.delay(base64.b64encode(raw).decode("ascii"))
+
+
+_enqueue = enqueue_batch
+_enqueue_notice = enqueue_notice
+
+
+@app.task(name="digest.release_due_editions")
+def release_due_editions() -> list[int]:
+    settings = get_settings()
+    return release_due(session_factory(), utcnow(), settings.batch_size, _enqueue,
+                       settings.missed_edition_limit_minutes)
+
+
+@app.task(name="digest.schedule_editions")
+def schedule_editions() -> int:
+    """Create the editions of recurring newsletters' coming occurrences (idempotent)."""
+    return schedule(session_factory(), utcnow(), get_settings().schedule_ahead_hours)
+
+
+@app.task(name="digest.sweep")
+def sweep() -> list[int]:
+    settings = get_settings()
+    return sweep_work(session_factory(), utcnow(), settings.batch_size, settings.lease_seconds, _enqueue,
+                      _enqueue_notice)
+
+
+@app.task(name="digest.send_batch", bind=True, acks_late=True, max_retries=None)
+def send_batch(self: Task, edition_id: int, first_id: int, last_id: int) -> dict[str, int]:
+    settings = get_settings()
+    transport = make_transport(settings)
+    outcome = send_batch_now(session_factory(), edition_id, first_id, last_id, transport, settings)
+    if (outcome.retry_in_seconds is not None and outcome.retry_in_seconds <= MAX_COUNTDOWN_SECONDS
+            and not app.conf.task_always_eager):
+        # Retries wait in the broker for minutes at most; longer waits (a reader's local
+        # hour, long backoffs) stay in the database and the sweeper enqueues them when due,
+        # since Redis would redeliver a long-delayed task (kombu#337, celery#4400).
+        raise self.retry(countdown=outcome.retry_in_seconds)
+    return outcome.counts
+
+
+@app.task(name="digest.send_notice", bind=True, acks_late=True, max_retries=8)
+def send_notice(self: Task, notice_id: int) -> str:
+    """A confirmation or welcome email; sends at most once (the notice row is claimed)."""
+    settings = get_settings()
+    transport = make_transport(settings)
+    try:
+        return send_notice_now(session_factory(), notice_id, transport, settings)
+    except SendError as exc:
+        countdown = min(MAX_COUNTDOWN_SECONDS, settings.retry_base_seconds * 2**self.request.retries)
+        raise self.retry(countdown=countdown, exc=exc) from None
+
+
+@app.task(name="digest.process_inbound")
+def process_inbound(raw_base64: str) -> str:
+    """One inbound message (base64 of its RFC 5322 bytes) to the unsubscribe address."""
+    with session_factory().begin() as session:
+        return unsubscribe_by_mail(session, base64.b64decode(raw_base64)).outcome
+
+
+@app.task(name="digest.poll_unsubscribe_maildir")
+def poll_unsubscribe_maildir() -> int:
+    folder = get_settings().unsubscribe_maildir
+    if folder is None:
+        return 0
+    return len(process_mailto_maildir(session_factory(), folder))
+
+
+@app.task(name="digest.poll_bounce_maildir")
+def poll_bounce_maildir() -> dict[str, int]:
+    """Bounce (RFC 3464) and complaint (RFC 5965) reports mailed to the envelope sender,
+    from DIGEST_BOUNCE_MAILDIR; returns how many events ended how."""
+    settings = get_settings()
+    if settings.bounce_maildir is None:
+        return {}
+    results = process_bounce_maildir(session_factory(), settings.bounce_maildir,
+                                     soft_bounce_limit=settings.soft_bounce_limit)
+    return dict(Counter(result.outcome for result in results))
