@@ -58,6 +58,9 @@ log "installing digest and its test dependencies"
 log "validating docker-compose.yml"
 docker-compose -f docker-compose.yml config -q
 
+log "checking the layers (import-linter, contract in pyproject.toml)"
+.venv/bin/lint-imports --no-cache
+
 log "running the tests"
 mkdir -p test-artifacts
 exec .venv/bin/pytest "$@"
