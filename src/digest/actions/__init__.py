@@ -10,11 +10,11 @@ they record or what they send.
     actions.editions.pause(deps, Actor(user, "ops"), edition_id)
 """
 
-from digest.actions import editions, newsletters, readers, stories, tokens
+from digest.actions import editions, newsletters, readers, stories, tokens, users
 from digest.actions.base import EDITION_ACTION_ROLES, ENTRY_POINTS, Actor, AuditRow, Deps, Outcome, audited
 from digest.actions.shapes import edition_json, newsletter_json, story_json, subscriber_json
 
 __all__ = [
     "EDITION_ACTION_ROLES", "ENTRY_POINTS", "Actor", "AuditRow", "Deps", "Outcome", "audited", "edition_json",
-    "editions", "newsletter_json", "newsletters", "readers", "stories", "story_json", "subscriber_json", "tokens",
+    "editions", "newsletter_json", "newsletters", "readers", "stories", "story_json", "subscriber_json", "tokens", "users",
 ]

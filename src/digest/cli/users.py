@@ -8,9 +8,8 @@ from typing import Annotated
 import typer
 
 from digest import actions
-from digest.cli.common import ACTOR, deps, out, require_database
-from digest.staff import create_user, generate_password
-from digest.store import session_scope
+from digest.cli.common import ACTOR, deps, out
+from digest.staff import generate_password
 
 app = typer.Typer(no_args_is_help=True, help="Staff accounts: editors, ops, admins.")
 
@@ -23,13 +22,11 @@ def users_add(
                                                   help="Type the password instead of generating one.")] = False,
 ) -> None:
     """Add a staff account; prints a one-time password unless --password-prompt."""
-    require_database()
+    world = deps()
     password = typer.prompt("password", hide_input=True, confirmation_prompt=True) if password_prompt \
         else generate_password()
-    with session_scope() as session:
-        user = create_user(session, email, role, password)
-        summary = f"added {user.email} ({user.role.value})"
-    out.print(summary, markup=False)
+    address, chosen = actions.users.add_user(world, ACTOR, email, role, password)
+    out.print(f"added {address} ({chosen})", markup=False)
     if not password_prompt:
         sys.stdout.write(f"one-time password: {password}\n")
 

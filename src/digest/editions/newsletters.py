@@ -20,8 +20,8 @@ class NewsletterError(Invalid):
     """A slug, name, schedule or limit that cannot make a newsletter."""
 
 
-class SlugTaken(NewsletterError, Conflict):
-    pass
+class SlugTaken(Conflict, NewsletterError):
+    """A conflict first (409): the input is fine, the slug is taken."""
 
 
 def create_newsletter(

@@ -28,8 +28,8 @@ class AccountError(Invalid):
     """A role, password or address that cannot make an account."""
 
 
-class AccountExists(AccountError, Conflict):
-    pass
+class AccountExists(Conflict, AccountError):
+    """A conflict first (409): the input is fine, the address has an account."""
 
 
 def _sha256(value: str) -> str:
