@@ -71,3 +71,51 @@ def test_upgrading_from_the_first_schema_keeps_every_row(empty_engine: Engine) -
     assert counts == {"subscribers": 2, "subscriber_topics": 1, "stories": 1, "editions": 1,
                       "edition_stories": 1, "deliveries": 2}
     assert frequency == "every"
+
+
+def test_upgrading_to_codes_reads_the_codes_from_the_words(empty_engine: Engine) -> None:
+    """0010 adds the codes programs act on and fills them for existing rows from the words
+    the code wrote until then; from there on only the code is read."""
+    upgrade(empty_engine, "0009")
+    editions = {  # id: (status, status_reason) → the code expected
+        1: ("skipped", "too thin: 0 qualifying stories, the minimum is 1 (check topics, window and featured stories)"),
+        2: ("skipped", "missed: not sent within 180 min of its time (workers down?)"),
+        3: ("paused", "auto-paused: 150 of the last 200 attempts failed (most often '451 try later', 150×)"),
+        4: ("paused", "pause by ops@example.org"),
+        5: ("cancelled", "cancel from the command line"),
+        6: ("sending", "retrying failed deliveries"),
+        7: ("sending", "sending to the missing"),
+        8: ("sent", None),
+    }
+    deliveries = {  # id: (status, last_error)
+        1: ("skipped", "edition cancelled"), 2: ("skipped", "reader no longer subscribed"), 3: ("skipped", "suppressed"),
+        4: ("skipped", "nothing new: the reader already had these stories"),
+        5: ("sent", "soft bounce (dsn): 4.2.2 mailbox full"), 6: ("bounced", "550 5.1.1 no such user"),
+        7: ("bounced", "hard bounce (ses): 5.1.1"), 8: ("failed", "451 4.7.1 try later"), 9: ("sent", None),
+    }
+    with empty_engine.begin() as conn:
+        for edition_id, (status, reason) in editions.items():
+            conn.execute(text(
+                "INSERT INTO editions (id, subject, send_at, max_stories, window_hours, status, status_reason, "
+                "planned_count, created_at) VALUES (:i, 'S', CURRENT_TIMESTAMP, 5, 48, :s, :r, 0, CURRENT_TIMESTAMP)"),
+                {"i": edition_id, "s": status, "r": reason})
+        for delivery_id, (status, error) in deliveries.items():
+            conn.execute(text(
+                "INSERT INTO subscribers (id, email, email_key, status, token, created_at) VALUES "
+                "(:i, :e, :e, 'active', :t, CURRENT_TIMESTAMP)"),
+                {"i": delivery_id, "e": f"r{delivery_id}@example.org", "t": f"tok-{delivery_id}"})
+            conn.execute(text("INSERT INTO deliveries (id, edition_id, subscriber_id, status, attempts, last_error) "
+                              "VALUES (:i, 8, :i, :s, 1, :e)"), {"i": delivery_id, "s": status, "e": error})
+        conn.execute(text("INSERT INTO audit_log (id, at, actor, action, target) VALUES "
+                          "(1, CURRENT_TIMESTAMP, 'system', 'edition.cancel', 'edition:5'), "
+                          "(2, CURRENT_TIMESTAMP, 'ops@example.org', 'edition.pause', 'edition:4')"))
+    upgrade(empty_engine)
+    with empty_engine.connect() as conn:
+        edition_codes = dict(conn.execute(text("SELECT id, status_code FROM editions")).all())
+        delivery_codes = dict(conn.execute(text("SELECT id, error_code FROM deliveries")).all())
+        via = dict(conn.execute(text("SELECT id, via FROM audit_log")).all())
+    assert edition_codes == {1: "too_thin", 2: "missed", 3: "auto_paused", 4: "paused", 5: "cancelled",
+                             6: "retrying_failed", 7: "sending_missing", 8: None}
+    assert delivery_codes == {1: "edition_cancelled", 2: "reader_left", 3: "suppressed", 4: "nothing_new",
+                              5: "soft_bounce", 6: "hard_bounce", 7: "hard_bounce", 8: "transient", 9: None}
+    assert via == {1: "cli", 2: None}
