@@ -12,11 +12,13 @@ from digest.staff.accounts import (
     SESSION_MAX_AGE_HOURS,
     AccountError,
     AccountExists,
+    SignIn,
     authenticate,
     create_api_token,
     create_user,
     end_session,
     generate_password,
+    record_sign_in,
     revoke_api_token,
     start_session,
     user_for_api_token,
@@ -26,7 +28,7 @@ from digest.staff.audit import AUDIT_TARGET_MAX_CHARS, audit
 
 __all__ = [
     "API_TOKEN_PREFIX", "AUDIT_TARGET_MAX_CHARS", "EDITOR_ROLES", "OPS_ROLES", "PASSWORD_MIN_CHARS",
-    "SESSION_MAX_AGE_HOURS", "AccountError", "AccountExists", "audit", "authenticate", "create_api_token",
-    "create_user", "end_session", "generate_password", "revoke_api_token", "start_session", "user_for_api_token",
+    "SESSION_MAX_AGE_HOURS", "AccountError", "AccountExists", "SignIn", "audit", "authenticate", "create_api_token",
+    "create_user", "end_session", "generate_password", "record_sign_in", "revoke_api_token", "start_session", "user_for_api_token",
     "user_for_session",
 ]

@@ -6,13 +6,16 @@ opens nothing, and either can be revoked.
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
+import threading
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from digest.errors import Conflict, Invalid
 from digest.mail import normalise_address
@@ -21,7 +24,16 @@ from digest.store import ApiToken, Role, User, WebSession, utcnow
 SESSION_MAX_AGE_HOURS = 12
 PASSWORD_MIN_CHARS = 12
 API_TOKEN_PREFIX = "dgt_"
-_hasher = PasswordHasher()
+# Sign-ins must not starve the pages. argon2-cffi releases the GIL, and by default one check
+# runs 4 lanes on 4 threads: four sign-ins at once made 16 busy threads on 2 cores and
+# /archive's p99 10x slower (digest bench). So: one lane per check (the same memory and
+# passes, so the same cost to an attacker per guess), and at most half the cores hashing at
+# once in a process; the other half keeps serving. A hash made with other parameters is
+# upgraded at its next sign-in.
+ARGON2_LANES = 1
+HASHING_AT_ONCE = max(1, (os.cpu_count() or 2) // 2)
+_hasher = PasswordHasher(parallelism=ARGON2_LANES)
+_hashing = threading.BoundedSemaphore(HASHING_AT_ONCE)
 
 
 class AccountError(Invalid):
@@ -30,6 +42,19 @@ class AccountError(Invalid):
 
 class AccountExists(Conflict, AccountError):
     """A conflict first (409): the input is fine, the address has an account."""
+
+
+def _hash(password: str) -> str:
+    with _hashing:
+        return _hasher.hash(password)
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    with _hashing:
+        try:
+            return _hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
 
 
 def _sha256(value: str) -> str:
@@ -50,25 +75,46 @@ def create_user(session: Session, email: str, role: str, password: str) -> User:
     _, key = normalise_address(email)
     if session.scalar(select(User.id).where(User.email == key)) is not None:
         raise AccountExists(f"a user {key} exists")
-    user = User(email=key, role=chosen, password_hash=_hasher.hash(password))
+    user = User(email=key, role=chosen, password_hash=_hash(password))
     session.add(user)
     session.flush()
     return user
 
 
-def authenticate(session: Session, email: str, password: str) -> User | None:
-    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+@dataclass(frozen=True)
+class SignIn:
+    """A checked password: whose, and the hash to store if argon2's parameters changed."""
+
+    user_id: int
+    new_hash: str | None
+
+
+def authenticate(factory: sessionmaker[Session], email: str, password: str) -> SignIn | None:
+    """Check a password without holding a database connection while argon2 runs (tens of
+    milliseconds of CPU; a pool of connections idle in transaction would run out first).
+    None for a wrong password or an unknown or disabled account, at the same cost."""
+    with factory() as session:
+        row = session.execute(select(User.id, User.password_hash, User.disabled_at)
+                              .where(User.email == email.strip().lower())).first()
+    if row is None or row.disabled_at is not None:
+        _hash(password)  # same cost whether or not the account exists
+        return None
+    if not _verify(row.password_hash, password):
+        return None
+    new_hash = _hash(password) if _hasher.check_needs_rehash(row.password_hash) else None
+    return SignIn(row.id, new_hash)
+
+
+def record_sign_in(session: Session, sign_in: SignIn, now: datetime | None = None) -> tuple[User, str] | None:
+    """The checked user signed in: (user, the new browser session's cookie value); None if
+    the account was disabled meanwhile."""
+    user = session.get(User, sign_in.user_id)
     if user is None or user.disabled_at is not None:
-        _hasher.hash(password)  # same cost whether or not the account exists
         return None
-    try:
-        _hasher.verify(user.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return None
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
-    user.last_login_at = utcnow()
-    return user
+    if sign_in.new_hash is not None:
+        user.password_hash = sign_in.new_hash
+    user.last_login_at = now or utcnow()
+    return user, start_session(session, user, now)
 
 
 def start_session(session: Session, user: User, now: datetime | None = None) -> str:
