@@ -28,6 +28,7 @@ FIGURES = {
     *(f"plan_{size}_{what}" for size in QUICK_PLAN_SIZES for what in ("seconds", "rss_mb")),  # 4. planning
     "unsubscribe_p99_ms", "unsubscribe_rate",  # 5. one-click unsubscribe
     "sql_per_batch_500", "sql_per_batch_5000",  # 6. statements per batch
+    "archive_idle_p99_ms", "archive_signins_p99_ms", "archive_signins_ratio", "signins_per_second",  # 7. web layer
 }
 
 

@@ -13,21 +13,25 @@ machine, so that its ratio still means something on a slower or noisier host:
 4. planning: release + batch ranges + enqueue in a child process for growing reader
    counts, its seconds and peak RSS;
 5. one-click unsubscribe latency under an open-loop load from a second process;
-6. SQL statements send_batch issues for a batch of 500 and one of 5000.
+6. SQL statements send_batch issues for a batch of 500 and one of 5000;
+7. `GET /archive` p99 while four staff sign-ins (argon2) run, against its p99 alone: the
+   web layer keeps database, Redis and argon2 work off the event loop.
 
 Every database is a fresh `digest_bench_<random>` and every Celery queue a fresh name, both
 removed at the end; pub/sub (departure announcements) goes to a private redis-server;
 every wait has a deadline; load stays on 127.0.0.1.
 
 One module per job: options, services (what a run starts), seed (what a scratch database
-holds), one per measurement (prep, smtp, end_to_end, planning, unsubscribe, round_trips),
-report (figures and table) and run. The names callers use (the CLI, scripts/profile_send.py)
-are imported here, so that `digest.bench.X` works as it did when this was one module.
+holds), one per measurement (prep, smtp, end_to_end, planning, unsubscribe, round_trips,
+event_loop), report (figures and table) and run. The names callers use (the CLI,
+scripts/profile_send.py) are imported here, so that `digest.bench.X` works as it did when
+this was one module.
 """
 
 from __future__ import annotations
 
 from digest.bench.end_to_end import measure_end_to_end
+from digest.bench.event_loop import measure_event_loop
 from digest.bench.options import (
     BATCH_SIZE,
     BENCH_SECRET,
@@ -77,8 +81,9 @@ __all__ = [
     "BATCH_SIZE", "BENCH_SECRET", "DEFAULT_PG_URL", "DEFAULT_PLAN_SIZES", "DEFAULT_READERS",
     "DEFAULT_REDIS_URL", "QUICK_PLAN_SIZES", "QUICK_READERS", "WORKER_CONCURRENCY", "BenchError",
     "BenchOptions", "Figure", "Results", "Sink", "_NullConnection", "_Row", "celery_client", "celery_worker",
-    "due_edition", "forget_queue", "markdown_table", "measure_end_to_end", "measure_message_prep",
-    "measure_planning", "measure_round_trips", "measure_smtp_ceiling", "measure_unsubscribe", "plan_child",
-    "private_redis", "process_env", "run_bench", "sample_edition_view", "sample_readers", "scratch_database",
-    "seed_readers", "seed_readers_offset", "seed_stories", "service_env", "smtp_sink", "table", "web_server",
+    "due_edition", "forget_queue", "markdown_table", "measure_end_to_end", "measure_event_loop",
+    "measure_message_prep", "measure_planning", "measure_round_trips", "measure_smtp_ceiling", "measure_unsubscribe",
+    "plan_child", "private_redis", "process_env", "run_bench", "sample_edition_view", "sample_readers",
+    "scratch_database", "seed_readers", "seed_readers_offset", "seed_stories", "service_env", "smtp_sink", "table",
+    "web_server",
 ]

@@ -48,3 +48,8 @@ class BenchOptions:
     @property
     def unsubscribe_seconds(self) -> float:
         return 2.0 if self.quick else 10.0
+
+    @property
+    def archive_requests(self) -> int:
+        """GET /archive per phase of the sign-in figure (alone, then under sign-ins)."""
+        return 150 if self.quick else 500

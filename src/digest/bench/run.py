@@ -17,6 +17,7 @@ from typing import Any
 from rich.console import Console
 
 from digest.bench.end_to_end import measure_end_to_end
+from digest.bench.event_loop import SIGNIN_CLIENTS, measure_event_loop
 from digest.bench.options import WORKER_CONCURRENCY, BenchOptions
 from digest.bench.planning import measure_planning
 from digest.bench.prep import measure_message_prep
@@ -87,6 +88,8 @@ def run_bench(options: BenchOptions, progress: Console) -> Results:
                 [ceiling["client_cpu_us_per_message"], after["client_cpu_us_per_message"]])
             step(f"one-click unsubscribe ({UNSUBSCRIBE_RATE_PER_SECOND}/s for {options.unsubscribe_seconds:.0f} s)")
             unsub = results.details["unsubscribe"] = measure_unsubscribe(options, database_url, port, workdir)
+            step(f"GET /archive alone and during {SIGNIN_CLIENTS} sign-ins ({options.archive_requests} requests each)")
+            loop = results.details["event_loop"] = measure_event_loop(options, database_url, port, workdir)
             step(f"SQL statements per send_batch {ROUND_TRIP_BATCHES}")
             trips = results.details["round_trips"] = measure_round_trips(options)
             plans = results.details["planning"] = []
@@ -102,7 +105,7 @@ def run_bench(options: BenchOptions, progress: Console) -> Results:
     results.details["seconds"] = time.perf_counter() - started
     results.details["load_average_at_end"] = os.getloadavg()
     step("done")
-    _figures(results, prep, ceiling, e2e, plans, unsub, trips, connections, pipelined)
+    _figures(results, prep, ceiling, e2e, plans, unsub, trips, connections, pipelined, loop)
     return results
 
 def _hide_password(url: str) -> str:
