@@ -36,8 +36,8 @@ from digest.config import get_settings
 from digest.store.engine import get_engine, make_engine
 from digest.store.migrate import upgrade
 from digest.store.models import Delivery, Edition, EditionStatus, Subscriber
-from tests.integration.helpers import due_edition, seed_readers, seed_stories
-from tests.integration.smtp_sink import Pipelining, free_port
+from tests.support.factories import due_edition, seed_readers, seed_stories
+from tests.support.smtp import Pipelining, free_port
 
 pytestmark = pytest.mark.chaos
 REPO = Path(__file__).resolve().parents[2]

@@ -26,8 +26,8 @@ from digest.store.engine import make_engine
 from digest.store.migrate import upgrade
 from digest.store.models import Delivery, Edition, EditionStatus
 from tests.chaos.test_chaos import PG_ADMIN_URL, REPO, ChaosHandler, hard_bounces, kill_group, start
-from tests.integration.helpers import due_edition, seed_readers, seed_stories
-from tests.integration.smtp_sink import free_port
+from tests.support.factories import due_edition, seed_readers, seed_stories
+from tests.support.smtp import free_port
 
 pytestmark = pytest.mark.chaos
 READERS = 1500

@@ -25,10 +25,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest.store.engine import make_engine
 from digest.store.migrate import upgrade
-from tests.integration.smtp_sink import RecordingHandler, free_port, start_smtp_server
+from tests.support.smtp import RecordingHandler, free_port, start_smtp_server
 
 if TYPE_CHECKING:
-    from tests.integration.ops_lane import Lane
+    from tests.support.lane import Lane
 
 REPO = Path(__file__).resolve().parents[2]
 PG_ADMIN_URL = os.environ.get("DIGEST_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -242,14 +242,14 @@ def web(stack: Stack) -> Iterator[str]:
         proc.wait()
 
 
-# The ops lane (see ops_lane.py), for the four ops test files. ops_lane.py needs this
+# The ops lane (see tests/support/lane.py), for the four ops test files. lane.py needs this
 # module's Stack, so it is imported where the fixtures run, not at the top.
 
 
 @pytest.fixture(scope="session")
 def ops_lane(stack: Stack) -> Iterator[Lane]:
     """One ops lane per stack (per backend), shared by every test that asks for `lane`."""
-    from tests.integration.ops_lane import shared_lane
+    from tests.support.lane import shared_lane
 
     yield from shared_lane(stack)
 
@@ -257,6 +257,6 @@ def ops_lane(stack: Stack) -> Iterator[Lane]:
 @pytest.fixture
 def lane(live: Stack, ops_lane: Lane) -> Iterator[Lane]:
     """The ops lane on a clean database with the sample stories; nothing left running after."""
-    from tests.integration.ops_lane import lane_for_a_test
+    from tests.support.lane import lane_for_a_test
 
     yield from lane_for_a_test(live, ops_lane)

@@ -24,7 +24,7 @@ from digest import staff
 from digest.editions import lifecycle
 from digest.store.models import AuditEntry, Edition, EditionStatus, Story, utcnow
 from tests.integration.conftest import Stack
-from tests.integration.helpers import SAMPLE_WINDOW_HOURS, seed_stories
+from tests.support.factories import SAMPLE_WINDOW_HOURS, seed_stories
 
 pytestmark = pytest.mark.integration
 

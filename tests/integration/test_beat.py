@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tests.integration.conftest import REPO, Stack
-from tests.integration.helpers import due_edition, seed_readers, seed_stories
+from tests.support.factories import due_edition, seed_readers, seed_stories
 
 pytestmark = pytest.mark.integration
 

@@ -20,8 +20,8 @@ from digest.delivery.sender import send_batch
 from digest.mail.dkim import DkimError, DkimSigner, SigningTransport
 from digest.mail.transport import RecordingTransport, make_transport
 from digest.store.models import utcnow
-from tests.integration.helpers import due_edition, seed_readers, seed_stories
 from tests.integration.test_send_batch_db import factory  # noqa: F401 - the two-database fixture
+from tests.support.factories import due_edition, seed_readers, seed_stories
 
 pytestmark = pytest.mark.integration
 

@@ -18,18 +18,18 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import func, select
 
 from digest.store.models import Delivery, DeliveryStatus, Edition, EditionStatus
-from tests.integration.browser import (
+from tests.integration.conftest import Stack
+from tests.integration.test_editor_http import story_ids
+from tests.support.browser import (
     check_and_shoot,
     heading,
     launch_chromium,
     local_context,
     submit_sign_in,
 )
-from tests.integration.conftest import Stack
-from tests.integration.helpers import seed_readers, seed_stories
-from tests.integration.inbox import html_part, wait_for_mail
-from tests.integration.test_editor_http import story_ids
-from tests.integration.web_client import EDITOR, clear_rate_limits, make_user
+from tests.support.factories import seed_readers, seed_stories
+from tests.support.mail import html_part, wait_for_mail
+from tests.support.web import EDITOR, clear_rate_limits, make_user
 
 pytestmark = pytest.mark.integration
 

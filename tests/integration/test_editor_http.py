@@ -35,8 +35,8 @@ from digest.store.models import (
     utcnow,
 )
 from tests.integration.conftest import Stack
-from tests.integration.helpers import seed_readers, seed_stories
-from tests.integration.web_client import (
+from tests.support.factories import seed_readers, seed_stories
+from tests.support.web import (
     EDITOR,
     OPS,
     PASSWORD,

@@ -53,9 +53,6 @@ from digest.store.models import (
 )
 from digest.web.app import Services, create_app
 from tests.integration.conftest import Stack
-from tests.integration.helpers import seed_readers, seed_stories, send_due_edition
-from tests.integration.inbox import write_maildir
-from tests.integration.smtp_sink import free_port
 from tests.integration.test_web_http import (
     TOPICS,
     add_active_reader,
@@ -65,7 +62,10 @@ from tests.integration.test_web_http import (
     settle,
     subscribe,
 )
-from tests.integration.web_client import clear_rate_limits
+from tests.support.factories import seed_readers, seed_stories, send_due_edition
+from tests.support.mail import write_maildir
+from tests.support.smtp import free_port
+from tests.support.web import clear_rate_limits
 
 pytestmark = pytest.mark.integration
 

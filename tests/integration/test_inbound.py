@@ -26,7 +26,6 @@ from digest.feedback.mailto import process_mailto_maildir as process_maildir
 from digest.readers import new_token
 from digest.store.models import ConsentEvent, SubscriberStatus
 from tests.integration.conftest import Stack
-from tests.integration.inbox import wait_for_mail, write_maildir
 from tests.integration.test_web_http import (
     add_active_reader,
     one_click,
@@ -34,7 +33,8 @@ from tests.integration.test_web_http import (
     settle,
     subscribe_and_confirm,
 )
-from tests.integration.web_client import clear_rate_limits
+from tests.support.mail import wait_for_mail, write_maildir
+from tests.support.web import clear_rate_limits
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from digest.delivery.journal import journal_dir
 from digest.delivery.pipeline import release_due
 from digest.store.models import Delivery, utcnow
 from tests.integration.conftest import Stack
-from tests.integration.helpers import due_edition, seed_readers, seed_stories
+from tests.support.factories import due_edition, seed_readers, seed_stories
 
 pytestmark = pytest.mark.integration
 REPLAY_WITHIN_SECONDS = 20

@@ -23,13 +23,13 @@ from digest.editions.newsletters import create_newsletter
 from digest.readers import subscribe_to_all
 from digest.store.models import Edition, EditionStatus, Subscriber, utcnow
 from tests.integration.conftest import Stack
-from tests.integration.helpers import (
+from tests.support.factories import (
     SAMPLE_WINDOW_HOURS,
     due_edition,
     seed_readers,
     seed_stories,
 )
-from tests.integration.ops_lane import Lane, ledger, start_lane
+from tests.support.lane import Lane, ledger, start_lane
 
 pytestmark = pytest.mark.integration
 

@@ -33,7 +33,7 @@ from digest.store.models import (
     utcnow,
 )
 from tests.integration.conftest import TABLES
-from tests.integration.helpers import seed_readers, seed_stories
+from tests.support.factories import seed_readers, seed_stories
 
 pytestmark = pytest.mark.integration
 TOPICS = ["politics", "world", "business", "technology", "science", "health", "sports", "culture"]

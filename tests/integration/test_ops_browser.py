@@ -2,7 +2,7 @@
 on /ops: the numbers move without a reload (htmx polls /ops/panel every 2 s) and agree with
 the deliveries table; Pause stops it, Resume finishes it, and every reader gets one copy.
 
-The send goes through the ops lane (see ops_lane.py): a worker of its own sending to an
+The send goes through the ops lane (see tests/support/lane.py): a worker of its own sending to an
 aiosmtpd server slowed to ~40 messages a second per worker process, and held when the
 page must be compared with a ledger that stands still.
 
@@ -23,16 +23,16 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
-from tests.integration.browser import (
+from tests.integration.conftest import Stack
+from tests.support.browser import (
     check_and_shoot,
     heading,
     launch_chromium,
     local_context,
     submit_sign_in,
 )
-from tests.integration.conftest import Stack
-from tests.integration.helpers import due_edition, seed_readers
-from tests.integration.ops_lane import (
+from tests.support.factories import due_edition, seed_readers
+from tests.support.lane import (
     COUNTS,
     LANE_CONCURRENCY,
     LANE_RECORD_EVERY_MESSAGES,
@@ -42,7 +42,7 @@ from tests.integration.ops_lane import (
     unsent,
     wait_no_leases,
 )
-from tests.integration.web_client import OPS, make_user
+from tests.support.web import OPS, make_user
 
 pytestmark = pytest.mark.integration
 

@@ -5,7 +5,7 @@ to two web processes) change an edition once; whatever the order, the SMTP serve
 with exactly one copy per reader. A pause lands within a chunk, a resume sends only the
 rest, and an edition most of whose readers get 4xx pauses itself.
 
-Sends go through the ops lane (see ops_lane.py): its own worker, web server and a
+Sends go through the ops lane (see tests/support/lane.py): its own worker, web server and a
 slowable, holdable aiosmtpd server, with one attempt per delivery and auto-pause over the
 last 20 attempts.
 """
@@ -25,8 +25,8 @@ from digest.config import Settings
 from digest.delivery import AUTO_PAUSE_PREFIX
 from digest.editions import lifecycle
 from tests.integration.conftest import Stack
-from tests.integration.helpers import due_edition, seed_readers
-from tests.integration.ops_lane import (
+from tests.support.factories import due_edition, seed_readers
+from tests.support.lane import (
     LANE_BATCH_SIZE,
     LANE_CONCURRENCY,
     LANE_RECORD_EVERY_MESSAGES,
@@ -43,7 +43,7 @@ from tests.integration.ops_lane import (
     status_json,
     wait_no_leases,
 )
-from tests.integration.web_client import OPS, make_user, signed_in
+from tests.support.web import OPS, make_user, signed_in
 
 pytestmark = pytest.mark.integration
 

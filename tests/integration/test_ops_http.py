@@ -1,6 +1,6 @@
 """The ops dashboard and its actions over real HTTP, while a real worker is sending.
 
-The sends go through the ops lane (see ops_lane.py): a worker, two web servers and a
+The sends go through the ops lane (see tests/support/lane.py): a worker, two web servers and a
 slowable, holdable aiosmtpd server of the tests' own, next to the session's, so that a
 send can be kept "in progress" long enough to look at it.
 """
@@ -19,8 +19,8 @@ import httpx
 import pytest
 
 from tests.integration.conftest import REPO, Stack
-from tests.integration.helpers import due_edition, seed_readers
-from tests.integration.ops_lane import (
+from tests.support.factories import due_edition, seed_readers
+from tests.support.lane import (
     COUNTS,
     Lane,
     audit_rows,
@@ -34,7 +34,7 @@ from tests.integration.ops_lane import (
     status_json,
     wait_no_leases,
 )
-from tests.integration.web_client import OPS, csrf_token, make_user, signed_in
+from tests.support.web import OPS, csrf_token, make_user, signed_in
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from digest.mail.transport import RecordingTransport
 from digest.store.engine import make_engine
 from digest.store.migrate import upgrade
 from digest.store.models import Delivery, Edition, utcnow
-from tests.integration.helpers import due_edition, seed_readers, seed_stories
+from tests.support.factories import due_edition, seed_readers, seed_stories
 
 pytestmark = pytest.mark.integration
 

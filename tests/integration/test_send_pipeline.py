@@ -11,7 +11,7 @@ from sqlalchemy import select, text
 from digest.delivery.pipeline import release_due
 from digest.store.models import Delivery, Subscriber, utcnow
 from tests.integration.conftest import Stack
-from tests.integration.helpers import due_edition, seed_readers, seed_stories, send_due_edition
+from tests.support.factories import due_edition, seed_readers, seed_stories, send_due_edition
 
 pytestmark = pytest.mark.integration
 

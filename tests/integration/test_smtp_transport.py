@@ -11,7 +11,7 @@ import pytest
 from digest.config import SmtpTarget
 from digest.mail.message import WireMessage
 from digest.mail.transport import SendError, SmtpConnection, SmtpTransport
-from tests.integration.smtp_sink import RecordingHandler, free_port
+from tests.support.smtp import RecordingHandler, free_port
 
 pytestmark = pytest.mark.integration
 

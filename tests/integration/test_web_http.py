@@ -39,15 +39,15 @@ from digest.store.models import (
     utcnow,
 )
 from tests.integration.conftest import Stack
-from tests.integration.helpers import (
+from tests.support.factories import (
     due_edition,
     seed_readers,
     seed_stories,
     send_due_edition,
 )
-from tests.integration.inbox import html_part, mail_to, text_part, wait_for_mail
-from tests.integration.smtp_sink import Received
-from tests.integration.web_client import clear_rate_limits, csrf_token
+from tests.support.mail import html_part, mail_to, text_part, wait_for_mail
+from tests.support.smtp import Received
+from tests.support.web import clear_rate_limits, csrf_token
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ from digest.observe import edition_counts
 from digest.readers import add_subscriber
 from digest.store.models import Delivery, DeliveryStatus, Edition, EditionStatus, Story, utcnow
 from digest.stories import ingest_source
-from tests.unit.helpers import count_rows
+from tests.support.samples import count_rows
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 TOPICS = ["politics", "world", "business", "technology", "science", "health", "sports", "culture"]

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from digest.stories import ParseError, StoryIn
 from digest.stories.ingest import parse_source
 from digest.stories.parse import parse_article, parse_feed, parse_json
-from tests.unit.helpers import ATOM, RSS
+from tests.support.samples import ATOM, RSS
 
 SAMPLE_ARTICLE = (resources.files("digest") / "data" / "sample_article.txt").read_bytes()
 SAMPLE_FEED = (resources.files("digest") / "data" / "sample_feed.json").read_bytes()

@@ -18,7 +18,7 @@ from playwright.sync_api import (
 )
 
 from tests.integration.conftest import REPO
-from tests.integration.web_client import PASSWORD
+from tests.support.web import PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"

@@ -49,9 +49,9 @@ from sqlalchemy import select, text
 from digest.delivery.pipeline import release_due
 from digest.store.models import AuditEntry, utcnow
 from tests.integration.conftest import REPO, Stack
-from tests.integration.helpers import due_edition, seed_readers, seed_stories
-from tests.integration.smtp_sink import RecordingHandler, free_port
-from tests.integration.web_client import clear_rate_limits, csrf_token
+from tests.support.factories import due_edition, seed_readers, seed_stories
+from tests.support.smtp import RecordingHandler, free_port
+from tests.support.web import clear_rate_limits, csrf_token
 
 LANE_BATCH_SIZE = 20
 LANE_RECORD_EVERY_MESSAGES = 10

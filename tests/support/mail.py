@@ -7,7 +7,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from tests.integration.conftest import Stack
-from tests.integration.smtp_sink import Received
+from tests.support.smtp import Received
 
 MAIL_TIMEOUT_SECONDS = 30
 
