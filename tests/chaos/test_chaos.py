@@ -17,9 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -37,15 +35,15 @@ from digest.store.engine import get_engine, make_engine
 from digest.store.migrate import upgrade
 from digest.store.models import Delivery, Edition, EditionStatus, Subscriber
 from tests.support.factories import due_edition, seed_readers, seed_stories
-from tests.support.smtp import Pipelining, free_port
+from tests.support.processes import REPO, free_port, kill_group, launch_beat, launch_worker
+from tests.support.smtp import Pipelining
+from tests.support.stack import PG_ADMIN_URL
 
 pytestmark = pytest.mark.chaos
-REPO = Path(__file__).resolve().parents[2]
 READERS = 5000
 LEAVERS = 40
 KILLS = 3
 TIME_LIMIT_SECONDS = 240
-PG_ADMIN_URL = os.environ.get("DIGEST_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
 def hard_bounces(address: str) -> bool:
@@ -157,20 +155,6 @@ class RedisServer:
             self.proc = None
 
 
-def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "celery", "-A", "worker", *args], cwd=REPO, env=env,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def kill_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait(timeout=10)
-
-
 def test_chaos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: PLR0915 - one story
     started = time.monotonic()
     admin = make_engine(PG_ADMIN_URL).execution_options(isolation_level="AUTOCOMMIT")
@@ -210,12 +194,11 @@ def test_chaos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa
         upgrade(engine)
         seed_stories(factory)
         addresses = seed_readers(factory, READERS)
-        beat = start(["beat", "--loglevel=INFO", f"--schedule={tmp_path / 'beat'}"], env, logs / "beat.log")
+        beat = launch_beat(env, tmp_path / "beat", log=logs / "beat.log", append=True, own_session=True)
 
         def worker(n: int) -> subprocess.Popen[bytes]:
-            return start(["worker", "--pool=prefork", "--concurrency=1", "-Q", queue, "-n", f"chaos{n}-{uuid.uuid4().hex[:4]}@%h",
-                          "--without-heartbeat", "--without-gossip", "--without-mingle", "--loglevel=INFO"],
-                         env, logs / f"worker{n}.log")
+            return launch_worker(env, logs / f"worker{n}.log", queue=queue, name=f"chaos{n}-{uuid.uuid4().hex[:4]}@%h",
+                                 concurrency=1, append=True, own_session=True)
 
         workers = [worker(0), worker(1)]
         edition_id = due_edition(factory, "Chaos edition")

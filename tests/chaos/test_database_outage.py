@@ -25,9 +25,10 @@ from sqlalchemy.orm import sessionmaker
 from digest.store.engine import make_engine
 from digest.store.migrate import upgrade
 from digest.store.models import Delivery, Edition, EditionStatus
-from tests.chaos.test_chaos import PG_ADMIN_URL, REPO, ChaosHandler, hard_bounces, kill_group, start
+from tests.chaos.test_chaos import ChaosHandler, hard_bounces
 from tests.support.factories import due_edition, seed_readers, seed_stories
-from tests.support.smtp import free_port
+from tests.support.processes import REPO, free_port, kill_group, launch_beat, launch_worker
+from tests.support.stack import PG_ADMIN_URL
 
 pytestmark = pytest.mark.chaos
 READERS = 1500
@@ -121,10 +122,9 @@ def send_through(tag: str, database_url: str, tmp_path: Path, disruptions: list[
         upgrade(engine)
         seed_stories(factory)
         addresses = seed_readers(factory, READERS)
-        processes.append(start(["beat", "--loglevel=INFO", f"--schedule={tmp_path / 'beat'}"], env, logs / "beat.log"))
-        processes.append(start(["worker", "--pool=prefork", "--concurrency=2", "-Q", queue, "-n", f"{tag}-{uuid.uuid4().hex[:4]}@%h",
-                                "--without-heartbeat", "--without-gossip", "--without-mingle", "--loglevel=INFO"],
-                               env, logs / "worker.log"))
+        processes.append(launch_beat(env, tmp_path / "beat", log=logs / "beat.log", append=True, own_session=True))
+        processes.append(launch_worker(env, logs / "worker.log", queue=queue, name=f"{tag}-{uuid.uuid4().hex[:4]}@%h",
+                                       concurrency=2, append=True, own_session=True))
         edition_id = due_edition(factory, f"{tag.capitalize()} edition")
         deadline = started + time_limit_seconds
         strikes = []

@@ -22,9 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos.test_chaos import REPO
 from tests.chaos.test_database_outage import send_through
-from tests.support.smtp import free_port
+from tests.support.processes import REPO, free_port
 
 pytestmark = pytest.mark.chaos
 SERVER_USER = "postgres"  # who runs the server when the test runs as root

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 import pytest
 
-from tests.integration.conftest import REPO, Stack
 from tests.support.factories import due_edition, seed_readers, seed_stories
+from tests.support.processes import launch_beat
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 
@@ -19,12 +18,8 @@ def test_two_beats_release_an_edition_exactly_once(live: Stack, tmp_path) -> Non
     addresses = seed_readers(live.factory, 80)
     edition_id = due_edition(live.factory)
     beats = [
-        subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "worker", "beat", "--loglevel=INFO",
-             f"--schedule={tmp_path / f'beat-{n}'}"],
-            cwd=REPO, env=live.env(DIGEST_RELEASE_EVERY_SECONDS="0.5", DIGEST_SWEEP_EVERY_SECONDS="1"),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
+        launch_beat(live.env(DIGEST_RELEASE_EVERY_SECONDS="0.5", DIGEST_SWEEP_EVERY_SECONDS="1"),
+                    tmp_path / f"beat-{n}")
         for n in range(2)
     ]
     try:
@@ -63,12 +58,7 @@ def test_two_beats_schedule_a_newsletter_once_per_occurrence(live: Stack, tmp_pa
             set_subscriptions(session, subscriber, [newsletter.id])
         newsletter_id = newsletter.id
     env = live.env(DIGEST_RELEASE_EVERY_SECONDS="0.5", DIGEST_SWEEP_EVERY_SECONDS="1", DIGEST_SCHEDULE_AHEAD_HOURS="1")
-    beats = [
-        subprocess.Popen([sys.executable, "-m", "celery", "-A", "worker", "beat", "--loglevel=INFO",
-                          f"--schedule={tmp_path / f'beat-{n}'}"], cwd=REPO, env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for n in range(2)
-    ]
+    beats = [launch_beat(env, tmp_path / f"beat-{n}") for n in range(2)]
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and len(live.smtp.messages) < len(addresses):

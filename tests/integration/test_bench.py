@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import PG_ADMIN_URL, REDIS_URL
+from tests.support.stack import PG_ADMIN_URL, REDIS_URL
 
 pytestmark = pytest.mark.integration
 

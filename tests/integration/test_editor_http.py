@@ -34,8 +34,8 @@ from digest.store.models import (
     StoryStatus,
     utcnow,
 )
-from tests.integration.conftest import Stack
 from tests.support.factories import seed_readers, seed_stories
+from tests.support.stack import Stack
 from tests.support.web import (
     EDITOR,
     OPS,

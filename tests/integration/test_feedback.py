@@ -52,7 +52,6 @@ from digest.store.models import (
     utcnow,
 )
 from digest.web.app import Services, create_app
-from tests.integration.conftest import Stack
 from tests.integration.test_web_http import (
     TOPICS,
     add_active_reader,
@@ -64,7 +63,8 @@ from tests.integration.test_web_http import (
 )
 from tests.support.factories import seed_readers, seed_stories, send_due_edition
 from tests.support.mail import write_maildir
-from tests.support.smtp import free_port
+from tests.support.processes import free_port
+from tests.support.stack import Stack
 from tests.support.web import clear_rate_limits
 
 pytestmark = pytest.mark.integration

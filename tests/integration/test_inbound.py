@@ -25,7 +25,6 @@ from digest.feedback.mailto import InboundResult, token_from_message
 from digest.feedback.mailto import process_mailto_maildir as process_maildir
 from digest.readers import new_token
 from digest.store.models import ConsentEvent, SubscriberStatus
-from tests.integration.conftest import Stack
 from tests.integration.test_web_http import (
     add_active_reader,
     one_click,
@@ -34,6 +33,7 @@ from tests.integration.test_web_http import (
     subscribe_and_confirm,
 )
 from tests.support.mail import wait_for_mail, write_maildir
+from tests.support.stack import Stack
 from tests.support.web import clear_rate_limits
 
 pytestmark = pytest.mark.integration

@@ -15,8 +15,8 @@ from sqlalchemy import select
 from digest.delivery.journal import journal_dir
 from digest.delivery.pipeline import release_due
 from digest.store.models import Delivery, utcnow
-from tests.integration.conftest import Stack
 from tests.support.factories import due_edition, seed_readers, seed_stories
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 REPLAY_WITHIN_SECONDS = 20

@@ -22,7 +22,6 @@ from digest.editions import lifecycle
 from digest.editions.newsletters import create_newsletter
 from digest.readers import subscribe_to_all
 from digest.store.models import Edition, EditionStatus, Subscriber, utcnow
-from tests.integration.conftest import Stack
 from tests.support.factories import (
     SAMPLE_WINDOW_HOURS,
     due_edition,
@@ -30,6 +29,7 @@ from tests.support.factories import (
     seed_stories,
 )
 from tests.support.lane import Lane, ledger, start_lane
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 

@@ -32,8 +32,8 @@ from digest.store.models import (
     Subscriber,
     utcnow,
 )
-from tests.integration.conftest import TABLES
 from tests.support.factories import seed_readers, seed_stories
+from tests.support.stack import TABLES
 
 pytestmark = pytest.mark.integration
 TOPICS = ["politics", "world", "business", "technology", "science", "health", "sports", "culture"]

@@ -23,7 +23,6 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
-from tests.integration.conftest import Stack
 from tests.support.browser import (
     check_and_shoot,
     heading,
@@ -42,6 +41,7 @@ from tests.support.lane import (
     unsent,
     wait_no_leases,
 )
+from tests.support.stack import Stack
 from tests.support.web import OPS, make_user
 
 pytestmark = pytest.mark.integration

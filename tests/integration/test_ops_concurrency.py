@@ -24,7 +24,6 @@ from digest import actions
 from digest.config import Settings
 from digest.delivery import AUTO_PAUSE_PREFIX
 from digest.editions import lifecycle
-from tests.integration.conftest import Stack
 from tests.support.factories import due_edition, seed_readers
 from tests.support.lane import (
     LANE_BATCH_SIZE,
@@ -43,6 +42,7 @@ from tests.support.lane import (
     status_json,
     wait_no_leases,
 )
+from tests.support.stack import Stack
 from tests.support.web import OPS, make_user, signed_in
 
 pytestmark = pytest.mark.integration

@@ -18,7 +18,6 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.conftest import REPO, Stack
 from tests.support.factories import due_edition, seed_readers
 from tests.support.lane import (
     COUNTS,
@@ -34,6 +33,8 @@ from tests.support.lane import (
     status_json,
     wait_no_leases,
 )
+from tests.support.processes import REPO
+from tests.support.stack import Stack
 from tests.support.web import OPS, csrf_token, make_user, signed_in
 
 pytestmark = pytest.mark.integration

@@ -10,8 +10,8 @@ from sqlalchemy import select, text
 
 from digest.delivery.pipeline import release_due
 from digest.store.models import Delivery, Subscriber, utcnow
-from tests.integration.conftest import Stack
 from tests.support.factories import due_edition, seed_readers, seed_stories, send_due_edition
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,8 @@ import pytest
 import digest.mail.transport as transport_module
 from digest.config import Settings
 from digest.mail.transport import PoolTransport, SendError, make_transport
-from tests.support.smtp import free_port, start_smtp_server
+from tests.support.processes import free_port
+from tests.support.smtp import start_smtp_server
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,8 @@ import pytest
 from digest.config import SmtpTarget
 from digest.mail.message import WireMessage
 from digest.mail.transport import SendError, SmtpConnection, SmtpTransport
-from tests.support.smtp import RecordingHandler, free_port
+from tests.support.processes import free_port
+from tests.support.smtp import RecordingHandler
 
 pytestmark = pytest.mark.integration
 

@@ -38,7 +38,6 @@ from digest.store.models import (
     Suppression,
     utcnow,
 )
-from tests.integration.conftest import Stack
 from tests.support.factories import (
     due_edition,
     seed_readers,
@@ -47,6 +46,7 @@ from tests.support.factories import (
 )
 from tests.support.mail import html_part, mail_to, text_part, wait_for_mail
 from tests.support.smtp import Received
+from tests.support.stack import Stack
 from tests.support.web import clear_rate_limits, csrf_token
 
 pytestmark = pytest.mark.integration

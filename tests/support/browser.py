@@ -17,7 +17,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from tests.integration.conftest import REPO
+from tests.support.processes import REPO
 from tests.support.web import PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"

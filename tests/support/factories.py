@@ -12,7 +12,7 @@ from digest.store.models import Edition, EditionStatus, Subscriber, SubscriberSt
 from digest.stories import ingest_source
 
 if TYPE_CHECKING:
-    from tests.integration.conftest import Stack
+    from tests.support.stack import Stack
 
 SAMPLE_WINDOW_HOURS = 24 * 365 * 10  # the sample stories are from May 2023
 

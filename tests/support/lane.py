@@ -2,7 +2,7 @@
 test_ops_concurrency, test_ops_browser, test_metrics) share.
 
 How a send is kept "in progress" long enough to look at it (the ops lane, which those
-files get through conftest's `ops_lane` and `lane` fixtures): the session's worker, web
+files get through tests/integration/conftest.py's `ops_lane` and `lane` fixtures): the session's worker, web
 server and SMTP sink are left alone and a lane is started next to them, once per backend,
 on the same database:
 
@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -48,9 +47,19 @@ from sqlalchemy import select, text
 
 from digest.delivery.pipeline import release_due
 from digest.store.models import AuditEntry, utcnow
-from tests.integration.conftest import REPO, Stack
 from tests.support.factories import due_edition, seed_readers, seed_stories
-from tests.support.smtp import RecordingHandler, free_port
+from tests.support.processes import (
+    REPO,
+    drain_queue,
+    free_port,
+    launch_web,
+    launch_worker,
+    reap,
+    web_ready,
+    worker_ready,
+)
+from tests.support.smtp import RecordingHandler
+from tests.support.stack import Stack
 from tests.support.web import clear_rate_limits, csrf_token
 
 LANE_BATCH_SIZE = 20
@@ -166,41 +175,31 @@ class Lane:
                          for kind, path in self.logs.items() if path.exists())
 
     def launch_worker(self) -> None:
-        with self._log("worker").open("wb") as log:
-            self.worker_proc = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "worker", "worker", "--pool=prefork",
-                 f"--concurrency={LANE_CONCURRENCY}", "--without-heartbeat", "--without-gossip",
-                 "--without-mingle", "-Q", self.queue, "-n", f"ops-{self.name}-{uuid.uuid4().hex[:6]}@%h",
-                 "--loglevel=INFO"],
-                cwd=REPO, env=self.env(), stdout=log, stderr=subprocess.STDOUT)
+        self.worker_proc = launch_worker(self.env(), self._log("worker"), queue=self.queue,
+                                         name=f"ops-{self.name}-{uuid.uuid4().hex[:6]}@%h",
+                                         concurrency=LANE_CONCURRENCY)
 
     def launch_web(self) -> None:
         for index, port in enumerate(self.web_ports):
-            with self._log(f"web{index}").open("wb") as log:
-                self.web_procs.append(subprocess.Popen(
-                    [sys.executable, "-m", "digest.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                    cwd=REPO, env=self.env(), stdout=log, stderr=subprocess.STDOUT))
+            self.web_procs.append(launch_web(self.env(), port, self._log(f"web{index}")))
 
     def _procs(self) -> list[subprocess.Popen[bytes]]:
         return [*self.web_procs, *([self.worker_proc] if self.worker_proc else [])]
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + READY_SECONDS
-        worker_ready = self.worker_proc is None
+        worker_up = self.worker_proc is None
         waiting_for = set(self.web_urls) if self.web_procs else set()
-        while time.monotonic() < deadline and not (worker_ready and not waiting_for):
+        while time.monotonic() < deadline and not (worker_up and not waiting_for):
             if any(proc.poll() is not None for proc in self._procs()):
                 raise RuntimeError(f"lane process exited:\n{self.log_tail()}")
-            if not worker_ready:
-                worker_ready = b" ready." in self.logs["worker"].read_bytes()
+            if not worker_up:
+                worker_up = worker_ready(self.logs["worker"])
             for url in list(waiting_for):
-                try:
-                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                        waiting_for.discard(url)
-                except httpx.HTTPError:
-                    pass
+                if web_ready(url):
+                    waiting_for.discard(url)
             time.sleep(0.1)
-        if not worker_ready or waiting_for:
+        if not worker_up or waiting_for:
             raise RuntimeError(f"lane not ready after {READY_SECONDS}s:\n{self.log_tail()}")
 
     def stop(self) -> None:
@@ -212,11 +211,7 @@ class Lane:
         if self.worker_proc is not None and self.worker_proc.poll() is None:
             self.worker_proc.send_signal(signal.SIGQUIT)
         for proc in self._procs():
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            reap(proc, timeout=20)
         self.worker_proc, self.web_procs = None, []
         self.controller.stop()
         broker = redis.Redis.from_url(self.stack.broker_url)
@@ -258,18 +253,8 @@ class Lane:
             self.smtp.budget, self.smtp.delay, self.smtp.tempfail_always = None, 0.0, False
         with self.stack.engine.begin() as conn:
             conn.execute(text("UPDATE editions SET status = 'cancelled' WHERE status IN ('sending', 'paused')"))
-        broker = redis.Redis.from_url(self.stack.broker_url)
-        try:
-            deadline = time.monotonic() + SETTLE_SECONDS
-            quiet = 0
-            while quiet < 3:
-                unacked = [v for v in broker.hvals("unacked") if self.queue.encode() in v]
-                quiet = quiet + 1 if broker.llen(self.queue) == 0 and not unacked and not self.smtp.waiting else 0
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"the lane's queue did not drain:\n{self.log_tail()}")
-                time.sleep(0.05)
-        finally:
-            broker.close()
+        drain_queue(self.stack.broker_url, self.queue, SETTLE_SECONDS,
+                    lambda: f"the lane's queue did not drain:\n{self.log_tail()}", busy=lambda: bool(self.smtp.waiting))
 
 
 def start_lane(stack: Stack, name: str, *, worker: bool = True, web_servers: int = 1, **settings: str) -> Lane:
@@ -392,11 +377,11 @@ def quiet_release(stack: Stack) -> int:
     return edition_id
 
 
-# ------------------------------------------------------------------ fixture bodies (see conftest)
+# ------------------------------------------------------------------ fixture bodies (see integration/conftest.py)
 
 
 def shared_lane(stack: Stack) -> Iterator[Lane]:
-    """The body of conftest's session-scoped `ops_lane` fixture: one lane per stack (per
+    """The body of tests/integration/conftest.py's session-scoped `ops_lane` fixture: one lane per stack (per
     backend) for every ops test module, stopped when pytest is done with that stack."""
     # One attempt per delivery (4xx -> failed, for retry-failed), auto-pause over 20
     # attempts, two web servers so that two presses can really meet.
@@ -406,7 +391,7 @@ def shared_lane(stack: Stack) -> Iterator[Lane]:
 
 
 def lane_for_a_test(live: Stack, lane: Lane) -> Iterator[Lane]:
-    """The body of conftest's `lane` fixture: a clean database with the sample stories,
+    """The body of tests/integration/conftest.py's `lane` fixture: a clean database with the sample stories,
     a plain SMTP server, no sign-in limits; afterwards nothing left running."""
     clear_rate_limits(live)
     lane.smtp.reset()

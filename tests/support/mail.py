@@ -6,8 +6,8 @@ import time
 from email.message import EmailMessage
 from pathlib import Path
 
-from tests.integration.conftest import Stack
 from tests.support.smtp import Received
+from tests.support.stack import Stack
 
 MAIL_TIMEOUT_SECONDS = 30
 

@@ -7,13 +7,14 @@ time, `drop…@` gets 421 (closing) the first time.
 from __future__ import annotations
 
 import email
-import socket
 import threading
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
+
+from tests.support.processes import free_port
 
 
 @dataclass
@@ -78,12 +79,6 @@ class RecordingHandler(Pipelining):
                 for rcpt in received.rcpt_tos:
                     result.setdefault(rcpt, []).append(received)
             return result
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_smtp_server() -> tuple[Controller, RecordingHandler]:

@@ -11,7 +11,7 @@ import httpx
 import redis
 
 from digest import staff
-from tests.integration.conftest import Stack
+from tests.support.stack import Stack
 
 PASSWORD = "correct horse battery staple"
 EDITOR = "editor@example.org"
