@@ -14,7 +14,6 @@ between batches; the server also drops 0.5 % of connections in the middle of DAT
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 import subprocess
@@ -30,13 +29,13 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select, text
 from sqlalchemy.orm import sessionmaker
 
-from digest.config import get_settings
-from digest.store.engine import get_engine, make_engine
+from digest.store.engine import make_engine
 from digest.store.migrate import upgrade
 from digest.store.models import Delivery, Edition, EditionStatus, Subscriber
+from tests.support.caches import clear_caches
 from tests.support.factories import due_edition, seed_readers, seed_stories
 from tests.support.processes import REPO, free_port, kill_group, launch_beat, launch_worker
-from tests.support.smtp import Pipelining
+from tests.support.smtp import ChaosHandler, hard_bounces
 from tests.support.stack import PG_ADMIN_URL
 
 pytestmark = pytest.mark.chaos
@@ -44,85 +43,6 @@ READERS = 5000
 LEAVERS = 40
 KILLS = 3
 TIME_LIMIT_SECONDS = 240
-
-
-def hard_bounces(address: str) -> bool:
-    return int(uuid.uuid5(uuid.NAMESPACE_DNS, address).hex, 16) % 100 == 0  # 1 % of readers
-
-
-class ChaosHandler(Pipelining):
-    """4xx for 5 % of transactions at random, 5xx for 1 % of recipients; can hold new
-    transactions and tell when no connection is between a 250 and its next command.
-    Offers PIPELINING, as Postfix does, so refusals arrive in pipelined replies."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.received: list[tuple[str, float, str]] = []  # (recipient, time, Message-ID)
-        self.rng = random.Random(20261125)
-        self.held = threading.Event()
-        self.in_window: dict[int, float] = {}  # session -> when its 250 went out
-        self.refused_4xx = 0
-        self.dropped = 0
-
-    async def handle_MAIL(self, server, session, envelope, address, options):  # noqa: N802
-        with self.lock:
-            self.in_window.pop(id(session), None)
-        while self.held.is_set():
-            await asyncio.sleep(0.002)
-        envelope.mail_from = address
-        return "250 OK"
-
-    async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802
-        if hard_bounces(address):
-            return "550 5.1.1 No such user"
-        with self.lock:
-            temporary = self.rng.random() < 0.05
-            self.refused_4xx += temporary
-        if temporary:
-            return "451 4.3.0 Try again later"
-        envelope.rcpt_tos.append(address)
-        with self.lock:
-            self.in_window[id(session)] = time.monotonic()  # a transaction is in flight
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
-        with self.lock:
-            drop = self.rng.random() < 0.005
-            self.dropped += drop
-        if drop:  # the connection dies mid-DATA: the message is not taken
-            server.transport.abort()
-            return "421 4.4.2 Connection dropped"
-        message_id = ""
-        for line in envelope.content.split(b"\r\n", 40):
-            if line.lower().startswith(b"message-id:"):
-                message_id = line.split(b":", 1)[1].strip().decode()
-        with self.lock:
-            for rcpt in envelope.rcpt_tos:
-                self.received.append((rcpt, time.monotonic(), message_id))
-            self.in_window[id(session)] = time.monotonic()
-        return "250 OK"
-
-    async def handle_QUIT(self, server, session, envelope):  # noqa: N802
-        with self.lock:
-            self.in_window.pop(id(session), None)
-        return "221 Bye"
-
-    def quiet_moment(self, timeout: float = 5.0) -> None:
-        """Hold new transactions until no connection is inside the 250 window."""
-        self.held.set()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                # A client answers a 250 within milliseconds; an entry older than 2 s is a
-                # connection that died without QUIT (an earlier kill), not one in the window.
-                now = time.monotonic()
-                if all(now - at > 2.0 for at in self.in_window.values()):
-                    return
-            time.sleep(0.001)
-        raise AssertionError("no quiet moment in 5 s")
-
-    def release(self) -> None:
-        self.held.clear()
 
 
 class RedisServer:
@@ -180,8 +100,7 @@ def test_chaos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa
     }
     for key in ("DIGEST_DATABASE_URL", "DIGEST_BROKER_URL", "DIGEST_SECRET_KEY", "DIGEST_ENV", "DIGEST_TASK_QUEUE"):
         monkeypatch.setenv(key, env[key])  # this process publishes unsubscribes to the same Redis
-    get_settings.cache_clear()
-    get_engine.cache_clear()
+    clear_caches()
     engine = make_engine(database_url)
     factory = sessionmaker(engine, expire_on_commit=False)
     logs = REPO / "test-artifacts" / "chaos-logs"
@@ -302,5 +221,4 @@ def test_chaos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
-        get_settings.cache_clear()
-        get_engine.cache_clear()
+        clear_caches()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos.test_database_outage import send_through
+from tests.support.chaos import send_through
 from tests.support.processes import REPO, free_port
 
 pytestmark = pytest.mark.chaos

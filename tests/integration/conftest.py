@@ -10,14 +10,14 @@ import pytest
 import redis
 from celery import Celery
 from sqlalchemy import text
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from digest.store.engine import make_engine
 from digest.store.migrate import upgrade
 from tests.support.lane import Lane, lane_for_a_test, shared_lane
 from tests.support.processes import REPO, free_port, start_web, start_worker, stop_web, stop_worker
 from tests.support.smtp import RecordingHandler, start_smtp_server
-from tests.support.stack import PG_ADMIN_URL, REDIS_URL, TASK_QUEUE, Stack
+from tests.support.stack import PG_ADMIN_URL, REDIS_URL, SEND_TABLES, TASK_QUEUE, Stack, in_process_factory
 
 pytestmark = pytest.mark.integration
 
@@ -89,6 +89,13 @@ def web(stack: Stack) -> Iterator[str]:
                      REPO / "test-artifacts" / f"web-{stack.backend}.log")
     yield stack.base_url
     stop_web(proc)
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def factory(request, tmp_path) -> Iterator[sessionmaker[Session]]:  # type: ignore[no-untyped-def]
+    """The library in this process on each database (the session's PostgreSQL one, a SQLite
+    file), with the send tables emptied: for the send_batch, release and DKIM tests."""
+    yield from in_process_factory(request, tmp_path / "q.db", SEND_TABLES)
 
 
 # The ops lane (see tests/support/lane.py), for the four ops test files.

@@ -23,7 +23,8 @@ from sqlalchemy import select
 from digest import staff
 from digest.editions import lifecycle
 from digest.store.models import AuditEntry, Edition, EditionStatus, Story, utcnow
-from tests.support.factories import SAMPLE_WINDOW_HOURS, seed_stories
+from tests.support.factories import seed_stories
+from tests.support.samples import SAMPLE_WINDOW_HOURS
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration

@@ -20,7 +20,6 @@ from digest.delivery.sender import send_batch
 from digest.mail.dkim import DkimError, DkimSigner, SigningTransport
 from digest.mail.transport import RecordingTransport, make_transport
 from digest.store.models import utcnow
-from tests.integration.test_send_batch_db import factory  # noqa: F401 - the two-database fixture
 from tests.support.factories import due_edition, seed_readers, seed_stories
 
 pytestmark = pytest.mark.integration
@@ -36,7 +35,7 @@ def _key(tmp_path: Path) -> tuple[Path, bytes]:
     return path, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
 
 
-def test_sent_digests_are_signed_and_verify(factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_sent_digests_are_signed_and_verify(factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     key_path, record = _key(tmp_path)
     settings = Settings(env="test", secret_key="dkim-test-secret-0123456789", smtp_url=f"outbox://{tmp_path}/out",
                         dkim_selector="digest2026", dkim_private_key_file=key_path)

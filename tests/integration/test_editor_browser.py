@@ -18,7 +18,6 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import func, select
 
 from digest.store.models import Delivery, DeliveryStatus, Edition, EditionStatus
-from tests.integration.test_editor_http import story_ids
 from tests.support.browser import (
     check_and_shoot,
     heading,
@@ -26,10 +25,11 @@ from tests.support.browser import (
     local_context,
     submit_sign_in,
 )
-from tests.support.factories import seed_readers, seed_stories
+from tests.support.factories import make_user, seed_readers, seed_stories
 from tests.support.mail import html_part, wait_for_mail
+from tests.support.queries import story_ids
 from tests.support.stack import Stack
-from tests.support.web import EDITOR, clear_rate_limits, make_user
+from tests.support.web import EDITOR, clear_rate_limits
 
 pytestmark = pytest.mark.integration
 

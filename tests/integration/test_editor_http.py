@@ -34,25 +34,17 @@ from digest.store.models import (
     StoryStatus,
     utcnow,
 )
-from tests.support.factories import seed_readers, seed_stories
+from tests.support.factories import make_user, seed_readers, seed_stories
+from tests.support.queries import count, story_ids
 from tests.support.stack import Stack
-from tests.support.web import (
-    EDITOR,
-    OPS,
-    PASSWORD,
-    clear_rate_limits,
-    csrf_token,
-    make_user,
-    sign_in,
-)
+from tests.support.web import EDITOR, OPS, PASSWORD, clear_rate_limits, csrf_token, sign_in
 
 pytestmark = pytest.mark.integration
 
 MAIL_TIMEOUT_SECONDS = 15
 
 
-# ------------------------------------------------------------------ helpers (also used by
-# the browser test)
+# ------------------------------------------------------------------ helpers
 
 
 def submit(client: httpx.Client, page_path: str, action: str, data: dict[str, object] | None = None,
@@ -66,17 +58,6 @@ def submit(client: httpx.Client, page_path: str, action: str, data: dict[str, ob
 def audit_actions(live: Stack) -> list[str]:
     with live.factory() as session:
         return list(session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)))
-
-
-def story_ids(live: Stack) -> dict[str, int]:
-    """Story id by title."""
-    with live.factory() as session:
-        return {s.title: s.id for s in session.scalars(select(Story))}
-
-
-def count(live: Stack, model: type, *where: object) -> int:
-    with live.factory() as session:
-        return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
 
 def edition(live: Stack, edition_id: int) -> Edition:

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import NameOID
 from sqlalchemy import func, select
 
-from digest.config import Settings, get_settings
+from digest.config import Settings
 from digest.feedback.apply import Applied, apply_report, process_bounce_maildir
 from digest.feedback.signatures import CertificateUnavailable, SnsCertificates
 from digest.mail.message import message_id_for
@@ -52,20 +52,14 @@ from digest.store.models import (
     utcnow,
 )
 from digest.web.app import Services, create_app
-from tests.integration.test_web_http import (
-    TOPICS,
-    add_active_reader,
-    h1,
-    reader_by_email,
-    reader_by_id,
-    settle,
-    subscribe,
-)
-from tests.support.factories import seed_readers, seed_stories, send_due_edition
+from tests.support.caches import clear_caches
+from tests.support.factories import add_active_reader, seed_readers, seed_stories, send_due_edition
 from tests.support.mail import write_maildir
 from tests.support.processes import free_port
-from tests.support.stack import Stack
-from tests.support.web import clear_rate_limits
+from tests.support.queries import reader_by_email, reader_by_id
+from tests.support.samples import TOPICS
+from tests.support.stack import Stack, settle
+from tests.support.web import clear_rate_limits, h1, subscribe
 
 pytestmark = pytest.mark.integration
 
@@ -412,12 +406,10 @@ def task_env(live: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
     for name, value in live.env(DIGEST_BOUNCE_MAILDIR=str(folder)).items():
         if name.startswith("DIGEST_"):
             monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    get_engine.cache_clear()
+    clear_caches()
     yield folder
     get_engine().dispose()
-    get_settings.cache_clear()
-    get_engine.cache_clear()
+    clear_caches()
 
 
 def test_the_poll_task_reads_digest_bounce_maildir_and_beat_runs_it_every_minute(

@@ -25,16 +25,11 @@ from digest.feedback.mailto import InboundResult, token_from_message
 from digest.feedback.mailto import process_mailto_maildir as process_maildir
 from digest.readers import new_token
 from digest.store.models import ConsentEvent, SubscriberStatus
-from tests.integration.test_web_http import (
-    add_active_reader,
-    one_click,
-    reader_by_id,
-    settle,
-    subscribe_and_confirm,
-)
+from tests.support.factories import add_active_reader
 from tests.support.mail import wait_for_mail, write_maildir
-from tests.support.stack import Stack
-from tests.support.web import clear_rate_limits
+from tests.support.queries import reader_by_id
+from tests.support.stack import Stack, settle
+from tests.support.web import clear_rate_limits, one_click, subscribe_and_confirm
 
 pytestmark = pytest.mark.integration
 

@@ -22,18 +22,13 @@ from digest.editions import lifecycle
 from digest.editions.newsletters import create_newsletter
 from digest.readers import subscribe_to_all
 from digest.store.models import Edition, EditionStatus, Subscriber, utcnow
-from tests.support.factories import (
-    SAMPLE_WINDOW_HOURS,
-    due_edition,
-    seed_readers,
-    seed_stories,
-)
+from tests.support.factories import due_edition, seed_readers, seed_stories
 from tests.support.lane import Lane, ledger, start_lane
+from tests.support.samples import SAMPLE_WINDOW_HOURS, TOPICS
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 
-TOPICS = ["politics", "world", "business", "technology", "science", "health", "sports", "culture"]
 Labels = tuple[tuple[str, str], ...]
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.config import Settings
@@ -18,8 +18,6 @@ from digest.editions.newsletters import NewsletterError, create_newsletter
 from digest.editions.schedules import schedule_editions
 from digest.mail.transport import RecordingTransport
 from digest.readers import set_subscriptions
-from digest.store.engine import make_engine
-from digest.store.migrate import upgrade
 from digest.store.models import (
     Delivery,
     Edition,
@@ -33,23 +31,17 @@ from digest.store.models import (
     utcnow,
 )
 from tests.support.factories import seed_readers, seed_stories
-from tests.support.stack import TABLES
+from tests.support.samples import TOPICS
+from tests.support.stack import TABLES, in_process_factory
 
 pytestmark = pytest.mark.integration
-TOPICS = ["politics", "world", "business", "technology", "science", "health", "sports", "culture"]
 SETTINGS = Settings(env="test", secret_key="newsletter-tests-secret-0123456789")
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
 def factory(request, tmp_path) -> Iterator[sessionmaker[Session]]:  # type: ignore[no-untyped-def]
-    url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else f"sqlite:///{tmp_path / 'n.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    with engine.begin() as conn:
-        for table in TABLES:
-            conn.execute(text(f"DELETE FROM {table}"))
-    yield sessionmaker(engine, expire_on_commit=False)
-    engine.dispose()
+    """Every table emptied (the conftest's `factory` empties only the send tables)."""
+    yield from in_process_factory(request, tmp_path / "n.db", TABLES)
 
 
 def _newsletter(factory: sessionmaker[Session], slug: str, cron: str = "0 7 * * *", **kw: object) -> int:

@@ -30,7 +30,7 @@ from tests.support.browser import (
     local_context,
     submit_sign_in,
 )
-from tests.support.factories import due_edition, seed_readers
+from tests.support.factories import due_edition, make_user, seed_readers
 from tests.support.lane import (
     COUNTS,
     LANE_CONCURRENCY,
@@ -42,7 +42,7 @@ from tests.support.lane import (
     wait_no_leases,
 )
 from tests.support.stack import Stack
-from tests.support.web import OPS, make_user
+from tests.support.web import OPS
 
 pytestmark = pytest.mark.integration
 

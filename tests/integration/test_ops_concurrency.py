@@ -24,7 +24,7 @@ from digest import actions
 from digest.config import Settings
 from digest.delivery import AUTO_PAUSE_PREFIX
 from digest.editions import lifecycle
-from tests.support.factories import due_edition, seed_readers
+from tests.support.factories import due_edition, make_user, seed_readers
 from tests.support.lane import (
     LANE_BATCH_SIZE,
     LANE_CONCURRENCY,
@@ -43,7 +43,7 @@ from tests.support.lane import (
     wait_no_leases,
 )
 from tests.support.stack import Stack
-from tests.support.web import OPS, make_user, signed_in
+from tests.support.web import OPS, signed_in
 
 pytestmark = pytest.mark.integration
 

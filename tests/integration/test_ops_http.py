@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.factories import due_edition, seed_readers
+from tests.support.factories import due_edition, make_user, seed_readers
 from tests.support.lane import (
     COUNTS,
     Lane,
@@ -35,7 +35,7 @@ from tests.support.lane import (
 )
 from tests.support.processes import REPO
 from tests.support.stack import Stack
-from tests.support.web import OPS, csrf_token, make_user, signed_in
+from tests.support.web import OPS, csrf_token, signed_in
 
 pytestmark = pytest.mark.integration
 

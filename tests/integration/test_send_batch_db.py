@@ -3,37 +3,18 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import event, func, select, text
-from sqlalchemy.orm import sessionmaker
 
 from digest.config import Settings
 from digest.delivery.pipeline import release_due
 from digest.delivery.sender import send_batch
 from digest.mail.transport import RecordingTransport
-from digest.store.engine import make_engine
-from digest.store.migrate import upgrade
 from digest.store.models import Delivery, Edition, utcnow
 from tests.support.factories import due_edition, seed_readers, seed_stories
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-def factory(request, tmp_path) -> Iterator[sessionmaker]:  # type: ignore[no-untyped-def]
-    if request.param == "postgresql":
-        url = request.getfixturevalue("postgres_url")
-    else:
-        url = f"sqlite:///{tmp_path / 'q.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    with engine.begin() as conn:
-        for table in ["deliveries", "edition_stories", "editions", "subscriber_topics", "subscribers", "stories"]:
-            conn.execute(text(f"DELETE FROM {table}"))
-    yield sessionmaker(engine, expire_on_commit=False)
-    engine.dispose()
 
 
 def _settings(**overrides: object) -> Settings:

@@ -14,7 +14,6 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from digest.store.models import Frequency, SubscriberStatus
-from tests.integration.test_web_http import reader_by_email, statuses
 from tests.support.browser import (
     check_and_shoot,
     heading,
@@ -23,6 +22,7 @@ from tests.support.browser import (
 )
 from tests.support.factories import seed_readers, seed_stories, send_due_edition
 from tests.support.mail import html_part, mail_to, wait_for_mail
+from tests.support.queries import reader_by_email, statuses
 from tests.support.stack import Stack
 from tests.support.web import clear_rate_limits
 

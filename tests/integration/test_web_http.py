@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from email.message import EmailMessage
@@ -38,107 +37,30 @@ from digest.store.models import (
     Suppression,
     utcnow,
 )
-from tests.support.factories import (
-    due_edition,
-    seed_readers,
-    seed_stories,
-    send_due_edition,
-)
+from tests.support.factories import add_active_reader, due_edition, seed_readers, seed_stories, send_due_edition
 from tests.support.mail import html_part, mail_to, text_part, wait_for_mail
-from tests.support.smtp import Received
-from tests.support.stack import Stack
-from tests.support.web import clear_rate_limits, csrf_token
+from tests.support.queries import count, reader_by_email, reader_by_id, statuses
+from tests.support.samples import TOPICS
+from tests.support.stack import Stack, settle
+from tests.support.web import (
+    clear_rate_limits,
+    confirm_link,
+    csrf_token,
+    h1,
+    one_click,
+    one_click_body,
+    subscribe,
+    subscribe_and_confirm,
+)
 
 pytestmark = pytest.mark.integration
 
 USER_AGENT = "digest-web-tests/1.0 (httpx)"
-TOPICS = ["politics", "world", "business", "technology", "science", "health", "sports", "culture"]
 FORM_LIMIT_BYTES = 64 * 1024
 CONFIRM_MAX_AGE_DAYS = 7  # DIGEST_CONFIRM_TOKEN_MAX_AGE_DAYS' default, which the server runs with
 
 
-# ------------------------------------------------------------------ helpers (also used by the
-# inbound, feedback and browser tests)
-
-
-def settle(live: Stack) -> None:
-    """Let the worker finish what is queued (notices are acks_late, so drained = done)."""
-    live.drain()
-    time.sleep(0.3)  # a task between BRPOP and the unacked hash is invisible to drain()
-    live.drain()
-
-
-def confirm_link(received: Received, base_url: str) -> str:
-    links = re.findall(rf"{re.escape(base_url)}/confirm/[A-Za-z0-9._-]+", text_part(received.message))
-    assert len(set(links)) == 1, links
-    return links[0]
-
-
-def one_click_body(encoding: str) -> tuple[bytes, dict[str, str]]:
-    """`List-Unsubscribe=One-Click` exactly as a mailbox provider POSTs it (RFC 8058)."""
-    if encoding == "multipart":
-        boundary = f"----provider{uuid.uuid4().hex}"
-        body = (f"--{boundary}\r\n"
-                'Content-Disposition: form-data; name="List-Unsubscribe"\r\n'
-                "\r\n"
-                "One-Click\r\n"
-                f"--{boundary}--\r\n").encode("ascii")
-        return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
-    return b"List-Unsubscribe=One-Click", {"Content-Type": "application/x-www-form-urlencoded"}
-
-
-def one_click(url: str, encoding: str = "multipart") -> httpx.Response:
-    """No cookies, no auth, no redirects followed: a fresh request like a provider's."""
-    body, headers = one_click_body(encoding)
-    return httpx.post(url, content=body, headers={**headers, "User-Agent": "mailbox-provider/1.0"},
-                      follow_redirects=False, timeout=10)
-
-
-def h1(html: str) -> str:
-    headings = re.findall(r"<h1>(.*?)</h1>", html, re.DOTALL)
-    assert len(headings) == 1, headings
-    return headings[0].replace("&#39;", "'")
-
-
-def reader_by_email(live: Stack, address: str) -> Subscriber | None:
-    with live.factory() as session:
-        return session.scalar(select(Subscriber).where(Subscriber.email_key == address.lower()))
-
-
-def reader_by_id(live: Stack, subscriber_id: int) -> Subscriber:
-    with live.factory() as session:
-        return session.get_one(Subscriber, subscriber_id)
-
-
-def count(live: Stack, model: type, *where: object) -> int:
-    with live.factory() as session:
-        return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
-
-
-def add_active_reader(live: Stack, address: str, name: str | None = None,
-                      topics: list[str] | None = None) -> Subscriber:
-    with live.factory.begin() as session:
-        return add_subscriber(session, address, allowed_topics=TOPICS, name=name, topics=topics,
-                              confirmed=True, consent_source="test")
-
-
-def subscribe(client: httpx.Client, email: str, *, name: str = "", topics: tuple[str, ...] = (),
-              **headers: str) -> httpx.Response:
-    """Open the form (which sets the CSRF cookie) and submit it, as a browser does."""
-    page = client.get("/subscribe")
-    assert page.status_code == 200
-    data = {"csrf_token": csrf_token(page.text), "email": email, "name": name, "topics": list(topics)}
-    return client.post("/subscribe", data=data, headers=headers)
-
-
-def subscribe_and_confirm(live: Stack, client: httpx.Client, email: str, **kwargs: object) -> Subscriber:
-    assert subscribe(client, email, **kwargs).status_code == 200  # type: ignore[arg-type]
-    [received] = wait_for_mail(live, email, subject="Confirm")
-    assert client.get(confirm_link(received, live.base_url)).status_code == 200
-    subscriber = reader_by_email(live, email)
-    assert subscriber is not None and subscriber.status == SubscriberStatus.ACTIVE
-    wait_for_mail(live, email, subject="Welcome")  # nothing left in flight for the next test
-    return subscriber
+# ------------------------------------------------------------------ helpers
 
 
 def old_confirm_token(secret: str, subscriber: Subscriber, age: timedelta) -> str:
@@ -150,14 +72,6 @@ def old_confirm_token(secret: str, subscriber: Subscriber, age: timedelta) -> st
 
     serializer = URLSafeTimedSerializer(secret, salt=CONFIRM_SALT, signer=Backdated)
     return serializer.dumps([subscriber.id, subscriber.token[-12:]])
-
-
-def statuses(live: Stack, edition_id: int) -> dict[str, str]:
-    with live.factory() as session:
-        rows = session.execute(select(Subscriber.email, Delivery.status)
-                               .join(Delivery, Delivery.subscriber_id == Subscriber.id)
-                               .where(Delivery.edition_id == edition_id))
-        return {email: status.value for email, status in rows}
 
 
 class _Labels(HTMLParser):

@@ -7,14 +7,15 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest.readers import new_token
+from digest import staff
+from digest.readers import add_subscriber, new_token
 from digest.store.models import Edition, EditionStatus, Subscriber, SubscriberStatus, utcnow
 from digest.stories import ingest_source
+from tests.support.samples import SAMPLE_WINDOW_HOURS, TOPICS
+from tests.support.web import PASSWORD
 
 if TYPE_CHECKING:
     from tests.support.stack import Stack
-
-SAMPLE_WINDOW_HOURS = 24 * 365 * 10  # the sample stories are from May 2023
 
 
 def seed_stories(factory: sessionmaker[Session]) -> None:
@@ -51,3 +52,16 @@ def send_due_edition(live: Stack, subject: str = "Today's featured stories", tim
     live.client.send_task("digest.release_due_editions")
     live.wait_for_edition(edition_id, timeout=timeout)
     return edition_id
+
+
+def add_active_reader(live: Stack, address: str, name: str | None = None,
+                      topics: list[str] | None = None) -> Subscriber:
+    with live.factory.begin() as session:
+        return add_subscriber(session, address, allowed_topics=TOPICS, name=name, topics=topics,
+                              confirmed=True, consent_source="test")
+
+
+def make_user(live: Stack, email: str, role: str) -> int:
+    """A staff user with PASSWORD; returns the user's id."""
+    with live.factory.begin() as session:
+        return staff.create_user(session, email, role, PASSWORD).id

@@ -27,7 +27,6 @@ drain, so no task outlives the test that made it (SQLite reuses ids after a DELE
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import subprocess
 import time
@@ -58,7 +57,7 @@ from tests.support.processes import (
     web_ready,
     worker_ready,
 )
-from tests.support.smtp import RecordingHandler
+from tests.support.smtp import PacedHandler, RecordingHandler
 from tests.support.stack import Stack
 from tests.support.web import clear_rate_limits, csrf_token
 
@@ -72,66 +71,6 @@ COUNTS = ("planned", "sent", "failed", "bounced", "skipped", "pending")
 
 
 # ------------------------------------------------------------------ the lane
-
-
-class PacedHandler(RecordingHandler):
-    """The session sink's behaviour (reject…, tempfail…, drop… addresses), plus:
-
-    - `delay`: seconds spent in every DATA, so a send takes a while;
-    - `hold(after)`: accept `after` more messages, then keep every DATA waiting until
-      `release()`. `waiting` is how many connections are held now; with every worker
-      process held the ledger cannot change;
-    - `tempfail_always`: `tempfail…` addresses get 451 at every try, not only the first.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.delay = 0.0
-        self.budget: int | None = None
-        self.waiting = 0
-        self.tempfail_always = False
-
-    def reset(self) -> None:
-        self.clear()
-        with self.lock:
-            self.delay, self.budget, self.tempfail_always = 0.0, None, False
-
-    def hold(self, after: int = 0) -> None:
-        with self.lock:
-            self.budget = after
-
-    def release(self) -> None:
-        with self.lock:
-            self.budget = None
-
-    def count(self) -> int:
-        with self.lock:
-            return len(self.messages)
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]
-        if self.tempfail_always and address.split("@", 1)[0].lower().startswith("tempfail"):
-            with self.lock:
-                self.seen_rcpt[address] = self.seen_rcpt.get(address, 0) + 1
-            return "451 4.7.1 Try again later"
-        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
-
-    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        held = False
-        while True:
-            with self.lock:
-                if self.budget is None or self.budget > 0:
-                    if self.budget is not None:
-                        self.budget -= 1
-                    if held:
-                        self.waiting -= 1
-                    break
-                if not held:
-                    self.waiting += 1
-                    held = True
-            await asyncio.sleep(0.005)
-        return await super().handle_DATA(server, session, envelope)
 
 
 @dataclass

@@ -1,16 +1,10 @@
-"""Small helpers and source fixtures shared by unit tests."""
+"""Sample data: the topics the sample stories use, the window that reaches them, and source
+bytes (RSS, Atom) for the parsers."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
-from digest.store.models import Base
-
-
-def count_rows(session: Session, model: type[Base]) -> int:
-    return session.scalar(select(func.count()).select_from(model)) or 0
-
+TOPICS = ["politics", "world", "business", "technology", "science", "health", "sports", "culture"]
+SAMPLE_WINDOW_HOURS = 24 * 365 * 10  # the sample stories are from May 2023
 
 # An RSS 2.0 feed: HTML in a description, categories (one of them "featured"), an
 # enclosure image, a +0200 date, and an item without a link that cannot be a story.

@@ -12,13 +12,17 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from celery import Celery
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from digest.store.engine import make_engine
+from digest.store.migrate import upgrade
 from tests.support.processes import REPO, drain_queue
 from tests.support.smtp import RecordingHandler
 
@@ -30,6 +34,8 @@ TASK_QUEUE = f"digest-test-{uuid.uuid4().hex[:10]}"
 TABLES = ["deliveries", "edition_stories", "edition_curation", "editions", "consent_events", "notices",
           "suppressions", "newsletter_subscriptions", "newsletters", "audit_log", "api_tokens", "web_sessions", "users",
           "subscriber_topics", "subscribers", "stories"]
+# What the in-process send tests empty before each test (see in_process_factory).
+SEND_TABLES = ["deliveries", "edition_stories", "editions", "subscriber_topics", "subscribers", "stories"]
 
 
 @dataclass
@@ -96,3 +102,27 @@ def worker_env(stack: Stack, **extra: str) -> dict[str, str]:
     env.update(extra)
     return env
 
+
+def settle(live: Stack) -> None:
+    """Let the worker finish what is queued (notices are acks_late, so drained = done)."""
+    live.drain()
+    time.sleep(0.3)  # a task between BRPOP and the unacked hash is invisible to drain()
+    live.drain()
+
+
+def in_process_factory(request: pytest.FixtureRequest, sqlite_file: Path,
+                       tables: list[str]) -> Iterator[sessionmaker[Session]]:
+    """The body of a `factory` fixture parametrized over ["postgresql", "sqlite"], for tests
+    that run the library in this process: the session's PostgreSQL database or a SQLite
+    file at `sqlite_file`, migrated, with `tables` emptied."""
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres_url")
+    else:
+        url = f"sqlite:///{sqlite_file}"
+    engine = make_engine(url)
+    upgrade(engine)
+    with engine.begin() as conn:
+        for table in tables:
+            conn.execute(text(f"DELETE FROM {table}"))
+    yield sessionmaker(engine, expire_on_commit=False)
+    engine.dispose()

@@ -21,11 +21,10 @@ from digest.observe import edition_counts
 from digest.readers import add_subscriber
 from digest.store.models import Delivery, DeliveryStatus, Edition, EditionStatus, Story, utcnow
 from digest.stories import ingest_source
-from tests.support.samples import count_rows
+from tests.support.queries import count_rows
+from tests.support.samples import SAMPLE_WINDOW_HOURS, TOPICS
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-TOPICS = ["politics", "world", "business", "technology", "science", "health", "sports", "culture"]
-SAMPLE_WINDOW_HOURS = 24 * 365 * 10  # the sample stories are from May 2023
 
 
 def new_edition(session: Session, **options: object) -> Edition:

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from digest.store.models import Story, StoryStatus
 from digest.stories import ParseError, ingest_source
 from digest.stories.ingest import load_source
-from tests.support.samples import RSS, count_rows
+from tests.support.queries import count_rows
+from tests.support.samples import RSS
 
 BOILERPLATE = ["Read more exclusive news", "Get the featured stories", "Biden Team Holds Presser",
                "Navarro Comments", "PHOTO:"]

@@ -17,7 +17,7 @@ from digest.readers import (
     normalise_email,
 )
 from digest.store.models import Subscriber, SubscriberStatus, SubscriberTopic
-from tests.support.samples import count_rows
+from tests.support.queries import count_rows
 
 TOPICS = ["politics", "world", "business", "sports"]
 
