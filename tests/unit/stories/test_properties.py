@@ -1,7 +1,7 @@
 """Bad input, by property: whatever bytes or text come in, ingest, addresses, names,
 subjects and templates either refuse it with their own error or give a clean result.
 
-Complements the example tests (test_stories_parse, test_message, test_send_fast_path) and
+Complements the example tests (stories/test_parse, mail/test_message, mail/test_send_fast_path) and
 the fuzzing already there (parse_source on mutated samples and random bytes): here each
 parser is fed directly, truncated feeds must give all of their stories or none, anything
 accepted must be storable, and every message is checked on the wire, both builders.
