@@ -14,14 +14,9 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from digest.config import get_settings
 from digest.store.engine import get_engine, session_factory
 from digest.store.migrate import upgrade
-
-
-def _clear_caches() -> None:
-    get_settings.cache_clear()
-    get_engine.cache_clear()
+from tests.support.caches import clear_caches
 
 
 @pytest.fixture(autouse=True)
@@ -32,9 +27,9 @@ def digest_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
             monkeypatch.delenv(name)
     monkeypatch.setenv("DIGEST_DATABASE_URL", f"sqlite:///{tmp_path / 't.db'}")
     monkeypatch.setenv("DIGEST_SMTP_URL", f"outbox://{tmp_path / 'outbox'}")
-    _clear_caches()
+    clear_caches()
     yield tmp_path
-    _clear_caches()
+    clear_caches()
 
 
 @pytest.fixture

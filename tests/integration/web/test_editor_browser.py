@@ -1,0 +1,202 @@
+"""An editor in a real browser (Debian's Chromium driven by Playwright): sign in, make a
+one-off edition, pin and order its stories, rewrite a headline, write the note, look at the
+preview, send a test, schedule it; then the worker sends it and readers get what the editor
+arranged.
+
+Every editor page is photographed at desktop and phone width into
+test-artifacts/screenshots/editor-<page>-<width>.png for a person to look at, and checked
+for the basics: each input has a label, one h1, nothing wider than a 375 px phone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+from sqlalchemy import func, select
+
+from digest.store.models import Delivery, DeliveryStatus, Edition, EditionStatus
+from tests.support.browser import (
+    check_and_shoot,
+    heading,
+    launch_chromium,
+    local_context,
+    submit_sign_in,
+)
+from tests.support.factories import make_user, seed_readers, seed_stories
+from tests.support.mail import html_part, wait_for_mail
+from tests.support.queries import story_ids
+from tests.support.stack import Stack
+from tests.support.web import EDITOR, clear_rate_limits
+
+pytestmark = pytest.mark.integration
+
+WATER = "Regional Water Utility Posts Surprise Quarterly Profit"
+COUNCIL = "City Council Approves Overhaul of Downtown Transit Routes"
+NEW_HEADLINE = "Water utility’s surprise profit, explained"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    yield from launch_chromium()
+
+
+@pytest.fixture
+def context(browser: Browser, live: Stack, web: str) -> Iterator[BrowserContext]:
+    clear_rate_limits(live)
+    yield from local_context(browser, base_url=web)
+
+
+def shoot(page: Page, live: Stack, name: str) -> None:
+    """The accessibility basics at both widths; editor-<name>-<width>.png screenshots once (the
+    pages do not differ by database, so the PostgreSQL run takes them)."""
+    check_and_shoot(page, name, prefix="editor" if live.backend == "postgresql" else None)
+
+
+def notice(page: Page, text: str) -> None:
+    expect(page.get_by_role("status").filter(has_text=text)).to_be_visible()
+
+
+def test_an_editor_curates_previews_tests_and_schedules_an_edition_that_readers_get(
+        live: Stack, context: BrowserContext) -> None:
+    seed_stories(live.factory)
+    readers = seed_readers(live.factory, 3)
+    make_user(live, EDITOR, "editor")
+    ids = story_ids(live)
+    page = context.new_page()
+
+    # Signing in: the editor pages send a stranger to the form and back.
+    page.goto("/editor/stories")
+    expect(page).to_have_url(re.compile(r"/login\?next=/editor/stories$"))
+    submit_sign_in(page, EDITOR)
+    heading(page, "Stories")
+    shoot(page, live, "stories")
+
+    # Feature a story from the list.
+    page.get_by_label("Search titles").fill("council")
+    page.get_by_role("button", name="Search", exact=True).click()
+    expect(page.get_by_role("heading", name="1 story")).to_be_visible()
+    page.get_by_role("button", name=f"Unfeature: {COUNCIL}").click()
+    notice(page, "Story updated.")
+    expect(page.get_by_role("button", name=f"Feature: {COUNCIL}")).to_be_visible()
+
+    # A newsletter, for the dashboard.
+    page.get_by_role("link", name="New newsletter").click()
+    heading(page, "New newsletter")
+    shoot(page, live, "newsletter-new")
+    page.get_by_label("Name", exact=True).fill("Morning Briefing")
+    page.get_by_label("Short name").fill("morning-briefing")
+    page.get_by_label("Schedule (cron)").fill("0 7 * * 1-5")
+    page.get_by_label("Time zone").fill("Europe/Kyiv")
+    page.get_by_label("politics").check()
+    page.get_by_role("button", name="Create newsletter").click()
+    heading(page, "Editor dashboard")
+    notice(page, "Newsletter created.")
+
+    # A one-off edition, a draft, due as soon as it is scheduled.
+    page.get_by_role("link", name="New edition", exact=True).first.click()
+    heading(page, "New edition")
+    shoot(page, live, "edition-new")
+    page.get_by_label("Subject").fill("Editor’s picks")
+    page.get_by_role("button", name="Create draft").click()
+    heading(page, "Editor’s picks")
+    notice(page, "Draft edition created.")
+    edition_id = int(re.search(r"/editor/editions/(\d+)", page.url).group(1))  # type: ignore[union-attr]
+    expect(page.get_by_text("No story qualifies yet")).to_be_visible()  # the sample stories are old
+
+    # Find two stories and pin them: water first, then the council.
+    for query, title in (("water", WATER), ("council", COUNCIL)):
+        page.get_by_label("Search published stories").fill(query)
+        page.get_by_label("Search published stories").press("Enter")
+        page.get_by_role("button", name=f"Pin to this edition: {title}").click()
+        notice(page, "Story pinned to this edition.")
+    stories = page.locator("ol.story-list > li")
+    expect(stories).to_have_count(2)
+    expect(stories.nth(0)).to_contain_text(WATER)
+
+    # Council to the top; a new headline for the water story; the note.
+    page.get_by_role("button", name=f"Move up: {COUNCIL}").click()
+    notice(page, "Order saved.")
+    expect(stories.nth(0)).to_contain_text(COUNCIL)
+    expect(page.get_by_role("button", name=f"Move up: {COUNCIL}")).to_be_disabled()
+    water = page.locator(f"#story-{ids[WATER]}")
+    water.get_by_text("Headline and summary for this edition").click()
+    water.get_by_label("Headline").fill(NEW_HEADLINE)
+    water.get_by_role("button", name="Save for this edition").click()
+    notice(page, "Headline and summary saved")
+    expect(stories.nth(1)).to_contain_text(NEW_HEADLINE)
+    expect(stories.nth(1)).to_contain_text(f"Original headline: {WATER}")
+    page.get_by_label("Shown above the stories").fill("Two stories worth your morning.")
+    page.get_by_role("button", name="Save note").click()
+    notice(page, "Editor's note saved.")
+
+    # The preview: the email itself, at both widths, and its text part.
+    frames = page.locator(".previews iframe")
+    expect(frames).to_have_count(2)
+    srcdoc = frames.first.get_attribute("srcdoc") or ""
+    assert NEW_HEADLINE in srcdoc and "Two stories worth your morning." in srcdoc
+    assert srcdoc.index(COUNCIL) < srcdoc.index(NEW_HEADLINE)
+    assert frames.first.get_attribute("sandbox") == "allow-same-origin" and frames.nth(1).get_attribute("width") == "375"
+    expect(page.frame_locator(".previews iframe").first.get_by_text(NEW_HEADLINE, exact=True)).to_be_visible()
+    expect(page.locator("pre.text-part")).to_contain_text(NEW_HEADLINE)
+    shoot(page, live, "edition")
+
+    # A test to the desk: [TEST] in the subject, and no reader's ledger row.
+    page.get_by_label("Send one copy to").fill("desk@example.org")
+    page.get_by_role("button", name="Send test").click()
+    notice(page, "Test sent.")
+    [test_copy] = wait_for_mail(live, "desk@example.org", subject="[TEST] ")
+    assert str(test_copy.message["Subject"]) == "[TEST] Editor’s picks"
+    assert NEW_HEADLINE in html_part(test_copy.message)
+    with live.factory() as session:
+        assert session.scalar(select(func.count()).select_from(Delivery)) == 0
+
+    # Schedule it; the worker releases and sends it.
+    page.get_by_role("button", name="Schedule", exact=True).click()
+    notice(page, "Edition scheduled")
+    expect(page.locator(".status-bar .badge")).to_have_text("scheduled")
+    live.client.send_task("digest.release_due_editions")
+    assert live.wait_for_edition(edition_id) == "sent"
+    with live.factory() as session:
+        sent = session.scalars(select(Delivery.status).where(Delivery.edition_id == edition_id)).all()
+        assert sorted(sent) == [DeliveryStatus.SENT] * len(readers)
+        assert session.get_one(Edition, edition_id).status == EditionStatus.SENT
+
+    for address in readers:
+        [message] = wait_for_mail(live, address, subject="Editor’s picks")
+        assert str(message.message["Subject"]).startswith("Editor’s picks")
+        body = html_part(message.message)
+        assert body.index(COUNCIL) < body.index(NEW_HEADLINE), "pinned stories in the editor's order"
+        assert WATER not in body and "Two stories worth your morning." in body
+        headlines = re.findall(r'class="headline"[^>]*>\s*<a [^>]*>([^<]+)</a>', body)
+        assert [h.replace("&#39;", "'").replace("&rsquo;", "’") for h in headlines[:2]] == [COUNCIL, NEW_HEADLINE]
+
+    # After sending, the page says why nothing can be changed.
+    page.reload()
+    expect(page.get_by_text("This edition is sent: its stories are frozen")).to_be_visible()
+    expect(page.get_by_role("button", name=re.compile("^Move up"))).to_have_count(0)
+
+    # The dashboard lists it under recent editions; the newsletter's next run is shown.
+    page.get_by_role("link", name="Dashboard").click()
+    heading(page, "Editor dashboard")
+    expect(page.get_by_role("link", name="Editor’s picks")).to_be_visible()
+    expect(page.get_by_role("cell", name=re.compile("Morning Briefing"))).to_be_visible()
+    shoot(page, live, "dashboard")
+
+    # A token for scripts, shown once.
+    page.get_by_role("link", name="Tokens").click()
+    heading(page, "API tokens")
+    page.get_by_label("Name").fill("CMS sync")
+    page.get_by_role("button", name="Create token").click()
+    expect(page.get_by_label("Your new token")).to_have_value(re.compile(r"^dgt_"))
+    shoot(page, live, "tokens")
+
+    # An error page keeps the navigation and a way back.
+    page.goto(f"/editor/editions/{edition_id + 1000}")
+    heading(page, "No such edition")
+    shoot(page, live, "error")
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r"/login$"))
