@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
 from digest import staff
@@ -31,16 +32,21 @@ from digest.store import (
     EditionStatus,
     ErrorCode,
     Newsletter,
+    Role,
     Story,
     Subscriber,
     SubscriberStatus,
     User,
     utcnow,
 )
-from tests.integration.conftest import REPO, Stack
-from tests.integration.web_client import EDITOR, OPS, PASSWORD, clear_rate_limits, csrf_token, sign_in
+from digest.web.deps import SESSION_COOKIE
+from tests.support.processes import REPO
+from tests.support.stack import Stack
+from tests.support.web import EDITOR, OPS, PASSWORD, csrf_token
 
-pytestmark = pytest.mark.integration
+# What is compared here is the entry points, not the databases (the send path's tests run
+# on both): PostgreSQL only, which keeps this file to about a minute.
+pytestmark = [pytest.mark.integration, pytest.mark.parametrize("stack", ["postgresql"], indirect=True)]
 
 ADMIN = "admin@example.org"  # the API's caller: admins may ask for every action
 CLI_TIMEOUT_SECONDS = 60
@@ -70,16 +76,25 @@ class Entry:
         assert response.status_code in (200, 201), (path, response.status_code, response.text)
 
 
+@pytest.fixture(scope="module")
+def password_hash() -> str:
+    """Made once: each case's staff accounts share it (argon2 costs ~0.1 s a hash)."""
+    return PasswordHasher().hash(PASSWORD)
+
+
 @pytest.fixture
-def entry(live: Stack, web: str) -> Iterator[Entry]:
-    clear_rate_limits(live)
-    with live.factory.begin() as session:
-        for email, role in ((EDITOR, "editor"), (OPS, "ops"), (ADMIN, "admin")):
-            user = staff.create_user(session, email, role, PASSWORD)
-        _, api_token = staff.create_api_token(session, user, "one path")
+def entry(live: Stack, web: str, password_hash: str) -> Iterator[Entry]:
+    """An editor and an ops person signed in (sessions made as /login makes them: the sign-in
+    form itself is tested in tests/integration/web), and an admin's API token."""
     clients = [httpx.Client(base_url=web, timeout=20) for _ in range(2)]
-    for client, email in zip(clients, (EDITOR, OPS), strict=True):
-        assert sign_in(client, email).status_code == 303
+    with live.factory.begin() as session:
+        users = {email: User(email=email, role=Role(role), password_hash=password_hash)
+                 for email, role in ((EDITOR, "editor"), (OPS, "ops"), (ADMIN, "admin"))}
+        session.add_all(users.values())
+        session.flush()
+        for client, email in zip(clients, (EDITOR, OPS), strict=True):
+            client.cookies.set(SESSION_COOKIE, staff.start_session(session, users[email]))
+        _, api_token = staff.create_api_token(session, users[ADMIN], "one path")
     api = httpx.Client(base_url=web, timeout=20, headers={"Authorization": f"Bearer {api_token}"})
     try:
         yield Entry(live, clients[0], clients[1], api)
