@@ -9,7 +9,6 @@ from typing import Any
 
 import redis
 from celery import Celery
-from celery.contrib.testing.worker import start_worker
 
 from digest.worker.app import app
 
@@ -25,6 +24,9 @@ def in_process_worker(use_broker: bool) -> AbstractContextManager[object]:
     if not use_broker:
         app.conf.task_always_eager = True
         return nullcontext()
+    # Celery's testing machinery, loaded only here: web and worker processes never need it.
+    from celery.contrib.testing.worker import start_worker
+
     # A private queue: no other worker on this broker can take the demo's batches.
     app.conf.task_default_queue = f"digest-demo-{uuid.uuid4().hex[:8]}"
     return start_worker(app, pool="solo", concurrency=1, perform_ping_check=False,
