@@ -94,7 +94,8 @@ def bench(
     = "redis://127.0.0.1:6379/14",
 ) -> None:
     """Measure the send path (message build, SMTP ceiling, end to end, planning, unsubscribe,
-    SQL per batch) against real services on loopback, and print one table."""
+    pages during sign-ins, SQL per batch) against real services on loopback, and print one
+    table."""
     try:
         sizes = tuple(int(part) for part in plan_sizes.split(",") if part.strip()) if plan_sizes else (
             QUICK_PLAN_SIZES if quick else DEFAULT_PLAN_SIZES)
