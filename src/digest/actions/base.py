@@ -86,6 +86,12 @@ def audited(deps: Deps, actor: Actor, action: str, target: str = "") -> Iterator
                   actor=actor.audit_name)
 
 
+def staff_channel(actor: Actor) -> str:
+    """The consent ledger's channel for a change staff made to a reader: `admin` from the
+    pages and the API, `cli` from the command line."""
+    return "cli" if actor.via == "cli" else "admin"
+
+
 # Which roles may ask for what (admins and the command line may do everything).
 EDITION_ACTION_ROLES: dict[str, tuple[Role, ...]] = {
     "schedule": EDITOR_ROLES, "unschedule": EDITOR_ROLES, "cancel": EDITOR_ROLES + OPS_ROLES,

@@ -12,6 +12,7 @@ import typer
 from digest import actions
 from digest.cli.common import ACTOR, UserError, deps, out, print_json, require_database, table
 from digest.editions import list_editions, parse_send_at, preview_edition
+from digest.observe import edition_audiences
 from digest.store import session_scope, utcnow
 from digest.worker import release_due_editions
 
@@ -66,12 +67,15 @@ def editions_list(as_json: Annotated[bool, typer.Option("--json", help="Print a 
     """List editions, latest first."""
     require_database()
     with session_scope() as session:
-        rows = [actions.edition_json(e) for e in list_editions(session)]
+        editions = list_editions(session)
+        audiences = edition_audiences(session, editions, utcnow())
+        rows = [{**actions.edition_json(e), "audience": audiences[e.id]} for e in editions]
     if as_json:
         print_json(rows)
         return
-    out.print(table(("id", "send at (UTC)", "status", "subject", "topics"),
-                    ((r["id"], r["send_at"][:16], r["status"], r["subject"], ", ".join(r["topics"])) for r in rows)))
+    out.print(table(("id", "send at (UTC)", "status", "subject", "topics", "readers"),
+                    ((r["id"], r["send_at"][:16], r["status"], r["subject"], ", ".join(r["topics"]), r["audience"])
+                     for r in rows)))
 
 
 @app.command("release")

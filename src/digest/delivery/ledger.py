@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, bindparam, func, or_, select, text, update
+from sqlalchemy import JSON, TextClause, bindparam, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from digest.editions import ScheduleError, local_instant
@@ -37,9 +37,8 @@ QUEUED, SENT, FAILED, BOUNCED, SKIPPED = (f"'{s.value}'" for s in (
 
 # ------------------------------------------------------------------ planning
 
-_INSERT_DELIVERIES = f"""
-INSERT INTO deliveries (edition_id, subscriber_id, status, attempts)
-SELECT :edition_id, s.id, {QUEUED}, 0
+# Who an edition goes to: one rule for planning and for the audience shown beforehand.
+_ELIGIBLE = f"""
 FROM subscribers s
 WHERE s.status = 'active'
   AND (s.paused_until IS NULL OR s.paused_until <= :now)
@@ -47,8 +46,14 @@ WHERE s.status = 'active'
         SELECT 1 FROM deliveries w
         WHERE w.subscriber_id = s.id AND w.status = {SENT} AND w.sent_at > :week_ago))
   {{topic_clause}} {{newsletter_clause}}
+"""
+_INSERT_DELIVERIES = f"""
+INSERT INTO deliveries (edition_id, subscriber_id, status, attempts)
+SELECT :edition_id, s.id, {QUEUED}, 0
+{_ELIGIBLE}
 ON CONFLICT (edition_id, subscriber_id) DO NOTHING
 """
+_COUNT_ELIGIBLE = f"SELECT COUNT(*) {_ELIGIBLE}"
 _NEWSLETTER_CLAUSE = """
   AND EXISTS (SELECT 1 FROM newsletter_subscriptions ns
               WHERE ns.subscriber_id = s.id AND ns.newsletter_id = :newsletter_id)
@@ -69,16 +74,10 @@ WHERE edition_id = :e AND subscriber_id IN (SELECT id FROM subscribers WHERE {zo
 """
 
 
-def plan(session: Session, edition: Edition, now: datetime) -> int:
-    """One queued delivery per eligible reader, in one INSERT … SELECT; returns rows added.
-
-    Eligible: active, not paused, subscribed to the edition's newsletter (if it has one),
-    sharing a topic with the edition (or having chosen none), and, for weekly readers,
-    sent nothing in the last 7 days.
-    """
+def _eligible(sql: str, edition: Edition, now: datetime) -> tuple[TextClause, dict[str, object]]:
     topic_clause = _TOPIC_CLAUSE if edition.topics else ""
     newsletter_clause = _NEWSLETTER_CLAUSE if edition.newsletter_id is not None else ""
-    statement = text(_INSERT_DELIVERIES.format(topic_clause=topic_clause, newsletter_clause=newsletter_clause))
+    statement = text(sql.format(topic_clause=topic_clause, newsletter_clause=newsletter_clause))
     statement = statement.bindparams(ts("now"), ts("week_ago"))
     params: dict[str, object] = {"edition_id": edition.id, "now": now,
                                  "week_ago": now - timedelta(days=WEEKLY_INTERVAL_DAYS)}
@@ -87,7 +86,23 @@ def plan(session: Session, edition: Edition, now: datetime) -> int:
     if edition.topics:
         statement = statement.bindparams(bindparam("topics", expanding=True))
         params["topics"] = list(edition.topics)
-    return session.execute(statement, params).rowcount or 0
+    return statement, params
+
+
+def plan(session: Session, edition: Edition, now: datetime) -> int:
+    """One queued delivery per eligible reader, in one INSERT … SELECT; returns rows added.
+
+    Eligible: active, not paused, subscribed to the edition's newsletter (if it has one),
+    sharing a topic with the edition (or having chosen none), and, for weekly readers,
+    sent nothing in the last 7 days.
+    """
+    return session.execute(*_eligible(_INSERT_DELIVERIES, edition, now)).rowcount or 0
+
+
+def count_audience(session: Session, edition: Edition, at: datetime) -> int:
+    """How many readers `plan` would write if the edition were released at `at`: the
+    audience an editor sees before sending. Once planned, the ledger's rows are the answer."""
+    return session.execute(*_eligible(_COUNT_ELIGIBLE, edition, at)).scalar_one()
 
 
 def hold_for_local_time(session: Session, edition: Edition) -> None:

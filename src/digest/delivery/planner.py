@@ -30,6 +30,14 @@ def due_edition_ids(session: Session, now: datetime) -> list[int]:
     )
 
 
+def no_readers_reason(edition: Edition) -> str:
+    """Why an edition reached nobody, in words an editor can act on."""
+    if edition.newsletter is not None:
+        return f"no readers on {edition.newsletter.name}: no active reader takes it" + (
+            " with one of its topics" if edition.topics else "")
+    return "no readers: no active reader " + ("shares one of its topics" if edition.topics else "is subscribed")
+
+
 def release_edition(session: Session, edition_id: int, now: datetime) -> bool:
     """Claim, freeze stories and plan deliveries in the caller's transaction.
 
@@ -45,6 +53,9 @@ def release_edition(session: Session, edition_id: int, now: datetime) -> bool:
         lifecycle.skip_thin(session, edition_id, now, len(chosen), minimum)
         return True
     edition.planned_count = ledger.plan(session, edition, now)
+    if not edition.planned_count:
+        lifecycle.skip_empty(session, edition_id, now, no_readers_reason(edition))
+        return True
     if edition.local_time:
         ledger.hold_for_local_time(session, edition)
     edition.enqueued_at = now

@@ -5,7 +5,7 @@
                 │          ⇅ (pause, auto-pause / resume)
                 │        paused
                 ├──────────┴──────→ cancelled        (cancel: draft, scheduled, sending, paused)
-                └→ skipped                            (missed its time, or too thin to send)
+                └→ skipped                            (missed its time, too thin, or no reader)
     sent, cancelled (and paused, for send-missing) → sending   (reopen: retry, send missing)
 
 Every move is one conditional UPDATE (`WHERE status IN (…)`), so pressing a button twice,
@@ -56,6 +56,8 @@ MOVES: dict[str, Move] = {
     "claim": Move((S.SCHEDULED,), S.SENDING, stamps={"started_at": "now"}),
     "finish": Move((S.SENDING,), S.SENT, stamps={"finished_at": "now"}),
     "skip-thin": Move((S.SENDING,), S.SKIPPED, StatusCode.TOO_THIN, {"finished_at": "now"}),
+    # Released to nobody: skipped and saying why, never a green "sent" with 0 of 0.
+    "skip-empty": Move((S.SENDING,), S.SKIPPED, StatusCode.NO_READERS, {"finished_at": "now"}),
     "skip-missed": Move((S.SCHEDULED,), S.SKIPPED, StatusCode.MISSED, {"finished_at": "now"}),
     "auto-pause": Move((S.SENDING,), S.PAUSED, StatusCode.AUTO_PAUSED),
     "retry-failed": Move((S.SENT, S.CANCELLED), S.SENDING, StatusCode.RETRYING_FAILED, {"finished_at": None}),
@@ -131,6 +133,11 @@ def skip_thin(session: Session, edition_id: int, now: datetime, chosen: int, min
     _move(session, "skip-thin", Edition.id == edition_id, now,
           f"too thin: {chosen} qualifying stor{'y' if chosen == 1 else 'ies'}, the minimum is {minimum} "
           "(check topics, window and featured stories)")
+
+
+def skip_empty(session: Session, edition_id: int, now: datetime, reason: str) -> None:
+    """A just-claimed edition that found no reader is skipped, with `reason` naming why."""
+    _move(session, "skip-empty", Edition.id == edition_id, now, reason)
 
 
 def skip_missed(session: Session, now: datetime, limit_minutes: int) -> int:

@@ -8,6 +8,7 @@ from digest.observe.health import (
     EditionHealth,
     ErrorGroup,
     QueueSnapshot,
+    edition_audiences,
     edition_counts,
     edition_health,
     editions_by_status,
@@ -24,7 +25,7 @@ from digest.observe.metrics import render as render_metrics
 
 __all__ = [
     "EditionCounts", "EditionHealth", "ErrorGroup", "JsonFormatter", "LedgerCollector", "QueueSnapshot",
-    "configure", "edition_counts", "edition_health", "editions_by_status", "error_groups", "mark_process_dead",
+    "configure", "edition_audiences", "edition_counts", "edition_health", "editions_by_status", "error_groups", "mark_process_dead",
     "oldest_waiting_seconds", "pending_deliveries", "queue_depth", "queue_snapshot", "render_metrics",
     "watched_editions",
 ]

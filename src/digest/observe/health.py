@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from digest.delivery import error_reason
+from digest.delivery import error_reason, ledger
 from digest.editions import is_auto_paused
-from digest.store import Delivery, DeliveryStatus, Edition, EditionStatus, Newsletter, Subscriber
+from digest.store import Delivery, DeliveryStatus, Edition, EditionStatus, Newsletter, Subscriber, utcnow
 
 RECENT_HOURS = 24
 RATE_WINDOW_SECONDS = 60
@@ -44,6 +44,7 @@ class EditionHealth:
     rate_per_minute: int
     eta_seconds: int | None
     auto_paused: bool
+    audience: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,9 +92,34 @@ class EditionCounts:
     bounced: int = 0
     skipped: int = 0
     pending: int = 0
+    audience: int = 0  # who it goes to: readers now eligible before release, its deliveries after
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+NOT_YET_PLANNED = (EditionStatus.DRAFT, EditionStatus.SCHEDULED)
+
+
+def edition_audiences(session: Session, editions: list[Edition], now: datetime,
+                      planned: dict[int, int] | None = None) -> dict[int, int]:
+    """How many readers each edition goes to. Before release: the readers the planning rule
+    picks now (or at its send time, if later: a reader's pause may end before it), one count
+    per distinct newsletter, topics and hour. After release: its delivery rows."""
+    counts = planned if planned is not None else {
+        i: sum(c.values()) for i, c in _delivery_counts(session, [e.id for e in editions]).items()}
+    audiences: dict[int, int] = {}
+    seen: dict[tuple[object, ...], int] = {}
+    for edition in editions:
+        if edition.status not in NOT_YET_PLANNED:
+            audiences[edition.id] = counts.get(edition.id, 0)
+            continue
+        at = max(now, edition.send_at)
+        key = (edition.newsletter_id, tuple(edition.topics or ()), at.replace(minute=0, second=0, microsecond=0))
+        if key not in seen:
+            seen[key] = ledger.count_audience(session, edition, at)
+        audiences[edition.id] = seen[key]
+    return audiences
 
 
 def edition_counts(session: Session, edition_ids: list[int] | None = None) -> list[EditionCounts]:
@@ -104,17 +130,20 @@ def edition_counts(session: Session, edition_ids: list[int] | None = None) -> li
         query = query.where(Edition.id.in_(edition_ids))
     editions = list(session.scalars(query))
     counts = _delivery_counts(session, [e.id for e in editions])
+    audiences = edition_audiences(session, editions, utcnow(), {i: sum(c.values()) for i, c in counts.items()})
     return [EditionCounts(
         id=e.id, subject=e.subject, status=e.status.value, send_at=e.send_at.isoformat(),
         started_at=_iso(e.started_at), finished_at=_iso(e.finished_at), status_reason=e.status_reason,
         planned=sum(counts[e.id].values()), sent=counts[e.id]["sent"], failed=counts[e.id]["failed"],
         bounced=counts[e.id]["bounced"], skipped=counts[e.id]["skipped"], pending=counts[e.id]["queued"],
+        audience=audiences[e.id],
     ) for e in editions]
 
 
 def edition_health(session: Session, editions: list[Edition], now: datetime) -> list[EditionHealth]:
     ids = [e.id for e in editions]
     counts = _delivery_counts(session, ids)
+    audiences = edition_audiences(session, editions, now, {i: sum(c.values()) for i, c in counts.items()})
     since = now - timedelta(seconds=RATE_WINDOW_SECONDS)
     rates = dict(session.execute(
         select(Delivery.edition_id, func.count()).where(
@@ -139,6 +168,7 @@ def edition_health(session: Session, editions: list[Edition], now: datetime) -> 
                          else None if edition.status != EditionStatus.SENDING
                          else int(pending * 60 / rate) if rate and pending else (0 if not pending else None)),
             auto_paused=is_auto_paused(edition),
+            audience=audiences[edition.id],
         ))
     return result
 

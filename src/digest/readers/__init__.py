@@ -36,7 +36,14 @@ from digest.readers.lifecycle import (
     update_preferences,
 )
 from digest.readers.roster import AlreadySubscribed, ImportReport, Suppressed, add_subscriber, import_csv
-from digest.readers.subscriptions import active_newsletters, set_subscriptions, subscribe_to_all, subscribed_ids
+from digest.readers.subscriptions import (
+    active_newsletters,
+    set_subscriptions,
+    subscribe_existing,
+    subscribe_to_all,
+    subscribed_ids,
+    subscriber_counts,
+)
 from digest.readers.suppression import bounce_readers, complain, count_soft_bounce, is_suppressed, suppress
 
 __all__ = [
@@ -44,6 +51,6 @@ __all__ = [
     "InvalidReader", "RequestContext", "Suppressed", "active_newsletters", "add_subscriber", "bounce_readers",
     "clean_name", "clean_topics", "complain", "count_soft_bounce", "confirm", "email_hash", "erase", "export_data", "find_by_token",
     "import_csv", "is_suppressed", "new_token", "normalise_email", "queue_notice", "record",
-    "request_subscription", "resume", "set_subscriptions", "subscribe_to_all", "subscribed_ids", "suppress",
+    "request_subscription", "resume", "set_subscriptions", "subscribe_existing", "subscribe_to_all", "subscribed_ids", "subscriber_counts", "suppress",
     "unsubscribe", "unsubscribe_by_token", "update_preferences",
 ]

@@ -123,6 +123,7 @@ class StatusCode(enum.StrEnum):
     PAUSED = "paused"
     AUTO_PAUSED = "auto_paused"
     TOO_THIN = "too_thin"
+    NO_READERS = "no_readers"
     MISSED = "missed"
     RETRYING_FAILED = "retrying_failed"
     SENDING_MISSING = "sending_missing"

@@ -480,14 +480,14 @@ def test_an_edition_is_curated_previewed_tested_and_scheduled(live: Stack, edito
 
     for action, status in (("schedule", EditionStatus.SCHEDULED), ("unschedule", EditionStatus.DRAFT),
                            ("schedule", EditionStatus.SCHEDULED)):
-        response = submit(editor, page_path, f"{page_path}/status", {"action": action})
+        response = submit(editor, page_path, f"{page_path}/status", {"action": action, "anyway": "yes"})
         assert response.status_code == 303 and response.headers["location"] == f"{page_path}?done={action}"
         assert edition(live, edition_id).status == status
-    response = submit(editor, page_path, f"{page_path}/status", {"action": "schedule"})
+    response = submit(editor, page_path, f"{page_path}/status", {"action": "schedule", "anyway": "yes"})
     assert response.headers["location"] == f"{page_path}?done=unchanged"
     assert submit(editor, page_path, f"{page_path}/status", {"action": "cancel"}).status_code == 303
     assert edition(live, edition_id).status == EditionStatus.CANCELLED
-    assert submit(editor, page_path, f"{page_path}/status", {"action": "schedule"}).status_code == 409
+    assert submit(editor, page_path, f"{page_path}/status", {"action": "schedule", "anyway": "yes"}).status_code == 409
     assert submit(editor, page_path, f"{page_path}/status", {"action": "explode"}).status_code == 400
 
     assert audit_actions(live) == [
@@ -501,7 +501,7 @@ def test_scheduling_a_draft_whose_time_has_passed_sends_it_now_not_never(live: S
     page_path = f"/editor/editions/{edition_id}"
     assert "Its send time has passed, so scheduling sends it straight away." in editor.get(page_path).text
     before = utcnow()
-    assert submit(editor, page_path, f"{page_path}/status", {"action": "schedule"}).status_code == 303
+    assert submit(editor, page_path, f"{page_path}/status", {"action": "schedule", "anyway": "yes"}).status_code == 303
     row = edition(live, edition_id)
     assert row.status == EditionStatus.SCHEDULED and row.send_at >= before - timedelta(seconds=1)
     with live.factory() as session:
@@ -529,7 +529,7 @@ def test_curating_an_edition_that_is_sending_or_sent_is_a_409_page(live: Stack, 
             assert response.status_code == 409, action
             assert h1(response.text) == "This edition is frozen"
             assert f"Edition {edition_id} is {status.value}: its stories are frozen." in response.text
-        assert submit(editor, page_path, f"{page_path}/status", {"action": "schedule"}).status_code == 409
+        assert submit(editor, page_path, f"{page_path}/status", {"action": "schedule", "anyway": "yes"}).status_code == 409
     assert count(live, EditionCuration) == 0
     assert audit_actions(live) == ["login"]
 

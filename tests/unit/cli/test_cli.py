@@ -184,6 +184,26 @@ def test_editions_create_json_and_plain(ws: Workspace) -> None:
     assert ws.counts()["editions"] == 2
 
 
+def test_a_newsletter_can_take_the_existing_readers_and_editions_show_their_audience(ws: Workspace) -> None:
+    ws.ok("subscribers", "add", "ann@example.com", "--topics", "politics", "--confirmed")
+    ws.ok("subscribers", "add", "bob@example.com", "--topics", "sports", "--confirmed")
+    ws.ok("subscribers", "add", "cat@example.com", "--topics", "politics")  # pending: not added
+    joined = ws.json("newsletters", "add", "politics-daily", "--name", "Politics Daily", "--cron", "0 7 * * *",
+                     "--topics", "politics", "--subscribe-existing", "--json")
+    alone = ws.ok("newsletters", "add", "sports", "--name", "Sports", "--cron", "0 7 * * *")
+    assert isinstance(joined, dict) and joined["subscribers"] == 1
+    assert alone.endswith(", 0 readers\n")
+    listed = ws.json("newsletters", "list", "--json")
+    assert isinstance(listed, list)
+    assert {n["slug"]: n["subscribers"] for n in listed} == {"politics-daily": 1, "sports": 0}
+
+    ws.ok("editions", "create", "--subject", "Politics", "--topics", "politics", "--draft")
+    ws.ok("editions", "create", "--subject", "Culture", "--topics", "culture", "--draft")
+    editions = ws.json("editions", "list", "--json")
+    assert isinstance(editions, list)
+    assert {e["subject"]: e["audience"] for e in editions} == {"Politics": 1, "Culture": 0}
+
+
 def test_subscribers_import_reports_bad_lines(ws: Workspace) -> None:
     ws.ok("subscribers", "add", "ann@example.com")
     (ws.folder / "readers.csv").write_text(

@@ -11,7 +11,7 @@ from digest import actions
 from digest.editions import edition_view, get_edition, parse_send_at, preview_edition
 from digest.errors import Invalid
 from digest.mail import make_transport
-from digest.observe import edition_counts
+from digest.observe import edition_audiences, edition_counts
 from digest.store import Edition, EditionStatus, utcnow
 from digest.web.api.models import (
     CurationIn,
@@ -38,7 +38,9 @@ def editions(services: ServicesDep, user: ApiStaff, status: EditionStatus | None
         query = select(Edition).order_by(Edition.send_at.desc(), Edition.id.desc()).limit(limit)
         if status:
             query = query.where(Edition.status == status)
-        return [actions.edition_json(e) for e in session.scalars(query)]
+        found = list(session.scalars(query))
+        audiences = edition_audiences(session, found, utcnow())
+        return [{**actions.edition_json(e), "audience": audiences[e.id]} for e in found]
 
 
 @router.post("", status_code=201)
@@ -55,7 +57,7 @@ def edition(services: ServicesDep, user: ApiStaff, edition_id: PathId) -> dict[s
         found = get_edition(session, edition_id)
         view = edition_view(session, found)
         counts = edition_counts(session, [edition_id])[0].as_dict()
-        return {**actions.edition_json(found), "counts": counts,
+        return {**actions.edition_json(found), "audience": counts["audience"], "counts": counts,
                 "stories": [{"id": s.id, "title": s.title, "summary": s.summary, "url": s.url} for s in view.stories]}
 
 

@@ -62,6 +62,7 @@ class NewsletterIn(BaseModel):
     min_stories: int = 1
     subject_template: Text300 = "{{ newsletter }}: {{ date }}"
     sender_name: Text120 | None = None
+    subscribe_existing: bool = Field(False, description="Subscribe the active readers whose topics match")
 
 
 class EditionIn(BaseModel):

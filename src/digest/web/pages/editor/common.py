@@ -60,12 +60,12 @@ def editor_page(request: Request, name: str, active: str, context: dict[str, Any
 
 
 def editor_form_page(request: Request, name: str, active: str, values: dict[str, Any], error: str | None,
-                     status: int) -> Response:
+                     status: int, **extra: Any) -> Response:
     """A create form (newsletter, edition) with what was entered, the error if any, and the
     topics and time zones to choose from."""
     return editor_page(request, name, active, {
         "values": values, "topics": services_of(request).settings.topic_list, "zones": ZONES,
-        "error": error}, status)
+        "error": error, **extra}, status)
 
 
 def int_field(form: Form, name: str, default: int, label: str) -> int:

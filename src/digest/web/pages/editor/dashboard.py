@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from digest.editions import ScheduleError, list_newsletters, occurrences
 from digest.observe import edition_counts
+from digest.readers import subscriber_counts
 from digest.store import Edition, EditionStatus, utcnow
 from digest.web.deps import EditorUser, services_of
 from digest.web.pages.editor.common import editor_page
@@ -34,6 +35,7 @@ def dashboard(request: Request, user: EditorUser, done: str = "") -> Response:
                                       .limit(RECENT_EDITIONS_SHOWN)))
         counts = {c.id: c for c in edition_counts(session, [e.id for e in upcoming + recent])}
         newsletters = []
+        subscribers = subscriber_counts(session)
         for newsletter in list_newsletters(session):
             next_edition = session.scalar(
                 select(Edition).where(Edition.newsletter_id == newsletter.id,
@@ -41,7 +43,8 @@ def dashboard(request: Request, user: EditorUser, done: str = "") -> Response:
                 .order_by(Edition.send_at).limit(1))
             next_time = next_edition.send_at if next_edition else _next_occurrence(newsletter.cron,
                                                                                    newsletter.timezone, now)
-            newsletters.append({"row": newsletter, "next_edition": next_edition, "next_time": next_time})
+            newsletters.append({"row": newsletter, "next_edition": next_edition, "next_time": next_time,
+                                "subscribers": subscribers.get(newsletter.id, 0)})
     return editor_page(request, "editor/dashboard.html", "dashboard", {
         "newsletters": newsletters, "upcoming": upcoming, "recent": recent, "counts": counts}, done=done)
 

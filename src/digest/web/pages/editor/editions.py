@@ -143,8 +143,16 @@ def send_test(request: Request, user: EditorUser, edition_id: int, form: Checked
 @router.post("/editions/{edition_id}/status")
 def change_status(request: Request, user: EditorUser, edition_id: int, form: CheckedForm) -> Response:
     action = form.get("action")
+    back = f"/editor/editions/{edition_id}"
     if action not in EDITOR_ACTIONS:
-        raise EditorError(400, "Unknown action", "Choose schedule, unschedule or cancel.",
-                          f"/editor/editions/{edition_id}")
+        raise EditorError(400, "Unknown action", "Choose schedule, unschedule or cancel.", back)
+    if action == "schedule" and form.get("anyway") != "yes":
+        with services_of(request).factory() as session:
+            get_edition(session, edition_id)
+            [counts] = edition_counts(session, [edition_id])
+        if not counts.audience and counts.status in ("draft", "scheduled"):
+            raise EditorError(409, "This edition goes to nobody",
+                              "No reader would get it now. Tick “Schedule it anyway” to schedule it regardless: "
+                              "released to nobody, it ends skipped, never sent.", back)
     outcome = actions.editions.act(services_of(request).deps(), actor(user, "web"), edition_id, action)
     return _back(edition_id, action if outcome.changed else "unchanged")
