@@ -200,8 +200,8 @@ def pick(deps: Deps, actor: Actor, edition_id: int, story_id: int, action: str,
 
 
 def _new_order(session: Any, edition: Edition, story_id: int, action: str) -> list[int]:
+    pinned, _ = edition_picks(session, edition.id)
     if action == "unpin":
-        pinned, _ = edition_picks(session, edition.id)
         return [sid for sid in pinned if sid != story_id]
     order = [s.id for s in edition_view(session, edition).stories]
     if story_id not in order:
@@ -210,7 +210,9 @@ def _new_order(session: Any, edition: Edition, story_id: int, action: str) -> li
     other = index - 1 if action == "up" else index + 1
     if 0 <= other < len(order):
         order[index], order[other] = order[other], order[index]
-    return order
+    # Pins over the edition's limit are not shown, but stay pins, after the ones shown:
+    # moving a story never turns a pin into something else.
+    return order + [sid for sid in pinned if sid not in order]
 
 
 def order(deps: Deps, actor: Actor, edition_id: int, story_ids: list[int]) -> None:

@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
 from digest import actions
-from digest.editions import EDITABLE, get_edition, lifecycle, parse_send_at, preview_edition
+from digest.editions import EDITABLE, edition_picks, get_edition, lifecycle, parse_send_at, preview_edition
 from digest.editions import edition_view as view_of
 from digest.errors import Invalid, NotFound
 from digest.mail import make_transport
@@ -83,6 +83,9 @@ def edition_page(request: Request, user: EditorUser, edition_id: int, q: str = "
             q=q.strip()[:200] or None, status="published", limit=CANDIDATES_SHOWN + len(shown) + len(excluded_ids)))
         candidates = [s for s in found if s.id not in shown and s.id not in excluded_ids][:CANDIDATES_SHOWN]
         originals = {s.id: s for s in session.scalars(select(Story).where(Story.id.in_(shown)))}
+        hidden_pins = [sid for sid in edition_picks(session, edition_id)[0] if sid not in shown]
+        by_id = {s.id: s for s in session.scalars(select(Story).where(Story.id.in_(hidden_pins)))}
+        overflow = [by_id[sid] for sid in hidden_pins if sid in by_id]
         counts = edition_counts(session, [edition_id])[0]
         try:
             subject, body_html, body_text = preview_edition(session, edition_id, email.strip() or None)
@@ -91,7 +94,7 @@ def edition_page(request: Request, user: EditorUser, edition_id: int, q: str = "
             subject, body_html, body_text = preview_edition(session, edition_id, None)
         context = {
             "edition": edition, "view": view, "rows": rows, "originals": originals, "excluded": excluded,
-            "candidates": candidates, "q": q, "email": email, "counts": counts,
+            "candidates": candidates, "q": q, "email": email, "counts": counts, "overflow": overflow,
             "editable": edition.status in EDITABLE,
             "actions": [a for a in EDITOR_ACTIONS if edition.status in lifecycle.ALLOWED_FROM[a]],
             "preview": {"subject": subject, "html": body_html, "text": body_text, "error": preview_error},
