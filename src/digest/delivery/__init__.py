@@ -17,12 +17,12 @@ from digest.delivery.journal import SendJournal, journal_dir, replay_orphans
 from digest.delivery.ledger import Result, backoff_seconds
 from digest.delivery.notices import next_edition_time, send_notice
 from digest.delivery.pipeline import Enqueue, enqueue_batches, release_due, schedule, sweep
-from digest.delivery.planner import BATCH_SIZE, release_edition
+from digest.delivery.planner import BATCH_SIZE, left_out, release_edition
 from digest.delivery.sender import MESSAGES, SEND_SECONDS, BatchOutcome, send_batch, send_one
 
 __all__ = [
     "AUTO_PAUSE_PREFIX", "BATCH_SIZE", "MESSAGES", "SEND_SECONDS", "BatchOutcome", "Enqueue", "Result",
     "SendJournal", "backoff_seconds", "check_auto_pause", "enqueue_batches", "error_reason", "journal_dir",
-    "ledger", "next_edition_time", "notices", "release_due", "release_edition", "replay_orphans", "schedule",
+    "ledger", "left_out", "next_edition_time", "notices", "release_due", "release_edition", "replay_orphans", "schedule",
     "send_batch", "send_notice", "send_one", "sweep",
 ]

@@ -99,10 +99,15 @@ def plan(session: Session, edition: Edition, now: datetime) -> int:
     return session.execute(*_eligible(_INSERT_DELIVERIES, edition, now)).rowcount or 0
 
 
-def count_audience(session: Session, edition: Edition, at: datetime) -> int:
+def count_audience(session: Session, edition: Edition, at: datetime, subscriber_id: int | None = None) -> int:
     """How many readers `plan` would write if the edition were released at `at`: the
-    audience an editor sees before sending. Once planned, the ledger's rows are the answer."""
-    return session.execute(*_eligible(_COUNT_ELIGIBLE, edition, at)).scalar_one()
+    audience an editor sees before sending (with `subscriber_id`: 1 if that reader is in
+    it, else 0). Once planned, the ledger's rows are the answer."""
+    sql = _COUNT_ELIGIBLE + (" AND s.id = :subscriber_id" if subscriber_id is not None else "")
+    statement, params = _eligible(sql, edition, at)
+    if subscriber_id is not None:
+        params["subscriber_id"] = subscriber_id
+    return session.execute(statement, params).scalar_one()
 
 
 def hold_for_local_time(session: Session, edition: Edition) -> None:

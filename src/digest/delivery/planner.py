@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from digest.delivery import ledger
 from digest.editions import freeze_stories, lifecycle
-from digest.store import Delivery, DeliveryStatus, Edition, EditionStatus
+from digest.readers import is_suppressed, subscribed_ids
+from digest.store import Delivery, DeliveryStatus, Edition, EditionStatus, Frequency, Subscriber, SubscriberStatus
 
 BATCH_SIZE = 500
 
@@ -36,6 +37,30 @@ def no_readers_reason(edition: Edition) -> str:
         return f"no readers on {edition.newsletter.name}: no active reader takes it" + (
             " with one of its topics" if edition.topics else "")
     return "no readers: no active reader " + ("shares one of its topics" if edition.topics else "is subscribed")
+
+
+def left_out(session: Session, edition: Edition, subscriber: Subscriber, at: datetime) -> str | None:
+    """Why `subscriber` would not get `edition` released at `at`, in words an editor reads in
+    a preview; None when they would. The answer comes from the planning rule itself
+    (ledger.count_audience for this one reader), the words from what it checks."""
+    if is_suppressed(session, subscriber.email_key):
+        return "their address is on the suppression list (erased, bounced or complained)"
+    if ledger.count_audience(session, edition, at, subscriber.id):
+        return None
+    if subscriber.status != SubscriberStatus.ACTIVE:
+        return {SubscriberStatus.PENDING: "they have not confirmed their address yet",
+                SubscriberStatus.UNSUBSCRIBED: "they unsubscribed",
+                SubscriberStatus.BOUNCED: "mail to their address bounced",
+                SubscriberStatus.COMPLAINED: "they marked a digest as spam"}[subscriber.status]
+    if subscriber.paused_until is not None and subscriber.paused_until > at:
+        return f"they paused their digests until {subscriber.paused_until:%d %B %Y}"
+    if edition.newsletter is not None and edition.newsletter_id not in subscribed_ids(session, subscriber.id):
+        return f"they do not take {edition.newsletter.name}"
+    if edition.topics and subscriber.topics and not set(edition.topics) & set(subscriber.topics):
+        return f"they chose other topics ({', '.join(subscriber.topics)})"
+    if subscriber.frequency == Frequency.WEEKLY:
+        return "they take one digest a week and had one in the last 7 days"
+    return "they are not in this edition's audience"
 
 
 def release_edition(session: Session, edition_id: int, now: datetime) -> bool:

@@ -112,3 +112,28 @@ def test_the_api_shows_subscribers_and_audience(live: Stack, web: str) -> None:
         one = api.get(f"/editions/{edition['id']}").json()
         assert one["audience"] == 2 and one["status"] == "draft" and one["counts"]["audience"] == 2
         assert [e["audience"] for e in api.get("/editions").json() if e["id"] == edition["id"]] == [2]
+
+
+def test_previewing_as_a_reader_who_will_not_get_it_says_so_and_why(live: Stack, editor: httpx.Client) -> None:
+    readers(live)  # one@ and two@ take politics; three@ unsubscribed
+    seed_stories(live.factory)
+    with live.factory.begin() as session:
+        politics = Edition(subject="Politics", send_at=utcnow(), status=EditionStatus.DRAFT, max_stories=5,
+                           window_hours=24 * 365 * 10, topics=["politics"])
+        world = Edition(subject="World", send_at=utcnow(), status=EditionStatus.DRAFT, max_stories=5,
+                        window_hours=24 * 365 * 10, topics=["world"])
+        session.add_all([politics, world])
+
+    def warning(edition_id: int, email: str) -> str | None:
+        page = editor.get(f"/editor/editions/{edition_id}", params={"email": email})
+        assert page.status_code == 200, page.text
+        found = re.search(r"<p class=\"error\" role=\"status\" data-left-out>(.*?)</p>", page.text, re.DOTALL)
+        return " ".join(found.group(1).split()) if found else None
+
+    assert warning(politics.id, "one@example.org") is None
+    assert warning(politics.id, "three@example.org") == (
+        "three@example.org will not receive this edition: they unsubscribed. "
+        "This is what they would get if they did.")
+    assert warning(world.id, "two@example.org") == (
+        "two@example.org will not receive this edition: they chose other topics (politics). "
+        "This is what they would get if they did.")

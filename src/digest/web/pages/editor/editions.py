@@ -15,12 +15,14 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
 from digest import actions
+from digest.delivery import left_out
 from digest.editions import EDITABLE, edition_picks, get_edition, lifecycle, parse_send_at, preview_edition
 from digest.editions import edition_view as view_of
 from digest.errors import Invalid, NotFound
 from digest.mail import make_transport
 from digest.observe import edition_counts
-from digest.store import EditionCuration, EditionStatus, Story, utcnow
+from digest.readers import normalise_email
+from digest.store import EditionCuration, EditionStatus, Story, Subscriber, utcnow
 from digest.stories import StoryFilter, search_stories
 from digest.web.deps import CheckedForm, EditorUser, actor, services_of
 from digest.web.errors import EditorError
@@ -87,8 +89,11 @@ def edition_page(request: Request, user: EditorUser, edition_id: int, q: str = "
         by_id = {s.id: s for s in session.scalars(select(Story).where(Story.id.in_(hidden_pins)))}
         overflow = [by_id[sid] for sid in hidden_pins if sid in by_id]
         counts = edition_counts(session, [edition_id])[0]
+        left_out = None
         try:
             subject, body_html, body_text = preview_edition(session, edition_id, email.strip() or None)
+            if email.strip() and edition.status in EDITABLE:
+                left_out = _left_out(session, edition, email.strip())
         except (NotFound, Invalid) as exc:
             preview_error = str(exc)
             subject, body_html, body_text = preview_edition(session, edition_id, None)
@@ -97,11 +102,20 @@ def edition_page(request: Request, user: EditorUser, edition_id: int, q: str = "
             "candidates": candidates, "q": q, "email": email, "counts": counts, "overflow": overflow,
             "editable": edition.status in EDITABLE,
             "actions": [a for a in EDITOR_ACTIONS if edition.status in lifecycle.ALLOWED_FROM[a]],
-            "preview": {"subject": subject, "html": body_html, "text": body_text, "error": preview_error},
+            "preview": {"subject": subject, "html": body_html, "text": body_text, "error": preview_error,
+                        "left_out": left_out},
             "status": edition.status.value,
             "overdue": edition.status == EditionStatus.DRAFT and edition.send_at < utcnow(),
         }
         return editor_page(request, "editor/edition.html", "", context, 404 if preview_error else 200, done=done)
+
+
+def _left_out(session: Any, edition: Any, email: str) -> str | None:
+    """Why the reader previewed as would not get this edition if it went out now (or at its
+    send time, if later); None when they would."""
+    _, key = normalise_email(email)
+    subscriber = session.scalar(select(Subscriber).where(Subscriber.email_key == key))
+    return left_out(session, edition, subscriber, max(utcnow(), edition.send_at)) if subscriber else None
 
 
 def _back(edition_id: int, done: str, anchor: str = "") -> RedirectResponse:
