@@ -46,7 +46,13 @@ from digest.editions.newsletters import (
     get_newsletter,
     list_newsletters,
 )
-from digest.editions.preview import PREVIEW_READER, TEST_SUBJECT_PREFIX, preview_edition, send_test
+from digest.editions.preview import (
+    PREVIEW_READER,
+    SAMPLE_TOKENS,
+    TEST_SUBJECT_PREFIX,
+    preview_edition,
+    send_test,
+)
 from digest.editions.schedules import (
     ScheduleError,
     check_cron,
@@ -59,7 +65,7 @@ from digest.editions.selector import Candidate, edition_picks, freeze_stories, s
 from digest.editions.variants import SPARE_STORIES, choose, live_candidates, reader_history
 
 __all__ = [
-    "EDITABLE", "MAX_STORIES_LIMIT", "PREVIEW_READER", "SPARE_STORIES", "SUBJECT_MAX_CHARS", "TEST_SUBJECT_PREFIX",
+    "EDITABLE", "MAX_STORIES_LIMIT", "PREVIEW_READER", "SAMPLE_TOKENS", "SPARE_STORIES", "SUBJECT_MAX_CHARS", "TEST_SUBJECT_PREFIX",
     "Candidate", "CurationError", "EditionError", "EditionFrozen", "EditionNotFound", "InvalidEdition", "LifecycleError", "NewsletterError",
     "ScheduleError", "SlugTaken", "check_cron", "check_zone", "choose", "clean_subject", "create_edition",
     "create_newsletter", "curate", "edition_picks", "edition_view", "editable_edition", "freeze_stories",

@@ -29,6 +29,10 @@ TEST_SUBJECT_PREFIX = "[TEST] "
 
 
 PREVIEW_READER = Reader(email="reader@example.com", name="Sample Reader", token="preview-token")
+TEST_TOKEN = "test-preview"
+# The reader tokens of previews and test sends: never a real reader's (those are 43
+# characters from `secrets`), so their links lead to a page saying it was a test.
+SAMPLE_TOKENS = frozenset({PREVIEW_READER.token, TEST_TOKEN})
 
 
 def preview_edition(session: Session, edition_id: int, email: str | None = None) -> tuple[str, str, str]:
@@ -62,7 +66,7 @@ def send_test(session: Session, edition_id: int, address: str, transport: Transp
     to_address, _ = normalise_email(address)
     view = edition_view(session, edition)
     rendered = render_edition(view)
-    reader = Reader(email=to_address, name=None, token="test-preview")
+    reader = Reader(email=to_address, name=None, token=TEST_TOKEN)
     values = reader_values(reader)
     body_html, body_text = rendered.personalise(values)
     shared = shared_headers(view, TEST_SUBJECT_PREFIX + rendered.subject, settings)

@@ -20,6 +20,7 @@ from fastapi.responses import Response
 
 from digest import readers
 from digest.delivery import next_edition_time
+from digest.editions import SAMPLE_TOKENS
 from digest.infra import TokenError, read_confirm_token
 from digest.readers import InvalidReader, RequestContext
 from digest.store import Frequency, Subscriber, SubscriberStatus
@@ -199,8 +200,15 @@ def confirm(request: Request, token: str) -> Response:
 # ------------------------------------------------------------------ unsubscribe
 
 
+def _sample_link(request: Request, what: str) -> Response:
+    """A link from a preview or a test copy: say so, change nothing."""
+    return _page(request, "test_link.html", {"what": what})
+
+
 @router.get("/unsubscribe/{token}")
 def unsubscribe_page(request: Request, token: str) -> Response:
+    if token in SAMPLE_TOKENS:
+        return _sample_link(request, "unsubscribes its reader at once")
     subscriber = _reader_or_404(services_of(request), token)
     return _page(request, "unsubscribe.html", {
         "token": token, "email": subscriber.email,
@@ -212,6 +220,11 @@ def unsubscribe_page(request: Request, token: str) -> Response:
 def unsubscribe(request: Request, token: str, form: FormDep) -> Response:
     services = services_of(request)
     one_click = form.get(ONE_CLICK_FIELD[0]) == ONE_CLICK_FIELD[1]
+    if token in SAMPLE_TOKENS:
+        if one_click:
+            return Response("This was a test copy: nothing changed.\n", media_type="text/plain; charset=utf-8",
+                            headers={"Cache-Control": "no-store"})
+        return _sample_link(request, "unsubscribes its reader at once")
     if not one_click:
         require_csrf(request, form, services.settings.secret_key)
     channel = "one-click" if one_click else ("preferences" if form.get("from") == "preferences" else "page")
@@ -250,6 +263,8 @@ def _preferences_context(subscriber: Subscriber, services: Services, **extra: An
 
 @router.get("/preferences/{token}")
 def preferences_page(request: Request, token: str) -> Response:
+    if token in SAMPLE_TOKENS:
+        return _sample_link(request, "opens its reader's preferences")
     services = services_of(request)
     subscriber = _reader_or_404(services, token)
     return _page(request, "preferences.html", _preferences_context(subscriber, services), csrf=True)
