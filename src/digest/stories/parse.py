@@ -263,7 +263,7 @@ def parse_feed(data: bytes) -> list[StoryIn]:
                     summary=summarise(summary),
                     body=body,
                     image_url=_feed_image(entry),
-                    author=one_line(entry["author"])[:200] if entry.get("author") else None,
+                    author=_feed_author(entry),
                     topics=[t for t in topics if t != "featured"],
                     featured=featured,
                 )
@@ -273,6 +273,16 @@ def parse_feed(data: bytes) -> list[StoryIn]:
     if not stories:
         raise ParseError("the feed has no entry with both a title and an http(s) link")
     return stories
+
+
+def _feed_author(entry: Any) -> str | None:
+    """The byline, not the mailbox: RSS writes "desk@news.example.com (News Desk)", which
+    feedparser splits into author_detail's name and email. A bare address is no byline."""
+    detail = entry.get("author_detail") or {}
+    name = one_line(detail.get("name") or entry.get("author") or "")
+    if not name or ("@" in name and " " not in name):
+        return None
+    return name[:200]
 
 
 def _feed_image(entry: Any) -> str | None:

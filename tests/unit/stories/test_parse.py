@@ -8,6 +8,7 @@ import json
 import random
 from datetime import UTC, date, datetime
 from importlib import resources
+from xml.sax.saxutils import escape
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -92,7 +93,7 @@ def test_rss_items_become_stories() -> None:
     assert first.topics == ["politics", "world-news"]
     assert first.featured is True
     assert first.image_url == "https://news.example.com/first.jpg"
-    assert first.author == "desk@news.example.com (Ann Lee)"
+    assert first.author == "Ann Lee"  # the byline, not "desk@news.example.com (Ann Lee)"
     assert second.published_at == datetime(2023, 5, 23, 8, 0, tzinfo=UTC)
     assert second.topics == []
     assert second.featured is None  # the feed says nothing: an editor's choice stands
@@ -263,3 +264,17 @@ def test_arbitrary_bytes_give_stories_or_parse_error_only(data: bytes) -> None:
         parse_source(data, url=ARTICLE_URL)
     except ParseError:
         pass
+
+
+@pytest.mark.parametrize(("author", "byline"), [
+    ("desk@news.example.com (News Desk)", "News Desk"),
+    ("News Desk <desk@news.example.com>", "News Desk"),
+    ("desk@news.example.com", None),
+    ("Ann  Lee", "Ann Lee"),
+])
+def test_a_feed_authors_address_never_reaches_the_byline(author: str, byline: str | None) -> None:
+    feed = ("<?xml version='1.0'?><rss version='2.0'><channel><title>T</title><item><title>A story</title>"
+            "<link>https://news.example.com/a</link><pubDate>Mon, 22 May 2023 10:00:00 GMT</pubDate>"
+            f"<author>{escape(author)}</author></item></channel></rss>").encode()
+    [story] = parse_feed(feed)
+    assert story.author == byline
