@@ -62,6 +62,7 @@ from digest.readers.on_behalf import (
     resend_confirmation,
 )
 from digest.readers.roster import (
+    CSV_UPLOAD_MAX_BYTES,
     AlreadySubscribed,
     ImportReport,
     Suppressed,
@@ -73,7 +74,7 @@ from digest.readers.subscriptions import active_newsletters, set_subscriptions, 
 from digest.readers.suppression import bounce_readers, complain, count_soft_bounce, is_suppressed, suppress
 
 __all__ = [
-    "CONFIRM_RESEND_COOLDOWN_SECONDS", "CONSENT_TEXT", "CONSENT_VERSION", "EXPORT_COLUMNS", "PAUSE_MAX_WEEKS",
+    "CONFIRM_RESEND_COOLDOWN_SECONDS", "CSV_UPLOAD_MAX_BYTES", "CONSENT_TEXT", "CONSENT_VERSION", "EXPORT_COLUMNS", "PAUSE_MAX_WEEKS",
     "READERS_PAGE_MAX", "UNSUBSCRIBES", "AlreadySubscribed", "DeliveryLine", "FeedbackLine", "ImportReport",
     "InvalidReader", "NotPending", "ReaderErased", "ReaderFilter", "ReaderHistory", "ReaderNotFound",
     "RequestContext", "Suppressed", "active_newsletters", "add_subscriber", "bounce_readers",

@@ -20,6 +20,8 @@ from digest.readers.subscriptions import subscribe_to_all
 from digest.store import ConsentEvent, Subscriber, SubscriberStatus, SubscriberTopic, Suppression, utcnow
 
 IMPORT_CHUNK_ROWS = 1000
+# The largest CSV the web page and the API take (~200,000 readers); the command line reads any.
+CSV_UPLOAD_MAX_BYTES = 10 * 1024 * 1024
 
 
 class AlreadySubscribed(Conflict):
@@ -92,7 +94,7 @@ class _Row:
 
 
 def _csv_reader(text: str) -> csv.DictReader[str]:
-    reader = csv.DictReader(io.StringIO(text))
+    reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff")))  # a spreadsheet's byte order mark
     try:
         fieldnames = reader.fieldnames
     except csv.Error as exc:
