@@ -7,8 +7,16 @@ then redirected (303) back to the page it came from. Bad input comes back as the
 the message and a 4xx status; a frozen edition is a 409, never a 500.
 """
 
-from digest.web.pages.editor import dashboard, editions, newsletters, stories, tokens
-from digest.web.pages.editor import reader_import, reader_profile, readers
+from digest.web.pages.editor import (
+    dashboard,
+    editions,
+    newsletters,
+    reader_import,
+    reader_profile,
+    readers,
+    stories,
+    tokens,
+)
 from digest.web.pages.editor.common import when
 
 routers = (dashboard.router, stories.router, newsletters.router, editions.router, tokens.router,
