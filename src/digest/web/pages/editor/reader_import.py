@@ -5,9 +5,9 @@ reported by its line in the file.
 
 The progress bar: the request itself streams it. With JavaScript the page posts the file
 with `stream=1` and reads the answer as it comes, one JSON object a line
-(application/x-ndjson): `{"total"}` once the file is read and checked, `{"read", "total"}`
-after each chunk of rows written, and last `{"done": true, …counts, "html"}` (the report)
-or `{"error"}`. Without JavaScript the same form posts plainly and gets the report page.
+(application/x-ndjson): `{"read": 0, "total"}` once the file is read and checked, `{"read",
+"total"}` after each chunk of rows written, and last `{"done": true, …counts, "html"}` (the
+report) or `{"error"}`. Without JavaScript the same form posts plainly and gets the report page.
 
 The import runs in a thread of its own, as one transaction: nothing is committed until
 the whole file is in, so a server killed half-way leaves nothing behind, and there is no
