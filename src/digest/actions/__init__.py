@@ -12,9 +12,18 @@ they record or what they send.
 
 from digest.actions import editions, newsletters, readers, stories, tokens, users
 from digest.actions.base import EDITION_ACTION_ROLES, ENTRY_POINTS, Actor, AuditRow, Deps, Outcome, audited
-from digest.actions.shapes import edition_json, newsletter_json, story_json, subscriber_json
+from digest.actions.shapes import (
+    edition_json,
+    import_json,
+    newsletter_json,
+    reader_history_json,
+    reader_json,
+    story_json,
+    subscriber_json,
+)
 
 __all__ = [
     "EDITION_ACTION_ROLES", "ENTRY_POINTS", "Actor", "AuditRow", "Deps", "Outcome", "audited", "edition_json",
-    "editions", "newsletter_json", "newsletters", "readers", "stories", "story_json", "subscriber_json", "tokens", "users",
+    "editions", "import_json", "newsletter_json", "newsletters", "reader_history_json", "reader_json", "readers",
+    "stories", "story_json", "subscriber_json", "tokens", "users",
 ]

@@ -45,11 +45,14 @@ class Actor:
 @dataclass(frozen=True)
 class Deps:
     """The world an action changes: database sessions, settings, and the queue (a Celery
-    task's delay in production, a list's append in tests), called only after commit."""
+    task's delay in production, a list's append in tests), called only after commit:
+    `enqueue_batch` for a range of deliveries, `enqueue_notice` for one notice (a
+    confirmation). Both are required: an action must never drop a send silently."""
 
     factory: sessionmaker[Session]
     settings: Settings
     enqueue_batch: Enqueue
+    enqueue_notice: Callable[[int], None]
 
 
 @dataclass(frozen=True)

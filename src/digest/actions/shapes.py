@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from digest.readers import ImportReport, ReaderHistory
 from digest.store import Edition, Newsletter, Story, Subscriber
 
 
@@ -41,4 +43,47 @@ def subscriber_json(subscriber: Subscriber) -> dict[str, Any]:
         "status": subscriber.status.value, "topics": subscriber.topics,
         "created_at": subscriber.created_at.isoformat(),
         "confirmed_at": subscriber.confirmed_at.isoformat() if subscriber.confirmed_at else None,
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def reader_json(subscriber: Subscriber, newsletter_ids: list[int]) -> dict[str, Any]:
+    """A reader as staff see them: `subscriber_json` and what else the reader pages show."""
+    return {
+        **subscriber_json(subscriber), "newsletters": newsletter_ids, "frequency": subscriber.frequency.value,
+        "paused_until": _iso(subscriber.paused_until), "timezone": subscriber.timezone,
+        "unsubscribed_at": _iso(subscriber.unsubscribed_at), "unsubscribe_channel": subscriber.unsubscribe_channel,
+        "erased_at": _iso(subscriber.erased_at), "soft_bounces": subscriber.soft_bounces,
+        "consent_source": subscriber.consent_source,
+    }
+
+
+def reader_history_json(history: ReaderHistory) -> dict[str, Any]:
+    """A reader with every delivery (newest first), consent event (oldest first), notice and
+    bounce or complaint."""
+    return {
+        **reader_json(history.subscriber, [n.id for n in history.newsletters]),
+        "deliveries": [{"id": d.delivery_id, "edition_id": d.edition_id, "subject": d.subject, "status": d.status,
+                        "at": _iso(d.at), "error_code": d.error_code, "error": d.error} for d in history.deliveries],
+        "consent": [{"at": _iso(c.at), "kind": c.kind, "channel": c.channel, "form": c.form,
+                     "consent_version": c.consent_version, "ip": c.ip, "user_agent": c.user_agent,
+                     "detail": c.detail} for c in history.consent],
+        "notices": [{"id": n.id, "kind": n.kind, "status": n.status.value, "sent_at": _iso(n.sent_at),
+                     "error_code": n.error_code.value if n.error_code else None, "error": n.last_error}
+                    for n in history.notices],
+        "feedback": [{"at": _iso(f.at), "kind": f.kind, "about": f.about, "detail": f.detail}
+                     for f in history.feedback],
+    }
+
+
+def import_json(report: ImportReport) -> dict[str, Any]:
+    """What an import did, and every row it refused or left alone, by line."""
+    return {
+        "rows": report.rows, "imported": report.imported, "duplicates": report.duplicates,
+        "suppressed": report.suppressed, "rejected": len(report.errors) - report.suppressed,
+        "errors": [{"line": line, "error": message} for line, message in sorted(report.errors)],
+        "skipped": [{"line": line, "reason": message} for line, message in report.skipped],
     }

@@ -10,6 +10,8 @@ announced to running send loops once it commits (digest.infra.departures).
 - `subscriptions`: which newsletters a reader takes
 - `consent`: the ledger (GDPR Art. 7)
 - `suppression`: addresses never to mail again; the hard-bounce and complaint rules
+- `directory`: search and filter the list, one reader's history, the CSV export (reads only)
+- `on_behalf`: what staff change for a reader (topics, newsletters, a fresh confirmation)
 """
 
 from digest.readers.addresses import (
@@ -21,6 +23,21 @@ from digest.readers.addresses import (
     normalise_email,
 )
 from digest.readers.consent import CONSENT_TEXT, CONSENT_VERSION, RequestContext, record
+from digest.readers.directory import (
+    EXPORT_COLUMNS,
+    READERS_PAGE_MAX,
+    DeliveryLine,
+    FeedbackLine,
+    ReaderFilter,
+    ReaderHistory,
+    ReaderNotFound,
+    count_readers,
+    export_csv,
+    get_reader,
+    newsletters_of,
+    reader_history,
+    search_readers,
+)
 from digest.readers.lifecycle import (
     PAUSE_MAX_WEEKS,
     UNSUBSCRIBES,
@@ -35,7 +52,24 @@ from digest.readers.lifecycle import (
     unsubscribe_by_token,
     update_preferences,
 )
-from digest.readers.roster import AlreadySubscribed, ImportReport, Suppressed, add_subscriber, import_csv
+from digest.readers.on_behalf import (
+    CONFIRM_RESEND_COOLDOWN_SECONDS,
+    NotPending,
+    ReaderErased,
+    change_newsletters,
+    change_topics,
+    require_present,
+    resend_confirmation,
+)
+from digest.readers.roster import (
+    CSV_UPLOAD_MAX_BYTES,
+    AlreadySubscribed,
+    ImportReport,
+    Suppressed,
+    add_subscriber,
+    count_csv_rows,
+    import_csv,
+)
 from digest.readers.subscriptions import (
     active_newsletters,
     set_subscriptions,
@@ -47,10 +81,15 @@ from digest.readers.subscriptions import (
 from digest.readers.suppression import bounce_readers, complain, count_soft_bounce, is_suppressed, suppress
 
 __all__ = [
-    "CONSENT_TEXT", "CONSENT_VERSION", "PAUSE_MAX_WEEKS", "UNSUBSCRIBES", "AlreadySubscribed", "ImportReport",
-    "InvalidReader", "RequestContext", "Suppressed", "active_newsletters", "add_subscriber", "bounce_readers",
-    "clean_name", "clean_topics", "complain", "count_soft_bounce", "confirm", "email_hash", "erase", "export_data", "find_by_token",
-    "import_csv", "is_suppressed", "new_token", "normalise_email", "queue_notice", "record",
-    "request_subscription", "resume", "set_subscriptions", "subscribe_existing", "subscribe_to_all", "subscribed_ids", "subscriber_counts", "suppress",
-    "unsubscribe", "unsubscribe_by_token", "update_preferences",
+    "CONFIRM_RESEND_COOLDOWN_SECONDS", "CSV_UPLOAD_MAX_BYTES", "CONSENT_TEXT", "CONSENT_VERSION", "EXPORT_COLUMNS", "PAUSE_MAX_WEEKS",
+    "READERS_PAGE_MAX", "UNSUBSCRIBES", "AlreadySubscribed", "DeliveryLine", "FeedbackLine", "ImportReport",
+    "InvalidReader", "NotPending", "ReaderErased", "ReaderFilter", "ReaderHistory", "ReaderNotFound",
+    "RequestContext", "Suppressed", "active_newsletters", "add_subscriber", "bounce_readers",
+    "change_newsletters", "change_topics", "clean_name", "clean_topics", "complain", "confirm", "count_csv_rows",
+    "count_readers", "count_soft_bounce", "email_hash", "erase", "export_csv", "export_data", "find_by_token",
+    "get_reader", "import_csv", "is_suppressed", "new_token", "newsletters_of", "normalise_email", "queue_notice",
+    "reader_history", "record", "request_subscription", "require_present", "resend_confirmation", "resume",
+    "search_readers", "set_subscriptions", "subscribe_existing", "subscribe_to_all", "subscribed_ids",
+    "subscriber_counts", "suppress", "unsubscribe",
+    "unsubscribe_by_token", "update_preferences",
 ]

@@ -20,6 +20,8 @@ from digest.readers.subscriptions import subscribe_to_all
 from digest.store import ConsentEvent, Subscriber, SubscriberStatus, SubscriberTopic, Suppression, utcnow
 
 IMPORT_CHUNK_ROWS = 1000
+# The largest CSV the web page and the API take (~200,000 readers); the command line reads any.
+CSV_UPLOAD_MAX_BYTES = 10 * 1024 * 1024
 
 
 class AlreadySubscribed(Conflict):
@@ -69,10 +71,17 @@ def add_subscriber(
 
 @dataclass
 class ImportReport:
+    """What an import did. `errors`: the rows refused (bad, or suppressed), by line in the
+    file; `skipped`: the rows left alone because the address is on the list already (its
+    reader, whatever their state, is not touched: an import never brings back a reader who
+    left); `rows`: how many data rows were read."""
+
     imported: int = 0
     duplicates: int = 0
     suppressed: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+    rows: int = 0
 
 
 @dataclass
@@ -84,14 +93,43 @@ class _Row:
     topics: list[str]
 
 
+def _csv_reader(text: str) -> csv.DictReader[str]:
+    reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff")))  # a spreadsheet's byte order mark
+    try:
+        fieldnames = reader.fieldnames
+    except csv.Error as exc:
+        raise InvalidReader(f"the CSV cannot be read at line 1: {exc}") from None
+    if not fieldnames or "email" not in [f.strip().lower() for f in fieldnames]:
+        raise InvalidReader("the CSV needs a header line with an 'email' column (and optionally name, topics)")
+    return reader
+
+
+def _records(reader: csv.DictReader[str]) -> Iterator[dict[str, str]]:
+    """The reader's records; a line the csv module cannot read (a field past its size
+    limit) refuses the whole file, naming the line."""
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InvalidReader(f"the CSV cannot be read at line {reader.line_num + 1}: {exc}") from None
+        yield record
+
+
+def count_csv_rows(text: str) -> int:
+    """How many data rows the CSV holds (InvalidReader as `import_csv` would raise it): the
+    total for a progress bar."""
+    return sum(1 for _ in _records(_csv_reader(text)))
+
+
 def read_csv_rows(text: str, allowed_topics: list[str], report: ImportReport) -> Iterator[_Row]:
     """Valid rows of a CSV with columns email,name,topics; bad ones go to report.errors
     with their line number in the file."""
-    reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames or "email" not in [f.strip().lower() for f in reader.fieldnames]:
-        raise InvalidReader("the CSV needs a header line with an 'email' column (and optionally name, topics)")
-    for record in reader:
+    reader = _csv_reader(text)
+    for record in _records(reader):
         line = reader.line_num
+        report.rows += 1
         row = {(k or "").strip().lower(): (v or "") for k, v in record.items() if isinstance(v, str)}
         try:
             address, key = normalise_email(row.get("email", ""))
@@ -109,24 +147,29 @@ def import_csv(
     confirmed: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    """Import in chunks: one existence query and two bulk inserts per chunk, not per row."""
+    """Import in chunks: one existence query and two bulk inserts per chunk, not per row.
+    `progress(n)` is told after each chunk how many more rows of the file were read."""
     report = ImportReport()
     chunk: list[_Row] = []
+    told = 0
+    added: set[str] = set()  # keys this import added, to tell a repeat in the file from a reader
     for row in read_csv_rows(text, allowed_topics, report):
         chunk.append(row)
         if len(chunk) >= IMPORT_CHUNK_ROWS:
-            _import_chunk(session, chunk, confirmed, report)
-            if progress:
-                progress(len(chunk))
+            _import_chunk(session, chunk, confirmed, report, added)
             chunk = []
+            if progress:
+                progress(report.rows - told)
+                told = report.rows
     if chunk:
-        _import_chunk(session, chunk, confirmed, report)
-        if progress:
-            progress(len(chunk))
+        _import_chunk(session, chunk, confirmed, report, added)
+    if progress and report.rows > told:
+        progress(report.rows - told)
     return report
 
 
-def _import_chunk(session: Session, chunk: list[_Row], confirmed: bool, report: ImportReport) -> None:
+def _import_chunk(session: Session, chunk: list[_Row], confirmed: bool, report: ImportReport,
+                  added: set[str]) -> None:
     keys = {row.key for row in chunk}
     known = set(session.scalars(select(Subscriber.email_key).where(Subscriber.email_key.in_(keys))))
     hashes = {email_hash(key): key for key in keys}
@@ -137,6 +180,8 @@ def _import_chunk(session: Session, chunk: list[_Row], confirmed: bool, report: 
     for row in chunk:
         if row.key in known or row.key in fresh:
             report.duplicates += 1
+            where = "earlier in this file" if row.key in fresh or row.key in added else "on the list already"
+            report.skipped.append((row.line, f"{row.email} is {where}; left as it is"))
             continue
         if row.key in suppressed:
             report.suppressed += 1
@@ -177,3 +222,4 @@ def _import_chunk(session: Session, chunk: list[_Row], confirmed: bool, report: 
     ])
     subscribe_to_all(session, ids.values())
     report.imported += len(fresh)
+    added.update(fresh)

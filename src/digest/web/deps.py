@@ -45,7 +45,7 @@ class Services:
         return RateLimiter(self.redis)
 
     def deps(self) -> actions.Deps:
-        return actions.Deps(self.factory, self.settings, self.enqueue_batch)
+        return actions.Deps(self.factory, self.settings, self.enqueue_batch, self.enqueue_notice)
 
 
 def default_services(settings: Settings | None = None) -> Services:

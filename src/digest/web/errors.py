@@ -39,8 +39,10 @@ TITLES: tuple[tuple[type[DigestError], str], ...] = (
     (Conflict, "Cannot do that now"),
     (Invalid, "Cannot do that"),
 )
-TITLES_BY_CODE = {"edition_not_found": "No such edition", "story_not_found": "No such story"}
+TITLES_BY_CODE = {"edition_not_found": "No such edition", "story_not_found": "No such story",
+                  "reader_not_found": "No such reader"}
 _EDITION_PAGE = re.compile(r"^/editor/editions/(\d+)")
+_READER_PAGE = re.compile(r"^/editor/readers/(\d+)/")  # an action on a reader: back to them
 
 
 class EditorError(BadRequest):
@@ -59,6 +61,10 @@ def editor_back(path: str) -> str:
         return "/editor/stories"
     if path.startswith("/editor/tokens"):
         return "/editor/tokens"
+    if found := _READER_PAGE.match(path):
+        return f"/editor/readers/{found.group(1)}"
+    if path.startswith("/editor/readers"):
+        return "/editor/readers"
     return "/editor"
 
 

@@ -144,6 +144,15 @@ def a_token(live: Stack, email: str) -> int:
         return token.id
 
 
+def a_reader(live: Stack) -> int:
+    with live.factory.begin() as session:
+        reader = Subscriber(email="leaving@example.org", email_key="leaving@example.org",
+                            status=SubscriberStatus.ACTIVE, token=new_token())
+        session.add(reader)
+        session.flush()
+        return reader.id
+
+
 def status_of(live: Stack, edition_id: int) -> str:
     with live.factory() as session:
         return session.get_one(Edition, edition_id).status.value
@@ -249,6 +258,13 @@ CASES: dict[str, Case] = {
         lambda live, i: read(live, select(ApiToken.revoked_at).where(ApiToken.id == i)) is not None,
         "token.revoke", "token:{id}",
         None),
+    "reader unsubscribe": Case(
+        a_reader,
+        {"web": lambda e, i: e.page_post(e.editor, f"/editor/readers/{i}/unsubscribe",
+                                         f"/editor/readers/{i}/unsubscribe", {"confirm": "yes"}),
+         "api": lambda e, i: e.call("POST", f"/readers/{i}/unsubscribe")},
+        lambda live, i: read(live, select(Subscriber.unsubscribe_channel).where(Subscriber.id == i)) == "admin",
+        "reader.unsubscribe", "reader:{id}", {"changed": True}),
 }
 ACTORS = {"web": EDITOR, "ops": OPS, "api": ADMIN, "cli": "cli"}
 

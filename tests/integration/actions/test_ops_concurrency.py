@@ -117,9 +117,13 @@ def wait_until_quiet(lane: Lane, quiet: float = QUIET_SECONDS, timeout: float = 
 # ------------------------------------------------------------------ two presses at once
 
 
+def no_notice(notice_id: int) -> None:
+    raise AssertionError(f"an edition action queued notice {notice_id}")
+
+
 def lane_deps(live: Stack, lane: Lane) -> actions.Deps:
     """What the ops page hands an action, with the lane's queue and batch size."""
-    return actions.Deps(live.factory, Settings(batch_size=LANE_BATCH_SIZE), lane.enqueue)
+    return actions.Deps(live.factory, Settings(batch_size=LANE_BATCH_SIZE), lane.enqueue, no_notice)
 
 
 @pytest.mark.parametrize("how", ["threads", "http"])

@@ -22,8 +22,8 @@ from sqlalchemy import select
 
 from digest import staff
 from digest.editions import lifecycle
-from digest.store.models import AuditEntry, Edition, EditionStatus, Story, utcnow
-from tests.support.factories import seed_stories
+from digest.store.models import AuditEntry, Edition, EditionStatus, Story, Subscriber, utcnow
+from tests.support.factories import seed_readers, seed_stories
 from tests.support.samples import SAMPLE_WINDOW_HOURS
 from tests.support.stack import Stack
 
@@ -31,7 +31,7 @@ pytestmark = pytest.mark.integration
 
 BACKENDS = pytest.mark.parametrize("stack", ["postgresql", "sqlite"], indirect=True)
 EXAMPLES_PER_OPERATION = 20
-OPERATIONS = 19  # in /api/v1/openapi.json
+OPERATIONS = 23  # in /api/v1/openapi.json
 REQUEST_TIMEOUT_SECONDS = 30
 SCHEMATHESIS_TIMEOUT_SECONDS = 300
 EDITOR = "fuzz-editor@example.org"
@@ -47,6 +47,7 @@ class Api:
     live: Stack
     story_ids: list[int]
     edition_ids: list[int]
+    reader_ids: list[int]
 
     @property
     def headers(self) -> dict[str, str]:
@@ -55,9 +56,10 @@ class Api:
 
 @pytest.fixture
 def api(live: Stack, web: str) -> Api:
-    """An editor with a token, and something for generated ids to find: the sample stories
-    and an edition in each status a reader-facing action starts from."""
+    """An editor with a token, and something for generated ids to find: the sample stories,
+    an edition in each status a reader-facing action starts from, and a few readers."""
     seed_stories(live.factory)
+    seed_readers(live.factory, 5, prefix="fuzz-reader")
     with live.factory.begin() as session:
         editor = staff.create_user(session, EDITOR, "editor", PASSWORD)
         revoker = staff.create_user(session, REVOKER, "editor", PASSWORD)
@@ -70,8 +72,9 @@ def api(live: Stack, web: str) -> Api:
         session.add_all(editions)
         session.flush()
         story_ids = list(session.scalars(select(Story.id).order_by(Story.id)))
+        reader_ids = list(session.scalars(select(Subscriber.id).order_by(Subscriber.id)))
     return Api(base_url=f"{web}/api/v1", token=token, revoker_token=revoker_token, live=live,
-               story_ids=story_ids, edition_ids=[e.id for e in editions])
+               story_ids=story_ids, edition_ids=[e.id for e in editions], reader_ids=reader_ids)
 
 
 def schemathesis_config(api: Api, folder: Path) -> Path:
@@ -83,13 +86,15 @@ def schemathesis_config(api: Api, folder: Path) -> Path:
         "curation": ["pin", "exclude", "clear"], "urls": ["http://127.0.0.1:9/fuzz-story"],
         "dates": ["2026-12-01T07:00:00Z", "2026-12-01T07:00"], "zones": ["UTC", "Europe/Kyiv"],
         "topics": ["politics", "world"], "emails": ["reader@example.org"], "crons": ["0 7 * * *"],
-        "slugs": ["morning-briefing"],
+        "slugs": ["morning-briefing"], "readers": api.reader_ids,
+        "csvs": ["email,name,topics\nfuzz-import@example.org,Fuzz,world\nnot an address,,\n"],
     }
     bindings = {
         "path.edition_id": "editions", "path.story_id": "stories", "body.story_id": "stories",
         "body.story_ids[*]": "stories", "path.action": "actions", "body.action": "curation", "body.url": "urls",
         "body.published_at": "dates", "body.at": "dates", "body.tz": "zones", "body.timezone": "zones",
         "body.topics[*]": "topics", "body.email": "emails", "body.cron": "crons", "body.slug": "slugs",
+        "path.reader_id": "readers", "body.csv": "csvs",
     }
     lines = [f"[dictionaries.{name}]\nvalues = {json.dumps(values)}" for name, values in dictionaries.items()]
     lines.append("[parameters]")
@@ -128,7 +133,7 @@ def test_no_operation_answers_5xx(api: Api, tmp_path: Path) -> None:
     with api.live.factory() as session:
         actions = set(session.scalars(select(AuditEntry.action).where(AuditEntry.actor == EDITOR)))
     assert {"story.add", "story.update", "edition.add", "edition.pin", "edition.override", "edition.test",
-            "token.create"} <= actions, actions
+            "token.create", "reader.unsubscribe", "readers.import"} <= actions, actions
     assert actions & {f"edition.{action}" for action in lifecycle.TARGET}, actions
 
 
@@ -221,6 +226,19 @@ def _hostile_requests(story_id: int, edition_id: int) -> Iterator[tuple[str, str
     yield "too long edition subject", "POST", "/editions", {"json": {"subject": "s" * 301}}
     yield "too long time zone", "POST", "/editions", {"json": {"subject": "S", "tz": "Europe/" + "z" * 80}}
     yield "too long token name", "POST", "/tokens", {"json": {"name": "t" * 101}}
+    for reader in ("0", "-1", str(2**63), "99999999999999999999999999", "abc"):
+        yield f"reader id {reader}", "GET", f"/readers/{reader}", {}
+        yield f"reader id {reader}: unsubscribe", "POST", f"/readers/{reader}/unsubscribe", {}
+    yield "NUL in a reader search", "GET", "/readers", {"params": {"q": "a\u0000b"}}
+    yield "unknown reader status filter", "GET", "/readers", {"params": {"status": "bogus"}}
+    yield "huge reader page", "GET", "/readers", {"params": {"limit": 10**6, "offset": 2**70}}
+    yield "import: no email column", "POST", "/readers/import", {"json": {"csv": "name\nAnn\n"}}
+    yield "import: a line past the csv module's limit", "POST", "/readers/import", {
+        "json": {"csv": 'email,name\na@example.org,"' + "x" * 200_000 + '"\n'}}
+    yield "import: NUL", "POST", "/readers/import", {"json": {"csv": "email\na\u0000@example.org\n"}}
+    yield "import: past the size limit", "POST", "/readers/import", {"json": {"csv": "email\n" + "a" * 11_000_000}}
+    yield "import: not JSON", "POST", "/readers/import", {
+        "content": b"email\nann@example.org\n", "headers": {"Content-Type": "text/csv"}}
 
 
 @BACKENDS

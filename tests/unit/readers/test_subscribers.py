@@ -13,6 +13,7 @@ from digest.readers import (
     InvalidReader,
     add_subscriber,
     clean_name,
+    count_csv_rows,
     import_csv,
     normalise_email,
 )
@@ -183,3 +184,44 @@ def test_import_without_an_email_column_is_refused(session: Session, text: str) 
     with pytest.raises(InvalidReader, match="'email' column"):
         import_csv(session, text, allowed_topics=TOPICS)
     assert count_rows(session, Subscriber) == 0
+
+
+def test_import_lists_the_rows_it_left_alone_by_line(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(digest.readers.roster, "IMPORT_CHUNK_ROWS", 2)
+    add(session, "old@example.com")
+
+    report = import_csv(session, "email\na@example.com\nb@example.com\nA@example.com\nold@example.com\n"
+                        "b@example.com\n", allowed_topics=TOPICS)
+
+    assert (report.imported, report.duplicates, report.rows) == (2, 3, 5)
+    assert report.skipped == [(4, "A@example.com is earlier in this file; left as it is"),
+                              (5, "old@example.com is on the list already; left as it is"),
+                              (6, "b@example.com is earlier in this file; left as it is")]
+
+
+def test_import_never_brings_back_a_reader_who_left(session: Session) -> None:
+    reader = add(session, "gone@example.com", confirmed=True)
+    reader.status = SubscriberStatus.UNSUBSCRIBED
+    session.flush()
+
+    report = import_csv(session, "email,name\ngone@example.com,Back\n", allowed_topics=TOPICS, confirmed=True)
+
+    assert (report.imported, report.duplicates) == (0, 1)
+    session.refresh(reader)
+    assert reader.status == SubscriberStatus.UNSUBSCRIBED and reader.name is None
+
+
+def test_a_csv_line_that_cannot_be_read_refuses_the_file_by_line(session: Session) -> None:
+    text = 'email,name\nann@example.com,Ann\nbob@example.com,"' + "x" * 200_000 + '"\n'
+
+    with pytest.raises(InvalidReader, match="cannot be read at line 3"):
+        import_csv(session, text, allowed_topics=TOPICS)
+    with pytest.raises(InvalidReader, match="cannot be read at line 3"):
+        count_csv_rows(text)
+
+
+def test_count_csv_rows_counts_records_not_lines() -> None:
+    assert count_csv_rows(CSV) == 8
+    assert count_csv_rows("email\n") == 0
+    with pytest.raises(InvalidReader, match="'email' column"):
+        count_csv_rows("name\nAnn\n")

@@ -8,6 +8,8 @@ from typing import Annotated
 from fastapi import Path, Query
 from pydantic import BaseModel, Field
 
+from digest.readers import CSV_UPLOAD_MAX_BYTES
+
 # Input the database cannot take is refused here (422), not at the INSERT (a 503): no NUL
 # (PostgreSQL cannot store it; and pydantic will not match a pattern against a string
 # holding a lone surrogate, which no driver can encode), no id or count past its column.
@@ -102,3 +104,10 @@ class TestSendIn(BaseModel):
 
 class TokenIn(BaseModel):
     name: Text100 = "api"
+
+
+class ImportIn(BaseModel):
+    csv: str = Field(description="the file's text: a header line with an email column, and optionally name and "
+                                 "topics (split on ; or ,)", pattern=NO_NUL, max_length=CSV_UPLOAD_MAX_BYTES)
+    confirmed: bool = Field(False, description="import as active readers (consent gathered elsewhere); "
+                                               "otherwise pending")
