@@ -12,9 +12,10 @@ they record or what they send.
 
 from digest.actions import editions, newsletters, readers, stories, tokens, users
 from digest.actions.base import EDITION_ACTION_ROLES, ENTRY_POINTS, Actor, AuditRow, Deps, Outcome, audited
-from digest.actions.shapes import edition_json, newsletter_json, story_json, subscriber_json
+from digest.actions.shapes import edition_json, newsletter_json, story_json, subscriber_json, user_json
 
 __all__ = [
     "EDITION_ACTION_ROLES", "ENTRY_POINTS", "Actor", "AuditRow", "Deps", "Outcome", "audited", "edition_json",
-    "editions", "newsletter_json", "newsletters", "readers", "stories", "story_json", "subscriber_json", "tokens", "users",
+    "editions", "newsletter_json", "newsletters", "readers", "stories", "story_json", "subscriber_json", "tokens",
+    "user_json", "users",
 ]

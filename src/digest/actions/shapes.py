@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from digest.store import Edition, Newsletter, Story, Subscriber
+from digest.staff import account_status
+from digest.store import Edition, Newsletter, Story, Subscriber, User
 
 
 def story_json(story: Story) -> dict[str, Any]:
@@ -41,4 +42,14 @@ def subscriber_json(subscriber: Subscriber) -> dict[str, Any]:
         "status": subscriber.status.value, "topics": subscriber.topics,
         "created_at": subscriber.created_at.isoformat(),
         "confirmed_at": subscriber.confirmed_at.isoformat() if subscriber.confirmed_at else None,
+    }
+
+
+def user_json(user: User) -> dict[str, Any]:
+    """A staff account; never its password or hash."""
+    return {
+        "id": user.id, "email": user.email, "role": user.role.value, "status": account_status(user),
+        "must_change_password": user.must_change_password, "created_at": user.created_at.isoformat(),
+        "last_login_at": user.last_login_at.isoformat() if user.last_login_at else None,
+        "disabled_at": user.disabled_at.isoformat() if user.disabled_at else None,
     }
