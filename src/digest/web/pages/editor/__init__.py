@@ -1,4 +1,5 @@
-"""Editor pages under /editor: the dashboard, stories, newsletters, editions and API tokens.
+"""Editor pages under /editor: the dashboard, stories, newsletters, editions, API tokens and
+(for admins) staff accounts.
 
 Plain server-rendered forms: every change is one POST, checked for CSRF, done through
 digest.actions (the same call the JSON API and the command line make, audited there),
@@ -6,9 +7,10 @@ then redirected (303) back to the page it came from. Bad input comes back as the
 the message and a 4xx status; a frozen edition is a 409, never a 500.
 """
 
-from digest.web.pages.editor import dashboard, editions, newsletters, stories, tokens
+from digest.web.pages.editor import dashboard, editions, newsletters, stories, tokens, users
 from digest.web.pages.editor.common import when
 
-routers = (dashboard.router, stories.router, newsletters.router, editions.router, tokens.router)
+routers = (dashboard.router, stories.router, newsletters.router, editions.router, tokens.router,
+           users.router)
 
 __all__ = ["routers", "when"]
