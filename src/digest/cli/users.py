@@ -80,6 +80,13 @@ def users_enable(email: str) -> None:
     out.print(f"{outcome.data['email']}: {'enabled' if outcome.changed else 'was enabled already'}", markup=False)
 
 
+@app.command("role")
+def users_role(email: str, role: Annotated[str, typer.Option(help="editor, ops or admin.")]) -> None:
+    """Change an account's role (the last active admin keeps theirs)."""
+    outcome = actions.users.change_role(deps(), ACTOR, email, role)
+    out.print(f"{outcome.data['email']}: {outcome.data['role']}{'' if outcome.changed else ' already'}", markup=False)
+
+
 @app.command("reset")
 def users_reset(email: str) -> None:
     """Print a new one-time password; the old one stops working, the user is signed out and

@@ -270,6 +270,7 @@ def test_users_are_listed_disabled_enabled_and_reset(ws: Workspace) -> None:
     table = ws.ok("users", "list")
     assert "olena@example.org" in table and "disabled" in table and "one-time" in table
     assert ws.ok("users", "enable", "OLENA@example.org") == "olena@example.org: enabled\n"
+    assert ws.ok("users", "role", "olena@example.org", "--role", "ops") == "olena@example.org: ops\n"
 
     reset = ws.ok("users", "reset", "olena@example.org").splitlines()
     assert reset[0] == "olena@example.org: password reset, signed out everywhere"
@@ -284,7 +285,7 @@ def test_users_are_listed_disabled_enabled_and_reset(ws: Workspace) -> None:
     engine.dispose()
     assert [(action, via) for action, via, _ in audit] == [
         ("user.add", "cli"), ("user.disable", "cli"), ("user.disable", "cli"), ("user.enable", "cli"),
-        ("user.reset", "cli")]
+        ("user.role", "cli"), ("user.reset", "cli")]
     assert password not in str(audit)
 
 
@@ -316,6 +317,7 @@ BAD_INPUT = {
     "enable unknown user": (["users", "enable", "nobody@example.org"], "no user nobody@example.org"),
     "reset unknown user": (["users", "reset", "nobody@example.org"], "no user nobody@example.org"),
     "disable the last admin": (["users", "disable", "admin@example.org"], "is the last active admin"),
+    "demote the last admin": (["users", "role", "admin@example.org", "--role", "editor"], "is the last active admin"),
     "user with an unknown role": (["users", "add", "new@example.org", "--role", "owner"], "role must be one of"),
     "user already there": (["users", "add", "ADMIN@example.org", "--role", "editor"], "admin@example.org exists"),
 }
