@@ -19,9 +19,7 @@ from digest.staff.accounts import (
     create_api_token,
     create_user,
     end_session,
-    end_user_sessions,
     generate_password,
-    parse_role,
     record_sign_in,
     revoke_api_token,
     start_session,
@@ -30,7 +28,6 @@ from digest.staff.accounts import (
 )
 from digest.staff.audit import AUDIT_TARGET_MAX_CHARS, audit
 from digest.staff.passwords import (
-    PASSWORD_FIELDS,
     PasswordError,
     check_new_password,
     hash_password,
@@ -51,10 +48,10 @@ from digest.staff.users import (
 )
 
 __all__ = [
-    "API_TOKEN_PREFIX", "AUDIT_TARGET_MAX_CHARS", "EDITOR_ROLES", "OPS_ROLES", "PASSWORD_FIELDS", "PASSWORD_MIN_CHARS",
+    "API_TOKEN_PREFIX", "AUDIT_TARGET_MAX_CHARS", "EDITOR_ROLES", "OPS_ROLES", "PASSWORD_MIN_CHARS",
     "SESSION_MAX_AGE_HOURS", "AccountError", "AccountExists", "LastAdmin", "OwnAccount", "PasswordError", "SignIn",
     "UserNotFound", "account_status", "audit", "authenticate", "check_new_password", "create_api_token", "create_user",
-    "end_session", "end_user_sessions", "find_user", "generate_password", "hash_password", "list_users",
-    "one_time_password", "parse_role", "record_sign_in", "reset_password", "revoke_api_token", "set_disabled",
+    "end_session", "find_user", "generate_password", "hash_password", "list_users",
+    "one_time_password", "record_sign_in", "reset_password", "revoke_api_token", "set_disabled",
     "set_password", "set_role", "start_session", "user_for_api_token", "user_for_session", "verify_password",
 ]

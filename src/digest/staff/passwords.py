@@ -12,10 +12,15 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest.staff.accounts import PASSWORD_MIN_CHARS, AccountError, _hash, _verify, end_user_sessions, generate_password
+from digest.staff.accounts import (
+    PASSWORD_MIN_CHARS,
+    AccountError,
+    _hash,
+    _verify,
+    end_user_sessions,
+    generate_password,
+)
 from digest.store import User
-
-PASSWORD_FIELDS = ("current", "new", "repeat")
 
 
 class PasswordError(AccountError):
