@@ -61,7 +61,8 @@ def add_active_reader(live: Stack, address: str, name: str | None = None,
                               confirmed=True, consent_source="test")
 
 
-def make_user(live: Stack, email: str, role: str) -> int:
-    """A staff user with PASSWORD; returns the user's id."""
+def make_user(live: Stack, email: str, role: str, *, one_time: bool = False) -> int:
+    """A staff user with PASSWORD (`one_time`: to be changed at the first sign-in); returns the
+    user's id."""
     with live.factory.begin() as session:
-        return staff.create_user(session, email, role, PASSWORD).id
+        return staff.create_user(session, email, role, PASSWORD, one_time=one_time).id

@@ -48,6 +48,13 @@ def sign_in(client: httpx.Client, email: str, password: str = PASSWORD, *, next_
                                         "password": password, "next": next_path})
 
 
+def submit(client: httpx.Client, page_path: str, action: str, data: dict[str, object] | None = None) -> httpx.Response:
+    """Open `page_path` (for its CSRF token) and post `data` to `action`, as the page's form would."""
+    page = client.get(page_path)
+    assert page.status_code == 200, (page_path, page.status_code)
+    return client.post(action, data={"csrf_token": csrf_token(page.text), **(data or {})})  # type: ignore[arg-type]
+
+
 @contextmanager
 def signed_in(base_url: str, email: str, next_path: str = "/ops") -> Iterator[httpx.Client]:
     """An httpx client with a staff session, signed in through the /login form."""

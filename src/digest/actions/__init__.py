@@ -20,10 +20,11 @@ from digest.actions.shapes import (
     reader_json,
     story_json,
     subscriber_json,
+    user_json,
 )
 
 __all__ = [
     "EDITION_ACTION_ROLES", "ENTRY_POINTS", "Actor", "AuditRow", "Deps", "Outcome", "audited", "edition_json",
     "editions", "import_json", "newsletter_json", "newsletters", "reader_history_json", "reader_json", "readers",
-    "stories", "story_json", "subscriber_json", "tokens", "users",
+    "stories", "story_json", "subscriber_json", "tokens", "user_json", "users",
 ]

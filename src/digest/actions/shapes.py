@@ -6,7 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from digest.readers import ImportReport, ReaderHistory
-from digest.store import Edition, Newsletter, Story, Subscriber
+from digest.staff import account_status
+from digest.store import Edition, Newsletter, Story, Subscriber, User
 
 
 def story_json(story: Story) -> dict[str, Any]:
@@ -86,4 +87,14 @@ def import_json(report: ImportReport) -> dict[str, Any]:
         "suppressed": report.suppressed, "rejected": len(report.errors) - report.suppressed,
         "errors": [{"line": line, "error": message} for line, message in sorted(report.errors)],
         "skipped": [{"line": line, "reason": message} for line, message in report.skipped],
+    }
+
+
+def user_json(user: User) -> dict[str, Any]:
+    """A staff account; never its password or hash."""
+    return {
+        "id": user.id, "email": user.email, "role": user.role.value, "status": account_status(user),
+        "must_change_password": user.must_change_password, "created_at": user.created_at.isoformat(),
+        "last_login_at": user.last_login_at.isoformat() if user.last_login_at else None,
+        "disabled_at": user.disabled_at.isoformat() if user.disabled_at else None,
     }

@@ -9,6 +9,8 @@ JSON output shapes (stable; add keys, never rename):
   status --json            [{id, subject, status, send_at, started_at, finished_at,
                              status_reason, planned, sent, failed, bounced, skipped, pending}]
                            (an object, not a list, when an EDITION_ID is given)
+  users list --json        [{id, email, role, status, must_change_password, created_at,
+                             last_login_at, disabled_at}]
 """
 
 from __future__ import annotations

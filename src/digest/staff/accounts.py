@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.errors import Conflict, Invalid
@@ -65,17 +65,23 @@ def generate_password() -> str:
     return secrets.token_urlsafe(15)
 
 
-def create_user(session: Session, email: str, role: str, password: str) -> User:
+def parse_role(role: str) -> Role:
     try:
-        chosen = Role(role)
+        return Role(role)
     except ValueError:
         raise AccountError(f"role must be one of {', '.join(r.value for r in Role)}") from None
+
+
+def create_user(session: Session, email: str, role: str, password: str, *, one_time: bool = False) -> User:
+    """A new account. `one_time`: the password was made for the person (printed or shown
+    once), so their first sign-in must replace it."""
+    chosen = parse_role(role)
     if len(password) < PASSWORD_MIN_CHARS:
         raise AccountError(f"password must be at least {PASSWORD_MIN_CHARS} characters")
     _, key = normalise_address(email)
     if session.scalar(select(User.id).where(User.email == key)) is not None:
         raise AccountExists(f"a user {key} exists")
-    user = User(email=key, role=chosen, password_hash=_hash(password))
+    user = User(email=key, role=chosen, password_hash=_hash(password), must_change_password=one_time)
     session.add(user)
     session.flush()
     return user
@@ -141,6 +147,15 @@ def end_session(session: Session, raw: str | None) -> None:
         row = session.get(WebSession, _sha256(raw))
         if row is not None:
             session.delete(row)
+
+
+def end_user_sessions(session: Session, user_id: int, *, keep: str | None = None) -> int:
+    """Sign the user out of every browser but `keep` (a session cookie value); returns how
+    many sessions ended."""
+    query = delete(WebSession).where(WebSession.user_id == user_id)
+    if keep:
+        query = query.where(WebSession.id_hash != _sha256(keep))
+    return session.execute(query.execution_options(synchronize_session=False)).rowcount or 0
 
 
 def create_api_token(session: Session, user: User, name: str) -> tuple[ApiToken, str]:

@@ -26,6 +26,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     bindparam,
+    false,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -453,6 +454,9 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A one-time password (from `digest users add` or an admin's reset): the next sign-in
+    # must choose a new one before any other staff page opens.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class WebSession(Base):

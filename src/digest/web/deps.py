@@ -25,6 +25,7 @@ from digest.web.forms import CSRF_COOKIE, BadRequest, Form, csrf_pair, read_form
 from digest.worker import enqueue_batch, enqueue_inbound, enqueue_notice
 
 SESSION_COOKIE = "digest_session"
+PASSWORD_PAGE = "/account/password"  # where a one-time password is replaced
 CSRF_COOKIE_MAX_AGE_SECONDS = 6 * 3600
 
 
@@ -74,6 +75,11 @@ class NeedsSignIn(Exception):
     """A page that needs a signed-in user was asked for without one."""
 
 
+class NeedsNewPassword(Exception):
+    """A staff page was asked for by someone signed in with a one-time password: they choose
+    their own first (the change-password page is the one page they may open)."""
+
+
 class ApiError(Exception):
     """An /api/v1 refusal that is not a domain error: no token, wrong role, SMTP refused."""
 
@@ -92,20 +98,36 @@ def current_user(request: Request) -> User | None:
     return user
 
 
+def _signed_in(request: Request) -> User:
+    user = current_user(request)
+    if user is None:
+        raise NeedsSignIn()
+    return user
+
+
 def page_user(*roles: Role) -> Callable[[Request], User]:
-    """A dependency for pages: the signed-in user with one of `roles` (admins always). A
-    plain function, so FastAPI runs its database lookup in the thread pool."""
+    """A dependency for pages: the signed-in user with one of `roles` (admins always; no
+    roles: admins only), whose password is their own. A plain function, so FastAPI runs
+    its database lookup in the thread pool."""
 
     def dependency(request: Request) -> User:
-        user = current_user(request)
-        if user is None:
-            raise NeedsSignIn()
+        user = _signed_in(request)
+        if user.must_change_password:
+            raise NeedsNewPassword()
         if user.role != Role.ADMIN and user.role not in roles:
             raise BadRequest(403, "Not allowed", f"Your role ({user.role.value}) cannot open this page.")
         request.state.user = user
         return user
 
     return dependency
+
+
+def account_user(request: Request) -> User:
+    """A dependency for the account page: any signed-in staff member, one with a one-time
+    password included (it is where they choose their own)."""
+    user = _signed_in(request)
+    request.state.user = user
+    return user
 
 
 def api_user(*roles: Role) -> Callable[[Request], User]:
@@ -129,6 +151,8 @@ def api_user(*roles: Role) -> Callable[[Request], User]:
 
 EditorUser = Annotated[User, Depends(page_user(Role.EDITOR))]
 OpsUser = Annotated[User, Depends(page_user(Role.OPS))]
+AdminUser = Annotated[User, Depends(page_user())]
+AccountUser = Annotated[User, Depends(account_user)]
 ApiEditor = Annotated[User, Depends(api_user(Role.EDITOR))]
 ApiStaff = Annotated[User, Depends(api_user(Role.EDITOR, Role.OPS))]
 

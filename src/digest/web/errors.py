@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from digest.editions import EditionFrozen, LifecycleError
 from digest.errors import Conflict, DigestError, Invalid, NotFound, http_status
 from digest.mail import SendError
-from digest.web.deps import ApiError, NeedsSignIn, staff_page
+from digest.web.deps import PASSWORD_PAGE, ApiError, NeedsNewPassword, NeedsSignIn, staff_page
 from digest.web.forms import BadRequest
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,8 @@ def editor_back(path: str) -> str:
         return f"/editor/readers/{found.group(1)}"
     if path.startswith("/editor/readers"):
         return "/editor/readers"
+    if path.startswith("/editor/users"):
+        return "/editor/users"
     return "/editor"
 
 
@@ -108,6 +110,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(NeedsSignIn)
     async def needs_sign_in(request: Request, exc: NeedsSignIn) -> Response:
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+    @app.exception_handler(NeedsNewPassword)
+    async def needs_new_password(request: Request, exc: NeedsNewPassword) -> Response:
+        return RedirectResponse(f"{PASSWORD_PAGE}?next={request.url.path}", status_code=303)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:

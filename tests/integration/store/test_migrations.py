@@ -119,3 +119,23 @@ def test_upgrading_to_codes_reads_the_codes_from_the_words(empty_engine: Engine)
     assert delivery_codes == {1: "edition_cancelled", 2: "reader_left", 3: "suppressed", 4: "nothing_new",
                               5: "soft_bounce", 6: "hard_bounce", 7: "hard_bounce", 8: "transient", 9: None}
     assert via == {1: "cli", 2: None}
+
+
+def test_upgrading_to_one_time_passwords_marks_accounts_never_signed_in(empty_engine: Engine) -> None:
+    """0011: `digest users add` printed passwords nobody had to change; an account that has
+    never signed in can only hold one of those (or one typed at the prompt), so its first
+    sign-in chooses a new one. Accounts in use are left alone."""
+    upgrade(empty_engine, "0010")
+    with empty_engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO users (id, email, role, password_hash, created_at, last_login_at) VALUES "
+            "(1, 'new@example.org', 'editor', 'x', CURRENT_TIMESTAMP, NULL), "
+            "(2, 'used@example.org', 'admin', 'x', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+    upgrade(empty_engine)
+    with empty_engine.begin() as conn:
+        flags = dict(conn.execute(text("SELECT id, must_change_password FROM users")).all())
+        conn.execute(text("INSERT INTO users (id, email, role, password_hash, created_at) VALUES "
+                          "(3, 'later@example.org', 'ops', 'x', CURRENT_TIMESTAMP)"))
+        later = conn.execute(text("SELECT must_change_password FROM users WHERE id = 3")).scalar_one()
+    assert {k: bool(v) for k, v in flags.items()} == {1: True, 2: False}
+    assert not later  # the column's default: a password of one's own

@@ -18,12 +18,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from digest import staff
 from digest.editions.create import create_edition, parse_send_at
 from digest.readers import add_subscriber
 from digest.store.engine import make_engine, session_factory
 from digest.store.migrate import upgrade
-from digest.store.models import Edition, Newsletter, Story
+from digest.store.models import AuditEntry, Edition, Newsletter, Story
 from digest.stories import ingest_source
 
 DIGEST = Path(sys.executable).with_name("digest")  # the console script of the venv running pytest
@@ -102,6 +104,7 @@ def stocked(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
         edition = create_edition(session, subject="Morning", send_at=send_at, topics=None, allowed_topics=[],
                                  max_stories=5, window_hours=48)
         (workspace.folder / "edition-id").write_text(str(edition.id))
+        staff.create_user(session, "admin@example.org", "admin", "correct horse battery staple")
     engine.dispose()
     (workspace.folder / "bad.json").write_text('[{"url": "https://a.example/x", "title": "T"}]')
     (workspace.folder / "latin1.csv").write_bytes("email,name\nzoë@example.com,Zoë\n".encode("latin-1"))
@@ -274,6 +277,38 @@ def test_tables_print_titles_and_subjects_as_they_are(ws: Workspace) -> None:
         assert text in result.stdout
 
 
+def test_users_are_listed_disabled_enabled_and_reset(ws: Workspace) -> None:
+    added = ws.ok("users", "add", "Olena@Example.org", "--role", "editor").splitlines()
+    assert added[0] == "added olena@example.org (editor)" and added[1].startswith("one-time password: ")
+
+    [listed] = ws.json("users", "list")  # type: ignore[misc]
+    assert {k: listed[k] for k in ("email", "role", "status", "must_change_password", "last_login_at")} == {
+        "email": "olena@example.org", "role": "editor", "status": "active", "must_change_password": True,
+        "last_login_at": None}
+    assert ws.ok("users", "disable", "olena@example.org") == "olena@example.org: disabled\n"
+    assert ws.ok("users", "disable", "olena@example.org") == "olena@example.org: was disabled already\n"
+    table = ws.ok("users", "list")
+    assert "olena@example.org" in table and "disabled" in table and "one-time" in table
+    assert ws.ok("users", "enable", "OLENA@example.org") == "olena@example.org: enabled\n"
+    assert ws.ok("users", "role", "olena@example.org", "--role", "ops") == "olena@example.org: ops\n"
+
+    reset = ws.ok("users", "reset", "olena@example.org").splitlines()
+    assert reset[0] == "olena@example.org: password reset, signed out everywhere"
+    password = reset[1].removeprefix("one-time password: ")
+    engine = make_engine(f"sqlite:///{ws.database}")
+    factory = session_factory(engine)
+    assert staff.authenticate(factory, "olena@example.org", password) is not None
+    assert staff.authenticate(factory, "olena@example.org", added[1].removeprefix("one-time password: ")) is None
+    with factory() as session:
+        audit = session.execute(select(AuditEntry.action, AuditEntry.via, AuditEntry.detail)
+                                .order_by(AuditEntry.id)).all()
+    engine.dispose()
+    assert [(action, via) for action, via, _ in audit] == [
+        ("user.add", "cli"), ("user.disable", "cli"), ("user.disable", "cli"), ("user.enable", "cli"),
+        ("user.role", "cli"), ("user.reset", "cli")]
+    assert password not in str(audit)
+
+
 # ------------------------------------------------------------------ bad input
 
 BAD_INPUT = {
@@ -298,6 +333,13 @@ BAD_INPUT = {
                                "subject must be a single line"),
     "option without its value": (["editions", "create", "--subject"], "requires an argument"),
     "unknown command": (["subscribers", "delete", "ann@example.com"], "No such command"),
+    "disable unknown user": (["users", "disable", "nobody@example.org"], "no user nobody@example.org"),
+    "enable unknown user": (["users", "enable", "nobody@example.org"], "no user nobody@example.org"),
+    "reset unknown user": (["users", "reset", "nobody@example.org"], "no user nobody@example.org"),
+    "disable the last admin": (["users", "disable", "admin@example.org"], "is the last active admin"),
+    "demote the last admin": (["users", "role", "admin@example.org", "--role", "editor"], "is the last active admin"),
+    "user with an unknown role": (["users", "add", "new@example.org", "--role", "owner"], "role must be one of"),
+    "user already there": (["users", "add", "ADMIN@example.org", "--role", "editor"], "admin@example.org exists"),
 }
 
 

@@ -1,5 +1,5 @@
 """Editor pages under /editor: the dashboard, stories, newsletters, editions, API tokens and
-readers (the last read-only for ops).
+readers (the last read-only for ops), and (for admins) staff accounts.
 
 Plain server-rendered forms: every change is one POST, checked for CSRF, done through
 digest.actions (the same call the JSON API and the command line make, audited there),
@@ -16,10 +16,11 @@ from digest.web.pages.editor import (
     readers,
     stories,
     tokens,
+    users,
 )
 from digest.web.pages.editor.common import when
 
-routers = (dashboard.router, stories.router, newsletters.router, editions.router, tokens.router,
+routers = (dashboard.router, stories.router, newsletters.router, editions.router, tokens.router, users.router,
            # /editor/readers/import and /export.csv before /editor/readers/{reader_id}
            reader_import.router, readers.router, reader_profile.router)
 

@@ -38,6 +38,7 @@ NOTICES = {
     "unchanged": "Nothing to change: it was already so.",
     "token-revoked": "Token revoked.",
     "token-unknown": "That token was already revoked.",
+    "password-changed": "Password changed. Other browsers signed in as you were signed out.",
 }
 
 
