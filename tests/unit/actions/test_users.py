@@ -21,7 +21,12 @@ NEW_PASSWORD = "a password of my own"
 
 @pytest.fixture
 def deps(engine: Engine) -> actions.Deps:
-    return actions.Deps(session_factory(engine), get_settings(), lambda *args: None)
+    # Staff actions enqueue nothing: both queues refuse, so a stray enqueue would show.
+    return actions.Deps(session_factory(engine), get_settings(), refuse, refuse)
+
+
+def refuse(*args: object) -> None:
+    raise AssertionError(f"a staff account action enqueued {args}")
 
 
 def add(deps: actions.Deps, email: str, role: str, *, one_time: bool = False) -> User:
