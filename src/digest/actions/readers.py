@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from digest import delivery
 from digest.actions.base import Actor, Deps, Outcome, audited
 from digest.actions.shapes import reader_json, subscriber_json
 from digest.readers import (
@@ -24,7 +25,6 @@ from digest.readers import (
     change_newsletters,
     change_topics,
     count_readers,
-    erase,
     get_reader,
     import_csv,
     resend_confirmation,
@@ -129,6 +129,6 @@ def erase_reader(deps: Deps, actor: Actor, reader_id: int) -> Outcome:
         subscriber = get_reader(session, reader_id)
         changed = subscriber.erased_at is None
         if changed:
-            erase(session, subscriber, STAFF)
+            delivery.erase_reader(session, subscriber, STAFF)
         row.update(changed=changed)
     return Outcome(changed)

@@ -13,6 +13,7 @@ knows Celery.
 
 from digest.delivery import ledger, notices
 from digest.delivery.autopause import AUTO_PAUSE_PREFIX, check_auto_pause, error_reason
+from digest.delivery.erasure import erase_reader
 from digest.delivery.journal import SendJournal, journal_dir, replay_orphans
 from digest.delivery.ledger import Result, backoff_seconds
 from digest.delivery.notices import next_edition_time, send_notice
@@ -22,7 +23,7 @@ from digest.delivery.sender import MESSAGES, SEND_SECONDS, BatchOutcome, send_ba
 
 __all__ = [
     "AUTO_PAUSE_PREFIX", "BATCH_SIZE", "MESSAGES", "SEND_SECONDS", "BatchOutcome", "Enqueue", "Result",
-    "SendJournal", "backoff_seconds", "check_auto_pause", "enqueue_batches", "error_reason", "journal_dir",
+    "SendJournal", "backoff_seconds", "check_auto_pause", "erase_reader", "enqueue_batches", "error_reason", "journal_dir",
     "ledger", "left_out", "next_edition_time", "notices", "release_due", "release_edition", "replay_orphans", "schedule",
     "send_batch", "send_notice", "send_one", "sweep",
 ]

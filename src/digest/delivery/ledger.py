@@ -372,3 +372,15 @@ def note_soft_bounce(session: Session, delivery_id: int, error: str) -> bool:
                or_(Delivery.error_code.is_(None), Delivery.error_code != ErrorCode.SOFT_BOUNCE))
         .values(last_error=error[:1000], error_code=ErrorCode.SOFT_BOUNCE)
         .execution_options(synchronize_session=False)).rowcount == 1
+
+
+# ------------------------------------------------------------------ erasure
+
+
+def forget_errors(session: Session, subscriber_id: int) -> int:
+    """An erased reader's delivery errors go: mail servers quote the address in their replies
+    (550 5.1.1 <ann@example.org>: no such user). The code of each error stays, so the counts
+    by reason still add up. Returns how many rows were cleaned."""
+    return session.execute(
+        update(Delivery).where(Delivery.subscriber_id == subscriber_id, Delivery.last_error.is_not(None))
+        .values(last_error=None).execution_options(synchronize_session=False)).rowcount or 0

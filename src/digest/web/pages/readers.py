@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from digest import readers
-from digest.delivery import next_edition_time
+from digest.delivery import erase_reader, next_edition_time
 from digest.editions import SAMPLE_TOKENS
 from digest.infra import TokenError, read_confirm_token
 from digest.readers import InvalidReader, RequestContext
@@ -320,5 +320,5 @@ def erase(request: Request, token: str, form: CheckedForm) -> Response:
         subscriber = readers.find_by_token(session, token)
         if subscriber is None or subscriber.erased_at is not None:
             raise BadRequest(404, "Link not recognised", "This link is not valid any more.")
-        readers.erase(session, subscriber, _context(request, "preferences"))
+        erase_reader(session, subscriber, _context(request, "preferences"))
     return _page(request, "erased.html", {})
