@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -21,7 +22,7 @@ from digest.errors import DigestError
 from digest.observe import edition_counts
 from digest.readers import add_subscriber
 from digest.store import Edition, EditionStatus, Story, Subscriber, get_engine, session_scope, upgrade, utcnow
-from digest.stories import ingest_source
+from digest.stories import ingest_source, set_story_flags
 from digest.worker import broker_reachable, in_process_worker, release_due_editions
 
 MARKER = ".digest-demo"
@@ -64,13 +65,16 @@ def _configure(folder: Path, outbox: Path) -> None:
 
 def _seed(readers: int) -> tuple[int, int]:
     settings = get_settings()
+    now = utcnow()
     with session_scope() as session:
-        ingest_source(session, "sample:sample_article.txt")
-        ingest_source(session, "sample:sample_feed.json")
+        # The samples are from May 2023: moved to the last hours, so that the editions a
+        # newcomer then makes (a newsletter's window is 48 h) find them.
+        ingest_source(session, "sample:sample_article.txt", newest=now - timedelta(hours=1))
+        ingest_source(session, "sample:sample_feed.json", newest=now - timedelta(hours=2))
         # As an editor would: lead with the sample article.
-        lead = session.scalar(select(Story).where(Story.title.like("Zelensky%")))
+        lead = session.scalar(select(Story.id).where(Story.title.like("Zelensky%")))
         if lead is not None:
-            lead.pinned = True
+            set_story_flags(session, lead, pinned=True)
         for i in range(readers):
             name = f"{FIRST_NAMES[i % len(FIRST_NAMES)]} Reader{i + 1}" if i % 7 else None
             add_subscriber(session, f"reader{i + 1}@example.org", name=name,
@@ -78,7 +82,7 @@ def _seed(readers: int) -> tuple[int, int]:
                            allowed_topics=settings.topic_list, consent_source="demo")
         oldest = session.scalar(select(Story.published_at).order_by(Story.published_at))
         stories = session.query(Story).count()
-    # The samples are from May 2023: widen the recency window to reach them.
+    # Wide enough to reach the oldest sample story.
     window_hours = int((utcnow() - oldest).total_seconds() // 3600) + 24
     return stories, window_hours
 

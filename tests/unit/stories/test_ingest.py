@@ -6,7 +6,7 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from digest.store.models import Story, StoryStatus
 from digest.stories import ParseError, ingest_source
-from digest.stories.ingest import load_source
+from digest.stories.ingest import load_source, parse_source
 from tests.support.queries import count_rows
 from tests.support.samples import RSS
 
@@ -252,3 +252,14 @@ def test_unreachable_url_is_a_parse_error() -> None:
 
     with pytest.raises(ParseError, match="cannot fetch"):
         load_source(f"http://127.0.0.1:{port}/feed.xml")
+
+
+def test_the_samples_can_be_moved_to_now_keeping_their_spacing(session: Session) -> None:
+    """What `digest demo` does, so that a newcomer's newsletter (a 48 h window) finds them."""
+    exact = parse_source(load_source("sample:sample_feed.json"), origin="sample:sample_feed.json")
+    newest = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+    ingest_source(session, "sample:sample_feed.json", newest=newest)
+    stored = {s.url: s.published_at for s in session.scalars(select(Story))}
+    assert max(stored.values()) == newest
+    latest = max(story.published_at for story in exact)
+    assert {story.url: newest - (latest - story.published_at) for story in exact} == stored
