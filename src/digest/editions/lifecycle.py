@@ -41,6 +41,8 @@ class Move:
     code: StatusCode | None = None
     # Columns set with the status: "now" stands for the time of the move.
     stamps: dict[str, Any] = field(default_factory=dict)
+    # Say nothing more about why: the reason of the state before no longer holds.
+    clears_reason: bool = False
 
 
 # The whole state machine. Staff may ask for the first five by name (transition()); the
@@ -54,7 +56,8 @@ MOVES: dict[str, Move] = {
     # Resumed: sending again, and why it was paused is no longer current.
     "resume": Move((S.PAUSED,), S.SENDING),
     "claim": Move((S.SCHEDULED,), S.SENDING, stamps={"started_at": "now"}),
-    "finish": Move((S.SENDING,), S.SENT, stamps={"finished_at": "now"}),
+    # A finished edition is sent, full stop: "retrying failed deliveries" is over.
+    "finish": Move((S.SENDING,), S.SENT, stamps={"finished_at": "now"}, clears_reason=True),
     "skip-thin": Move((S.SENDING,), S.SKIPPED, StatusCode.TOO_THIN, {"finished_at": "now"}),
     # Released to nobody: skipped and saying why, never a green "sent" with 0 of 0.
     "skip-empty": Move((S.SENDING,), S.SKIPPED, StatusCode.NO_READERS, {"finished_at": "now"}),
@@ -81,7 +84,7 @@ def _move(session: Session, name: str, where: ColumnElement[bool], now: datetime
     states; returns how many moved."""
     move = MOVES[name]
     values: dict[str, Any] = {"status": move.target, **extra}
-    if move.code is not None or reason is not None or name in STAFF_ACTIONS:
+    if move.code is not None or reason is not None or name in STAFF_ACTIONS or move.clears_reason:
         values["status_code"] = move.code
         values["status_reason"] = reason[:REASON_MAX_CHARS] if reason else None
     for column, value in move.stamps.items():

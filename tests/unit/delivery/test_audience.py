@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digest.delivery import ledger, release_edition
-from digest.editions import create_edition, create_newsletter
+from digest.editions import create_edition, create_newsletter, lifecycle
 from digest.observe import edition_audiences, edition_counts
 from digest.readers import RequestContext, add_subscriber, set_subscriptions, subscribe_existing, subscriber_counts
 from digest.store import (
@@ -125,3 +125,20 @@ def test_subscribing_existing_readers_takes_the_active_ones_whose_topics_match(s
     assert already.id not in [e.subscriber_id for e in events]
     assert subscriber_counts(session) == {newsletter.id: 3}
     assert subscribe_existing(session, newsletter, RequestContext(channel="admin")) == 0  # twice: nobody more
+
+
+def test_a_finished_edition_keeps_no_stale_reason(session: Session) -> None:
+    """Reopened to retry its failures, then finished: "retrying failed deliveries" is over."""
+    sent_edition = edition(session, topics=None)
+    sent_edition.status = EditionStatus.SENT
+    session.commit()
+    now = utcnow()
+    assert lifecycle.reopen(session, sent_edition.id, now, "retry-failed") == (True, True)
+    session.commit()
+    session.refresh(sent_edition)
+    assert sent_edition.status_reason == "retrying failed deliveries"
+    assert lifecycle.finish_if_complete(session, sent_edition.id, now)
+    session.commit()
+    session.refresh(sent_edition)
+    assert (sent_edition.status, sent_edition.status_reason, sent_edition.status_code) == (
+        EditionStatus.SENT, None, None)
