@@ -230,10 +230,13 @@ def rewrite(deps: Deps, actor: Actor, edition_id: int, story_id: int, *, headlin
         override(session, edition_id, story_id, headline=headline, summary=summary)
 
 
-def test_send(deps: Deps, actor: Actor, edition_id: int, address: str, transport: Transport) -> str:
-    """One [TEST] copy to `address` (no delivery row); returns its Message-ID. SendError
-    when the mail server refused it."""
+def test_send(deps: Deps, actor: Actor, edition_id: int, address: str, transport: Transport,
+              as_email: str | None = None) -> str:
+    """One [TEST] copy to `address` (no delivery row), as a sample reader or as the reader
+    `as_email`; returns its Message-ID. SendError when the mail server refused it."""
     with audited(deps, actor, "edition.test", _target(edition_id)) as (session, row):
         get_edition(session, edition_id)
         row.update(to=address)
-        return send_test(session, edition_id, address, transport, deps.settings)
+        if as_email:
+            row.update(**{"as": as_email})
+        return send_test(session, edition_id, address, transport, deps.settings, as_email)

@@ -23,7 +23,7 @@ from digest.mail import (
     shared_headers,
 )
 from digest.readers import normalise_email
-from digest.store import Subscriber, utcnow
+from digest.store import Edition, Subscriber, utcnow
 
 TEST_SUBJECT_PREFIX = "[TEST] "
 
@@ -43,30 +43,47 @@ def preview_edition(session: Session, edition_id: int, email: str | None = None)
     reader = PREVIEW_READER
     story_ids = None
     if email:
-        _, key = normalise_email(email)
-        subscriber = session.scalar(select(Subscriber).where(Subscriber.email_key == key))
-        if subscriber is None:
-            raise EditionNotFound(f"no subscriber with address {email}", code="reader_not_found")
+        subscriber = _subscriber(session, email)
         reader = Reader(email=subscriber.email, name=subscriber.name, token=subscriber.token)
-        candidates = (live_candidates(session, edition.id, utcnow()) if edition.story_rows
-                      else select_for_edition(session, edition, spare=SPARE_STORIES))
-        seen = reader_history(session, edition.id, [subscriber.id], utcnow()).get(subscriber.id, set())
-        story_ids = list(choose(candidates, seen, edition.max_stories))
+        story_ids = _their_stories(session, edition, subscriber)
     view = edition_view(session, edition, story_ids)
     rendered = render_edition(view)
     body_html, body_text = rendered.personalise(reader_values(reader))
     return rendered.subject, body_html, body_text
 
 
+def _subscriber(session: Session, email: str) -> Subscriber:
+    _, key = normalise_email(email)
+    subscriber = session.scalar(select(Subscriber).where(Subscriber.email_key == key))
+    if subscriber is None:
+        raise EditionNotFound(f"no subscriber with address {email}", code="reader_not_found")
+    return subscriber
+
+
+def _their_stories(session: Session, edition: Edition, subscriber: Subscriber) -> list[int]:
+    """The stories this reader's copy would carry: the edition's, less what they already had,
+    the spares filling in, as the send loop will do."""
+    candidates = (live_candidates(session, edition.id, utcnow()) if edition.story_rows
+                  else select_for_edition(session, edition, spare=SPARE_STORIES))
+    seen = reader_history(session, edition.id, [subscriber.id], utcnow()).get(subscriber.id, set())
+    return list(choose(candidates, seen, edition.max_stories))
+
+
 def send_test(session: Session, edition_id: int, address: str, transport: Transport,
-              settings: Settings) -> str:
+              settings: Settings, as_email: str | None = None) -> str:
     """One copy to `address`, subject prefixed [TEST]; no delivery row (it is not a send to
-    a reader). Returns the Message-ID."""
+    a reader). With `as_email`, the copy that reader would get: their name and their
+    stories; its links still lead to the test page and never touch them. Returns the
+    Message-ID."""
     edition = get_edition(session, edition_id)
     to_address, _ = normalise_email(address)
-    view = edition_view(session, edition)
+    name, story_ids = None, None
+    if as_email:
+        subscriber = _subscriber(session, as_email)
+        name, story_ids = subscriber.name, _their_stories(session, edition, subscriber)
+    view = edition_view(session, edition, story_ids)
     rendered = render_edition(view)
-    reader = Reader(email=to_address, name=None, token=TEST_TOKEN)
+    reader = Reader(email=to_address, name=name, token=TEST_TOKEN)
     values = reader_values(reader)
     body_html, body_text = rendered.personalise(values)
     shared = shared_headers(view, TEST_SUBJECT_PREFIX + rendered.subject, settings)

@@ -41,3 +41,25 @@ def test_a_test_copys_links_say_it_was_a_test_and_change_nothing(live: Stack, we
     posted = one_click(unsubscribe)
     assert posted.status_code == 200 and posted.text == "This was a test copy: nothing changed.\n"
     assert count(live, Subscriber, Subscriber.status == "active") == 1
+
+
+def test_a_test_can_be_sent_as_a_reader_and_never_touches_them(live: Stack, web: str) -> None:
+    make_user(live, EDITOR, "editor")
+    add_active_reader(live, "ann@example.org", name="Ann Reader")
+    seed_stories(live.factory)
+    with live.factory.begin() as session:
+        edition = Edition(subject="As Ann", send_at=utcnow(), status=EditionStatus.DRAFT, max_stories=5,
+                          window_hours=24 * 365 * 10)
+        session.add(edition)
+    page = f"/editor/editions/{edition.id}"
+    with signed_in(web, EDITOR, next_path="/editor") as editor:
+        token = csrf_token(editor.get(page).text)
+        assert editor.post(f"{page}/test", data={"csrf_token": token, "email": "desk@example.org",
+                                                  "as_email": "ann@example.org"}).status_code == 303
+        unknown = editor.post(f"{page}/test", data={"csrf_token": token, "email": "desk@example.org",
+                                                     "as_email": "nobody@example.org"})
+        assert unknown.status_code == 404 and "no subscriber with address" in unknown.text
+    [copy] = wait_for_mail(live, "desk@example.org", subject="[TEST] ")
+    body = html_part(copy.message)
+    assert "Hi Ann Reader," in body and "/unsubscribe/test-preview" in body
+    assert live.smtp.by_recipient().get("ann@example.org") is None

@@ -97,7 +97,7 @@ def preview(services: ServicesDep, user: ApiStaff, edition_id: PathId, email: Qu
 @router.post("/{edition_id}/test")
 def test_send(services: ServicesDep, user: ApiEditor, edition_id: PathId, body: TestSendIn) -> dict[str, str]:
     message_id = actions.editions.test_send(services.deps(), actor(user, "api"), edition_id, body.email,
-                                            make_transport(services.settings))
+                                            make_transport(services.settings), body.as_email)
     return {"status": "sent", "message_id": message_id}
 
 

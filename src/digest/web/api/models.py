@@ -100,6 +100,7 @@ class OrderIn(BaseModel):
 
 class TestSendIn(BaseModel):
     email: Text320
+    as_email: Text320 | None = Field(None, description="Send the copy this reader would get (links stay test links)")
 
 
 class TokenIn(BaseModel):

@@ -153,7 +153,7 @@ def save_note(request: Request, user: EditorUser, edition_id: int, form: Checked
 def send_test(request: Request, user: EditorUser, edition_id: int, form: CheckedForm) -> Response:
     services = services_of(request)
     actions.editions.test_send(services.deps(), actor(user, "web"), edition_id, form.get("email").strip(),
-                               make_transport(services.settings))
+                               make_transport(services.settings), form.get("as_email").strip() or None)
     return _back(edition_id, "test-sent", "#test")
 
 
