@@ -13,6 +13,7 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -114,6 +115,8 @@ class Settings(BaseSettings):
     batch_size: int = Field(500, ge=1, le=10_000)
     window_hours: int = Field(48, ge=1)
     max_stories: int = Field(5, ge=1, le=50)
+    # The IANA zone editor pages show times in (an edition of a newsletter: the newsletter's).
+    timezone: str = "UTC"
     max_attempts: int = Field(5, ge=1, le=50)
     lease_seconds: int = Field(300, ge=10)
     confirm_token_max_age_days: int = Field(7, ge=1, le=90)
@@ -226,6 +229,14 @@ class Settings(BaseSettings):
         if bad or not topics:
             raise ValueError(f"must be comma-separated lowercase words, got {bad or value!r}")
         return ",".join(topics)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            return ZoneInfo(value.strip()).key
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Kyiv)") from None
 
     @field_validator("ses_topic_arns")
     @classmethod

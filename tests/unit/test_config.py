@@ -70,6 +70,8 @@ def test_short_secret_is_refused(settings_from) -> None:  # type: ignore[no-unty
         ("DIGEST_TOPICS", "politics, Not A Word"),
         ("DIGEST_BATCH_SIZE", "0"),
         ("DIGEST_MAX_STORIES", "many"),
+        ("DIGEST_TIMEZONE", "Mars/Olympus_Mons"),
+        ("DIGEST_TIMEZONE", "../../etc/passwd"),
     ],
 )
 def test_bad_value_names_the_variable(settings_from, variable: str, value: str) -> None:  # type: ignore[no-untyped-def]
@@ -92,6 +94,11 @@ def test_base_url_loses_its_trailing_slash(settings_from) -> None:  # type: igno
 
 def test_topics_are_lower_cased_and_trimmed(settings_from) -> None:  # type: ignore[no-untyped-def]
     assert settings_from(DIGEST_TOPICS=" Politics , World,,").topic_list == ["politics", "world"]
+
+
+def test_pages_show_times_in_utc_unless_a_zone_is_set(settings_from) -> None:  # type: ignore[no-untyped-def]
+    assert settings_from().timezone == "UTC"
+    assert settings_from(DIGEST_TIMEZONE=" Europe/Kyiv ").timezone == "Europe/Kyiv"
 
 
 def test_settings_are_read_once(settings_from, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]

@@ -47,12 +47,15 @@ class Deps:
     """The world an action changes: database sessions, settings, and the queue (a Celery
     task's delay in production, a list's append in tests), called only after commit:
     `enqueue_batch` for a range of deliveries, `enqueue_notice` for one notice (a
-    confirmation). Both are required: an action must never drop a send silently."""
+    confirmation), `release_now` to have due editions released at once rather than at
+    beat's next tick (it must not raise: beat releases them anyway). All are required: an
+    action must never drop a send silently."""
 
     factory: sessionmaker[Session]
     settings: Settings
     enqueue_batch: Enqueue
     enqueue_notice: Callable[[int], None]
+    release_now: Callable[[], None]
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from digest import actions
 from digest.config import get_settings
 from digest.errors import DigestError
 from digest.store import current_and_head, get_engine, is_initialised, session_factory
-from digest.worker import enqueue_batch, enqueue_notice
+from digest.worker import enqueue_batch, enqueue_notice, release_now
 
 out = Console()
 ACTOR = actions.Actor.command_line()
@@ -38,7 +38,7 @@ def require_database() -> None:
 def deps() -> actions.Deps:
     """The actions' world for a command: this process's database, settings and broker."""
     require_database()
-    return actions.Deps(session_factory(), get_settings(), enqueue_batch, enqueue_notice)
+    return actions.Deps(session_factory(), get_settings(), enqueue_batch, enqueue_notice, release_now)
 
 
 def cells(*values: object) -> list[Text]:

@@ -1,5 +1,5 @@
-"""`digest editions`: create, preview, list, release, and steer editions through their
-states (the same actions as the editor and ops pages and the API)."""
+"""`digest editions`: create, edit, preview, list, release, and steer editions through
+their states (the same actions as the editor and ops pages and the API)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ import typer
 
 from digest import actions
 from digest.cli.common import ACTOR, UserError, deps, out, print_json, require_database, table
-from digest.editions import list_editions, parse_send_at, preview_edition
+from digest.editions import KEEP, EditionChanges, list_editions, parse_send_at, preview_edition
 from digest.observe import edition_audiences
 from digest.store import session_scope, utcnow
 from digest.worker import release_due_editions
 
-app = typer.Typer(no_args_is_help=True, help="Editions: create, preview, list, release, steer.")
+app = typer.Typer(no_args_is_help=True, help="Editions: create, edit, preview, list, release, steer.")
 EditionId = Annotated[int, typer.Argument(metavar="ID")]
 
 
@@ -29,17 +29,55 @@ def editions_create(
     max_stories: Annotated[int, typer.Option(help="Most stories in the digest.")] = 5,
     window_hours: Annotated[int, typer.Option(help="Non-pinned stories must be this recent.")] = 48,
     draft: Annotated[bool, typer.Option(help="Create as a draft instead of scheduling it.")] = False,
+    newsletter: Annotated[str | None, typer.Option(
+        metavar="SLUG", help="For this newsletter's readers (default: every active reader).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
 ) -> None:
-    """Create an edition; prints its id. Without --at it is due at once."""
+    """Create an edition; prints its id. Without --at it is due at once (and released at
+    once, unless --draft)."""
     world = deps()
     data = actions.editions.create_edition(world, ACTOR, subject=subject, send_at=parse_send_at(at, tz, utcnow()),
                                            topics=topics, max_stories=max_stories, window_hours=window_hours,
-                                           draft=draft)
+                                           draft=draft, newsletter=newsletter)
     if as_json:
         print_json(data)
     else:
         sys.stdout.write(f"{data['id']}\n")
+
+
+@app.command("edit")
+def editions_edit(
+    edition_id: EditionId,
+    subject: Annotated[str | None, typer.Option(help="A new subject.")] = None,
+    at: Annotated[str | None, typer.Option(help="A new send time, ISO 8601; one that has passed: now.")] = None,
+    tz: Annotated[str | None, typer.Option(help="IANA zone for a naive --at, e.g. Europe/Kyiv.")] = None,
+    max_stories: Annotated[int | None, typer.Option(help="Most stories in the digest.")] = None,
+    window_hours: Annotated[int | None, typer.Option(help="Non-pinned stories must be this recent.")] = None,
+    newsletter: Annotated[str | None, typer.Option(
+        metavar="SLUG", help="A one-off's newsletter: its readers get it.")] = None,
+    no_newsletter: Annotated[bool, typer.Option(
+        "--no-newsletter", help="A one-off for every active reader again.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the edition as a JSON object.")] = False,
+) -> None:
+    """Change a draft or scheduled edition (refused once it is sending). A scheduled edition
+    moved to a time that has passed goes out now."""
+    if tz is not None and at is None:
+        raise UserError("--tz is the zone of --at: give --at with it")
+    if newsletter is not None and no_newsletter:
+        raise UserError("give --newsletter or --no-newsletter, not both")
+    changes = EditionChanges(
+        subject=subject, send_at=parse_send_at(at, tz, utcnow()) if at is not None else None,
+        max_stories=max_stories, window_hours=window_hours,
+        newsletter=None if no_newsletter else newsletter if newsletter is not None else KEEP)
+    if not changes.given():
+        raise UserError("nothing to change: give --subject, --at, --max-stories, --window-hours or --newsletter")
+    outcome = actions.editions.edit(deps(), ACTOR, edition_id, changes)
+    if as_json:
+        print_json(outcome.data["edition"])
+        return
+    fields = ", ".join(outcome.data["changed"])
+    now = " (its time has come: going out now)" if outcome.data["sending_now"] else ""
+    out.print(f"edition {edition_id}: {fields + ' changed' if fields else 'nothing changed'}{now}", markup=False)
 
 
 @app.command("preview")

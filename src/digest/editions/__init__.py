@@ -5,6 +5,7 @@ story list and curation. Newsletters are recurring schedules whose editions beat
 ahead of time so editors can curate them; one-off editions are made by hand.
 
 - `create`: a one-off edition; parse a send time; find and list editions
+- `edit`: change an edition's subject, send time, limits or newsletter before it goes
 - `lifecycle`: the state machine (schedule, claim, finish, pause, cancel, reopen, …)
 - `newsletters`, `schedules`: recurring digests, cron in IANA zones, occurrences → editions
 - `selector`: which stories (pure), and freezing the list at release
@@ -22,8 +23,10 @@ from digest.editions.create import (
     EditionError,
     EditionNotFound,
     InvalidEdition,
+    NewsletterNotFound,
     clean_subject,
     create_edition,
+    find_newsletter,
     get_edition,
     list_editions,
     parse_send_at,
@@ -38,6 +41,7 @@ from digest.editions.curation import (
     reorder,
     set_note,
 )
+from digest.editions.edit import KEEP, EditionChanges, EditionEdit, edit_edition
 from digest.editions.lifecycle import LifecycleError, is_auto_paused
 from digest.editions.newsletters import (
     NewsletterError,
@@ -73,4 +77,6 @@ __all__ = [
     "live_candidates", "load_edition_view", "local_instant", "occurrences", "override", "parse_send_at",
     "preview_edition", "primary_story_ids", "reader_history", "reorder", "schedule_editions",
     "select_for_edition", "select_stories", "send_test", "set_note",
+    # editing an edition before it goes
+    "KEEP", "EditionChanges", "EditionEdit", "NewsletterNotFound", "edit_edition", "find_newsletter",
 ]

@@ -1,5 +1,5 @@
 """Editions: create one (a one-off; newsletters make theirs in digest.editions.schedules),
-find and list them."""
+find and list them; the checks an edition's subject, send time and limits must pass."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from digest.errors import DigestError, Invalid, NotFound
 from digest.mail import HeaderInjection, check_header_value
 from digest.readers import clean_topics
-from digest.store import Edition, EditionStatus
+from digest.store import Edition, EditionStatus, Newsletter
 
 SUBJECT_MAX_CHARS = 300
 MAX_STORIES_LIMIT = 50
@@ -25,7 +25,16 @@ class EditionError(DigestError):
 
 
 class InvalidEdition(EditionError, Invalid):
-    """Edition input that cannot be used: a bad send time, zone, subject or limit."""
+    """Edition input that cannot be used: a bad send time, zone, subject or limit.
+
+    `fields` names the input each message is about (`subject`, `send_at`, `tz`,
+    `max_stories`, `window_hours`, `topics`, `newsletter`), so a form can show it at the
+    field; the message holds them all."""
+
+    def __init__(self, message: str, *, field: str | None = None, fields: dict[str, str] | None = None,
+                 code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.fields = dict(fields) if fields else ({field: message} if field else {})
 
 
 class EditionNotFound(EditionError, NotFound):
@@ -34,39 +43,70 @@ class EditionNotFound(EditionError, NotFound):
     default_code = "edition_not_found"
 
 
+class NewsletterNotFound(EditionError, NotFound):
+    """No newsletter by that id or slug (for a one-off edition)."""
+
+    default_code = "newsletter_not_found"
+
+
 def parse_send_at(at: str | None, tz: str | None, now: datetime) -> datetime:
     """An aware UTC datetime from ISO 8601 text; naive times are read in `tz` (default UTC)."""
     try:
         zone = ZoneInfo(tz) if tz else UTC
     except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidEdition(f"unknown time zone {tz!r} (use an IANA name such as Europe/Kyiv)") from None
+        raise InvalidEdition(f"unknown time zone {tz!r} (use an IANA name such as Europe/Kyiv)",
+                             field="tz") from None
     if at is None:
         return now
     try:
         when = datetime.fromisoformat(at.strip())
     except ValueError:
-        raise InvalidEdition(f"send time {at!r} is not an ISO 8601 date-time (e.g. 2026-12-01T07:00)") from None
+        raise InvalidEdition(f"send time {at!r} is not an ISO 8601 date-time (e.g. 2026-12-01T07:00)",
+                             field="send_at") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=zone)
     elif tz:
-        raise InvalidEdition("give either a UTC offset in the send time or a time zone, not both")
+        raise InvalidEdition("give either a UTC offset in the send time or a time zone, not both", field="tz")
     try:
         return when.astimezone(UTC)
     except OverflowError:  # 9999-12-31T23:59-14:00 is after the last datetime in UTC
-        raise InvalidEdition(f"send time {at!r} is out of range") from None
+        raise InvalidEdition(f"send time {at!r} is out of range", field="send_at") from None
 
 
 def clean_subject(subject: str) -> str:
     try:
         check_header_value(subject, "subject")
     except HeaderInjection as exc:
-        raise InvalidEdition(str(exc)) from None
+        raise InvalidEdition(str(exc), field="subject") from None
     text = " ".join(subject.split())
     if not text:
-        raise InvalidEdition("subject must not be empty")
+        raise InvalidEdition("subject must not be empty", field="subject")
     if len(text) > SUBJECT_MAX_CHARS:
-        raise InvalidEdition(f"subject is longer than {SUBJECT_MAX_CHARS} characters")
+        raise InvalidEdition(f"subject is longer than {SUBJECT_MAX_CHARS} characters", field="subject")
     return text
+
+
+def check_max_stories(max_stories: int) -> int:
+    if not 1 <= max_stories <= MAX_STORIES_LIMIT:
+        raise InvalidEdition(f"max stories must be between 1 and {MAX_STORIES_LIMIT}", field="max_stories")
+    return max_stories
+
+
+def check_window_hours(window_hours: int) -> int:
+    if window_hours < 1:
+        raise InvalidEdition("the story window must be at least one hour", field="window_hours")
+    if window_hours > WINDOW_MAX_HOURS:
+        raise InvalidEdition(f"the story window must be at most {WINDOW_MAX_HOURS} hours", field="window_hours")
+    return window_hours
+
+
+def find_newsletter(session: Session, ref: int | str) -> Newsletter:
+    """The newsletter a one-off edition goes to: by id (int) or slug (str)."""
+    where = Newsletter.id == ref if isinstance(ref, int) else Newsletter.slug == ref
+    newsletter = session.scalar(select(Newsletter).where(where))
+    if newsletter is None:
+        raise NewsletterNotFound(f"no newsletter {ref!r}")
+    return newsletter
 
 
 def create_edition(
@@ -79,19 +119,22 @@ def create_edition(
     max_stories: int,
     window_hours: int,
     draft: bool = False,
+    newsletter: int | str | None = None,
 ) -> Edition:
-    if not 1 <= max_stories <= MAX_STORIES_LIMIT:
-        raise InvalidEdition(f"max stories must be between 1 and {MAX_STORIES_LIMIT}")
-    if window_hours < 1:
-        raise InvalidEdition("the story window must be at least one hour")
-    if window_hours > WINDOW_MAX_HOURS:
-        raise InvalidEdition(f"the story window must be at most {WINDOW_MAX_HOURS} hours")
+    """A one-off edition. With `newsletter` (an id or slug) it goes to that newsletter's
+    readers and takes its format (sender name, fewest stories); without, to every active
+    reader."""
+    check_max_stories(max_stories)
+    check_window_hours(window_hours)
     try:
         chosen = clean_topics(topics, allowed_topics) if topics else None
     except Invalid as exc:
-        raise InvalidEdition(str(exc)) from None
+        raise InvalidEdition(str(exc), field="topics") from None
+    subject = clean_subject(subject)
+    newsletter_id = find_newsletter(session, newsletter).id if newsletter is not None else None
     edition = Edition(
-        subject=clean_subject(subject),
+        newsletter_id=newsletter_id,
+        subject=subject,
         send_at=send_at,
         topics=chosen or None,
         max_stories=max_stories,

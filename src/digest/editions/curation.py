@@ -11,15 +11,15 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from digest.editions.create import get_edition
+from digest.editions.lifecycle import EDITABLE
 from digest.errors import Conflict, Invalid
 from digest.mail import (
     HeaderInjection,
     check_header_value,
 )
-from digest.store import Edition, EditionCuration, EditionStatus
+from digest.store import Edition, EditionCuration
 from digest.stories import get_story
 
-EDITABLE = (EditionStatus.DRAFT, EditionStatus.SCHEDULED)
 NOTE_MAX_CHARS = 2000
 SUMMARY_MAX_CHARS = 1000
 

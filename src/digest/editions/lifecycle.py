@@ -69,6 +69,9 @@ MOVES: dict[str, Move] = {
                          {"finished_at": None}),
 }
 STAFF_ACTIONS = ("schedule", "unschedule", "cancel", "pause", "resume")
+# An edition's subject, send time and limits change only in these; once it is claimed what
+# readers get is what the ledger says.
+EDITABLE = (S.DRAFT, S.SCHEDULED)
 # Kept for callers that ask "which states allow X" and "where does X lead".
 ALLOWED_FROM = {name: move.sources for name, move in MOVES.items()}
 TARGET = {name: MOVES[name].target for name in STAFF_ACTIONS}
@@ -165,6 +168,17 @@ def reopen(session: Session, edition_id: int, now: datetime, why: str) -> tuple[
         return True, True
     status = session.scalar(select(Edition.status).where(Edition.id == edition_id))
     return False, status == EditionStatus.SENDING
+
+
+def change_while_editable(session: Session, edition_id: int, values: dict[str, Any]) -> bool:
+    """Set `values` (subject, send time, limits: never the status) on an edition that is
+    still a draft or scheduled; False if it has left those states. Conditional like every
+    move, so an edit racing the release either lands before the claim (which then sees the
+    new send time) or changes nothing."""
+    result = session.execute(
+        update(Edition).where(Edition.id == edition_id, Edition.status.in_(EDITABLE)).values(**values)
+        .execution_options(synchronize_session=False))
+    return (result.rowcount or 0) == 1
 
 
 def mark_enqueued(session: Session, edition_id: int, now: datetime) -> None:

@@ -29,6 +29,7 @@ def templates_for(settings: Settings) -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(Path(settings.templates_dir) / "web"))
     templates.env.globals["site_name"] = settings.sender_name
     templates.env.globals["site_url"] = settings.public_site_url
+    templates.env.globals["site_zone"] = settings.timezone
     templates.env.filters["when"] = when
     return templates
 

@@ -22,7 +22,7 @@ from digest.delivery import Enqueue
 from digest.infra import RateLimiter
 from digest.store import Role, User, session_factory
 from digest.web.forms import CSRF_COOKIE, BadRequest, Form, csrf_pair, read_form, require_csrf
-from digest.worker import enqueue_batch, enqueue_inbound, enqueue_notice
+from digest.worker import enqueue_batch, enqueue_inbound, enqueue_notice, release_now
 
 SESSION_COOKIE = "digest_session"
 PASSWORD_PAGE = "/account/password"  # where a one-time password is replaced
@@ -40,13 +40,14 @@ class Services:
     enqueue_notice: Callable[[int], None]
     enqueue_inbound: Callable[[bytes], None]
     enqueue_batch: Enqueue = enqueue_batch
+    release_now: Callable[[], None] = release_now
 
     @property
     def limiter(self) -> RateLimiter:
         return RateLimiter(self.redis)
 
     def deps(self) -> actions.Deps:
-        return actions.Deps(self.factory, self.settings, self.enqueue_batch, self.enqueue_notice)
+        return actions.Deps(self.factory, self.settings, self.enqueue_batch, self.enqueue_notice, self.release_now)
 
 
 def default_services(settings: Settings | None = None) -> Services:

@@ -16,12 +16,13 @@ from digest.worker.tasks import (
     enqueue_notice,
     process_inbound,
     release_due_editions,
+    release_now,
     send_batch,
     send_notice,
 )
 
 __all__ = [
     "VISIBILITY_TIMEOUT_SECONDS", "app", "broker_reachable", "enqueue_batch", "enqueue_inbound", "enqueue_notice",
-    "in_process_worker", "make_app", "process_inbound", "publisher", "release_due_editions", "send_batch",
+    "in_process_worker", "make_app", "process_inbound", "publisher", "release_due_editions", "release_now", "send_batch",
     "send_notice", "workers_online",
 ]

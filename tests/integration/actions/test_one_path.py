@@ -13,7 +13,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -129,6 +129,26 @@ def edition_in(live: Stack, status: EditionStatus, *, failed: int = 0, cut_short
         return edition.id
 
 
+EDIT_FROM = datetime(2031, 1, 1, 7, 0, tzinfo=UTC)
+
+
+def a_draft(live: Stack) -> int:
+    """A draft due at EDIT_FROM (the edit's audit row names the time it replaced)."""
+    with live.factory.begin() as session:
+        edition = Edition(subject="A draft edition", send_at=EDIT_FROM, status=EditionStatus.DRAFT, max_stories=5,
+                          window_hours=48)
+        session.add(edition)
+        session.flush()
+        return edition.id
+
+
+def edited(live: Stack, edition_id: int) -> bool:
+    with live.factory() as session:
+        edition = session.get_one(Edition, edition_id)
+        return (edition.subject, edition.send_at.isoformat(), edition.max_stories, edition.window_hours,
+                edition.status) == ("Edited", "2031-06-01T06:30:00+00:00", 3, 48, EditionStatus.DRAFT)
+
+
 def a_story(live: Stack) -> int:
     with live.factory.begin() as session:
         story = Story(url="https://news.example.com/one-path", title="One path", published_at=utcnow())
@@ -224,6 +244,19 @@ CASES: dict[str, Case] = {
                                failed=2),
     "send-missing": state_case("send-missing", EditionStatus.CANCELLED, ("sending", "sent"), ("ops", "api", "cli"),
                                cut_short=2),
+    "edition edit": Case(
+        a_draft,
+        {"web": lambda e, i: e.page_post(e.editor, f"/editor/editions/{i}/edit", f"/editor/editions/{i}/edit", {
+            "subject": "Edited", "send_at": "2031-06-01T09:30", "timezone": "Europe/Kyiv", "max_stories": "3",
+            "window_hours": "48"}),
+         "api": lambda e, i: e.call("PATCH", f"/editions/{i}", json={
+             "subject": "Edited", "send_at": "2031-06-01T09:30", "tz": "Europe/Kyiv", "max_stories": 3}),
+         "cli": lambda e, i: e.cli("editions", "edit", str(i), "--subject", "Edited", "--at", "2031-06-01T09:30",
+                                   "--tz", "Europe/Kyiv", "--max-stories", "3")},
+        edited, "edition.edit", "edition:{id}",
+        {"changed": ["subject", "send_at", "max_stories"], "subject": "Edited", "subject_was": "A draft edition",
+         "send_at": "2031-06-01T06:30:00+00:00", "send_at_was": EDIT_FROM.isoformat(), "max_stories": 3,
+         "max_stories_was": 5}),
     "story flags": Case(
         a_story,
         {"web": lambda e, i: e.page_post(e.editor, "/editor/stories", f"/editor/stories/{i}/flags",

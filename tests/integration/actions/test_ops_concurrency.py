@@ -121,9 +121,13 @@ def no_notice(notice_id: int) -> None:
     raise AssertionError(f"an edition action queued notice {notice_id}")
 
 
+def no_release() -> None:
+    raise AssertionError("an ops action asked for a release")
+
+
 def lane_deps(live: Stack, lane: Lane) -> actions.Deps:
     """What the ops page hands an action, with the lane's queue and batch size."""
-    return actions.Deps(live.factory, Settings(batch_size=LANE_BATCH_SIZE), lane.enqueue, no_notice)
+    return actions.Deps(live.factory, Settings(batch_size=LANE_BATCH_SIZE), lane.enqueue, no_notice, no_release)
 
 
 @pytest.mark.parametrize("how", ["threads", "http"])

@@ -21,10 +21,10 @@ import pytest
 from sqlalchemy import select
 
 from digest import staff
-from digest.editions import lifecycle
+from digest.editions import create_newsletter, lifecycle
 from digest.store.models import AuditEntry, Edition, EditionStatus, Story, Subscriber, utcnow
 from tests.support.factories import seed_readers, seed_stories
-from tests.support.samples import SAMPLE_WINDOW_HOURS
+from tests.support.samples import SAMPLE_WINDOW_HOURS, TOPICS
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
@@ -48,6 +48,7 @@ class Api:
     story_ids: list[int]
     edition_ids: list[int]
     reader_ids: list[int]
+    newsletter_ids: list[int]
 
     @property
     def headers(self) -> dict[str, str]:
@@ -73,8 +74,12 @@ def api(live: Stack, web: str) -> Api:
         session.flush()
         story_ids = list(session.scalars(select(Story.id).order_by(Story.id)))
         reader_ids = list(session.scalars(select(Subscriber.id).order_by(Subscriber.id)))
+        # A newsletter for one-offs to be made for, and moved to (newsletter_id).
+        newsletter = create_newsletter(session, slug="fuzz-morning", name="Fuzz Morning", cron="0 7 * * *",
+                                       timezone="UTC", allowed_topics=TOPICS)
     return Api(base_url=f"{web}/api/v1", token=token, revoker_token=revoker_token, live=live,
-               story_ids=story_ids, edition_ids=[e.id for e in editions], reader_ids=reader_ids)
+               story_ids=story_ids, edition_ids=[e.id for e in editions], reader_ids=reader_ids,
+               newsletter_ids=[newsletter.id])
 
 
 def schemathesis_config(api: Api, folder: Path) -> Path:
@@ -88,13 +93,14 @@ def schemathesis_config(api: Api, folder: Path) -> Path:
         "topics": ["politics", "world"], "emails": ["reader@example.org"], "crons": ["0 7 * * *"],
         "slugs": ["morning-briefing"], "readers": api.reader_ids,
         "csvs": ["email,name,topics\nfuzz-import@example.org,Fuzz,world\nnot an address,,\n"],
+        "newsletters": api.newsletter_ids,
     }
     bindings = {
         "path.edition_id": "editions", "path.story_id": "stories", "body.story_id": "stories",
         "body.story_ids[*]": "stories", "path.action": "actions", "body.action": "curation", "body.url": "urls",
         "body.published_at": "dates", "body.at": "dates", "body.tz": "zones", "body.timezone": "zones",
         "body.topics[*]": "topics", "body.email": "emails", "body.cron": "crons", "body.slug": "slugs",
-        "path.reader_id": "readers", "body.csv": "csvs",
+        "path.reader_id": "readers", "body.csv": "csvs", "body.send_at": "dates", "body.newsletter_id": "newsletters",
     }
     lines = [f"[dictionaries.{name}]\nvalues = {json.dumps(values)}" for name, values in dictionaries.items()]
     lines.append("[parameters]")
@@ -178,6 +184,17 @@ def _hostile_requests(story_id: int, edition_id: int) -> Iterator[tuple[str, str
         "headers": {"Content-Type": "application/json"}}
     yield "NUL in a story title", "POST", "/stories", {"json": {"url": "https://x.example/n", "title": "a\u0000b"}}
     yield "NUL in a note", "PATCH", f"/editions/{edition_id}", {"json": {"note": "a\u0000b"}}
+    yield "NUL in a new subject", "PATCH", f"/editions/{edition_id}", {"json": {"subject": "a\u0000b"}}
+    yield "a new send time out of range", "PATCH", f"/editions/{edition_id}", {
+        "json": {"send_at": "9999-12-31T23:59:59-14:00"}}
+    yield "a new zone that is a path", "PATCH", f"/editions/{edition_id}", {
+        "json": {"send_at": "2031-01-01T07:00", "tz": "../../etc/passwd"}}
+    yield "a zone without a send time", "PATCH", f"/editions/{edition_id}", {"json": {"tz": "Europe/Kyiv"}}
+    yield "huge numbers in an edit", "PATCH", f"/editions/{edition_id}", {
+        "json": {"max_stories": 2**70, "window_hours": 2**70}}
+    yield "unknown newsletter in an edit", "PATCH", f"/editions/{edition_id}", {"json": {"newsletter_id": 2**62}}
+    yield "unknown newsletter for a one-off", "POST", "/editions", {"json": {"subject": "S", "newsletter_id": -1}}
+    yield "too long new subject", "PATCH", f"/editions/{edition_id}", {"json": {"subject": "s" * 301}}
     yield "lone surrogate in a headline", "POST", f"/editions/{edition_id}/override", {
         "content": f'{{"story_id": {story_id}, "headline": "\\ud83d"}}'.encode(),
         "headers": {"Content-Type": "application/json"}}

@@ -35,7 +35,9 @@ from digest.store.models import (
     utcnow,
 )
 from tests.support.factories import make_user, seed_readers, seed_stories
+from tests.support.mail import wait_for_mail
 from tests.support.queries import count, story_ids
+from tests.support.samples import SAMPLE_WINDOW_HOURS
 from tests.support.stack import Stack
 from tests.support.web import EDITOR, OPS, PASSWORD, clear_rate_limits, csrf_token, sign_in
 
@@ -416,7 +418,8 @@ def test_an_edition_is_curated_previewed_tested_and_scheduled(live: Stack, edito
     ids = story_ids(live)
     first, second = (ids["Regional Water Utility Posts Surprise Quarterly Profit"],
                      ids["City Council Approves Overhaul of Downtown Transit Routes"])
-    edition_id = draft(editor)
+    # Due tomorrow: scheduled, it stays scheduled (one due now would be released at once).
+    edition_id = draft(editor, send_at=f"{utcnow() + timedelta(days=1):%Y-%m-%dT%H:%M}")
     page_path = f"/editor/editions/{edition_id}"
     # Sample stories are old: outside the 48-hour window, so only pins will show.
     page = editor.get(page_path, params={"q": "water"})
@@ -497,13 +500,22 @@ def test_an_edition_is_curated_previewed_tested_and_scheduled(live: Stack, edito
 
 
 def test_scheduling_a_draft_whose_time_has_passed_sends_it_now_not_never(live: Stack, editor: httpx.Client) -> None:
-    edition_id = draft(editor, "Curated all afternoon", send_at="2020-01-01T07:00")
+    seed_stories(live.factory)
+    [reader] = seed_readers(live.factory, 1, prefix="overdue-reader")
+    edition_id = draft(editor, "Curated all afternoon", send_at="2020-01-01T07:00",
+                       window_hours=str(SAMPLE_WINDOW_HOURS))
     page_path = f"/editor/editions/{edition_id}"
     assert "Its send time has passed, so scheduling sends it straight away." in editor.get(page_path).text
     before = utcnow()
-    assert submit(editor, page_path, f"{page_path}/status", {"action": "schedule", "anyway": "yes"}).status_code == 303
+    response = submit(editor, page_path, f"{page_path}/status", {"action": "schedule", "anyway": "yes"})
+    assert response.status_code == 303 and response.headers["location"] == f"{page_path}?done=schedule-now"
+    # Released at once, by the action itself: no beat, no release task sent by the test.
+    assert live.wait_for_edition(edition_id, timeout=MAIL_TIMEOUT_SECONDS) == "sent"
+    [received] = wait_for_mail(live, reader, subject="Curated all afternoon")
+    assert str(received.message["Subject"]) == "Curated all afternoon"
     row = edition(live, edition_id)
-    assert row.status == EditionStatus.SCHEDULED and row.send_at >= before - timedelta(seconds=1)
+    assert row.send_at >= before - timedelta(seconds=1)
+    assert "it is going out now" in editor.get(f"{page_path}?done=schedule-now").text
     with live.factory() as session:
         entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "edition.schedule")).one()
         assert entry.detail == {"changed": True, "send_at_was": "2020-01-01T07:00:00+00:00"}

@@ -21,8 +21,8 @@ NEW_PASSWORD = "a password of my own"
 
 @pytest.fixture
 def deps(engine: Engine) -> actions.Deps:
-    # Staff actions enqueue nothing: both queues refuse, so a stray enqueue would show.
-    return actions.Deps(session_factory(engine), get_settings(), refuse, refuse)
+    # Staff actions enqueue nothing: every queue refuses, so a stray enqueue would show.
+    return actions.Deps(session_factory(engine), get_settings(), refuse, refuse, refuse)
 
 
 def refuse(*args: object) -> None:

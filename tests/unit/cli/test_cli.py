@@ -11,6 +11,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
@@ -25,11 +26,14 @@ from digest.editions.create import create_edition, parse_send_at
 from digest.readers import add_subscriber
 from digest.store.engine import make_engine, session_factory
 from digest.store.migrate import upgrade
-from digest.store.models import AuditEntry, Edition, Newsletter, Story
+from digest.store.models import AuditEntry, Edition, EditionStatus, Newsletter, Story
 from digest.stories import ingest_source
 
 DIGEST = Path(sys.executable).with_name("digest")  # the console script of the venv running pytest
 CLI_TIMEOUT_SECONDS = 60
+# A fresh interpreter takes a second or two; a broker that is away must not add Celery's
+# retries to that (the release is asked for once, on a connection of its own).
+CLI_FAIL_FAST_SECONDS = 8
 
 
 @dataclass
@@ -187,6 +191,70 @@ def test_editions_create_json_and_plain(ws: Workspace) -> None:
     assert ws.counts()["editions"] == 2
 
 
+def test_a_due_edition_made_without_a_broker_is_one_warning_and_no_wait(ws: Workspace) -> None:
+    # DIGEST_BROKER_URL points at a closed port: asking for the release at once fails fast,
+    # says so once, and the edition is made all the same (beat releases it later).
+    started = time.monotonic()
+    result = ws.run("editions", "create", "--subject", "Now")
+    elapsed = time.monotonic() - started
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "1\n"
+    [warning] = result.stderr.splitlines()
+    assert warning.startswith("could not ask for the edition's release now") and "Connection refused" in warning
+    assert "beat releases it" in warning
+    assert elapsed < CLI_FAIL_FAST_SECONDS
+    [edition] = ws.json("editions", "list")  # type: ignore[misc]
+    assert edition["status"] == "scheduled"
+    # A draft, or an edition for later, asks for nothing.
+    assert ws.run("editions", "create", "--subject", "Later", "--draft").stderr == ""
+    assert ws.run("editions", "create", "--subject", "Later", "--at", "2031-01-01T07:00").stderr == ""
+
+
+def test_editions_edit_changes_what_is_given(ws: Workspace) -> None:
+    ws.ok("newsletters", "add", "morning", "--name", "Morning", "--cron", "0 7 * * *")
+    draft = ws.json("editions", "create", "--subject", "Draft", "--at", "2031-01-01T07:00", "--draft")
+    for_morning = ws.json("editions", "create", "--subject", "Morning's", "--at", "2031-01-01T07:00", "--draft",
+                          "--newsletter", "morning")
+    assert isinstance(draft, dict) and isinstance(for_morning, dict)
+    assert draft["newsletter_id"] is None and for_morning["newsletter_id"] == 1
+    edition = str(draft["id"])
+
+    said = ws.ok("editions", "edit", edition, "--subject", "Evening", "--at", "2031-06-01T09:30", "--tz",
+                 "Europe/Kyiv", "--max-stories", "3")
+    assert said == f"edition {edition}: subject, send_at, max_stories changed\n"
+    assert ws.ok("editions", "edit", edition, "--subject", "Evening") == f"edition {edition}: nothing changed\n"
+    assert ws.ok("editions", "edit", edition, "--newsletter", "morning") == (
+        f"edition {edition}: newsletter_id changed\n")
+    edited = ws.json("editions", "edit", edition, "--no-newsletter", "--window-hours", "72")
+    assert isinstance(edited, dict)
+    assert {k: edited[k] for k in ("subject", "send_at", "max_stories", "newsletter_id", "status")} == {
+        "subject": "Evening", "send_at": "2031-06-01T06:30:00+00:00", "max_stories": 3, "newsletter_id": None,
+        "status": "draft"}
+    engine = make_engine(f"sqlite:///{ws.database}")
+    with session_factory(engine)() as session:
+        audit = session.execute(select(AuditEntry.action, AuditEntry.via, AuditEntry.detail)
+                                .where(AuditEntry.action == "edition.edit").order_by(AuditEntry.id)).all()
+    engine.dispose()
+    assert [(via, detail["changed"]) for _, via, detail in audit] == [  # type: ignore[index]
+        ("cli", ["subject", "send_at", "max_stories"]), ("cli", []), ("cli", ["newsletter_id"]),
+        ("cli", ["window_hours", "newsletter_id"])]
+
+
+def test_editing_an_edition_that_has_started_sending_is_refused(ws: Workspace) -> None:
+    engine = make_engine(f"sqlite:///{ws.database}")
+    with session_factory(engine).begin() as session:
+        session.add(Edition(subject="Going", send_at=datetime.now(UTC), status=EditionStatus.SENDING))
+    engine.dispose()
+
+    result = ws.run("editions", "edit", "1", "--subject", "Too late")
+
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == "digest: error: Edition 1 is sending: it can no longer be changed.\n"
+    [edition] = ws.json("editions", "list")  # type: ignore[misc]
+    assert edition["subject"] == "Going"
+
+
 def test_a_newsletter_can_take_the_existing_readers_and_editions_show_their_audience(ws: Workspace) -> None:
     ws.ok("subscribers", "add", "ann@example.com", "--topics", "politics", "--confirmed")
     ws.ok("subscribers", "add", "bob@example.com", "--topics", "sports", "--confirmed")
@@ -340,6 +408,21 @@ BAD_INPUT = {
     "demote the last admin": (["users", "role", "admin@example.org", "--role", "editor"], "is the last active admin"),
     "user with an unknown role": (["users", "add", "new@example.org", "--role", "owner"], "role must be one of"),
     "user already there": (["users", "add", "ADMIN@example.org", "--role", "editor"], "admin@example.org exists"),
+    "create for an unknown newsletter": (["editions", "create", "--subject", "S", "--newsletter", "evening"],
+                                         "no newsletter 'evening'"),
+    "edit unknown edition": (["editions", "edit", "999", "--subject", "S"], "no edition with id 999"),
+    "edit with nothing to change": (["editions", "edit", "1"], "nothing to change"),
+    "edit --tz without --at": (["editions", "edit", "1", "--tz", "Europe/Kyiv"], "give --at with it"),
+    "edit bad date": (["editions", "edit", "1", "--at", "next tuesday"], "not an ISO 8601"),
+    "edit bad zone": (["editions", "edit", "1", "--at", "2031-01-01T07:00", "--tz", "Mars/Base"],
+                      "unknown time zone"),
+    "edit subject with a newline": (["editions", "edit", "1", "--subject", "Hi\nBcc: victim@example.com"],
+                                    "subject must be a single line"),
+    "edit too many stories": (["editions", "edit", "1", "--max-stories", "51"], "max stories must be between 1 and 50"),
+    "edit max stories not a number": (["editions", "edit", "1", "--max-stories", "lots"], "Invalid value"),
+    "edit unknown newsletter": (["editions", "edit", "1", "--newsletter", "evening"], "no newsletter 'evening'"),
+    "edit both newsletter options": (["editions", "edit", "1", "--newsletter", "a", "--no-newsletter"],
+                                     "not both"),
 }
 
 

@@ -45,7 +45,7 @@ def test_a_reader_forgetting_themselves_leaves_no_address_in_the_ledger(session:
 
 def test_staff_erasing_a_reader_takes_the_same_path(session: Session) -> None:
     reader_id, delivery_id = bounced_reader(session, "bob@example.org")
-    deps = actions.Deps(session_factory(), get_settings(), lambda *a: None, lambda *a: None)
+    deps = actions.Deps(session_factory(), get_settings(), lambda *a: None, lambda *a: None, lambda: None)
     assert actions.readers.erase_reader(deps, actions.Actor.command_line(), reader_id).changed
     session.expire_all()
     assert session.scalar(select(Delivery.last_error).where(Delivery.id == delivery_id)) is None

@@ -8,7 +8,15 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from digest import actions
-from digest.editions import edition_view, get_edition, parse_send_at, preview_edition
+from digest.editions import (
+    KEEP,
+    EditionChanges,
+    InvalidEdition,
+    edition_view,
+    get_edition,
+    parse_send_at,
+    preview_edition,
+)
 from digest.errors import Invalid
 from digest.mail import make_transport
 from digest.observe import edition_audiences, edition_counts
@@ -48,7 +56,7 @@ def add_edition(services: ServicesDep, user: ApiEditor, body: EditionIn) -> dict
     return actions.editions.create_edition(
         services.deps(), actor(user, "api"), subject=body.subject, send_at=parse_send_at(body.at, body.tz, utcnow()),
         topics=",".join(body.topics) if body.topics else None, max_stories=body.max_stories,
-        window_hours=body.window_hours, draft=body.draft)
+        window_hours=body.window_hours, draft=body.draft, newsletter=body.newsletter_id)
 
 
 @router.get("/{edition_id}")
@@ -63,7 +71,19 @@ def edition(services: ServicesDep, user: ApiStaff, edition_id: PathId) -> dict[s
 
 @router.patch("/{edition_id}")
 def patch_edition(services: ServicesDep, user: ApiEditor, edition_id: PathId, body: EditionPatch) -> dict[str, Any]:
-    return actions.editions.note(services.deps(), actor(user, "api"), edition_id, body.note)
+    """`note` alone: the editor's note (as the note form). Anything else: the edition's
+    subject, send time, limits and one-off newsletter, until it starts sending (409 after)."""
+    given = body.model_fields_set
+    if given <= {"note"}:
+        return actions.editions.note(services.deps(), actor(user, "api"), edition_id, body.note)
+    if "tz" in given and body.send_at is None:
+        raise InvalidEdition("tz is the zone of send_at: give send_at with it", field="tz")
+    changes = EditionChanges(
+        subject=body.subject, max_stories=body.max_stories, window_hours=body.window_hours,
+        send_at=parse_send_at(body.send_at, body.tz, utcnow()) if body.send_at is not None else None,
+        newsletter=body.newsletter_id if "newsletter_id" in given else KEEP,
+        note=body.note if "note" in given else KEEP)
+    return actions.editions.edit(services.deps(), actor(user, "api"), edition_id, changes).data["edition"]
 
 
 @router.post("/{edition_id}/curation")

@@ -76,10 +76,22 @@ class EditionIn(BaseModel):
     max_stories: int = 5
     window_hours: int = 48
     draft: bool = True
+    newsletter_id: Id | None = Field(None, description="a one-off for this newsletter's readers; default: every "
+                                                        "active reader")
 
 
 class EditionPatch(BaseModel):
+    """Each field given is changed; one left out stays as it is. `note` alone changes only
+    the note; with any other field everything given changes in one go."""
+
     note: Text | None = None
+    subject: Text300 | None = None
+    send_at: str | None = Field(None, description="ISO 8601; naive times are read in `tz`; a time that has passed: "
+                                                  "now", pattern=NO_NUL, max_length=64)
+    tz: Text64 | None = Field(None, description="IANA zone of a naive `send_at`")
+    max_stories: int | None = None
+    window_hours: int | None = None
+    newsletter_id: Id | None = Field(None, description="a one-off's newsletter; null: every active reader")
 
 
 class CurationIn(BaseModel):

@@ -1,14 +1,17 @@
 """What every editor page shares: the page frame with its notice, the create forms, whole
-numbers from form fields, the redirect back."""
+numbers from form fields, times in the page's zone, the redirect back."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
+from jinja2 import pass_context
+from jinja2.runtime import Context
+from markupsafe import Markup
 
 from digest.errors import Invalid
 from digest.web.deps import services_of, staff_page
@@ -33,6 +36,9 @@ NOTICES = {
     "note": "Editor's note saved.",
     "test-sent": "Test sent.",
     "schedule": "Edition scheduled: it goes out at its send time.",
+    "schedule-now": "Edition scheduled: its time has come, so it is going out now.",
+    "edited": "Edition saved.",
+    "edited-now": "Edition saved: its new time has come, so it is going out now.",
     "unschedule": "Edition back to draft: it will not go out until scheduled again.",
     "cancel": "Edition cancelled.",
     "unchanged": "Nothing to change: it was already so.",
@@ -42,12 +48,26 @@ NOTICES = {
 }
 
 
-def when(value: datetime | None, zone: str = "UTC") -> str:
-    """A template filter: a time in `zone`, as an editor reads it."""
+def _readable(value: datetime) -> str:
+    return f"{value:%a} {value.day} {value:%b %Y, %H:%M} {value:%Z}"
+
+
+@pass_context
+def when(context: Context, value: datetime | None, zone: str | None = None) -> str:
+    """A template filter: a time as an editor reads it, in one zone named after it (`zone`;
+    else the page's `zone`: an edition's newsletter's; else DIGEST_TIMEZONE), in a <time>
+    element that carries the instant and shows it in UTC on hover."""
     if value is None:
         return "—"
-    local = value.astimezone(ZoneInfo(zone))
-    return f"{local:%a} {local.day} {local:%b %Y, %H:%M} {local:%Z}"
+    name = zone or context.get("zone") or context.get("site_zone") or "UTC"
+    utc = value.astimezone(UTC)
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(
+        f"{utc:%Y-%m-%dT%H:%M:%SZ}", _readable(utc), _readable(value.astimezone(ZoneInfo(name))))
+
+
+def local_input(value: datetime, zone: str) -> str:
+    """A time as a datetime-local field shows it: to the minute, in `zone`."""
+    return f"{value.astimezone(ZoneInfo(zone)):%Y-%m-%dT%H:%M}"
 
 
 def see_other(url: str) -> RedirectResponse:

@@ -1,9 +1,11 @@
-"""Editor pages for editions: create a one-off edition, then curate it: pin, leave out and
-order stories, rewrite a headline or summary for this edition only, write the note, preview
-it at desktop and phone width, send a test, schedule, unschedule or cancel.
+"""Editor pages for editions: create a one-off edition (for every active reader or one
+newsletter's), then curate it: pin, leave out and order stories, rewrite a headline or
+summary for this edition only, write the note, preview it at desktop and phone width, send
+a test, change its subject, send time and limits, schedule, unschedule or cancel.
 
 Every change is a digest.actions call, as in the JSON API and the command line. An edition
 that has started sending is frozen: changing it is a 409 page saying so (digest.web.errors).
+Times show in the edition's zone: its newsletter's, else DIGEST_TIMEZONE.
 """
 
 from __future__ import annotations
@@ -16,17 +18,30 @@ from sqlalchemy import select
 
 from digest import actions
 from digest.delivery import left_out
-from digest.editions import EDITABLE, edition_picks, get_edition, lifecycle, parse_send_at, preview_edition
+from digest.editions import (
+    EDITABLE,
+    EditionChanges,
+    EditionFrozen,
+    InvalidEdition,
+    NewsletterNotFound,
+    edition_picks,
+    get_edition,
+    lifecycle,
+    list_newsletters,
+    parse_send_at,
+    preview_edition,
+)
 from digest.editions import edition_view as view_of
 from digest.errors import Invalid, NotFound
 from digest.mail import make_transport
 from digest.observe import edition_counts
-from digest.readers import normalise_email
-from digest.store import EditionCuration, EditionStatus, Story, Subscriber, utcnow
+from digest.readers import normalise_email, subscriber_counts
+from digest.store import Edition, EditionCuration, EditionStatus, Story, Subscriber, utcnow
 from digest.stories import StoryFilter, search_stories
 from digest.web.deps import CheckedForm, EditorUser, actor, services_of
 from digest.web.errors import EditorError
-from digest.web.pages.editor.common import editor_form_page, editor_page, int_field, see_other
+from digest.web.forms import Form
+from digest.web.pages.editor.common import editor_form_page, editor_page, int_field, local_input, see_other
 
 router = APIRouter(prefix="/editor")
 CANDIDATES_SHOWN = 15
@@ -35,35 +50,142 @@ EDITOR_ACTIONS = ("schedule", "unschedule", "cancel")
 
 # ------------------------------------------------------------------ editions: create
 
+# Form fields by the input an InvalidEdition names (its `fields`).
+FORM_FIELDS = {"tz": "timezone", "newsletter": "newsletter_id"}
+
+
+def _zone_of(request: Request, edition: Edition) -> str:
+    """The zone an edition's times show in: its newsletter's, else the site's."""
+    return edition.newsletter.timezone if edition.newsletter else services_of(request).settings.timezone
+
+
+def _newsletters(request: Request) -> list[dict[str, Any]]:
+    """What the newsletter picker offers: every newsletter, with its active readers."""
+    with services_of(request).factory() as session:
+        counts = subscriber_counts(session)
+        return [{"id": n.id, "name": n.name, "readers": counts.get(n.id, 0)} for n in list_newsletters(session)]
+
+
+def _field_errors(exc: InvalidEdition) -> dict[str, str]:
+    return {FORM_FIELDS.get(name, name): message for name, message in exc.fields.items()}
+
+
+def _newsletter_field(form: Form, errors: dict[str, str]) -> int | None:
+    raw = form.get("newsletter_id").strip()
+    if raw and not (raw.isdigit() and len(raw) <= 18):
+        errors["newsletter_id"] = "Choose a newsletter from the list"
+        return None
+    return int(raw) if raw else None
+
 
 def _edition_form_page(request: Request, values: dict[str, Any], error: str | None = None,
-                       status: int = 200) -> Response:
-    return editor_form_page(request, "editor/edition_new.html", "edition", values, error, status)
+                       status: int = 200, errors: dict[str, str] | None = None) -> Response:
+    return editor_form_page(request, "editor/edition_new.html", "edition", values, error, status,
+                            newsletters=_newsletters(request), errors=errors or {})
 
 
 @router.get("/editions/new")
 def new_edition(request: Request, user: EditorUser) -> Response:
     settings = services_of(request).settings
-    return _edition_form_page(request, {"subject": "", "send_at": "", "timezone": "UTC", "topics": [],
-                                        "max_stories": settings.max_stories, "window_hours": settings.window_hours})
+    return _edition_form_page(request, {"subject": "", "send_at": "", "timezone": settings.timezone, "topics": [],
+                                        "max_stories": settings.max_stories, "window_hours": settings.window_hours,
+                                        "newsletter_id": ""})
 
 
 @router.post("/editions/new")
 def add_edition(request: Request, user: EditorUser, form: CheckedForm) -> Response:
     settings = services_of(request).settings
-    values: dict[str, Any] = {name: form.get(name)
-                              for name in ("subject", "send_at", "timezone", "max_stories", "window_hours")}
+    values: dict[str, Any] = {name: form.get(name) for name in
+                              ("subject", "send_at", "timezone", "max_stories", "window_hours", "newsletter_id")}
     values["topics"] = form.get_all("topics")
+    errors: dict[str, str] = {}
+    newsletter = _newsletter_field(form, errors)
+    if errors:
+        return _edition_form_page(request, values, errors["newsletter_id"], 400, errors)
     try:
         edition = actions.editions.create_edition(
             services_of(request).deps(), actor(user, "web"), subject=values["subject"],
             send_at=parse_send_at(values["send_at"].strip() or None, values["timezone"].strip() or None, utcnow()),
             topics=",".join(values["topics"]) or None,
             max_stories=int_field(form, "max_stories", settings.max_stories, "Max stories"),
-            window_hours=int_field(form, "window_hours", settings.window_hours, "Story window"), draft=True)
+            window_hours=int_field(form, "window_hours", settings.window_hours, "Story window"), draft=True,
+            newsletter=newsletter)
+    except NewsletterNotFound as exc:
+        return _edition_form_page(request, values, str(exc), 404, {"newsletter_id": str(exc)})
+    except InvalidEdition as exc:
+        return _edition_form_page(request, values, str(exc), 400, _field_errors(exc))
     except Invalid as exc:
         return _edition_form_page(request, values, str(exc), 400)
     return see_other(f"/editor/editions/{edition['id']}?done=edition-added")
+
+
+# ------------------------------------------------------------------ editions: edit
+
+
+def _editable(session: Any, edition_id: int) -> Edition:
+    edition = get_edition(session, edition_id)
+    if edition.status not in EDITABLE:
+        raise EditionFrozen(f"Edition {edition_id} is {edition.status.value}: it can no longer be changed.")
+    return edition
+
+
+def _edit_page(request: Request, edition: Edition, values: dict[str, Any], errors: dict[str, str] | None = None,
+               status: int = 200) -> Response:
+    error = "Check the fields marked below." if errors else None
+    return editor_form_page(request, "editor/edition_edit.html", "", values, error, status,
+                            edition=edition, zone=_zone_of(request, edition), errors=errors or {},
+                            newsletters=_newsletters(request) if edition.occurrence_at is None else [])
+
+
+@router.get("/editions/{edition_id}/edit")
+def edit_page(request: Request, user: EditorUser, edition_id: int) -> Response:
+    with services_of(request).factory() as session:
+        edition = _editable(session, edition_id)
+        zone = _zone_of(request, edition)
+        values = {"subject": edition.subject, "send_at": local_input(edition.send_at, zone), "timezone": zone,
+                  "max_stories": edition.max_stories, "window_hours": edition.window_hours,
+                  "newsletter_id": str(edition.newsletter_id or "")}
+        return _edit_page(request, edition, values)
+
+
+@router.post("/editions/{edition_id}/edit")
+def save_edition(request: Request, user: EditorUser, edition_id: int, form: CheckedForm) -> Response:
+    """Only what the editor changed is sent on: a send time left as shown (to the minute, in
+    the zone shown) stays exactly what it was."""
+    values: dict[str, Any] = {name: form.get(name) for name in
+                              ("subject", "send_at", "timezone", "max_stories", "window_hours", "newsletter_id")}
+    with services_of(request).factory() as session:
+        edition = _editable(session, edition_id)
+    errors: dict[str, str] = {}
+    zone, typed, now = values["timezone"].strip() or _zone_of(request, edition), values["send_at"].strip(), utcnow()
+    send_at = None
+    try:
+        parse_send_at(None, zone, now)  # the zone on its own first: the comparison below reads times in it
+        if not typed:
+            errors["send_at"] = "Give a send time (a time that has passed: as soon as possible)"
+        elif typed != local_input(edition.send_at, zone):
+            send_at = parse_send_at(typed, zone, now)
+    except InvalidEdition as exc:
+        errors.update(_field_errors(exc))
+    numbers: dict[str, Any] = {}
+    for name, label in (("max_stories", "Most stories"), ("window_hours", "Story window")):
+        try:
+            numbers[name] = int_field(form, name, getattr(edition, name), label)
+        except Invalid as exc:
+            errors[name] = str(exc)
+    if edition.occurrence_at is None and "newsletter_id" in form:  # a newsletter's own edition keeps it
+        numbers["newsletter"] = _newsletter_field(form, errors)
+    if errors:
+        return _edit_page(request, edition, values, errors, 400)
+    changes = EditionChanges(subject=values["subject"], send_at=send_at, **numbers)
+    try:
+        outcome = actions.editions.edit(services_of(request).deps(), actor(user, "web"), edition_id, changes)
+    except NewsletterNotFound as exc:
+        return _edit_page(request, edition, values, {"newsletter_id": str(exc)}, 404)
+    except InvalidEdition as exc:
+        return _edit_page(request, edition, values, _field_errors(exc), 400)
+    done = "edited-now" if outcome.data["sending_now"] else "edited" if outcome.changed else "unchanged"
+    return _back(edition_id, done)
 
 
 # ------------------------------------------------------------------ editions: curate
@@ -98,7 +220,7 @@ def edition_page(request: Request, user: EditorUser, edition_id: int, q: str = "
             preview_error = str(exc)
             subject, body_html, body_text = preview_edition(session, edition_id, None)
         context = {
-            "edition": edition, "view": view, "rows": rows, "originals": originals, "excluded": excluded,
+            "edition": edition, "view": view, "zone": _zone_of(request, edition), "rows": rows, "originals": originals, "excluded": excluded,
             "candidates": candidates, "q": q, "email": email, "counts": counts, "overflow": overflow,
             "editable": edition.status in EDITABLE,
             "actions": [a for a in EDITOR_ACTIONS if edition.status in lifecycle.ALLOWED_FROM[a]],
@@ -172,4 +294,6 @@ def change_status(request: Request, user: EditorUser, edition_id: int, form: Che
                               "No reader would get it now. Tick “Schedule it anyway” to schedule it regardless: "
                               "released to nobody, it ends skipped, never sent.", back)
     outcome = actions.editions.act(services_of(request).deps(), actor(user, "web"), edition_id, action)
+    if outcome.data.get("sending_now"):
+        return _back(edition_id, "schedule-now")
     return _back(edition_id, action if outcome.changed else "unchanged")
