@@ -68,7 +68,9 @@ def test_a_new_newsletter_can_take_the_existing_readers_and_shows_its_count(live
         "min_stories": "1", "subject_template": "{{ newsletter }}", "subscribe_existing": "yes"})
     assert response.status_code == 303
     dashboard = editor.get("/editor").text
-    assert re.search(r"<td>Morning<div.*?</td>\s*<td class=\"num\">2</td>", dashboard, re.DOTALL), dashboard
+    assert re.search(r">Morning</a><div.*?</td>\s*<td class=\"num\">2</td>", dashboard, re.DOTALL), dashboard
+    listed = editor.get("/editor/newsletters").text
+    assert re.search(r">Morning</a><div.*?</td>\s*<td class=\"num\" data-label=\"Readers\">2</td>", listed, re.DOTALL)
     with live.factory() as session:
         events = session.scalars(select(ConsentEvent).where(ConsentEvent.kind == "newsletter-added")).all()
         assert sorted(e.channel for e in events) == ["admin", "admin"]
@@ -76,7 +78,7 @@ def test_a_new_newsletter_can_take_the_existing_readers_and_shows_its_count(live
     post(editor, "/editor/newsletters/new", "/editor/newsletters/new", {
         "slug": "evening", "name": "Evening", "cron": "0 19 * * *", "timezone": "UTC", "max_stories": "5",
         "min_stories": "1", "subject_template": "{{ newsletter }}"})
-    assert re.search(r"<td>Evening<div.*?</td>\s*<td class=\"num bad\">0</td>", editor.get("/editor").text,
+    assert re.search(r">Evening</a><div.*?</td>\s*<td class=\"num bad\">0</td>", editor.get("/editor").text,
                      re.DOTALL)
 
 

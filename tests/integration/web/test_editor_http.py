@@ -203,7 +203,10 @@ def test_a_new_newsletter_shows_on_the_dashboard_with_its_schedule(live: Stack, 
         "name": "Morning Briefing", "slug": "morning-briefing", "sender_name": "The Desk",
         "cron": "0 7 * * 1-5", "timezone": "Europe/Kyiv", "topics": ["politics", "world"],
         "max_stories": "4", "min_stories": "2", "subject_template": "{{ newsletter }}: {{ date }}"})
-    assert response.status_code == 303 and response.headers["location"] == "/editor?done=newsletter-added"
+    with live.factory() as session:
+        newsletter = session.scalars(select(Newsletter)).one()
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/editor/newsletters/{newsletter.id}?done=added"
     with live.factory() as session:
         newsletter = session.scalars(select(Newsletter)).one()
         assert (newsletter.cron, newsletter.timezone, newsletter.topics) == ("0 7 * * 1-5", "Europe/Kyiv",
@@ -216,10 +219,11 @@ def test_a_new_newsletter_shows_on_the_dashboard_with_its_schedule(live: Stack, 
                             status=EditionStatus.SENT, finished_at=utcnow() - timedelta(days=7)))
     upcoming_id = draft(editor, "Tomorrow's stories")
 
-    page = editor.get("/editor?done=newsletter-added")
+    created = editor.get(response.headers["location"])
+    assert created.status_code == 200 and "Newsletter created." in created.text
+    page = editor.get("/editor")
     assert page.status_code == 200
-    assert "Newsletter created." in page.text
-    assert "Morning Briefing" in page.text and "0 7 * * 1-5" in page.text and "Europe/Kyiv" in page.text
+    assert "Morning Briefing" in page.text and "At 07:00, Monday through Friday, Kyiv time" in page.text
     assert "not created yet" in page.text  # beat has not created its editions yet; the cron's next time shows
     assert re.search(r"(EET|EEST)", page.text), "next time shown in the newsletter's own zone"
     upcoming, recent = page.text.split('id="recent-h"')[0], page.text.split('id="recent-h"')[1]
@@ -233,10 +237,10 @@ BAD_NEWSLETTERS = [
     ("cron", "61 7 * * *", "bad cron expression"),
     ("timezone", "Mars/Olympus_Mons", "unknown time zone"),
     ("subject_template", "Morning\r\nBcc: everyone@example.org", "must be one line"),
-    ("sender_name", "Desk\r\nBcc: everyone@example.org", "sender name must be one line"),
+    ("sender_name", "Desk\r\nBcc: everyone@example.org", "sender name must be a single line"),
     ("slug", "Morning Briefing!", "slug must be lowercase"),
-    ("max_stories", "lots", "Max stories must be a whole number"),
-    ("min_stories", "9", "min stories <= max stories"),
+    ("max_stories", "lots", "most stories must be a whole number"),
+    ("min_stories", "9", "fewest stories must not be more than most stories"),
     ("topics", "astrology", "unknown topic"),
 ]
 
@@ -247,7 +251,8 @@ def test_a_bad_newsletter_comes_back_as_the_form_with_the_reason(live: Stack, ed
                   "max_stories": "5", "min_stories": "1", "subject_template": "{{ newsletter }}", field: value}
         response = submit(editor, "/editor/newsletters/new", "/editor/newsletters/new", fields)
         assert response.status_code == 400, field
-        assert message in unescape(response.text), (field, message)
+        at_field = re.search(rf'<p class="field-error" id="{field}-error">([^<]*)</p>', response.text)
+        assert at_field and message in unescape(at_field.group(1)), (field, message)  # shown at its field
         assert h1(response.text) == "New newsletter"
         assert 'value="Morning Briefing"' in response.text  # what was typed is kept
     assert count(live, Newsletter) == 0
