@@ -23,15 +23,17 @@ from digest.editions import (
     NewsletterChanges,
     NewsletterError,
     SlugTaken,
+    check_cron,
+    check_zone,
     get_newsletter,
     last_editions,
     list_newsletters,
     newsletter_state,
     next_editions,
-    upcoming_count,
     next_sends,
     render_subject,
     schedule_in_words,
+    upcoming_count,
 )
 from digest.errors import Invalid
 from digest.readers import subscriber_counts
@@ -100,14 +102,17 @@ def _preview(values: dict[str, Any]) -> dict[str, Any]:
 def schedule_preview(cron: str, zone: str, template: str, name: str, now: datetime) -> dict[str, Any]:
     """{words, next: [readable times], subject, errors: {field: message}}."""
     result: dict[str, Any] = {"words": "", "next": [], "subject": "", "errors": {}}
-    try:
+    for field, check, value in (("cron", check_cron, cron), ("timezone", check_zone, zone)):
+        try:
+            check(value)
+        except Invalid as exc:
+            result["errors"][field] = exc.message
+    first = now
+    if not result["errors"]:
         sends = next_sends(cron, zone, now)
         result["words"] = schedule_in_words(cron, zone)
         result["next"] = [f"{t:%a} {t.day} {t:%b %Y, %H:%M} {t:%Z}" for t in sends]
         first = sends[0] if sends else now
-    except Invalid as exc:
-        result["errors"]["cron" if "cron" in exc.message else "timezone"] = exc.message
-        first = now
     try:
         result["subject"] = render_subject(template, newsletter=name, when=first,
                                            zone=zone if "timezone" not in result["errors"] else "UTC")
