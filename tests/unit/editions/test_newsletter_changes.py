@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from digest import readers
 from digest.editions import (
     KEEP,
     NewsletterArchived,
@@ -165,3 +166,21 @@ def test_archive_cancels_what_has_not_started_and_restore_brings_it_back_paused(
 def test_a_newsletter_can_make_drafts_for_an_editor_to_schedule(session: Session) -> None:
     newsletter = daily(session, new_editions="draft")
     assert {e.status for e in editions(session, newsletter)} == {EditionStatus.DRAFT}
+
+
+def test_readers_may_choose_a_paused_newsletter_and_keep_an_archived_one_they_take(session: Session) -> None:
+    paused, archived = daily(session), create_newsletter(session, slug="old", name="Old", cron="0 9 * * 1",
+                                                         timezone="UTC", allowed_topics=TOPICS)
+    reader = readers.add_subscriber(session, "ann@example.org", allowed_topics=TOPICS, confirmed=True,
+                                    consent_source="test")
+    assert readers.subscribed_ids(session, reader.id) == {paused.id, archived.id}
+    change_state(session, paused.id, "pause", NOW)
+    change_state(session, archived.id, "archive", NOW)
+    assert [n.slug for n in readers.active_newsletters(session)] == ["morning"]
+
+    readers.set_subscriptions(session, reader, [paused.id])  # a preferences form offers only "morning"
+    assert readers.subscribed_ids(session, reader.id) == {paused.id, archived.id}
+    readers.set_subscriptions(session, reader, [])
+    assert readers.subscribed_ids(session, reader.id) == {archived.id}
+    with pytest.raises(readers.InvalidReader):
+        readers.set_subscriptions(session, reader, [archived.id])  # not offered, so not taken anew

@@ -60,10 +60,11 @@ def _zone_of(request: Request, edition: Edition) -> str:
 
 
 def _newsletters(request: Request) -> list[dict[str, Any]]:
-    """What the newsletter picker offers: every newsletter, with its active readers."""
+    """What the newsletter picker offers: every newsletter not archived, with its active readers."""
     with services_of(request).factory() as session:
         counts = subscriber_counts(session)
-        return [{"id": n.id, "name": n.name, "readers": counts.get(n.id, 0)} for n in list_newsletters(session)]
+        return [{"id": n.id, "name": n.name, "readers": counts.get(n.id, 0)} for n in list_newsletters(session)
+                if n.archived_at is None]
 
 
 def _field_errors(exc: InvalidEdition) -> dict[str, str]:
