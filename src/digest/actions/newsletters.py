@@ -21,6 +21,7 @@ from digest.editions import (
     create_newsletter,
     edit_newsletter,
     get_newsletter,
+    schedule_newsletter,
 )
 from digest.readers import RequestContext, subscriber_counts
 from digest.store import NewEditions, utcnow
@@ -52,6 +53,8 @@ def add_newsletter(deps: Deps, actor: Actor, *, slug: str, name: str, cron: str,
         if subscribe_existing:
             joined = readers.subscribe_existing(session, newsletter, RequestContext(channel=staff_channel(actor)))
             row.update(subscribed_existing=joined)
+        # Its first editions now, not at beat's next tick: the editor goes on to curate them.
+        schedule_newsletter(session, newsletter, newsletter.created_at)
         return {**newsletter_json(newsletter), "subscribers": joined}
 
 

@@ -78,6 +78,7 @@ from digest.editions.schedules import (
     render_subject,
     schedule_editions,
     schedule_in_words,
+    schedule_newsletter,
 )
 from digest.editions.selector import Candidate, edition_picks, freeze_stories, select_for_edition, select_stories
 from digest.editions.variants import SPARE_STORIES, choose, live_candidates, reader_history
@@ -85,7 +86,7 @@ from digest.editions.variants import SPARE_STORIES, choose, live_candidates, rea
 __all__ = [
     # newsletters: change, pause, resume, archive; their schedules in words
     "DEFAULT_SUBJECT", "STATE_ACTIONS", "NewsletterArchived", "NewsletterChanges", "change_state", "edit_newsletter",
-    "last_editions", "newsletter_state", "next_editions", "upcoming_count", "next_sends", "render_subject", "schedule_in_words",
+    "last_editions", "newsletter_state", "next_editions", "upcoming_count", "next_sends", "render_subject", "schedule_in_words", "schedule_newsletter",
     "EDITABLE", "MAX_STORIES_LIMIT", "PREVIEW_READER", "SAMPLE_TOKENS", "SPARE_STORIES", "SUBJECT_MAX_CHARS", "TEST_SUBJECT_PREFIX",
     "Candidate", "CurationError", "EditionError", "EditionFrozen", "EditionNotFound", "InvalidEdition", "LifecycleError", "NewsletterError",
     "ScheduleError", "SlugTaken", "check_cron", "check_zone", "choose", "clean_subject", "create_edition",

@@ -62,7 +62,7 @@ def test_an_editor_sees_who_each_newsletter_and_edition_reaches(live: Stack, con
     expect(page.get_by_text("2 readers")).to_be_visible()
     page.get_by_role("link", name="Dashboard").click()
     heading(page, "Editor dashboard")
-    row = page.get_by_role("row").filter(has_text="Politics Daily")
+    row = page.get_by_role("region", name="Newsletters").get_by_role("row").filter(has_text="Politics Daily")
     expect(row.get_by_role("cell").nth(1)).to_have_text("2")
 
     # An edition to nobody: the page says so, and scheduling asks first.

@@ -224,7 +224,10 @@ def test_a_new_newsletter_shows_on_the_dashboard_with_its_schedule(live: Stack, 
     page = editor.get("/editor")
     assert page.status_code == 200
     assert "Morning Briefing" in page.text and "At 07:00, Monday through Friday, Kyiv time" in page.text
-    assert "not created yet" in page.text  # beat has not created its editions yet; the cron's next time shows
+    with live.factory() as session:  # its first editions were made with it, ready to curate
+        first = session.scalars(select(Edition).where(Edition.newsletter_id == newsletter.id)
+                                .order_by(Edition.send_at)).first()
+    assert first is not None and f'href="/editor/editions/{first.id}"' in page.text
     assert re.search(r"(EET|EEST)", page.text), "next time shown in the newsletter's own zone"
     upcoming, recent = page.text.split('id="recent-h"')[0], page.text.split('id="recent-h"')[1]
     assert f'href="/editor/editions/{upcoming_id}"' in upcoming and "draft" in upcoming
