@@ -210,12 +210,12 @@ def a_newsletter(live: Stack) -> int:
 def edition_page(entry: Entry, edition_id: int, action: str) -> None:
     page = f"/editor/editions/{edition_id}"
     # The page asks before scheduling an edition that goes to nobody (these have no reader).
-    entry.page_post(entry.editor, page, f"{page}/status", {"action": action, "anyway": "yes"})
+    entry.page_post(entry.editor, page, f"{page}/status", {"action": action, "anyway": "yes", "confirm": "yes"})
 
 
 def ops_press(entry: Entry, edition_id: int, action: str) -> None:
     # The audit page carries the same CSRF token as the dashboard's buttons, and always has a form.
-    entry.page_post(entry.ops, "/ops/audit", f"/ops/editions/{edition_id}/{action}")
+    entry.page_post(entry.ops, "/ops/audit", f"/ops/editions/{edition_id}/{action}", {"confirm": "yes"})
 
 
 def state_case(action: str, start: EditionStatus, end: tuple[str, ...], entries: tuple[str, ...],

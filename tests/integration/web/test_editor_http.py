@@ -186,7 +186,7 @@ def test_an_editor_signs_in_with_the_form_and_out_again(live: Stack, client: htt
 def test_a_form_without_its_csrf_token_changes_nothing(live: Stack, editor: httpx.Client) -> None:
     seed_stories(live.factory)
     story_id = story_ids(live)["City Council Approves Overhaul of Downtown Transit Routes"]
-    response = editor.post(f"/editor/stories/{story_id}/flags", data={"status": "retracted"})
+    response = editor.post(f"/editor/stories/{story_id}/flags", data={"status": "retracted", "confirm": "yes"})
     assert response.status_code == 403
     assert editor.post("/editor/editions/new", data={"subject": "x", "csrf_token": "forged"}).status_code == 403
     with live.factory() as session:
@@ -330,14 +330,24 @@ def test_stories_are_searched_filtered_featured_retracted_and_restored(live: Sta
     back = "/editor/stories?q=water"
     response = submit(editor, back, f"/editor/stories/{story_id}/flags", {"featured": "1", "back": back})
     assert response.status_code == 303 and response.headers["location"] == back + "&done=story-updated"
+    # Retracting asks first, naming the story; nothing changes until the answer.
     response = submit(editor, back, f"/editor/stories/{story_id}/flags", {"status": "retracted", "back": back})
     assert response.status_code == 303
+    assert response.headers["location"] == f"/editor/stories/{story_id}/retract?back=%2Feditor%2Fstories%3Fq%3Dwater"
+    question = editor.get(response.headers["location"])
+    assert h1(question.text) == "Retract “Regional Water Utility Posts Surprise Quarterly Profit”?"
+    with live.factory() as session:
+        assert session.get_one(Story, story_id).status == StoryStatus.PUBLISHED
+    response = submit(editor, back, f"/editor/stories/{story_id}/flags",
+                      {"status": "retracted", "back": back, "confirm": "yes"})
+    assert response.headers["location"] == back + f"&done=story-retracted&undo={story_id}"
     with live.factory() as session:
         story = session.get_one(Story, story_id)
         assert story.featured and story.status == StoryStatus.RETRACTED
     assert "1 story" in editor.get("/editor/stories", params={"status": "retracted"}).text
-    page = editor.get(back + "&done=story-updated")
-    assert "Story updated." in page.text and "Restore" in page.text and "Unfeature" in page.text
+    page = editor.get(response.headers["location"])
+    assert "was retracted." in page.text and ">Undo</button>" in page.text  # undone in one click
+    assert "Restore" in page.text and "Unfeature" in page.text
 
     # An open redirect is not possible through "back".
     response = submit(editor, back, f"/editor/stories/{story_id}/flags",
@@ -496,7 +506,13 @@ def test_an_edition_is_curated_previewed_tested_and_scheduled(live: Stack, edito
         assert edition(live, edition_id).status == status
     response = submit(editor, page_path, f"{page_path}/status", {"action": "schedule", "anyway": "yes"})
     assert response.headers["location"] == f"{page_path}?done=unchanged"
-    assert submit(editor, page_path, f"{page_path}/status", {"action": "cancel"}).status_code == 303
+    # Cancelling asks first, naming the edition and who it would still reach.
+    asked = submit(editor, page_path, f"{page_path}/status", {"action": "cancel"})
+    assert asked.status_code == 303 and asked.headers["location"] == f"{page_path}/cancel"
+    assert edition(live, edition_id).status == EditionStatus.SCHEDULED
+    question = editor.get(asked.headers["location"])
+    assert h1(question.text).startswith("Cancel “") and "cannot be undone" in question.text
+    assert submit(editor, page_path, f"{page_path}/status", {"action": "cancel", "confirm": "yes"}).status_code == 303
     assert edition(live, edition_id).status == EditionStatus.CANCELLED
     assert submit(editor, page_path, f"{page_path}/status", {"action": "schedule", "anyway": "yes"}).status_code == 409
     assert submit(editor, page_path, f"{page_path}/status", {"action": "explode"}).status_code == 400

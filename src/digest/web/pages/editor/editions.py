@@ -41,7 +41,14 @@ from digest.stories import StoryFilter, search_stories
 from digest.web.deps import CheckedForm, EditorUser, actor, services_of
 from digest.web.errors import EditorError
 from digest.web.forms import Form
-from digest.web.pages.editor.common import editor_form_page, editor_page, int_field, local_input, see_other
+from digest.web.pages.editor.common import (
+    cancel_question,
+    editor_form_page,
+    editor_page,
+    int_field,
+    local_input,
+    see_other,
+)
 
 router = APIRouter(prefix="/editor")
 CANDIDATES_SHOWN = 15
@@ -280,12 +287,20 @@ def send_test(request: Request, user: EditorUser, edition_id: int, form: Checked
     return _back(edition_id, "test-sent", "#test")
 
 
+@router.get("/editions/{edition_id}/cancel")
+def cancel_page(request: Request, user: EditorUser, edition_id: int) -> Response:
+    return cancel_question(request, edition_id, f"/editor/editions/{edition_id}/status",
+                           f"/editor/editions/{edition_id}", {"action": "cancel"})
+
+
 @router.post("/editions/{edition_id}/status")
 def change_status(request: Request, user: EditorUser, edition_id: int, form: CheckedForm) -> Response:
     action = form.get("action")
     back = f"/editor/editions/{edition_id}"
     if action not in EDITOR_ACTIONS:
         raise EditorError(400, "Unknown action", "Choose schedule, unschedule or cancel.", back)
+    if action == "cancel" and form.get("confirm") != "yes":  # one stray click never cancels
+        return see_other(f"/editor/editions/{edition_id}/cancel")
     if action == "schedule" and form.get("anyway") != "yes":
         with services_of(request).factory() as session:
             get_edition(session, edition_id)
