@@ -187,7 +187,11 @@ def test_an_editor_curates_previews_tests_and_schedules_an_edition_that_readers_
     page.get_by_role("link", name="Dashboard").click()
     heading(page, "Editor dashboard")
     expect(page.get_by_role("link", name="Editor’s picks")).to_be_visible()
-    expect(page.get_by_role("cell", name=re.compile("Morning Briefing"))).to_be_visible()
+    newsletters = page.get_by_role("region", name="Newsletters")
+    expect(newsletters.get_by_role("cell", name=re.compile("Morning Briefing"))).to_be_visible()
+    # Its first editions were made with it: upcoming, ready to curate.
+    expect(page.get_by_role("region", name="Upcoming editions").get_by_role(
+        "link", name=re.compile("^Morning Briefing: ")).first).to_be_visible()
     shoot(page, live, "dashboard")
 
     # A token for scripts, shown once.
