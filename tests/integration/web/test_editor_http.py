@@ -466,7 +466,11 @@ def test_an_edition_is_curated_previewed_tested_and_scheduled(live: Stack, edito
                       {"headline": "Water utility: the surprise profit, explained", "summary": "Why it matters."})
     assert response.status_code == 303
     response = submit(editor, page_path, f"{page_path}/note", {"note": "Two stories we think you missed."})
-    assert response.status_code == 303
+    assert response.status_code == 303 and response.headers["location"].endswith("#note")
+    # Said in the note's own section, where the page lands, not at the top out of view.
+    noted = editor.get(response.headers["location"].split("#")[0]).text
+    assert noted.count('role="status">Editor&#39;s note saved.') == 1
+    assert noted.index('id="note-h"') < noted.index("Editor&#39;s note saved.") < noted.index('id="add-h"')
 
     page = editor.get(page_path)
     assert "Original headline: Regional Water Utility Posts Surprise Quarterly Profit" in page.text

@@ -42,6 +42,7 @@ from digest.web.deps import CheckedForm, EditorUser, actor, services_of
 from digest.web.errors import EditorError
 from digest.web.forms import Form
 from digest.web.pages.editor.common import (
+    NOTICES,
     cancel_question,
     editor_form_page,
     editor_page,
@@ -53,6 +54,10 @@ from digest.web.pages.editor.common import (
 router = APIRouter(prefix="/editor")
 CANDIDATES_SHOWN = 15
 EDITOR_ACTIONS = ("schedule", "unschedule", "cancel")
+# Which section of the edition page says what an action did (the one the redirect lands on).
+NOTICE_SECTIONS = {"note": "note", "test-sent": "test", "override": "stories", "pinned": "stories",
+                   "pinned-hidden": "stories", "excluded": "stories", "cleared": "stories", "unpinned": "stories",
+                   "moved": "stories"}
 
 
 # ------------------------------------------------------------------ editions: create
@@ -237,6 +242,10 @@ def edition_page(request: Request, user: EditorUser, edition_id: int, q: str = "
             "status": edition.status.value,
             "overdue": edition.status == EditionStatus.DRAFT and edition.send_at < utcnow(),
         }
+        if section := NOTICE_SECTIONS.get(done):
+            # Said beside the control that did it, where the page lands (#note, #test, #stories),
+            # not at the top, out of view.
+            context.update(notice=None, local_notice=NOTICES.get(done), notice_at=section)
         return editor_page(request, "editor/edition.html", "", context, 404 if preview_error else 200, done=done)
 
 
