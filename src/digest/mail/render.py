@@ -168,6 +168,7 @@ def render_edition(edition: EditionView, template: str = "digest") -> RenderedEd
         "postal_address": settings.postal_address,
         "site_url": settings.public_site_url,
         "archive_url": f"{settings.base_url}/archive",
+        "edition_url": f"{settings.base_url}/archive/{edition.id}",  # "view in browser"
     }
     subject, body_html, body_text = render_template(template, context)
     return RenderedEdition(

@@ -272,7 +272,11 @@ def test_a_newsletter_can_take_the_existing_readers_and_editions_show_their_audi
     ws.ok("editions", "create", "--subject", "Culture", "--topics", "culture", "--draft")
     editions = ws.json("editions", "list", "--json")
     assert isinstance(editions, list)
-    assert {e["subject"]: e["audience"] for e in editions} == {"Politics": 1, "Culture": 0}
+    one_offs = {e["subject"]: e["audience"] for e in editions if e["newsletter_id"] is None}
+    assert one_offs == {"Politics": 1, "Culture": 0}
+    # Each newsletter's first editions were made with it, and go to its readers.
+    own = {e["newsletter_id"]: e["audience"] for e in editions if e["newsletter_id"] is not None}
+    assert own == {joined["id"]: 1, {n["slug"]: n["id"] for n in listed}["sports"]: 0}
 
 
 def test_subscribers_import_reports_bad_lines(ws: Workspace) -> None:
