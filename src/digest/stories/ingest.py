@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, replace
 from datetime import datetime
 from importlib import resources
@@ -13,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digest.config import get_settings
+from digest.infra import fetch
 from digest.store import Story
 from digest.stories.parse import (
     ParseError,
@@ -25,7 +24,6 @@ from digest.stories.parse import (
 )
 
 SOURCE_MAX_BYTES = 20 * 1024 * 1024
-FETCH_TIMEOUT_SECONDS = 20
 SAMPLE_FEED = "sample_feed.json"
 SAMPLE_ARTICLE = "sample_article.txt"
 
@@ -45,25 +43,16 @@ def load_source(source: str) -> bytes:
     if source.startswith("sample:"):
         return (resources.files("digest") / "data" / source.removeprefix("sample:")).read_bytes()
     if source.startswith(("http://", "https://")):
-        request = urllib.request.Request(source, headers={"User-Agent": "digest/0.1 (+ingest)"})
-        try:
-            with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT_SECONDS) as response:
-                data = response.read(SOURCE_MAX_BYTES + 1)
-        except urllib.error.HTTPError as exc:
-            raise ParseError(f"{source}: HTTP {exc.code} {exc.reason}") from None
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise ParseError(f"{source}: cannot fetch: {reason}") from None
-    else:
-        path = Path(source)
-        try:
-            if path.stat().st_size > SOURCE_MAX_BYTES:
-                raise ParseError(f"{source}: larger than {SOURCE_MAX_BYTES // 2**20} MB")
-            data = path.read_bytes()
-        except IsADirectoryError:
-            raise ParseError(f"{source}: is a folder, not a file") from None
-        except OSError as exc:
-            raise ParseError(f"{source}: cannot read: {exc.strerror}") from None
+        return fetch(source, max_bytes=SOURCE_MAX_BYTES).body  # FetchError: one line for the asker
+    path = Path(source)
+    try:
+        if path.stat().st_size > SOURCE_MAX_BYTES:
+            raise ParseError(f"{source}: larger than {SOURCE_MAX_BYTES // 2**20} MB")
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise ParseError(f"{source}: is a folder, not a file") from None
+    except OSError as exc:
+        raise ParseError(f"{source}: cannot read: {exc.strerror}") from None
     if len(data) > SOURCE_MAX_BYTES:
         raise ParseError(f"{source}: larger than {SOURCE_MAX_BYTES // 2**20} MB")
     return data

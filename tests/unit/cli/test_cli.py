@@ -392,6 +392,8 @@ BAD_INPUT = {
     "ingest missing file": (["stories", "ingest", "missing.json"], "cannot read"),
     "ingest a folder": (["stories", "ingest", "folder"], "is a folder"),
     "ingest bad JSON item": (["stories", "ingest", "bad.json"], "item 1: published_at: missing"),
+    "ingest a private address": (["stories", "ingest", "http://0177.0.0.1:6379/"],
+                                 "could not fetch http://0177.0.0.1:6379/: refused (private address)"),
     "import missing file": (["subscribers", "import", "missing.csv"], "cannot read missing.csv"),
     "import not UTF-8": (["subscribers", "import", "latin1.csv"], "not UTF-8"),
     "bad date": (["editions", "create", "--subject", "S", "--at", "next tuesday"], "not an ISO 8601"),
