@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 from digest.config import get_settings
 from digest.infra import fetch
 from digest.store import Story
+from digest.stories.article import parse_article_page
 from digest.stories.parse import (
     ParseError,
     StoryIn,
@@ -40,10 +42,16 @@ class IngestResult:
 
 def load_source(source: str) -> bytes:
     """The bytes of a local path, a package sample (sample:NAME) or an http(s) URL."""
+    return _load(source)[0]
+
+
+def _load(source: str) -> tuple[bytes, str]:
+    """The source's bytes and where they came from: for a URL, the address after redirects."""
     if source.startswith("sample:"):
-        return (resources.files("digest") / "data" / source.removeprefix("sample:")).read_bytes()
+        return (resources.files("digest") / "data" / source.removeprefix("sample:")).read_bytes(), source
     if source.startswith(("http://", "https://")):
-        return fetch(source, max_bytes=SOURCE_MAX_BYTES).body  # FetchError: one line for the asker
+        fetched = fetch(source, max_bytes=SOURCE_MAX_BYTES)  # FetchError: one line for the asker
+        return fetched.body, fetched.url
     path = Path(source)
     try:
         if path.stat().st_size > SOURCE_MAX_BYTES:
@@ -55,7 +63,7 @@ def load_source(source: str) -> bytes:
         raise ParseError(f"{source}: cannot read: {exc.strerror}") from None
     if len(data) > SOURCE_MAX_BYTES:
         raise ParseError(f"{source}: larger than {SOURCE_MAX_BYTES // 2**20} MB")
-    return data
+    return data, source
 
 
 def article_url(story_title: str, published_year_month: str) -> str:
@@ -64,11 +72,18 @@ def article_url(story_title: str, published_year_month: str) -> str:
 
 
 def parse_source(data: bytes, *, url: str | None = None, origin: str = "") -> list[StoryIn]:
+    """The stories in a source's bytes. `url`: the story's address, for an article (else a
+    page's canonical URL, or the `origin` it was fetched from, or for plain text a place
+    under the publisher's site)."""
     kind = detect_format(data)
     if kind == "json":
         return parse_json(data)
     if kind == "feed":
         return parse_feed(data)
+    if kind == "html":
+        fetched_from = origin if origin.startswith(("http://", "https://")) else None
+        story = parse_article_page(data, fetched_from, trusted_hosts=_publisher_hosts())
+        return [replace(story, url=url) if url else story]
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -79,6 +94,13 @@ def parse_source(data: bytes, *, url: str | None = None, origin: str = "") -> li
     if url is None:
         story.url = article_url(story.title, story.published_at.strftime("%Y/%m"))
     return [story]
+
+
+def _publisher_hosts() -> frozenset[str]:
+    """The publisher's own hosts: a page served elsewhere (a CMS preview, a mirror) may name
+    its story's address there."""
+    hosts = {urlsplit(get_settings().public_site_url).hostname}
+    return frozenset(host for host in hosts if host)
 
 
 def upsert_stories(session: Session, stories: list[StoryIn]) -> IngestResult:
@@ -123,5 +145,6 @@ def ingest_source(session: Session, source: str, *, url: str | None = None,
                   newest: datetime | None = None) -> IngestResult:
     """Add or update the stories of a path, URL or `sample:NAME`, by URL; with `newest`,
     their dates moved so the latest is then (see `rebase_dates`)."""
-    stories = parse_source(load_source(source), url=url, origin=source)
+    data, origin = _load(source)
+    stories = parse_source(data, url=url, origin=origin)
     return upsert_stories(session, rebase_dates(stories, newest) if newest is not None else stories)

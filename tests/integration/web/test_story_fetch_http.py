@@ -15,14 +15,18 @@ from sqlalchemy import select
 
 from digest import staff
 from digest.store.models import AuditEntry, Story
+from digest.stories import load_source, parse_source
 from tests.support.factories import make_user
 from tests.support.http_server import LocalServer, local_server, page, redirect
 from tests.support.queries import count
+from tests.support.samples import article_page
 from tests.support.stack import Stack
 from tests.support.web import EDITOR, PASSWORD, clear_rate_limits, sign_in, submit
 
 pytestmark = pytest.mark.integration
 
+PLAIN = load_source("sample:sample_article.txt")
+CANONICAL = "https://news.example.com/2023/05/zelensky-insists-bakhmut-is-not-occupied-by-russia"
 FEED = b"""[{"url": "https://news.example.com/2023/05/by-url", "title": "By URL",
              "published_at": "2023-05-20T09:00:00Z", "topics": ["world"]}]"""
 
@@ -114,3 +118,21 @@ def test_private_addresses_are_refused_with_one_line_at_the_field_and_in_the_api
 
     assert count(live, Story) == 0
     assert "stories.ingest" not in audit_actions(live)
+
+
+def test_an_article_page_becomes_a_clean_story_from_the_page_and_the_api(
+        live: Stack, publisher: LocalServer, editor: httpx.Client, api: httpx.Client) -> None:
+    publisher.routes["/2023/05/zelensky"] = page(article_page(PLAIN.decode(), CANONICAL))
+    [plain] = parse_source(PLAIN, origin="sample:sample_article.txt")
+
+    response = submit(editor, "/editor/stories", "/editor/stories/ingest", {"url": publisher.url("/2023/05/zelensky")})
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == "/editor/stories?done=ingested&added=1&updated=0"
+    response = api.post("/stories/ingest", json={"url": publisher.url("/2023/05/zelensky")})
+    assert response.json() == {"added": 0, "updated": 1}
+
+    with live.factory() as session:
+        (story,) = session.scalars(select(Story)).all()
+        assert (story.url, story.title, story.published_at, story.summary, story.body) == (
+            plain.url, plain.title, plain.published_at, plain.summary, plain.body)
+        assert "Get the featured stories" not in story.body and "Biden Team" not in story.body
