@@ -5,6 +5,7 @@ overall deadline, its size cap, gzip, and the DIGEST_FETCH_ALLOW exceptions."""
 from __future__ import annotations
 
 import gzip
+import socket
 import time
 from collections.abc import Iterator
 
@@ -216,3 +217,45 @@ def test_a_conditional_request_may_get_304(server: LocalServer) -> None:
 
     assert (fetched.status, fetched.body) == (304, b"")
     assert server.seen[-1][1]["If-None-Match"] == '"v1"'
+
+
+# ------------------------------------------------------------------ one lookup, checked
+
+
+def fake_dns(monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[list[str]]]) -> list[str]:
+    """getaddrinfo answering names from `answers` (one list of addresses per lookup, the last
+    repeated), as a rebinding DNS server would; the names asked, in order."""
+    real = socket.getaddrinfo
+    asked: list[str] = []
+
+    def lookup(host: str, port: object, *args: object, **kwargs: object) -> list[tuple[object, ...]]:
+        if host not in answers:
+            return real(host, port, *args, **kwargs)  # type: ignore[arg-type]
+        asked.append(host)
+        addresses = answers[host][min(len(asked) - 1, len(answers[host]) - 1)]
+        return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port))
+                for a in addresses]
+
+    monkeypatch.setattr(socket, "getaddrinfo", lookup)
+    return asked
+
+
+def test_a_name_with_any_private_address_is_refused(monkeypatch: pytest.MonkeyPatch, inner: LocalServer) -> None:
+    fake_dns(monkeypatch, {"mixed.example.com": [["93.184.216.34", "127.0.0.1"]]})
+
+    assert refused(f"http://mixed.example.com:{inner.port}/secret").reason == "refused (private address)"
+    assert inner.seen == []
+
+
+def test_the_connection_goes_to_the_address_checked_not_a_second_lookup(
+        monkeypatch: pytest.MonkeyPatch, inner: LocalServer) -> None:
+    """A rebinding DNS: the first answer is the allowed intranet host, any later one the
+    metadata service. One lookup is made, and the request still names the host."""
+    asked = fake_dns(monkeypatch, {"cms.intranet": [["127.0.0.1"], ["169.254.169.254"]]})
+    allow_loopback(monkeypatch, f"cms.intranet:{inner.port}")
+
+    fetched = fetch(f"http://cms.intranet:{inner.port}/secret")
+
+    assert fetched.body == b"internal secret"
+    assert asked == ["cms.intranet"]
+    assert inner.seen[-1][1]["Host"] == f"cms.intranet:{inner.port}"
