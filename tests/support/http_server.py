@@ -7,12 +7,21 @@ intranet CMS would be allowed in production.
 
 from __future__ import annotations
 
+import datetime
 import gzip
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 import pytest
 
@@ -94,14 +103,55 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-class LocalServer:
-    """A running server: `base` URL, the `routes` it serves (change them at will) and the
-    requests it `seen` as (path, headers)."""
+@dataclass(frozen=True)
+class Tls:
+    """A test certificate authority's certificate (for SSL_CERT_FILE) and a server
+    certificate it signed for `hostname`."""
 
-    def __init__(self, server: ThreadingHTTPServer) -> None:
+    hostname: str
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+
+
+def make_tls(folder: Path, hostname: str) -> Tls:
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "digest tests CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+          .not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                       data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                       crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    leaf = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    tls = Tls(hostname, folder / "ca.pem", folder / "cert.pem", folder / "key.pem")
+    tls.ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    tls.cert_file.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    tls.key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+    return tls
+
+
+class LocalServer:
+    """A running server: `base` URL, the `routes` it serves (change them at will), the
+    requests it `seen` as (path, headers) and, over TLS, the server names clients sent."""
+
+    def __init__(self, server: ThreadingHTTPServer, tls: Tls | None = None) -> None:
         self._server = server
         self.port = server.server_address[1]
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.base = f"https://{tls.hostname}:{self.port}" if tls else f"http://127.0.0.1:{self.port}"
+        self.server_names: list[str | None] = server.server_names  # type: ignore[attr-defined]
         self.routes: dict[str, Route] = server.routes  # type: ignore[attr-defined]
         self.seen: list[tuple[str, dict[str, str]]] = server.seen  # type: ignore[attr-defined]
 
@@ -110,16 +160,24 @@ class LocalServer:
 
 
 @contextmanager
-def local_server(routes: dict[str, Route] | None = None, port: int = 0) -> Iterator[LocalServer]:
-    """A server on 127.0.0.1 (on `port`, e.g. the stack's publisher_port; 0: any free one)."""
+def local_server(routes: dict[str, Route] | None = None, port: int = 0, tls: Tls | None = None
+                 ) -> Iterator[LocalServer]:
+    """A server on 127.0.0.1 (on `port`, e.g. the stack's publisher_port; 0: any free one),
+    speaking https with `tls`'s certificate when given (its URLs then name `tls.hostname`)."""
     server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
     server.daemon_threads = True
     server.routes = dict(routes or {})  # type: ignore[attr-defined]
     server.seen = []  # type: ignore[attr-defined]
+    server.server_names = []  # type: ignore[attr-defined]
+    if tls is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(tls.cert_file, tls.key_file)
+        context.sni_callback = lambda _sock, name, _ctx: server.server_names.append(name)  # type: ignore[attr-defined]
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     try:
-        yield LocalServer(server)
+        yield LocalServer(server, tls)
     finally:
         server.shutdown()
         server.server_close()

@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import logging
 import socket
+import ssl
 import time
 import typing
 from collections.abc import Iterable, Iterator, Mapping
@@ -318,7 +319,10 @@ def fetch(url: str, *, headers: Mapping[str, str] | None = None, max_bytes: int 
         log.info("fetch %s: %s", url, exc)
         raise FetchError(url, "unknown host", code="fetch_unknown_host") from None
     except (httpcore.ConnectError, httpx.ConnectError) as exc:
-        log.info("fetch %s: cannot connect: %s", url, exc)
+        log.info("fetch %s: cannot connect: %r", url, exc)
+        # httpcore wraps the ssl error as the ConnectError's argument.
+        if any(isinstance(arg, ssl.SSLCertVerificationError) for arg in (exc.__cause__, *exc.args)):
+            raise FetchError(url, "TLS certificate not valid for the host", code="fetch_tls") from None
         raise FetchError(url, "cannot connect", code="fetch_unreachable") from None
     except (httpcore.NetworkError, httpcore.ProtocolError, httpx.TransportError, httpx.DecodingError,
             httpx.InvalidURL, httpx.TooManyRedirects) as exc:

@@ -8,6 +8,7 @@ import gzip
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +19,7 @@ from tests.support.http_server import (
     gzipped,
     huge,
     local_server,
+    make_tls,
     page,
     redirect,
     trickle,
@@ -259,3 +261,42 @@ def test_the_connection_goes_to_the_address_checked_not_a_second_lookup(
     assert fetched.body == b"internal secret"
     assert asked == ["cms.intranet"]
     assert inner.seen[-1][1]["Host"] == f"cms.intranet:{inner.port}"
+
+
+# ------------------------------------------------------------------ https
+
+
+@pytest.fixture
+def tls_news(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, server: LocalServer) -> Iterator[LocalServer]:
+    """https://news.test:PORT on loopback: a certificate from a test CA (trusted through
+    SSL_CERT_FILE, as an operator trusts a private CA), the name resolving to 127.0.0.1,
+    allowed beside the plain-http `server`."""
+    tls = make_tls(tmp_path, "news.test")
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls.ca_file))
+    fake_dns(monkeypatch, {"news.test": [["127.0.0.1"]], "other.test": [["127.0.0.1"]]})
+    with local_server({"/article": page(ARTICLE)}, tls=tls) as running:
+        allow_loopback(monkeypatch, f"news.test:{running.port}", f"other.test:{running.port}",
+                       f"news.test:{server.port}", f"127.0.0.1:{server.port}")
+        yield running
+
+
+def test_https_sends_the_name_as_sni_and_host_and_checks_the_certificate_for_it(tls_news: LocalServer) -> None:
+    fetched = fetch(tls_news.url("/article"))
+
+    assert fetched.body == ARTICLE
+    assert tls_news.server_names == ["news.test"]
+    assert tls_news.seen[-1][1]["Host"] == f"news.test:{tls_news.port}"
+
+    with pytest.raises(FetchError) as caught:  # the same server under a name its certificate does not carry
+        fetch(f"https://other.test:{tls_news.port}/article")
+    assert str(caught.value) == (f"could not fetch https://other.test:{tls_news.port}/article: "
+                                 "TLS certificate not valid for the host")
+    assert caught.value.code == "fetch_tls"
+
+
+def test_http_may_redirect_to_https_but_not_back(tls_news: LocalServer, server: LocalServer) -> None:
+    server.routes["/up"] = redirect(tls_news.url("/article"))
+    tls_news.routes["/down"] = redirect(f"http://news.test:{server.port}/article")
+
+    assert fetch(server.url("/up")).url == tls_news.url("/article")
+    assert refused(tls_news.url("/down")).reason == "refused (redirect from https to http)"
