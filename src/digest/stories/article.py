@@ -181,8 +181,9 @@ def _main_text(data: bytes, url: str | None, title: str) -> str:
 
 
 def _story_url(article: dict[str, Any], meta: _Meta, root: Any, fetched: str | None, trusted: frozenset[str]) -> str:
-    canonical = [href for link in root.iter("link")
-                 if "canonical" in (link.get("rel") or "").lower().split() and (href := link.get("href"))]
+    canonical: list[str | None] = [
+        str(link.get("href")) for link in root.iter("link")
+        if "canonical" in (link.get("rel") or "").lower().split() and link.get("href")]
     main = article.get("mainEntityOfPage")
     candidates = canonical + [_text(article.get("url")), _text(main.get("@id") if isinstance(main, dict) else main),
                               meta.get("og:url")]
@@ -269,10 +270,9 @@ def _urls(value: Any) -> list[str]:
     """image: a URL, an ImageObject ({url} or {@id}), or a list of either."""
     found = []
     for item in _as_list(value):
-        if isinstance(item, str):
-            found.append(item)
-        elif isinstance(item, dict) and isinstance(item.get("url") or item.get("@id"), str):
-            found.append(item.get("url") or item.get("@id"))
+        address = item.get("url") or item.get("@id") if isinstance(item, dict) else item
+        if isinstance(address, str):
+            found.append(address)
     return found
 
 
