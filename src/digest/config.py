@@ -76,6 +76,25 @@ def load_sendgrid_key(value: str) -> ec.EllipticCurvePublicKey:
     return key
 
 
+def parse_fetch_allow(value: str) -> list[tuple[str, int | None]]:
+    """DIGEST_FETCH_ALLOW's entries as (host, port or None for any port); ValueError saying
+    which entry is not `host`, `host:port`, `[v6]` or `[v6]:port`."""
+    entries: list[tuple[str, int | None]] = []
+    for item in filter(None, (p.strip() for p in value.split(","))):
+        host, port = item, ""
+        if item.startswith("["):
+            host, _, rest = item[1:].partition("]")
+            if rest and not rest.startswith(":"):
+                host = ""
+            port = rest[1:]
+        elif item.count(":") == 1:
+            host, port = item.split(":")
+        if not host or (port and not (port.isdigit() and 0 < int(port) < 65536)) or "/" in host or " " in host:
+            raise ValueError(f"expected comma-separated host or host:port, got {item!r}")
+        entries.append((host.lower(), int(port) if port else None))
+    return entries
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DIGEST_", extra="ignore")
 
@@ -157,6 +176,9 @@ class Settings(BaseSettings):
     retry_base_seconds: float = Field(30.0, gt=0, le=600)
     smtp_timeout_seconds: float = Field(30.0, gt=0)
     smtp_helo: str | None = None
+    # Hosts server-side fetches may reach although they resolve to a private, loopback or
+    # other non-public address: comma-separated `host` or `host:port` (an intranet CMS).
+    fetch_allow: str = ""
     # Topics readers and editions can choose from, comma-separated.
     topics: str = "politics,world,business,technology,science,health,sports,culture"
 
@@ -221,6 +243,12 @@ class Settings(BaseSettings):
                 ok = False
             if not ok:
                 raise ValueError(f"expected domain=messages_per_second pairs, got {item!r}")
+        return value
+
+    @field_validator("fetch_allow")
+    @classmethod
+    def _fetch_allow(cls, value: str) -> str:
+        parse_fetch_allow(value)  # ValueError names the bad entry
         return value
 
     @field_validator("topics")

@@ -72,6 +72,8 @@ def test_short_secret_is_refused(settings_from) -> None:  # type: ignore[no-unty
         ("DIGEST_SMTP_URL", "smtp://mail.example.com:99999"),
         ("DIGEST_SMTP_URL", "smtp://mail.example.com:port"),
         ("DIGEST_SMTP_URL", "outbox://"),
+        ("DIGEST_FETCH_ALLOW", "http://cms.intranet/"),
+        ("DIGEST_FETCH_ALLOW", "cms.intranet:http"),
         ("DIGEST_DATABASE_URL", "mysql://user@host/db"),
         ("DIGEST_DATABASE_URL", "digest.db"),
         ("DIGEST_BASE_URL", "news.example.com/digest"),

@@ -27,7 +27,9 @@ from digest.readers import add_subscriber
 from digest.store.engine import make_engine, session_factory
 from digest.store.migrate import upgrade
 from digest.store.models import AuditEntry, Edition, EditionStatus, Newsletter, Story
-from digest.stories import ingest_source
+from digest.stories import ingest_source, load_source
+from tests.support.http_server import local_server, page
+from tests.support.samples import article_page
 
 DIGEST = Path(sys.executable).with_name("digest")  # the console script of the venv running pytest
 CLI_TIMEOUT_SECONDS = 60
@@ -176,6 +178,21 @@ def test_stories_ingest_and_list_json(ws: Workspace) -> None:
     assert lead["published_at"].startswith("2023-05-22")
     published = [r["published_at"] for r in rows]
     assert published == sorted(published, reverse=True)
+
+
+def test_stories_ingest_an_article_page_by_url(ws: Workspace) -> None:
+    plain = load_source("sample:sample_article.txt").decode()
+    canonical = "https://news.example.com/2023/05/zelensky"
+    with local_server({"/a": page(article_page(plain, canonical))}) as server:
+        allowed = ws.run("stories", "ingest", server.url("/a"), DIGEST_FETCH_ALLOW=f"127.0.0.1:{server.port}")
+        refused = ws.run("stories", "ingest", server.url("/a"))
+
+    assert allowed.returncode == 0 and allowed.stderr == ""
+    assert allowed.stdout.strip() == f"1 added, 0 updated from {server.url('/a')}"
+    [story] = ws.json("stories", "list")
+    assert (story["url"], story["title"]) == (canonical, "Zelensky Insists Bakhmut “is Not Occupied” by Russia")
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr == f"digest: error: could not fetch {server.url('/a')}: refused (private address)\n"
 
 
 def test_editions_create_json_and_plain(ws: Workspace) -> None:
@@ -396,6 +413,8 @@ BAD_INPUT = {
     "ingest missing file": (["stories", "ingest", "missing.json"], "cannot read"),
     "ingest a folder": (["stories", "ingest", "folder"], "is a folder"),
     "ingest bad JSON item": (["stories", "ingest", "bad.json"], "item 1: published_at: missing"),
+    "ingest a private address": (["stories", "ingest", "http://0177.0.0.1:6379/"],
+                                 "could not fetch http://0177.0.0.1:6379/: refused (private address)"),
     "import missing file": (["subscribers", "import", "missing.csv"], "cannot read missing.csv"),
     "import not UTF-8": (["subscribers", "import", "latin1.csv"], "not UTF-8"),
     "bad date": (["editions", "create", "--subject", "S", "--at", "next tuesday"], "not an ISO 8601"),
