@@ -123,7 +123,11 @@ class Settings(BaseSettings):
     # A second sign-up for the same address within this time sends no second email.
     subscribe_cooldown_seconds: int = Field(600, ge=0)
     subscribe_limit_per_ip_per_hour: int = Field(20, ge=1)
+    # Counted on the mailbox (readers.mailbox_key: plus-tags, and gmail's dots, removed).
     subscribe_limit_per_address_per_hour: int = Field(5, ge=1)
+    # Confirmation mails to one destination domain per hour: past it the answer is the same
+    # but no mail goes, so the form cannot flood one organisation's mail server.
+    subscribe_confirmations_per_domain_per_hour: int = Field(200, ge=1)
     max_form_bytes: int = Field(64 * 1024, ge=1024)
     # Inbound mail (mailto: unsubscribes): a maildir polled by beat, and an HTTP hook's secret.
     unsubscribe_maildir: Path | None = None

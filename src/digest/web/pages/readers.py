@@ -19,9 +19,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from digest import readers
+from digest.config import Settings
 from digest.delivery import erase_reader, next_edition_time
 from digest.editions import SAMPLE_TOKENS
-from digest.infra import TokenError, read_confirm_token
+from digest.infra import RateLimiter, TokenError, read_confirm_token
 from digest.readers import InvalidReader, RequestContext
 from digest.store import Frequency, Subscriber, SubscriberStatus
 from digest.web.deps import CheckedForm, FormDep, Services, services_of, set_csrf_cookie
@@ -124,8 +125,9 @@ def subscribe(request: Request, form: CheckedForm) -> Response:
             request, error="Please enter your email address.", name=name, chosen=topics), 400, csrf=True)
     ip = request.client.host if request.client else "unknown"
     limiter = services.limiter
+    mailbox = readers.mailbox_key(email)
     if not _allowed(lambda: limiter.hit("subscribe-ip", ip, settings.subscribe_limit_per_ip_per_hour, 3600)) \
-            or not _allowed(lambda: limiter.hit("subscribe-address", email.lower(),
+            or not _allowed(lambda: limiter.hit("subscribe-address", mailbox,
                                                 settings.subscribe_limit_per_address_per_hour, 3600)):
         return _page(request, "error.html", {
             "title": "Too many attempts",
@@ -141,8 +143,8 @@ def subscribe(request: Request, form: CheckedForm) -> Response:
                 session, email, name=name or None, topics=topics, allowed_topics=settings.topic_list,
                 ctx=_context(request, "form", SUBSCRIBE_FORM), newsletter_ids=newsletter_ids)
             if wants_confirmation and subscriber is not None and _allowed(
-                    lambda: limiter.once_per("confirm-cooldown", subscriber.email_key,
-                                             settings.subscribe_cooldown_seconds)):
+                    lambda: limiter.once_per("confirm-cooldown", mailbox, settings.subscribe_cooldown_seconds)) \
+                    and _confirmation_to_domain_allowed(limiter, mailbox, settings):
                 notice_id = readers.queue_notice(session, subscriber, "confirm")
     except InvalidReader as exc:
         return _page(request, "subscribe.html", _subscribe_context(
@@ -151,6 +153,16 @@ def subscribe(request: Request, form: CheckedForm) -> Response:
         _enqueue_notice(services, notice_id)
     # The same answer whoever asked: the form never tells who is subscribed.
     return _page(request, "subscribe_sent.html", {"confirm_days": settings.confirm_token_max_age_days})
+
+
+def _confirmation_to_domain_allowed(limiter: RateLimiter, mailbox: str, settings: Settings) -> bool:
+    domain = mailbox.rpartition("@")[2]
+    if _allowed(lambda: limiter.hit("confirm-domain", domain, settings.subscribe_confirmations_per_domain_per_hour,
+                                    3600)):
+        return True
+    log.warning("confirmation to @%s not sent: over %s an hour to that domain", domain,
+                settings.subscribe_confirmations_per_domain_per_hour)
+    return False
 
 
 def _enqueue_notice(services: Services, notice_id: int) -> None:
