@@ -129,6 +129,10 @@ class Settings(BaseSettings):
     # but no mail goes, so the form cannot flood one organisation's mail server.
     subscribe_confirmations_per_domain_per_hour: int = Field(200, ge=1)
     max_form_bytes: int = Field(64 * 1024, ge=1024)
+    # Publishers' pages that may carry the sign-up snippet (`digest embed`), comma-separated
+    # origins ("https://news.example.com,https://www.example.com"): their POST /subscribe needs
+    # no CSRF cookie and gets CORS headers; any other Origin is refused.
+    embed_origins: str = ""
     # Inbound mail (mailto: unsubscribes): a maildir polled by beat, and an HTTP hook's secret.
     unsubscribe_maildir: Path | None = None
     inbound_secret: str | None = None
@@ -194,6 +198,18 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an absolute http(s) URL, e.g. https://news.example.com/digest")
         return value.rstrip("/")
+
+    @field_validator("embed_origins")
+    @classmethod
+    def _embed_origins(cls, value: str) -> str:
+        origins = []
+        for raw in filter(None, (part.strip() for part in value.split(","))):
+            parts = urlsplit(raw)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/") \
+                    or parts.query or parts.fragment or parts.username:
+                raise ValueError(f"{raw!r} is not an origin: scheme and host only, e.g. https://news.example.com")
+            origins.append(f"{parts.scheme}://{parts.netloc.lower()}")
+        return ",".join(origins)
 
     @field_validator("sender")
     @classmethod
@@ -302,6 +318,10 @@ class Settings(BaseSettings):
     def domain_limits(self) -> dict[str, float]:
         pairs = (p.strip().partition("=") for p in self.domain_rate_limits.split(",") if p.strip())
         return {domain.strip().lower(): float(rate) for domain, _, rate in pairs}
+
+    @property
+    def embed_origin_list(self) -> tuple[str, ...]:
+        return tuple(filter(None, self.embed_origins.split(",")))
 
     @property
     def topic_list(self) -> list[str]:
