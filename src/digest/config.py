@@ -208,7 +208,14 @@ class Settings(BaseSettings):
             if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/") \
                     or parts.query or parts.fragment or parts.username:
                 raise ValueError(f"{raw!r} is not an origin: scheme and host only, e.g. https://news.example.com")
-            origins.append(f"{parts.scheme}://{parts.netloc.lower()}")
+            # As browsers write Origin: lower case, no default port.
+            try:
+                port = parts.port
+            except ValueError:
+                raise ValueError(f"{raw!r} has a bad port") from None
+            default = {"http": 80, "https": 443}[parts.scheme]
+            host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+            origins.append(f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default) else ""))
         return ",".join(origins)
 
     @field_validator("sender")
