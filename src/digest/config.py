@@ -144,8 +144,16 @@ class Settings(BaseSettings):
     # A second sign-up for the same address within this time sends no second email.
     subscribe_cooldown_seconds: int = Field(600, ge=0)
     subscribe_limit_per_ip_per_hour: int = Field(20, ge=1)
+    # Counted on the mailbox (readers.mailbox_key: plus-tags, and gmail's dots, removed).
     subscribe_limit_per_address_per_hour: int = Field(5, ge=1)
+    # Confirmation mails to one destination domain per hour: past it the answer is the same
+    # but no mail goes, so the form cannot flood one organisation's mail server.
+    subscribe_confirmations_per_domain_per_hour: int = Field(200, ge=1)
     max_form_bytes: int = Field(64 * 1024, ge=1024)
+    # Publishers' pages that may carry the sign-up snippet (`digest embed`), comma-separated
+    # origins ("https://news.example.com,https://www.example.com"): their POST /subscribe needs
+    # no CSRF cookie and gets CORS headers; any other Origin is refused.
+    embed_origins: str = ""
     # Inbound mail (mailto: unsubscribes): a maildir polled by beat, and an HTTP hook's secret.
     unsubscribe_maildir: Path | None = None
     inbound_secret: str | None = None
@@ -214,6 +222,25 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an absolute http(s) URL, e.g. https://news.example.com/digest")
         return value.rstrip("/")
+
+    @field_validator("embed_origins")
+    @classmethod
+    def _embed_origins(cls, value: str) -> str:
+        origins = []
+        for raw in filter(None, (part.strip() for part in value.split(","))):
+            parts = urlsplit(raw)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/") \
+                    or parts.query or parts.fragment or parts.username:
+                raise ValueError(f"{raw!r} is not an origin: scheme and host only, e.g. https://news.example.com")
+            # As browsers write Origin: lower case, no default port.
+            try:
+                port = parts.port
+            except ValueError:
+                raise ValueError(f"{raw!r} has a bad port") from None
+            default = {"http": 80, "https": 443}[parts.scheme]
+            host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+            origins.append(f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default) else ""))
+        return ",".join(origins)
 
     @field_validator("sender")
     @classmethod
@@ -342,6 +369,10 @@ class Settings(BaseSettings):
     def domain_limits(self) -> dict[str, float]:
         pairs = (p.strip().partition("=") for p in self.domain_rate_limits.split(",") if p.strip())
         return {domain.strip().lower(): float(rate) for domain, _, rate in pairs}
+
+    @property
+    def embed_origin_list(self) -> tuple[str, ...]:
+        return tuple(filter(None, self.embed_origins.split(",")))
 
     @property
     def topic_list(self) -> list[str]:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from digest import staff
+from digest import readers, staff
 from digest.editions.create import create_edition, parse_send_at
 from digest.readers import add_subscriber
 from digest.store.engine import make_engine, session_factory
@@ -446,6 +446,8 @@ BAD_INPUT = {
     "edit unknown newsletter": (["editions", "edit", "1", "--newsletter", "evening"], "no newsletter 'evening'"),
     "edit both newsletter options": (["editions", "edit", "1", "--newsletter", "a", "--no-newsletter"],
                                      "not both"),
+    "embed for an unknown newsletter": (["embed", "--newsletter", "evening"], "no newsletter 'evening'"),
+    "embed an unknown topic": (["embed", "--topics", "world,gossip"], "unknown topic(s) gossip"),
 }
 
 
@@ -490,6 +492,36 @@ def test_bad_setting_is_one_line_naming_the_variable(ws: Workspace) -> None:
 
     assert result.returncode == 1
     assert result.stderr.startswith("digest: error: DIGEST_SMTP_URL: ")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_embed_prints_a_form_for_the_publishers_pages(ws: Workspace) -> None:
+    ws.ok("newsletters", "add", "evening", "--name", "Evening <Briefing>", "--cron", "0 18 * * *")
+    base = "https://news.example.com/digest"
+    snippet = ws.run("embed", "--newsletter", "evening", "--topics", "world,science", DIGEST_BASE_URL=base)
+    assert snippet.returncode == 0, snippet.stderr
+    html = snippet.stdout
+    assert f'<form class="digest-signup" method="post" action="{base}/subscribe">' in html
+    assert '<label for="digest-email">' in html and 'id="digest-email" name="email" type="email"' in html
+    assert 'name="newsletters_offered" value="1"' in html
+    assert 'name="newsletters" value="1"' in html
+    assert "Subscribe to Evening &lt;Briefing&gt;" in html  # escaped: names are editors' text
+    assert [t for t in ("science", "world") if f'name="topics" value="{t}"' in html] == ["science", "world"]
+    assert 'name="website"' in html and "aria-hidden" in html
+    assert "<script" not in html  # plain HTML unless --script is asked for
+    assert readers.CONSENT_TEXT in html
+
+    assert f'<script src="{base}/embed.js" defer></script>' in ws.run("embed", "--script", DIGEST_BASE_URL=base).stdout
+    ws.ok("newsletters", "archive", "evening")
+    refused = ws.run("embed", "--newsletter", "evening")
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr.startswith("digest: error: ") and "archived" in refused.stderr
+
+
+def test_a_bad_embed_origin_is_one_line_naming_the_variable(ws: Workspace) -> None:
+    result = ws.run("embed", DIGEST_EMBED_ORIGINS="https://news.example.com/articles")
+    assert result.returncode == 1
+    assert result.stderr.startswith("digest: error: DIGEST_EMBED_ORIGINS: ")
     assert len(result.stderr.splitlines()) == 1
 
 
