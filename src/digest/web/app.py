@@ -16,13 +16,14 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from digest.config import Settings
+from digest.mail import check_email_templates, check_templates
 from digest.web import errors, health, hooks
 from digest.web.api import create_api
 from digest.web.deps import Services, default_services
 from digest.web.pages import archive, auth, editor, ops, readers
 from digest.web.pages.editor import when
 
-__all__ = ["Services", "create_app", "default_services"]
+__all__ = ["Services", "check_all_templates", "create_app", "default_services"]
 
 
 def templates_for(settings: Settings) -> Jinja2Templates:
@@ -32,6 +33,13 @@ def templates_for(settings: Settings) -> Jinja2Templates:
     templates.env.globals["site_zone"] = settings.timezone
     templates.env.filters["when"] = when
     return templates
+
+
+def check_all_templates(settings: Settings) -> None:
+    """Every page and email template compiles: TemplateError naming the first that does not.
+    `digest serve` asks before it listens, so a broken install fails at once, in one line."""
+    check_email_templates(Path(settings.templates_dir))
+    check_templates(templates_for(settings).env, Path(settings.templates_dir) / "web")
 
 
 def create_app(services: Services | None = None) -> FastAPI:
