@@ -196,6 +196,11 @@ def install_api(api: FastAPI) -> None:
         return JSONResponse({"error": f"a value does not fit: {str(exc.orig).split(chr(10))[0][:200]}"},
                             status_code=422)
 
+    @api.exception_handler(TemplateError)
+    async def broken_template(request: Request, exc: TemplateError) -> Response:
+        log.error("%s (on %s)", exc, request.url.path)  # one line naming the file, no stack
+        return JSONResponse({"error": "temporarily unavailable; nothing was changed"}, status_code=503)
+
     @api.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s", request.url.path)
