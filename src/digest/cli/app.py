@@ -45,7 +45,6 @@ from digest.config import ConfigError, get_settings
 from digest.errors import DigestError, cli_exit
 from digest.observe import configure
 from digest.store import get_engine, upgrade
-from digest.web import check_all_templates
 
 try:  # typer >= 0.20 carries its own copy of click: its errors are not click's classes
     from typer._click import exceptions as click_exceptions
@@ -78,7 +77,6 @@ def serve(
     """Serve the web app (reader pages, /healthz) with uvicorn."""
     require_database()
     settings = get_settings()
-    check_all_templates(settings)
     configure(settings.log_format, settings.log_level)
     uvicorn.run("digest.web.app:create_app", factory=True, host=host, port=port, workers=workers,
                 proxy_headers=True, log_level="info", log_config=None)

@@ -20,7 +20,7 @@ from digest.config import REPO_ROOT, Settings
 from digest.mail import TemplateError
 from digest.store.engine import make_engine
 from digest.store.migrate import upgrade
-from digest.web.app import Services, check_all_templates, create_app
+from digest.web.app import Services, create_app
 
 
 class Refused(Exception):
@@ -88,4 +88,4 @@ def test_a_missing_page_template_is_a_503_and_one_log_line_naming_it(tmp_path: P
 
     (templates / "web" / "archive.html").write_text("{% if x %}")
     with pytest.raises(TemplateError, match=f"^template {templates / 'web' / 'archive.html'}, line 1, is broken"):
-        check_all_templates(settings)
+        create_app(services)
