@@ -22,7 +22,15 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET_KEY = "dev-insecure-change-me"
-REPO_ROOT = Path(__file__).resolve().parents[2]
+PACKAGE_ROOT = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_ROOT.parents[1]
+
+
+def default_templates_dir() -> Path:
+    """The templates a wheel carries inside the package; from a checkout (an editable
+    install, the tests) the repository's own templates/, which stays at the top."""
+    packaged = PACKAGE_ROOT / "templates"
+    return packaged if packaged.is_dir() else REPO_ROOT / "templates"
 
 
 class ConfigError(Exception):
@@ -132,7 +140,8 @@ class Settings(BaseSettings):
     list_id: str = "Featured Stories <featured.news.example.com>"
     unsubscribe_mailto: str | None = None
     feedback_id_sender: str = "digest"
-    templates_dir: Path = REPO_ROOT / "templates"
+    # email/<name>/{subject.txt,body.html,body.txt} and web/; the installed ones by default.
+    templates_dir: Path = Field(default_factory=default_templates_dir)
     batch_size: int = Field(500, ge=1, le=10_000)
     window_hours: int = Field(48, ge=1)
     max_stories: int = Field(5, ge=1, le=50)
@@ -314,6 +323,14 @@ class Settings(BaseSettings):
             return None
         load_sendgrid_key(value)  # ValueError names what is wrong
         return value.strip()
+
+    @field_validator("templates_dir")
+    @classmethod
+    def _templates_dir(cls, value: Path) -> Path:
+        # Checked when set; the default is the installed templates (see default_templates_dir).
+        if not (value / "email").is_dir():
+            raise ValueError(f"{value} has no email/ folder (it should hold email/<name>/subject.txt, …)")
+        return value
 
     @field_validator("postal_address", "list_id", "smtp_helo")
     @classmethod

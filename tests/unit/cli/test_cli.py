@@ -547,3 +547,29 @@ def test_demo_without_a_broker_writes_one_message_per_reader(tmp_path: Path) -> 
     preview = (folder / "outbox" / "preview.html").read_text(encoding="utf-8")
     assert "Zelensky Insists Bakhmut" in preview
     assert not workspace.database.exists()  # the demo keeps to its own folder
+
+
+def broken_templates(tmp_path: Path, kind: str, name: str) -> Path:
+    """A copy of the repository's templates with templates/<kind>/<name> that does not compile."""
+    templates = tmp_path / "templates"
+    shutil.copytree(Path(__file__).resolve().parents[3] / "templates", templates)
+    (templates / kind / name).write_text("{% for story in stories %}\nno end\n")
+    return templates / kind / name
+
+
+@pytest.mark.parametrize(("command", "kind", "name"), [
+    (("demo", "--folder", "demo"), "email", "digest/body.txt"),
+    (("serve", "--port", "1"), "email", "_base/body.html"),
+    (("serve", "--port", "1"), "web", "archive.html"),
+])
+def test_a_broken_template_stops_the_command_in_one_line_naming_it(ws: Workspace, command: tuple[str, ...],
+                                                                  kind: str, name: str) -> None:
+    broken = broken_templates(ws.folder, kind, name)
+
+    result = ws.run(*command, DIGEST_TEMPLATES_DIR=str(ws.folder / "templates"))
+
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"digest: error: template {broken}, line ")
+    assert "is broken: Unexpected end of template" in result.stderr
+    assert result.stderr.count("\n") == 1 and "'endfor'" in result.stderr
+    assert not (ws.folder / "demo" / "outbox").exists() or not list((ws.folder / "demo" / "outbox").glob("*.eml"))
