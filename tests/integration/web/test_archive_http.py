@@ -60,3 +60,17 @@ def test_the_archive_by_newsletter_with_headlines_in_its_feed(live: Stack, web: 
                          "Our picks": "\n".join(titles[1:3])}
         page = client.get(f"/archive/{dated}").text
         assert page.count("2 December 2026") == 2  # the title tag and the heading: no third in the byline
+
+
+def test_view_in_browser_opens_while_the_edition_is_still_going_out(live: Stack, web: str) -> None:
+    """Each copy links to its edition's archive page: a reader who got theirs early opens it
+    while the rest are sent (or paused); an edition not yet released is not public."""
+    seed_stories(live.factory)
+    edition_id = sent(live, "Going out now", None, [])
+    with httpx.Client(base_url=web, timeout=20) as client:
+        for status, code in ((EditionStatus.SENDING, 200), (EditionStatus.PAUSED, 200), (EditionStatus.SENT, 200),
+                             (EditionStatus.SCHEDULED, 404), (EditionStatus.DRAFT, 404),
+                             (EditionStatus.CANCELLED, 404)):
+            with live.factory.begin() as session:
+                session.get_one(Edition, edition_id).status = status
+            assert client.get(f"/archive/{edition_id}").status_code == code, status
