@@ -28,6 +28,7 @@ from digest.errors import Conflict, DigestError, Invalid, NotFound, http_status
 from digest.mail import SendError
 from digest.web.deps import PASSWORD_PAGE, ApiError, NeedsNewPassword, NeedsSignIn, staff_page
 from digest.web.forms import BadRequest
+from digest.web.limits import BodyTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -76,19 +77,35 @@ def title_for(error: DigestError) -> str:
     return next(title for cls, title in TITLES if isinstance(error, cls))
 
 
+def error_page(request: Request, status: int, title: str, message: str,
+               headers: dict[str, str] | None = None) -> Response:
+    """The site's answer to an error on `request`: JSON for /healthz and /hooks/, the
+    editor's error page for a signed-in editor, the site's error page otherwise."""
+    path = request.url.path
+    if path.startswith(("/healthz", "/hooks/")):
+        return JSONResponse({"error": message}, status_code=status, headers=headers)
+    if path.startswith("/editor") and getattr(request.state, "user", None) is not None:
+        return staff_page(request, "editor/error.html",
+                          {"title": title, "message": message, "back": editor_back(path)}, status)
+    return request.app.state.templates.TemplateResponse(  # type: ignore[no-any-return]
+        request, "error.html", {"title": title, "message": message}, status_code=status, headers=headers)
+
+
+def refusal(request: Request, status: int, message: str) -> Response:
+    """An answer given before the app has routed the request (digest.web.limits): the API's
+    JSON for /api/, the site's error page or JSON elsewhere."""
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"error": message, "code": "too_large" if status == 413 else "bad_request"},
+                            status_code=status)
+    return error_page(request, status, "Too large" if status == 413 else "Bad request", message)
+
+
 def install(app: FastAPI) -> None:
     """The handlers of the site (pages, hooks, health); the API has its own (install_api)."""
 
-    def error_page(request: Request, status: int, title: str, message: str,
-                   headers: dict[str, str] | None = None) -> Response:
-        path = request.url.path
-        if path.startswith(("/healthz", "/hooks/")):
-            return JSONResponse({"error": message}, status_code=status, headers=headers)
-        if path.startswith("/editor") and getattr(request.state, "user", None) is not None:
-            return staff_page(request, "editor/error.html",
-                              {"title": title, "message": message, "back": editor_back(path)}, status)
-        return app.state.templates.TemplateResponse(
-            request, "error.html", {"title": title, "message": message}, status_code=status, headers=headers)
+    @app.exception_handler(BodyTooLarge)
+    async def too_large(request: Request, exc: BodyTooLarge) -> Response:
+        return error_page(request, 413, "Too large", exc.detail)
 
     @app.exception_handler(EditorError)
     async def editor_error(request: Request, exc: EditorError) -> Response:
@@ -164,6 +181,10 @@ def install_api(api: FastAPI) -> None:
     @api.exception_handler(DigestError)
     async def domain_error(request: Request, exc: DigestError) -> Response:
         return JSONResponse({"error": exc.message, "code": exc.code}, status_code=http_status(exc))
+
+    @api.exception_handler(BodyTooLarge)
+    async def too_large(request: Request, exc: BodyTooLarge) -> Response:
+        return JSONResponse({"error": exc.detail, "code": "too_large"}, status_code=413)
 
     @api.exception_handler(SendError)
     async def smtp_refused(request: Request, exc: SendError) -> Response:

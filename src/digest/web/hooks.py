@@ -37,13 +37,11 @@ from digest.feedback import (
 )
 from digest.web.deps import Services, services_of
 from digest.web.forms import BadRequest, read_body
+from digest.web.limits import INBOUND_BODY_MAX_BYTES, SENDGRID_BODY_MAX_BYTES, SES_BODY_MAX_BYTES
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 
-# SNS messages are at most 256 KB; JSON escaping and the envelope come on top.
-SES_BODY_MAX_BYTES = 1024 * 1024
-SENDGRID_BODY_MAX_BYTES = 4 * 1024 * 1024
 SENDGRID_SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 SENDGRID_TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 
@@ -164,7 +162,7 @@ async def inbound_hook(request: Request) -> Response:
         raise BadRequest(404, "Not found", "Inbound mail is not enabled (set DIGEST_INBOUND_SECRET).")
     if not secrets.compare_digest(supplied.encode(), secret.encode()):
         raise BadRequest(401, "Unauthorized", "A valid bearer token is required.")
-    raw = await read_body(request, 1024 * 1024)
+    raw = await read_body(request, INBOUND_BODY_MAX_BYTES)
     if not raw.strip():
         raise BadRequest(400, "Bad request", "The body must be an RFC 5322 message.")
     await run_in_threadpool(services.enqueue_inbound, raw)  # a broker round trip: off the event loop

@@ -18,10 +18,10 @@ from digest.stories import ParseError, StoryFilter, parse_json, parse_source, se
 from digest.web.deps import CheckedForm, EditorUser, actor, services_of
 from digest.web.errors import EditorError
 from digest.web.forms import read_upload, require_csrf
+from digest.web.limits import STORY_UPLOAD_MAX_BYTES
 from digest.web.pages.editor.common import editor_page, see_other
 
 router = APIRouter(prefix="/editor")
-UPLOAD_MAX_BYTES = 2 * 1024 * 1024
 STORIES_PAGE_SIZE = 50
 
 
@@ -118,7 +118,7 @@ def ingest_feed(request: Request, user: EditorUser, form: CheckedForm) -> Respon
 
 async def _upload(request: Request) -> bytes:
     """The uploaded file's bytes, the form around it checked for CSRF (reading is async)."""
-    form, data = await read_upload(request, UPLOAD_MAX_BYTES, "file")
+    form, data = await read_upload(request, STORY_UPLOAD_MAX_BYTES, "file")
     require_csrf(request, form, services_of(request).settings.secret_key)
     return data
 
