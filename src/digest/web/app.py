@@ -19,6 +19,7 @@ from digest.config import Settings
 from digest.web import errors, health, hooks
 from digest.web.api import create_api
 from digest.web.deps import Services, default_services
+from digest.web.headers import SecurityHeaders
 from digest.web.limits import BodyLimit, body_limit
 from digest.web.pages import archive, auth, editor, ops, readers
 from digest.web.pages.editor import when
@@ -43,6 +44,8 @@ def create_app(services: Services | None = None) -> FastAPI:
     errors.install(app)
     form_limit = services.settings.max_form_bytes
     app.add_middleware(BodyLimit, limit_for=lambda path: body_limit(path, form_limit), refuse=errors.refusal)
+    # Added last, so outermost: even the body limit's refusals carry the headers.
+    app.add_middleware(SecurityHeaders, https=services.settings.base_url.startswith("https://"))
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:
