@@ -1,16 +1,21 @@
 """The real app in this process, on a migrated SQLite file and the local Redis, spoken to
-through httpx's ASGI transport: for what the web layer does to any request (limits,
+through httpx's ASGI transport (or a uvicorn thread, for what a connection sees): for what the web layer does to any request (limits,
 headers, error answers) without starting uvicorn."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
 import redis
+import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.orm import sessionmaker
 
@@ -60,3 +65,54 @@ class Counted:
         while self.taken < self.total:
             self.taken += len(chunk)
             yield chunk
+
+
+@contextmanager
+def served(app: FastAPI) -> Iterator[int]:
+    """`app` under a real uvicorn server in a thread (keep-alive and all); yields its port."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="critical", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    port: int = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def ask_twice(port: int, first: str, second: str) -> tuple[bytes, bytes]:
+    """GET `first`, then `second` on the same keep-alive connection: both raw answers
+    (the second b"" if the server closed or reset the connection)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        answers = []
+        for path in (first, second):
+            try:
+                sock.sendall(f"GET {path} HTTP/1.1\r\nHost: digest.test\r\n\r\n".encode())
+                answers.append(_one_answer(sock))
+            except (ConnectionResetError, BrokenPipeError):
+                answers.append(b"")
+        return answers[0], answers[1]
+
+
+def _one_answer(sock: socket.socket) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(next((line.split(b":", 1)[1] for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), b"0"))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body

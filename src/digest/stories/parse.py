@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import io
-import json
 import re
 import xml.sax
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ import feedparser
 from dateutil import parser as dateparser
 
 from digest.errors import Invalid
+from digest.infra import load_json
 
 SUMMARY_MAX_CHARS = 320
 TITLE_MAX_CHARS = 500
@@ -178,8 +178,8 @@ def _check_title(title: Any) -> str:
 
 def parse_json(data: bytes) -> list[StoryIn]:
     try:
-        items = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        items = load_json(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError) as exc:
         raise ParseError(f"not valid JSON: {exc}") from None
     if isinstance(items, dict) and isinstance(items.get("stories"), list):
         items = items["stories"]

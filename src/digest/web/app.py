@@ -44,7 +44,8 @@ def create_app(services: Services | None = None) -> FastAPI:
     errors.install(app)
     form_limit = services.settings.max_form_bytes
     app.add_middleware(BodyLimit, limit_for=lambda path: body_limit(path, form_limit), refuse=errors.refusal)
-    # Added last, so outermost: even the body limit's refusals carry the headers.
+    app.add_middleware(errors.EndsCleanly)
+    # Added last, so outermost: even the refusals and the 503s of the two above carry the headers.
     app.add_middleware(SecurityHeaders, https=services.settings.base_url.startswith("https://"))
 
     @app.get("/", include_in_schema=False)

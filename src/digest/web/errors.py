@@ -22,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from digest.editions import EditionFrozen, LifecycleError
 from digest.errors import Conflict, DigestError, Invalid, NotFound, http_status
@@ -159,11 +160,45 @@ def install(app: FastAPI) -> None:
         log.warning("database refused a value on %s: %s", request.url.path, str(exc.orig).split("\n")[0])
         return error_page(request, 400, "Bad request", "Part of this request is too long or out of range.")
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s", request.url.path)
-        return error_page(request, 503, "Something went wrong",
-                          "We could not complete this just now. Nothing was changed; please try again in a minute.")
+    # Anything else: EndsCleanly, below.
+
+
+class EndsCleanly:
+    """ASGI middleware: an exception no handler took ends its own request with a 503 and
+    nothing more. (Starlette's last-resort handler answers and then re-raises, and the
+    server resets the connection: the next request a client sends on it would fail.)"""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = completed = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started, completed
+            started = started or message["type"] == "http.response.start"
+            completed = completed or (message["type"] == "http.response.body" and not message.get("more_body"))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception:
+            if completed:
+                return  # answered (and logged) by the mounted API's own handler
+            if started:
+                raise  # half an answer: only closing the connection can tell the client
+            log.exception("unhandled error on %s", scope["path"])
+            await unexpected(Request(scope))(scope, receive, send)
+
+
+def unexpected(request: Request) -> Response:
+    message = "We could not complete this just now. Nothing was changed; please try again in a minute."
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"error": "temporarily unavailable; nothing was changed"}, status_code=503)
+    return error_page(request, 503, "Something went wrong", message)
 
 
 def _api_error(exc: ApiError) -> Response:

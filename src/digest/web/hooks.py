@@ -35,6 +35,7 @@ from digest.feedback import (
     verify_sendgrid,
     verify_sns,
 )
+from digest.infra import JSON_MAX_DEPTH, JsonTooDeep, load_json
 from digest.web.deps import Services, services_of
 from digest.web.forms import BadRequest, read_body
 from digest.web.limits import INBOUND_BODY_MAX_BYTES, SENDGRID_BODY_MAX_BYTES, SES_BODY_MAX_BYTES
@@ -70,7 +71,9 @@ def _apply(services: Services, events: Sequence[FeedbackEvent]) -> dict[str, int
 
 def _json(body: bytes) -> Any:
     try:
-        return json.loads(body)
+        return load_json(body)
+    except JsonTooDeep:
+        raise BadRequest(400, "Bad request", f"The body nests deeper than {JSON_MAX_DEPTH} levels.") from None
     except (ValueError, UnicodeDecodeError):
         raise BadRequest(400, "Bad request", "The body must be JSON.") from None
 
@@ -122,8 +125,8 @@ async def ses_hook(request: Request) -> Response:
         log.warning("SNS says this endpoint was unsubscribed from %s", topic)
         return _ok()
     try:
-        notification = json.loads(message["Message"])
-    except ValueError:
+        notification = load_json(message["Message"])
+    except (ValueError, TypeError):
         notification = None
     outcomes = await run_in_threadpool(_apply, services, events_from_ses(notification))
     return _ok(outcomes=outcomes)
