@@ -140,7 +140,7 @@ def test_changing_a_password_keeps_this_browser_and_signs_out_the_others(live: S
 
         done = change_password(client, PASSWORD, NEW_PASSWORD)
         assert done.status_code == 303
-        assert done.headers["location"].startswith("/ops?done=Password")  # ops' home, not the editor's
+        assert done.headers["location"] == "/ops?done=password-changed"  # ops' home, not the editor's
         assert "Password changed." in client.get(done.headers["location"]).text
         assert other.get("/ops").headers["location"] == "/login?next=/ops"
     client.cookies.clear()

@@ -35,7 +35,7 @@ LOGIN_WINDOW_SECONDS = 900
 PASSWORD_ATTEMPTS_PER_USER = 10  # per LOGIN_WINDOW_SECONDS: each checks the current password
 HOMES = {Role.EDITOR: "/editor", Role.ADMIN: "/editor", Role.OPS: "/ops"}
 PASSWORD_CHANGED = {"/editor": "/editor?done=password-changed",  # where each home says so
-                    "/ops": "/ops?done=Password changed. Other browsers signed in as you were signed out."}
+                    "/ops": "/ops?done=password-changed"}
 
 
 @router.get("/login")

@@ -25,6 +25,7 @@ from digest.worker import workers_online
 router = APIRouter()
 ACTIONS = ("pause", "resume", "cancel", "retry-failed", "send-missing")
 AUDIT_ROWS_SHOWN = 200
+PASSWORD_CHANGED = "Password changed. Other browsers signed in as you were signed out."
 
 
 def snapshot(services: Services) -> dict[str, Any]:
@@ -49,6 +50,8 @@ def snapshot(services: Services) -> dict[str, Any]:
 def flash(done: str, edition: int, changed: bool, count: int) -> str | None:
     """The banner after an action, composed here from our own words: the URL only says which
     action, on which edition, and how many (a link cannot put its own text in our voice)."""
+    if done == "password-changed":
+        return PASSWORD_CHANGED
     if done not in ACTIONS:
         return None
     if not changed:
