@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import ipaddress
 import re
 from email.utils import parseaddr
 from pathlib import Path
@@ -125,6 +126,9 @@ class Settings(BaseSettings):
     subscribe_limit_per_ip_per_hour: int = Field(20, ge=1)
     subscribe_limit_per_address_per_hour: int = Field(5, ge=1)
     max_form_bytes: int = Field(64 * 1024, ge=1024)
+    # The proxies whose X-Forwarded-For names the client (comma-separated addresses or
+    # networks, or *); none by default: the connection's own address counts.
+    forwarded_allow_ips: str = ""
     # Inbound mail (mailto: unsubscribes): a maildir polled by beat, and an HTTP hook's secret.
     unsubscribe_maildir: Path | None = None
     inbound_secret: str | None = None
@@ -257,6 +261,19 @@ class Settings(BaseSettings):
             return None
         load_sendgrid_key(value)  # ValueError names what is wrong
         return value.strip()
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _forwarded_allow_ips(cls, value: str) -> str:
+        entries = [e.strip() for e in value.split(",") if e.strip()]
+        for entry in entries:
+            if entry == "*":
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"must be comma-separated IP addresses or networks (or *), got {entry!r}") from None
+        return ",".join(entries)
 
     @field_validator("postal_address", "list_id", "smtp_helo")
     @classmethod

@@ -4,6 +4,7 @@ headers, error answers) without starting uvicorn."""
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -53,6 +54,21 @@ def request(app: FastAPI, method: str, path: str, **kwargs: Any) -> httpx.Respon
     return anyio.run(send)
 
 
+def sign_in_from(app: FastAPI, address: str, email: str, password: str,
+                 headers: dict[str, str] | None = None) -> httpx.Response:
+    """Open /login and post the form, as a browser at `address` would; the answer unchecked."""
+
+    async def send() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, client=(address, 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://digest.test") as client:
+            page = await client.get("/login")
+            [token] = re.findall(r'name="csrf_token" value="([^"]+)"', page.text)
+            return await client.post("/login", headers=headers, data={
+                "csrf_token": token, "email": email, "password": password, "next": "/editor"})
+
+    return anyio.run(send)
+
+
 class Counted:
     """A request body of `total` bytes in 64 KB chunks, counting how many were taken."""
 
@@ -68,9 +84,11 @@ class Counted:
 
 
 @contextmanager
-def served(app: FastAPI) -> Iterator[int]:
-    """`app` under a real uvicorn server in a thread (keep-alive and all); yields its port."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="critical", lifespan="off")
+def served(app: FastAPI, **options: Any) -> Iterator[int]:
+    """`app` under a real uvicorn server in a thread (keep-alive and all), with uvicorn
+    `options` (proxy_headers… as `digest serve` passes them); yields its port."""
+    options.setdefault("proxy_headers", False)
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="critical", lifespan="off", **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
