@@ -8,6 +8,7 @@ import re
 import socket
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +21,7 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.orm import sessionmaker
 
+from digest import staff
 from digest.config import Settings
 from digest.store.engine import make_engine
 from digest.store.migrate import upgrade
@@ -52,6 +54,15 @@ def request(app: FastAPI, method: str, path: str, **kwargs: Any) -> httpx.Respon
             return await client.request(method, path, **kwargs)
 
     return anyio.run(send)
+
+
+def api_token(app: FastAPI, role: str = "editor") -> dict[str, str]:
+    """The Authorization header of a new staff member's API token."""
+    email = f"{role}-{uuid.uuid4().hex[:8]}@example.org"
+    with app.state.services.factory.begin() as session:
+        user = staff.create_user(session, email, role, "correct horse battery staple")
+        _, raw = staff.create_api_token(session, user, "tests")
+    return {"Authorization": f"Bearer {raw}"}
 
 
 def sign_in_from(app: FastAPI, address: str, email: str, password: str,
