@@ -27,6 +27,10 @@ STORY_UPLOAD_MAX_BYTES = 2 * 1024 * 1024
 # A CSV sent as a JSON string: every quote and line break escaped doubles at worst.
 API_IMPORT_MAX_BYTES = 2 * CSV_UPLOAD_MAX_BYTES + 64 * 1024
 
+# A refused body up to this size is read and dropped before the 413 (see _drain); a larger
+# one is left unread, and its client may see the connection reset instead.
+DRAIN_MAX_BYTES = 32 * 1024 * 1024
+
 # (path, limit) for routes that take more than a form; the first match wins; a path ending
 # in "/" matches everything under it. Every other route gets DIGEST_MAX_FORM_BYTES.
 ROUTE_LIMITS: tuple[tuple[str, int], ...] = (
@@ -46,6 +50,19 @@ def body_limit(path: str, form_limit: int) -> int:
         if path == prefix or (prefix.endswith("/") and path.startswith(prefix)):
             return limit
     return form_limit
+
+
+async def _drain(receive: Receive, *, more_body: bool) -> None:
+    """Read and drop the rest of a refused body, up to DRAIN_MAX_BYTES: the server closes the
+    connection after a 413, and closing on unread bytes sends a TCP reset that can destroy
+    the 413 before the client reads it. Nothing is kept, so memory stays flat."""
+    drained = 0
+    while more_body and drained <= DRAIN_MAX_BYTES:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        drained += len(message.get("body", b""))
+        more_body = message.get("more_body", False)
 
 
 class BodyTooLarge(HTTPException):
@@ -75,10 +92,15 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit = self.limit_for(scope["path"])
-        declared = Headers(scope=scope).get("content-length")
+        headers = Headers(scope=scope)
+        declared = headers.get("content-length")
+        # A client that waits for "100 Continue" sends nothing unless asked: no need to drain.
+        drain = "100-continue" not in headers.get("expect", "").lower()
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             status, message = ((413, too_large_message(limit)) if declared.isdigit()
                                else (400, "The Content-Length header is not a number."))
+            if drain and declared.isdigit() and int(declared) <= DRAIN_MAX_BYTES:
+                await _drain(receive, more_body=True)
             await self.refuse(Request(scope), status, message)(scope, receive, send)
             return
 
@@ -91,6 +113,8 @@ class BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
+                    if drain:
+                        await _drain(receive, more_body=message.get("more_body", False))
                     raise BodyTooLarge(limit)
             return message
 
