@@ -759,6 +759,11 @@ def test_the_sendgrid_public_key_is_validated_at_start_up(sendgrid_signer: tuple
     Settings(env="test", secret_key=SECRET, sendgrid_public_key=sendgrid_signer[1], ses_topic_arns=TOPIC)
 
 
+def event_id() -> str:
+    """A SendGrid sg_event_id no earlier run has used (Redis remembers them for a day)."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
 def signed_sendgrid(key: ec.EllipticCurvePrivateKey, events: list[dict[str, Any]],
                     at: int | None = None) -> tuple[bytes, dict[str, str]]:
     body = json.dumps(events).encode()
@@ -777,9 +782,9 @@ def test_sendgrid_events_with_a_good_signature_are_applied_bad_ones_are_403(
     events = [
         {"email": "sg-gone@example.org", "timestamp": 1764493205, "smtp-id": gone_sent.message_id,
          "event": "bounce", "type": "bounce", "status": "5.1.1", "reason": "550 5.1.1 unknown user",
-         "sg_event_id": "YmFzZTY0", "sg_message_id": "14c5d75ce93.dfd.64b469.filter0001"},
+         "sg_event_id": event_id(), "sg_message_id": "14c5d75ce93.dfd.64b469.filter0001"},
         {"email": "sg-spam@example.org", "timestamp": 1764493206, "event": "spamreport",
-         "sg_event_id": "c3BhbXJlcG9ydA", "sg_message_id": "14c5d75ce93.dfd.64b469.filter0002"},
+         "sg_event_id": event_id(), "sg_message_id": "14c5d75ce93.dfd.64b469.filter0002"},
         {"email": "sg-gone@example.org", "timestamp": 1764493207, "event": "open", "smtp-id": gone_sent.message_id},
     ]
     body, headers = signed_sendgrid(key, events)
@@ -812,7 +817,7 @@ def test_sendgrid_events_with_a_good_signature_are_applied_bad_ones_are_403(
         assert client.post("/hooks/sendgrid", content=body, headers=headers).json() == {
             "status": "ok", "outcomes": {}, "replays": 2}
         body, headers = signed_sendgrid(key, [*events, {"email": "sg-spam@example.org", "event": "spamreport",
-                                                        "sg_event_id": "bmV3IG9uZQ", "timestamp": 1764493209}])
+                                                        "sg_event_id": event_id(), "timestamp": 1764493209}])
         assert client.post("/hooks/sendgrid", content=body, headers=headers).json() == {
             "status": "ok", "outcomes": {"already": 1}, "replays": 2}
         assert snapshot(live) == after
@@ -825,7 +830,7 @@ def test_a_stale_sendgrid_post_is_403_even_well_signed(
     sent = sent_delivery(live, reader)
     events = [{"email": "sg-stale@example.org", "timestamp": 1764493205, "smtp-id": sent.message_id,
                "event": "bounce", "type": "bounce", "status": "5.1.1", "reason": "550 5.1.1 unknown user",
-               "sg_event_id": "c3RhbGU"}]
+               "sg_event_id": event_id()}]
     with hooks_client(live, served, sendgrid_public_key=public) as client:
         before = snapshot(live)
         for age in (11 * 60, 3 * 365 * 86400, -11 * 60):

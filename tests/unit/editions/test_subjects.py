@@ -56,6 +56,7 @@ def test_the_documented_names_are_filled_in(template: str, subject: str) -> None
 def test_the_api_answers_a_template_bomb_with_400_naming_the_field_in_under_a_second(tmp_path: Path) -> None:
     app = app_for_test(tmp_path)
     token = api_token(app)
+    assert request(app, "GET", "/api/v1/newsletters", headers=token).status_code == 200  # first-request costs
     started = time.monotonic()
     response = request(app, "POST", "/api/v1/newsletters", headers=token, json={
         "slug": "bomb", "name": "Bomb", "cron": "0 7 * * *", "timezone": "UTC",
