@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     dkim_selector: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]{1,63}$")
     dkim_private_key_file: Path | None = None
     dkim_domain: str | None = None  # default: the sender's domain
+    # In production digest refuses to send unsigned mail, unless this says the MTA signs it.
+    dkim_by_mta: bool = False
     # Where send journals live (a sub-folder per database); see digest.delivery.journal.
     journal_dir: Path | None = None
     # Logs of the worker, beat and web processes: json (one object per line) or text.
@@ -288,6 +290,20 @@ class Settings(BaseSettings):
             raise ValueError("DIGEST_SECRET_KEY must be set outside development (DIGEST_ENV)")
         if len(self.secret_key) < 16:
             raise ValueError("DIGEST_SECRET_KEY must be at least 16 characters")
+        return self
+
+    @model_validator(mode="after")
+    def _production_mail_is_trusted(self) -> Settings:
+        """What production must not do by accident: one-click unsubscribe links over http
+        (RFC 8058 and Gmail's and Yahoo's sender rules need https) and unsigned mail."""
+        if self.env != "production":
+            return self
+        if not self.base_url.startswith("https://"):
+            raise ValueError("DIGEST_BASE_URL must be https:// in production: one-click unsubscribe (RFC 8058) "
+                             "needs it")
+        if not (self.dkim_selector and self.dkim_private_key_file) and not self.dkim_by_mta:
+            raise ValueError("production mail must be DKIM-signed: set DIGEST_DKIM_SELECTOR and "
+                             "DIGEST_DKIM_PRIVATE_KEY_FILE, or DIGEST_DKIM_BY_MTA=true if the MTA signs it")
         return self
 
     @property

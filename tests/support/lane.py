@@ -278,9 +278,11 @@ def done_message(response: httpx.Response, client: httpx.Client) -> str:
 
 
 def press(client: httpx.Client, edition_id: int, action: str) -> str:
-    """Open /ops for its CSRF token and press `action`, as the button's form does."""
+    """Open /ops for its CSRF token and press `action`, as the button's form does (cancel
+    as the question page's "Yes" does: it is asked first)."""
     token = page_token(client)
-    return done_message(client.post(f"/ops/editions/{edition_id}/{action}", data={"csrf_token": token}), client)
+    return done_message(client.post(f"/ops/editions/{edition_id}/{action}",
+                                    data={"csrf_token": token, "confirm": "yes"}), client)
 
 
 def status_json(client: httpx.Client, edition_id: int) -> dict[str, Any]:

@@ -36,10 +36,26 @@ def test_default_secret_outside_development_is_refused(settings_from, env: str) 
         settings_from(DIGEST_ENV=env)
 
 
-def test_production_with_a_real_secret_loads(settings_from) -> None:  # type: ignore[no-untyped-def]
-    settings = settings_from(DIGEST_ENV="production", DIGEST_SECRET_KEY="k" * 32)
+PRODUCTION = {"DIGEST_ENV": "production", "DIGEST_SECRET_KEY": "k" * 32,
+              "DIGEST_BASE_URL": "https://news.example.com/digest", "DIGEST_DKIM_BY_MTA": "true"}
+
+
+def test_production_with_a_real_secret_https_and_signing_loads(settings_from) -> None:  # type: ignore[no-untyped-def]
+    settings = settings_from(**PRODUCTION)
 
     assert settings.env == "production"
+
+
+@pytest.mark.parametrize(("change", "refused"), [
+    ({"DIGEST_BASE_URL": "http://news.example.com/digest"}, "DIGEST_BASE_URL must be https"),
+    ({"DIGEST_DKIM_BY_MTA": "false"}, "must be DKIM-signed"),
+    ({"DIGEST_DKIM_BY_MTA": "false", "DIGEST_DKIM_SELECTOR": "s1"}, "must be DKIM-signed"),  # a key file too
+])
+def test_production_refuses_http_unsubscribe_and_unsigned_mail(settings_from, change: dict[str, str],  # type: ignore[no-untyped-def]
+                                                               refused: str) -> None:
+    with pytest.raises(ConfigError, match=refused):
+        settings_from(**{**PRODUCTION, **change})
+    settings_from(**{**PRODUCTION, **change, "DIGEST_ENV": "test"})  # the same settings are fine outside production
 
 
 def test_short_secret_is_refused(settings_from) -> None:  # type: ignore[no-untyped-def]

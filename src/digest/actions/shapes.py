@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from digest.editions import newsletter_state, schedule_in_words
 from digest.readers import ImportReport, ReaderHistory
 from digest.staff import account_status
 from digest.store import Edition, Newsletter, Story, Subscriber, User
@@ -35,6 +36,9 @@ def newsletter_json(newsletter: Newsletter) -> dict[str, Any]:
         "max_stories": newsletter.max_stories, "min_stories": newsletter.min_stories,
         "subject_template": newsletter.subject_template, "sender_name": newsletter.sender_name,
         "active": newsletter.active, "local_time": newsletter.local_time,
+        "window_hours": newsletter.window_hours, "new_editions": newsletter.new_editions.value,
+        "state": newsletter_state(newsletter), "archived_at": _iso(newsletter.archived_at),
+        "schedule": schedule_in_words(newsletter.cron, newsletter.timezone),
     }
 
 

@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 
 from digest import actions
-from digest.cli.common import ACTOR, deps, out, print_json, require_database, table
-from digest.editions import list_newsletters
+from digest.cli.common import ACTOR, UserError, deps, out, print_json, require_database, table
+from digest.editions import DEFAULT_SUBJECT, KEEP, NewsletterChanges, list_newsletters
 from digest.readers import subscriber_counts
 from digest.store import session_scope
 
@@ -25,20 +25,24 @@ def newsletters_add(
     max_stories: Annotated[int, typer.Option(help="Most stories per edition.")] = 5,
     min_stories: Annotated[int, typer.Option(help="Fewer than this and the edition is skipped.")] = 1,
     subject: Annotated[str, typer.Option(
-        help="Subject template: {{ newsletter }}, {{ date }}, {{ weekday }}.")] = "{{ newsletter }}: {{ date }}",
+        help="Subject template: {{ newsletter }}, {{ date }} (2 December 2026), {{ weekday }}.")] = DEFAULT_SUBJECT,
     sender_name: Annotated[str | None, typer.Option(help="From name for this newsletter.")] = None,
     local_time: Annotated[bool, typer.Option("--local-time",
                                              help="Deliver at the cron's hour in each reader's zone.")] = False,
     subscribe_existing: Annotated[bool, typer.Option(
         "--subscribe-existing", help="Subscribe the active readers whose topics match (each gets a consent "
                                      "event); without it the newsletter starts with no reader.")] = False,
+    window_hours: Annotated[int, typer.Option(help="Stories published this long before a send qualify.")] = 48,
+    new_editions: Annotated[str, typer.Option(
+        metavar="scheduled|draft", help="What the schedule makes: editions that go by themselves (scheduled) "
+                                        "or drafts an editor schedules.")] = "scheduled",
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
 ) -> None:
     """Add a recurring newsletter; its editions are created ahead by beat."""
     data = actions.newsletters.add_newsletter(
         deps(), ACTOR, slug=slug, name=name, cron=cron, timezone=tz, topics=topics, max_stories=max_stories,
         min_stories=min_stories, subject_template=subject, sender_name=sender_name, local_time=local_time,
-        subscribe_existing=subscribe_existing)
+        subscribe_existing=subscribe_existing, window_hours=window_hours, new_editions=new_editions)
     if as_json:
         print_json(data)
     else:
@@ -56,6 +60,87 @@ def newsletters_list(as_json: Annotated[bool, typer.Option("--json", help="Print
     if as_json:
         print_json(rows)
         return
-    out.print(table(("id", "slug", "name", "schedule", "topics", "readers"),
-                    ((r["id"], r["slug"], r["name"], f"{r['cron']} {r['timezone']}", ", ".join(r["topics"]),
-                      r["subscribers"]) for r in rows)))
+    out.print(table(("id", "slug", "name", "schedule", "topics", "readers", "state"),
+                    ((r["id"], r["slug"], r["name"], r["schedule"], ", ".join(r["topics"]) or "all",
+                      r["subscribers"], r["state"]) for r in rows)))
+
+
+Ref = Annotated[str, typer.Argument(metavar="SLUG_OR_ID", help="The newsletter's short name or id.")]
+
+
+@app.command("show")
+def newsletters_show(ref: Ref, as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
+                     ) -> None:
+    """One newsletter: its fields, schedule in words, state and readers."""
+    require_database()
+    with session_scope() as session:
+        data = actions.newsletters.newsletter_detail(session, ref)
+    if as_json:
+        print_json(data)
+        return
+    for key in ("id", "slug", "name", "state", "schedule", "cron", "timezone", "topics", "subscribers",
+                "min_stories", "max_stories", "window_hours", "subject_template", "sender_name", "local_time",
+                "new_editions"):
+        value = data[key]
+        out.print(f"{key:>16}: {', '.join(value) or 'all' if isinstance(value, list) else value}", markup=False)
+
+
+@app.command("edit")
+def newsletters_edit(
+    ref: Ref,
+    name: Annotated[str | None, typer.Option(help="Shown to readers.")] = None,
+    cron: Annotated[str | None, typer.Option(help="Five-field cron in the newsletter's zone.")] = None,
+    tz: Annotated[str | None, typer.Option(help="IANA zone, e.g. Europe/Kyiv.")] = None,
+    topics: Annotated[str | None, typer.Option(help="Comma-separated; 'all' for every topic.")] = None,
+    max_stories: Annotated[int | None, typer.Option(help="Most stories per edition.")] = None,
+    min_stories: Annotated[int | None, typer.Option(help="Fewer than this and the edition is skipped.")] = None,
+    window_hours: Annotated[int | None, typer.Option(help="Stories published this long before a send qualify.")] = None,
+    subject: Annotated[str | None, typer.Option(help="Subject template.")] = None,
+    sender_name: Annotated[str | None, typer.Option(help="From name; '' for the site's name.")] = None,
+    local_time: Annotated[bool | None, typer.Option(
+        "--local-time/--no-local-time", help="Deliver at the cron's hour in each reader's zone.")] = None,
+    new_editions: Annotated[str | None, typer.Option(metavar="scheduled|draft",
+                                                     help="What the schedule makes.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the newsletter as a JSON object.")] = False,
+) -> None:
+    """Change a newsletter; its upcoming editions follow (a new schedule re-times them)."""
+    changes = NewsletterChanges(
+        name=name, cron=cron, timezone=tz, max_stories=max_stories, min_stories=min_stories,
+        window_hours=window_hours, subject_template=subject, local_time=local_time, new_editions=new_editions,
+        sender_name=KEEP if sender_name is None else sender_name or None,
+        topics=KEEP if topics is None else None if topics.strip().lower() in ("", "all") else topics)
+    if not changes.given():
+        raise UserError("nothing to change: give --name, --cron, --tz, --topics, --max-stories, --min-stories, "
+                        "--window-hours, --subject, --sender-name, --local-time or --new-editions")
+    outcome = actions.newsletters.edit(deps(), ACTOR, ref, changes)
+    if as_json:
+        print_json(outcome.data["newsletter"])
+        return
+    fields = ", ".join(outcome.data["changed"])
+    out.print(f"newsletter {outcome.data['newsletter']['slug']}: {fields + ' changed' if fields else 'nothing changed'}"
+              f" ({outcome.data['newsletter']['schedule']})", markup=False)
+
+
+def _state_command(action: str, done: str, help_text: str) -> None:
+    @app.command(action, help=help_text)
+    def command(ref: Ref, as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
+                ) -> None:
+        outcome = actions.newsletters.set_state(deps(), ACTOR, ref, action)
+        data = {**outcome.data["newsletter"], "changed": outcome.changed, "editions": outcome.count}
+        if as_json:
+            print_json(data)
+            return
+        if not outcome.changed:
+            out.print(f"newsletter {data['slug']} was already {data['state']}", markup=False)
+            return
+        editions = f"; {outcome.count} edition{'s' if outcome.count != 1 else ''} {done}" if outcome.count else ""
+        out.print(f"newsletter {data['slug']}: {data['state']}{editions}", markup=False)
+
+
+_state_command("pause", "held back as drafts",
+               "Pause: no new editions; the upcoming scheduled ones wait as drafts until resumed.")
+_state_command("resume", "scheduled again or made",
+               "Resume: its schedule runs again from now (the occurrences it slept through are not sent).")
+_state_command("archive", "cancelled",
+               "Archive: paused for good, its editions that have not started cancelled; history kept.")
+_state_command("restore", "moved", "Restore an archived newsletter (it comes back paused).")

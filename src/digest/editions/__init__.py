@@ -7,7 +7,8 @@ ahead of time so editors can curate them; one-off editions are made by hand.
 - `create`: a one-off edition; parse a send time; find and list editions
 - `edit`: change an edition's subject, send time, limits or newsletter before it goes
 - `lifecycle`: the state machine (schedule, claim, finish, pause, cancel, reopen, …)
-- `newsletters`, `schedules`: recurring digests, cron in IANA zones, occurrences → editions
+- `newsletters`, `schedules`: recurring digests (create, change, pause, archive), cron in
+  IANA zones, occurrences → editions, a schedule in words and its next sends
 - `selector`: which stories (pure), and freezing the list at release
 - `variants`: per-reader lists at send time (no story twice to one reader)
 - `curation`: an editor's pins, exclusions, order, headlines, note
@@ -44,11 +45,21 @@ from digest.editions.curation import (
 from digest.editions.edit import KEEP, EditionChanges, EditionEdit, edit_edition
 from digest.editions.lifecycle import LifecycleError, is_auto_paused
 from digest.editions.newsletters import (
+    DEFAULT_SUBJECT,
+    STATE_ACTIONS,
+    NewsletterArchived,
+    NewsletterChanges,
     NewsletterError,
     SlugTaken,
+    change_state,
     create_newsletter,
+    edit_newsletter,
     get_newsletter,
+    last_editions,
     list_newsletters,
+    newsletter_state,
+    next_editions,
+    upcoming_count,
 )
 from digest.editions.preview import (
     PREVIEW_READER,
@@ -62,13 +73,20 @@ from digest.editions.schedules import (
     check_cron,
     check_zone,
     local_instant,
+    next_sends,
     occurrences,
+    render_subject,
     schedule_editions,
+    schedule_in_words,
+    schedule_newsletter,
 )
 from digest.editions.selector import Candidate, edition_picks, freeze_stories, select_for_edition, select_stories
 from digest.editions.variants import SPARE_STORIES, choose, live_candidates, reader_history
 
 __all__ = [
+    # newsletters: change, pause, resume, archive; their schedules in words
+    "DEFAULT_SUBJECT", "STATE_ACTIONS", "NewsletterArchived", "NewsletterChanges", "change_state", "edit_newsletter",
+    "last_editions", "newsletter_state", "next_editions", "upcoming_count", "next_sends", "render_subject", "schedule_in_words", "schedule_newsletter",
     "EDITABLE", "MAX_STORIES_LIMIT", "PREVIEW_READER", "SAMPLE_TOKENS", "SPARE_STORIES", "SUBJECT_MAX_CHARS", "TEST_SUBJECT_PREFIX",
     "Candidate", "CurationError", "EditionError", "EditionFrozen", "EditionNotFound", "InvalidEdition", "LifecycleError", "NewsletterError",
     "ScheduleError", "SlugTaken", "check_cron", "check_zone", "choose", "clean_subject", "create_edition",

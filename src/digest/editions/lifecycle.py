@@ -4,9 +4,11 @@
     draft ⇄ scheduled → sending → sent
                 │          ⇅ (pause, auto-pause / resume)
                 │        paused
-                ├──────────┴──────→ cancelled        (cancel: draft, scheduled, sending, paused)
+                ├──────────┴──────→ cancelled        (cancel: draft, scheduled, sending, paused;
+                │                                      retire, drop-occurrence: draft, scheduled)
                 └→ skipped                            (missed its time, too thin, or no reader)
     sent, cancelled (and paused, for send-missing) → sending   (reopen: retry, send missing)
+    scheduled ⇄ draft also by hold / unhold, when the edition's newsletter pauses and resumes
 
 Every move is one conditional UPDATE (`WHERE status IN (…)`), so pressing a button twice,
 or two processes racing (beat on several hosts, two ops at once), changes the edition
@@ -67,6 +69,14 @@ MOVES: dict[str, Move] = {
     # Send-to-the-missing also takes a paused edition: its point is to get the rest out.
     "send-missing": Move((S.SENT, S.CANCELLED, S.PAUSED), S.SENDING, StatusCode.SENDING_MISSING,
                          {"finished_at": None}),
+    # A newsletter paused: its upcoming editions wait as drafts; resumed: they go again.
+    "hold": Move((S.SCHEDULED,), S.DRAFT, StatusCode.NEWSLETTER_PAUSED),
+    "unhold": Move((S.DRAFT,), S.SCHEDULED, clears_reason=True),
+    # A newsletter archived, or an occurrence its new schedule no longer has: the editions
+    # that had not started will not go.
+    "retire": Move((S.DRAFT, S.SCHEDULED), S.CANCELLED, StatusCode.NEWSLETTER_ARCHIVED, {"finished_at": "now"}),
+    "drop-occurrence": Move((S.DRAFT, S.SCHEDULED), S.CANCELLED, StatusCode.SCHEDULE_CHANGED,
+                            {"finished_at": "now"}),
 }
 STAFF_ACTIONS = ("schedule", "unschedule", "cancel", "pause", "resume")
 # An edition's subject, send time and limits change only in these; once it is claimed what
@@ -168,6 +178,36 @@ def reopen(session: Session, edition_id: int, now: datetime, why: str) -> tuple[
         return True, True
     status = session.scalar(select(Edition.status).where(Edition.id == edition_id))
     return False, status == EditionStatus.SENDING
+
+
+def _upcoming(newsletter_id: int, now: datetime) -> ColumnElement[bool]:
+    return (Edition.newsletter_id == newsletter_id) & (Edition.send_at > now)
+
+
+def hold_upcoming(session: Session, newsletter_id: int, now: datetime, name: str) -> int:
+    """The newsletter was paused: its scheduled editions still to come become drafts that
+    say why (an edition due now has been claimed, or is released as usual)."""
+    return _move(session, "hold", _upcoming(newsletter_id, now), now, f"held: {name} is paused")
+
+
+def release_held(session: Session, newsletter_id: int, now: datetime) -> int:
+    """The newsletter was resumed: the drafts its pause held back, and whose time has not
+    come, are scheduled again; a draft an editor made stays a draft."""
+    return _move(session, "unhold", _upcoming(newsletter_id, now)
+                 & (Edition.status_code == StatusCode.NEWSLETTER_PAUSED), now, None)
+
+
+def retire_upcoming(session: Session, newsletter_id: int, now: datetime, name: str) -> int:
+    """The newsletter was archived: every edition of it that has not started is cancelled."""
+    return _move(session, "retire", Edition.newsletter_id == newsletter_id, now, f"{name} was archived")
+
+
+def drop_occurrences(session: Session, edition_ids: list[int], now: datetime) -> int:
+    """Editions whose occurrence a changed schedule no longer has, if they have not started."""
+    if not edition_ids:
+        return 0
+    return _move(session, "drop-occurrence", Edition.id.in_(edition_ids), now,
+                 "its newsletter's schedule changed: this occurrence is no longer on it")
 
 
 def change_while_editable(session: Session, edition_id: int, values: dict[str, Any]) -> bool:

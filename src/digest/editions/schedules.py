@@ -16,6 +16,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cron_descriptor import ExpressionDescriptor, FormatException, Options
 from croniter import CroniterBadCronError, croniter
 from jinja2 import TemplateError
 from sqlalchemy import select
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from digest.editions.subjects import SubjectTemplates, subject_problem
 from digest.errors import Invalid
-from digest.store import Edition, EditionStatus, Newsletter
+from digest.store import Edition, EditionStatus, NewEditions, Newsletter
 
 log = logging.getLogger(__name__)
 SCHEDULE_AHEAD_HOURS = 48
@@ -85,7 +86,8 @@ def render_subject(template: str, *, newsletter: str, when: datetime, zone: str)
     local = when.astimezone(check_zone(zone))
     try:
         subject = _subjects.from_string(template).render(
-            newsletter=newsletter, date=f"{local:%A} {local.day} {local:%B %Y}", weekday=f"{local:%A}")
+            # `date` leaves the weekday to `weekday`, so "{{ weekday }}, {{ date }}" reads once each.
+            newsletter=newsletter, date=f"{local.day} {local:%B %Y}", weekday=f"{local:%A}")
     except TemplateError as exc:
         raise ScheduleError(f"subject template: {exc}") from None
     subject = " ".join(subject.split())
@@ -106,37 +108,66 @@ def check_subject_template(template: str) -> str:
 def schedule_editions(session: Session, now: datetime, ahead_hours: int = SCHEDULE_AHEAD_HOURS) -> int:
     """Create the editions of every active newsletter's occurrences up to `ahead_hours`
     from now. Returns how many rows this call inserted (0 when another process did)."""
+    active = session.scalars(select(Newsletter).where(Newsletter.active.is_(True)))
+    return sum(schedule_newsletter(session, newsletter, now, ahead_hours) for newsletter in active)
+
+
+def schedule_newsletter(session: Session, newsletter: Newsletter, now: datetime,
+                        ahead_hours: int = SCHEDULE_AHEAD_HOURS) -> int:
+    """One newsletter's share of schedule_editions: beat calls it for each, and changing or
+    resuming a newsletter calls it at once, so its next editions show straight away."""
     until = now + timedelta(hours=ahead_hours)
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    created = 0
-    for newsletter in session.scalars(select(Newsletter).where(Newsletter.active.is_(True))):
-        if (problem := subject_problem(newsletter.subject_template)) is not None:
-            # Stored before templates were checked as they are now: its editions wait for a fix.
-            log.warning("newsletter %s: editions not scheduled: subject template: %s", newsletter.slug, problem)
-            continue
-        start = newsletter.scheduled_until or newsletter.created_at
-        rows = [
-            {
-                "newsletter_id": newsletter.id,
-                "occurrence_at": when,
-                **local_delivery(newsletter, when),
-                "subject": render_subject(newsletter.subject_template, newsletter=newsletter.name,
-                                          when=when, zone=newsletter.timezone),
-                "topics": newsletter.topics,
-                "max_stories": newsletter.max_stories,
-                "window_hours": newsletter.window_hours,
-                "status": EditionStatus.SCHEDULED,
-                "planned_count": 0,
-                "created_at": now,
-            }
-            for when in occurrences(newsletter.cron, newsletter.timezone, start, until)
-        ]
-        if rows:
-            statement = insert(Edition).values(rows).on_conflict_do_nothing(
-                index_elements=["newsletter_id", "occurrence_at"])
-            created += session.execute(statement).rowcount or 0
-            newsletter.scheduled_until = rows[-1]["occurrence_at"]
+    if (problem := subject_problem(newsletter.subject_template)) is not None:
+        # Stored before templates were checked as they are now: its editions wait for a fix.
+        log.warning("newsletter %s: editions not scheduled: subject template: %s", newsletter.slug, problem)
+        return 0
+    start = newsletter.scheduled_until or newsletter.created_at
+    status = EditionStatus.DRAFT if newsletter.new_editions == NewEditions.DRAFT else EditionStatus.SCHEDULED
+    rows = [
+        {
+            "newsletter_id": newsletter.id,
+            "occurrence_at": when,
+            **local_delivery(newsletter, when),
+            "subject": render_subject(newsletter.subject_template, newsletter=newsletter.name,
+                                      when=when, zone=newsletter.timezone),
+            "topics": newsletter.topics,
+            "max_stories": newsletter.max_stories,
+            "window_hours": newsletter.window_hours,
+            "status": status,
+            "planned_count": 0,
+            "created_at": now,
+        }
+        for when in occurrences(newsletter.cron, newsletter.timezone, start, until)
+    ]
+    if not rows:
+        return 0
+    statement = insert(Edition).values(rows).on_conflict_do_nothing(index_elements=["newsletter_id", "occurrence_at"])
+    created = session.execute(statement).rowcount or 0
+    newsletter.scheduled_until = rows[-1]["occurrence_at"]
     return created
+
+
+def next_sends(expression: str, zone: str, now: datetime, count: int = 5) -> list[datetime]:
+    """The next `count` occurrences of a schedule after `now`, in its zone (for a page that
+    shows an editor what a cron expression means before they save it)."""
+    tz = check_zone(zone)
+    return [when.astimezone(tz) for when in occurrences(expression, zone, now, now + timedelta(days=3660), count)]
+
+
+def schedule_in_words(expression: str, zone: str) -> str:
+    """"At 07:00, Monday through Friday, Kyiv time": a cron expression as an editor reads it."""
+    options = Options()
+    options.use_24hour_time_format = True
+    options.verbose = False
+    try:
+        words = ExpressionDescriptor(check_cron(expression), options).get_description()
+    except (FormatException, ValueError, KeyError, IndexError):
+        words = expression
+    if expression.split()[2:] == ["*", "*", "*"] and not words.startswith("Every"):
+        words += ", every day"
+    place = zone.rsplit("/", 1)[-1].replace("_", " ")
+    return f"{words}, {'UTC' if zone in ('UTC', 'Etc/UTC') else place + ' time'}"
 
 
 # The earliest zone on Earth (UTC+14): a local-time edition is planned when its hour

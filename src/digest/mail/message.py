@@ -46,6 +46,29 @@ def _encode_unstructured(value: str) -> str:
     return Header(value, "utf-8", maxlinelen=76).encode(linesep="\r\n")
 
 
+_PHRASE_SPECIALS = set('()<>[]:;@\\,."')
+
+
+def encode_list_id(value: str) -> str:
+    """`Name <id>` (RFC 2919) as 7-bit text with the `<id>` always literal: a non-ASCII name
+    becomes encoded-words on its own, a name with specials (`:`, `"` …) a quoted string.
+    Without the name's own encoding "Café Politique <politics.featured…>" went out as one
+    encoded-word holding the id, which list filters cannot read."""
+    name, bracket, rest = value.rpartition("<")
+    if not bracket:
+        return _encode_unstructured(value)
+    name, list_id = " ".join(name.split()), "<" + rest.strip()
+    if not name:
+        return list_id
+    if not name.isascii():
+        phrase = Header(name, "utf-8", maxlinelen=60).encode(linesep="\r\n")
+    elif _PHRASE_SPECIALS & set(name):
+        phrase = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    else:
+        phrase = name
+    return f"{phrase} {list_id}"
+
+
 def encode_address(name: str | None, address: str) -> str:
     check_header_value(address, "address")
     name = " ".join((name or "").split())  # collapse, never carry a line break
@@ -88,7 +111,7 @@ class MessageHeaders:
         lines = [
             f"From: {encode_address(name, address)}",
             f"Subject: {_encode_unstructured(self.subject)}",
-            f"List-Id: {_encode_unstructured(self.list_id)}",
+            f"List-Id: {encode_list_id(self.list_id)}",
             "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
             f"Feedback-ID: {self.feedback_id}",
             "MIME-Version: 1.0",
@@ -287,7 +310,7 @@ def build_message_stdlib(shared: MessageHeaders, personal: Personal) -> bytes:
     message["Subject"] = shared.subject
     message["Date"] = format_datetime(personal.date)
     message["Message-ID"] = personal.message_id
-    message["List-Id"] = shared.list_id
+    message["List-Id"] = encode_list_id(shared.list_id)
     message["List-Unsubscribe"] = list_unsubscribe(
         personal.unsubscribe_url, shared.unsubscribe_mailto, personal.unsubscribe_token
     )

@@ -24,8 +24,9 @@ SUBSCRIBE_EXISTING_CHUNK = 5000
 
 
 def active_newsletters(session: Session) -> list[Newsletter]:
-    """The newsletters a reader can choose from, by name."""
-    return list(session.scalars(select(Newsletter).where(Newsletter.active.is_(True)).order_by(Newsletter.name)))
+    """The newsletters a reader can choose from, by name: every one not archived (a paused
+    one too: its readers get it again when it resumes)."""
+    return list(session.scalars(select(Newsletter).where(Newsletter.archived_at.is_(None)).order_by(Newsletter.name)))
 
 
 def subscribed_ids(session: Session, subscriber_id: int) -> set[int]:
@@ -34,11 +35,17 @@ def subscribed_ids(session: Session, subscriber_id: int) -> set[int]:
 
 
 def set_subscriptions(session: Session, subscriber: Subscriber, newsletter_ids: Iterable[int]) -> None:
-    """Replace a reader's newsletters with exactly these (unknown ids are refused)."""
+    """Replace a reader's newsletters with exactly these, of those they can choose (unknown
+    or archived ids are refused). Archived newsletters they take are kept: no form offers
+    them, so leaving them out says nothing, and restoring one brings its readers back."""
     wanted = set(newsletter_ids)
-    known = set(session.scalars(select(Newsletter.id).where(Newsletter.id.in_(wanted)))) if wanted else set()
+    known = set(session.scalars(select(Newsletter.id).where(Newsletter.id.in_(wanted),
+                                                            Newsletter.archived_at.is_(None)))) if wanted else set()
     if wanted - known:
         raise InvalidReader("unknown newsletter")
+    wanted |= set(session.scalars(
+        select(NewsletterSubscription.newsletter_id).join(Newsletter, Newsletter.id == NewsletterSubscription.newsletter_id)
+        .where(NewsletterSubscription.subscriber_id == subscriber.id, Newsletter.archived_at.is_not(None))))
     session.execute(delete(NewsletterSubscription).where(NewsletterSubscription.subscriber_id == subscriber.id))
     if wanted:
         session.execute(insert(NewsletterSubscription),

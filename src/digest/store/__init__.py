@@ -26,6 +26,7 @@ from digest.store.models import (
     Notice,
     NoticeStatus,
     Role,
+    NewEditions,
     StatusCode,
     Story,
     StoryStatus,
@@ -44,7 +45,7 @@ from digest.store.models import (
 __all__ = [
     "FINAL_DELIVERY_STATUSES", "ApiToken", "AuditEntry", "Base", "ConsentEvent", "Delivery", "DeliveryStatus",
     "Edition", "EditionCuration", "EditionStatus", "EditionStory", "ErrorCode", "Frequency", "Newsletter",
-    "NewsletterSubscription", "Notice", "NoticeStatus", "Role", "StatusCode", "Story", "StoryStatus", "Subscriber",
+    "NewEditions", "NewsletterSubscription", "Notice", "NoticeStatus", "Role", "StatusCode", "Story", "StoryStatus", "Subscriber",
     "SubscriberStatus", "SubscriberTopic", "Suppression", "UTCDateTime", "User", "WebSession",
     "current_and_head", "get_engine", "is_initialised", "make_engine", "session_factory", "session_scope",
     "ts", "upgrade", "utcnow", "with_id_list",

@@ -117,6 +117,13 @@ class EditionStatus(enum.StrEnum):
     SKIPPED = "skipped"
 
 
+class NewEditions(enum.StrEnum):
+    """What a newsletter's schedule makes: editions that go by themselves, or drafts."""
+
+    SCHEDULED = "scheduled"
+    DRAFT = "draft"
+
+
 class StatusCode(enum.StrEnum):
     """Why an edition is in its state, for programs; `status_reason` holds the words."""
 
@@ -128,6 +135,11 @@ class StatusCode(enum.StrEnum):
     MISSED = "missed"
     RETRYING_FAILED = "retrying_failed"
     SENDING_MISSING = "sending_missing"
+    # Held back as a draft because its newsletter was paused; resuming schedules it again.
+    NEWSLETTER_PAUSED = "newsletter_paused"
+    NEWSLETTER_ARCHIVED = "newsletter_archived"
+    # Its occurrence left the newsletter's schedule when the schedule was changed.
+    SCHEDULE_CHANGED = "schedule_changed"
 
 
 class ErrorCode(enum.StrEnum):
@@ -408,7 +420,14 @@ class Newsletter(Base):
     subject_template: Mapped[str] = mapped_column(String(300))
     # Deliver each edition at the cron's wall time in every reader's own zone.
     local_time: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Paused (False): beat makes no editions. Archived: paused for good, out of readers'
+    # choices and the archive's list, its history kept.
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What beat makes of each occurrence: a scheduled edition, which goes out unattended,
+    # or a draft that waits for an editor to curate and schedule it.
+    new_editions: Mapped[NewEditions] = mapped_column(_enum(NewEditions), default=NewEditions.SCHEDULED,
+                                                      server_default=NewEditions.SCHEDULED.value)
     # Editions are created this far ahead so editors can curate them before they go.
     scheduled_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

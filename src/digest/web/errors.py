@@ -215,7 +215,10 @@ def install_api(api: FastAPI) -> None:
 
     @api.exception_handler(DigestError)
     async def domain_error(request: Request, exc: DigestError) -> Response:
-        return JSONResponse({"error": exc.message, "code": exc.code}, status_code=http_status(exc))
+        body: dict[str, object] = {"error": exc.message, "code": exc.code}
+        if fields := getattr(exc, "fields", None):  # each bad input by name, for a form to show at its field
+            body["fields"] = fields
+        return JSONResponse(body, status_code=http_status(exc))
 
     @api.exception_handler(BodyTooLarge)
     async def too_large(request: Request, exc: BodyTooLarge) -> Response:

@@ -22,6 +22,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
 from digest import staff
+from digest.editions import DEFAULT_SUBJECT, create_newsletter
 from digest.readers import new_token
 from digest.store import (
     ApiToken,
@@ -41,6 +42,7 @@ from digest.store import (
 )
 from digest.web.deps import SESSION_COOKIE
 from tests.support.processes import REPO
+from tests.support.samples import TOPICS
 from tests.support.stack import Stack
 from tests.support.web import EDITOR, OPS, PASSWORD, csrf_token
 
@@ -199,15 +201,21 @@ class Case:
     detail: dict[str, Any] | None
 
 
+def a_newsletter(live: Stack) -> int:
+    with live.factory.begin() as session:
+        return create_newsletter(session, slug="morning", name="Morning", cron="0 7 * * *", timezone="Europe/Kyiv",
+                                 allowed_topics=TOPICS).id
+
+
 def edition_page(entry: Entry, edition_id: int, action: str) -> None:
     page = f"/editor/editions/{edition_id}"
     # The page asks before scheduling an edition that goes to nobody (these have no reader).
-    entry.page_post(entry.editor, page, f"{page}/status", {"action": action, "anyway": "yes"})
+    entry.page_post(entry.editor, page, f"{page}/status", {"action": action, "anyway": "yes", "confirm": "yes"})
 
 
 def ops_press(entry: Entry, edition_id: int, action: str) -> None:
     # The audit page carries the same CSRF token as the dashboard's buttons, and always has a form.
-    entry.page_post(entry.ops, "/ops/audit", f"/ops/editions/{edition_id}/{action}")
+    entry.page_post(entry.ops, "/ops/audit", f"/ops/editions/{edition_id}/{action}", {"confirm": "yes"})
 
 
 def state_case(action: str, start: EditionStatus, end: tuple[str, ...], entries: tuple[str, ...],
@@ -276,6 +284,25 @@ CASES: dict[str, Case] = {
                                    "--tz", "Europe/Kyiv")},
         lambda live, _: read(live, select(Newsletter.timezone).where(Newsletter.slug == "morning")) == "Europe/Kyiv",
         "newsletter.add", "newsletter:{id}", {"slug": "morning"}),
+    "newsletter edit": Case(
+        lambda live: a_newsletter(live),
+        {"web": lambda e, i: e.page_post(e.editor, f"/editor/newsletters/{i}", f"/editor/newsletters/{i}", {
+            "name": "Morning", "cron": "30 6 * * *", "timezone": "Europe/Kyiv", "max_stories": "3",
+            "min_stories": "1", "window_hours": "48", "subject_template": DEFAULT_SUBJECT,
+            "new_editions": "scheduled"}),
+         "api": lambda e, i: e.call("PATCH", f"/newsletters/{i}", json={"cron": "30 6 * * *", "max_stories": 3}),
+         "cli": lambda e, i: e.cli("newsletters", "edit", str(i), "--cron", "30 6 * * *", "--max-stories", "3")},
+        lambda live, i: read(live, select(Newsletter.cron).where(Newsletter.id == i)) == "30 6 * * *",
+        "newsletter.edit", "newsletter:{id}",
+        {"changed": ["cron", "max_stories"], "cron": "30 6 * * *", "cron_was": "0 7 * * *", "max_stories": 3,
+         "max_stories_was": 5}),
+    "newsletter pause": Case(
+        lambda live: a_newsletter(live),
+        {"web": lambda e, i: e.page_post(e.editor, f"/editor/newsletters/{i}", f"/editor/newsletters/{i}/pause"),
+         "api": lambda e, i: e.call("POST", f"/newsletters/{i}/pause"),
+         "cli": lambda e, i: e.cli("newsletters", "pause", str(i))},
+        lambda live, i: read(live, select(Newsletter.active).where(Newsletter.id == i)) is False,
+        "newsletter.pause", "newsletter:{id}", {"changed": True, "editions": 0}),
     "token create": Case(
         lambda live: 0,
         {"web": lambda e, _: e.page_post(e.editor, "/editor/tokens", "/editor/tokens", {"name": "sync"}),

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.integration
 
 BACKENDS = pytest.mark.parametrize("stack", ["postgresql", "sqlite"], indirect=True)
 EXAMPLES_PER_OPERATION = 20
-OPERATIONS = 23  # in /api/v1/openapi.json
+OPERATIONS = 26  # in /api/v1/openapi.json
 REQUEST_TIMEOUT_SECONDS = 30
 SCHEMATHESIS_TIMEOUT_SECONDS = 300
 EDITOR = "fuzz-editor@example.org"
@@ -101,6 +101,7 @@ def schemathesis_config(api: Api, folder: Path) -> Path:
         "body.published_at": "dates", "body.at": "dates", "body.tz": "zones", "body.timezone": "zones",
         "body.topics[*]": "topics", "body.email": "emails", "body.cron": "crons", "body.slug": "slugs",
         "path.reader_id": "readers", "body.csv": "csvs", "body.send_at": "dates", "body.newsletter_id": "newsletters",
+        "path.newsletter_id": "newsletters",
     }
     lines = [f"[dictionaries.{name}]\nvalues = {json.dumps(values)}" for name, values in dictionaries.items()]
     lines.append("[parameters]")

@@ -50,6 +50,7 @@ def test_an_editor_sees_who_each_newsletter_and_edition_reaches(live: Stack, con
     heading(page, "Editor dashboard")
 
     # A newsletter that takes the readers already on the list.
+    page.get_by_role("link", name="Newsletters", exact=True).click()
     page.get_by_role("link", name="New newsletter").click()
     page.get_by_label("Name", exact=True).fill("Politics Daily")
     page.get_by_label("Short name").fill("politics-daily")
@@ -57,8 +58,11 @@ def test_an_editor_sees_who_each_newsletter_and_edition_reaches(live: Stack, con
     page.get_by_label("Subscribe the 2 active readers whose topics match").check()
     shoot(page, live, "newsletter-new")
     page.get_by_role("button", name="Create newsletter").click()
+    heading(page, "Politics Daily active")
+    expect(page.get_by_text("2 readers")).to_be_visible()
+    page.get_by_role("link", name="Dashboard").click()
     heading(page, "Editor dashboard")
-    row = page.get_by_role("row").filter(has_text="Politics Daily")
+    row = page.get_by_role("region", name="Newsletters").get_by_role("row").filter(has_text="Politics Daily")
     expect(row.get_by_role("cell").nth(1)).to_have_text("2")
 
     # An edition to nobody: the page says so, and scheduling asks first.

@@ -86,16 +86,17 @@ def test_an_editor_curates_previews_tests_and_schedules_an_edition_that_readers_
     expect(page.get_by_role("button", name=f"Feature: {COUNCIL}")).to_be_visible()
 
     # A newsletter, for the dashboard.
+    page.get_by_role("link", name="Newsletters", exact=True).click()
     page.get_by_role("link", name="New newsletter").click()
     heading(page, "New newsletter")
     shoot(page, live, "newsletter-new")
     page.get_by_label("Name", exact=True).fill("Morning Briefing")
     page.get_by_label("Short name").fill("morning-briefing")
-    page.get_by_label("Schedule (cron)").fill("0 7 * * 1-5")
+    page.get_by_label("When (cron)").fill("0 7 * * 1-5")
     page.get_by_label("Time zone").fill("Europe/Kyiv")
     page.get_by_label("politics").check()
     page.get_by_role("button", name="Create newsletter").click()
-    heading(page, "Editor dashboard")
+    heading(page, "Morning Briefing active")
     notice(page, "Newsletter created.")
 
     # A one-off edition, a draft, due as soon as it is scheduled.
@@ -186,7 +187,11 @@ def test_an_editor_curates_previews_tests_and_schedules_an_edition_that_readers_
     page.get_by_role("link", name="Dashboard").click()
     heading(page, "Editor dashboard")
     expect(page.get_by_role("link", name="Editor’s picks")).to_be_visible()
-    expect(page.get_by_role("cell", name=re.compile("Morning Briefing"))).to_be_visible()
+    newsletters = page.get_by_role("region", name="Newsletters")
+    expect(newsletters.get_by_role("cell", name=re.compile("Morning Briefing"))).to_be_visible()
+    # Its first editions were made with it: upcoming, ready to curate.
+    expect(page.get_by_role("region", name="Upcoming editions").get_by_role(
+        "link", name=re.compile("^Morning Briefing: ")).first).to_be_visible()
     shoot(page, live, "dashboard")
 
     # A token for scripts, shown once.

@@ -186,7 +186,7 @@ def test_an_editor_signs_in_with_the_form_and_out_again(live: Stack, client: htt
 def test_a_form_without_its_csrf_token_changes_nothing(live: Stack, editor: httpx.Client) -> None:
     seed_stories(live.factory)
     story_id = story_ids(live)["City Council Approves Overhaul of Downtown Transit Routes"]
-    response = editor.post(f"/editor/stories/{story_id}/flags", data={"status": "retracted"})
+    response = editor.post(f"/editor/stories/{story_id}/flags", data={"status": "retracted", "confirm": "yes"})
     assert response.status_code == 403
     assert editor.post("/editor/editions/new", data={"subject": "x", "csrf_token": "forged"}).status_code == 403
     with live.factory() as session:
@@ -203,7 +203,10 @@ def test_a_new_newsletter_shows_on_the_dashboard_with_its_schedule(live: Stack, 
         "name": "Morning Briefing", "slug": "morning-briefing", "sender_name": "The Desk",
         "cron": "0 7 * * 1-5", "timezone": "Europe/Kyiv", "topics": ["politics", "world"],
         "max_stories": "4", "min_stories": "2", "subject_template": "{{ newsletter }}: {{ date }}"})
-    assert response.status_code == 303 and response.headers["location"] == "/editor?done=newsletter-added"
+    with live.factory() as session:
+        newsletter = session.scalars(select(Newsletter)).one()
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/editor/newsletters/{newsletter.id}?done=added"
     with live.factory() as session:
         newsletter = session.scalars(select(Newsletter)).one()
         assert (newsletter.cron, newsletter.timezone, newsletter.topics) == ("0 7 * * 1-5", "Europe/Kyiv",
@@ -216,11 +219,15 @@ def test_a_new_newsletter_shows_on_the_dashboard_with_its_schedule(live: Stack, 
                             status=EditionStatus.SENT, finished_at=utcnow() - timedelta(days=7)))
     upcoming_id = draft(editor, "Tomorrow's stories")
 
-    page = editor.get("/editor?done=newsletter-added")
+    created = editor.get(response.headers["location"])
+    assert created.status_code == 200 and "Newsletter created." in created.text
+    page = editor.get("/editor")
     assert page.status_code == 200
-    assert "Newsletter created." in page.text
-    assert "Morning Briefing" in page.text and "0 7 * * 1-5" in page.text and "Europe/Kyiv" in page.text
-    assert "not created yet" in page.text  # beat has not created its editions yet; the cron's next time shows
+    assert "Morning Briefing" in page.text and "At 07:00, Monday through Friday, Kyiv time" in page.text
+    with live.factory() as session:  # its first editions were made with it, ready to curate
+        first = session.scalars(select(Edition).where(Edition.newsletter_id == newsletter.id)
+                                .order_by(Edition.send_at)).first()
+    assert first is not None and f'href="/editor/editions/{first.id}"' in page.text
     assert re.search(r"(EET|EEST)", page.text), "next time shown in the newsletter's own zone"
     upcoming, recent = page.text.split('id="recent-h"')[0], page.text.split('id="recent-h"')[1]
     assert f'href="/editor/editions/{upcoming_id}"' in upcoming and "draft" in upcoming
@@ -233,10 +240,10 @@ BAD_NEWSLETTERS = [
     ("cron", "61 7 * * *", "bad cron expression"),
     ("timezone", "Mars/Olympus_Mons", "unknown time zone"),
     ("subject_template", "Morning\r\nBcc: everyone@example.org", "must be one line"),
-    ("sender_name", "Desk\r\nBcc: everyone@example.org", "sender name must be one line"),
+    ("sender_name", "Desk\r\nBcc: everyone@example.org", "sender name must be a single line"),
     ("slug", "Morning Briefing!", "slug must be lowercase"),
-    ("max_stories", "lots", "Max stories must be a whole number"),
-    ("min_stories", "9", "min stories <= max stories"),
+    ("max_stories", "lots", "most stories must be a whole number"),
+    ("min_stories", "9", "fewest stories must not be more than most stories"),
     ("topics", "astrology", "unknown topic"),
 ]
 
@@ -247,7 +254,8 @@ def test_a_bad_newsletter_comes_back_as_the_form_with_the_reason(live: Stack, ed
                   "max_stories": "5", "min_stories": "1", "subject_template": "{{ newsletter }}", field: value}
         response = submit(editor, "/editor/newsletters/new", "/editor/newsletters/new", fields)
         assert response.status_code == 400, field
-        assert message in unescape(response.text), (field, message)
+        at_field = re.search(rf'<p class="field-error" id="{field}-error">([^<]*)</p>', response.text)
+        assert at_field and message in unescape(at_field.group(1)), (field, message)  # shown at its field
         assert h1(response.text) == "New newsletter"
         assert 'value="Morning Briefing"' in response.text  # what was typed is kept
     assert count(live, Newsletter) == 0
@@ -322,14 +330,24 @@ def test_stories_are_searched_filtered_featured_retracted_and_restored(live: Sta
     back = "/editor/stories?q=water"
     response = submit(editor, back, f"/editor/stories/{story_id}/flags", {"featured": "1", "back": back})
     assert response.status_code == 303 and response.headers["location"] == back + "&done=story-updated"
+    # Retracting asks first, naming the story; nothing changes until the answer.
     response = submit(editor, back, f"/editor/stories/{story_id}/flags", {"status": "retracted", "back": back})
     assert response.status_code == 303
+    assert response.headers["location"] == f"/editor/stories/{story_id}/retract?back=%2Feditor%2Fstories%3Fq%3Dwater"
+    question = editor.get(response.headers["location"])
+    assert h1(question.text) == "Retract “Regional Water Utility Posts Surprise Quarterly Profit”?"
+    with live.factory() as session:
+        assert session.get_one(Story, story_id).status == StoryStatus.PUBLISHED
+    response = submit(editor, back, f"/editor/stories/{story_id}/flags",
+                      {"status": "retracted", "back": back, "confirm": "yes"})
+    assert response.headers["location"] == back + f"&done=story-retracted&undo={story_id}"
     with live.factory() as session:
         story = session.get_one(Story, story_id)
         assert story.featured and story.status == StoryStatus.RETRACTED
     assert "1 story" in editor.get("/editor/stories", params={"status": "retracted"}).text
-    page = editor.get(back + "&done=story-updated")
-    assert "Story updated." in page.text and "Restore" in page.text and "Unfeature" in page.text
+    page = editor.get(response.headers["location"])
+    assert "was retracted." in page.text and ">Undo</button>" in page.text  # undone in one click
+    assert "Restore" in page.text and "Unfeature" in page.text
 
     # An open redirect is not possible through "back".
     response = submit(editor, back, f"/editor/stories/{story_id}/flags",
@@ -448,7 +466,11 @@ def test_an_edition_is_curated_previewed_tested_and_scheduled(live: Stack, edito
                       {"headline": "Water utility: the surprise profit, explained", "summary": "Why it matters."})
     assert response.status_code == 303
     response = submit(editor, page_path, f"{page_path}/note", {"note": "Two stories we think you missed."})
-    assert response.status_code == 303
+    assert response.status_code == 303 and response.headers["location"].endswith("#note")
+    # Said in the note's own section, where the page lands, not at the top out of view.
+    noted = editor.get(response.headers["location"].split("#")[0]).text
+    assert noted.count('role="status">Editor&#39;s note saved.') == 1
+    assert noted.index('id="note-h"') < noted.index("Editor&#39;s note saved.") < noted.index('id="add-h"')
 
     page = editor.get(page_path)
     assert "Original headline: Regional Water Utility Posts Surprise Quarterly Profit" in page.text
@@ -488,7 +510,13 @@ def test_an_edition_is_curated_previewed_tested_and_scheduled(live: Stack, edito
         assert edition(live, edition_id).status == status
     response = submit(editor, page_path, f"{page_path}/status", {"action": "schedule", "anyway": "yes"})
     assert response.headers["location"] == f"{page_path}?done=unchanged"
-    assert submit(editor, page_path, f"{page_path}/status", {"action": "cancel"}).status_code == 303
+    # Cancelling asks first, naming the edition and who it would still reach.
+    asked = submit(editor, page_path, f"{page_path}/status", {"action": "cancel"})
+    assert asked.status_code == 303 and asked.headers["location"] == f"{page_path}/cancel"
+    assert edition(live, edition_id).status == EditionStatus.SCHEDULED
+    question = editor.get(asked.headers["location"])
+    assert h1(question.text).startswith("Cancel “") and "cannot be undone" in question.text
+    assert submit(editor, page_path, f"{page_path}/status", {"action": "cancel", "confirm": "yes"}).status_code == 303
     assert edition(live, edition_id).status == EditionStatus.CANCELLED
     assert submit(editor, page_path, f"{page_path}/status", {"action": "schedule", "anyway": "yes"}).status_code == 409
     assert submit(editor, page_path, f"{page_path}/status", {"action": "explode"}).status_code == 400

@@ -218,6 +218,12 @@ def test_cancel_then_send_missing_reaches_only_those_not_yet_sent(
     first_round = copies(lane.smtp)
     assert before["sent"] == sum(first_round.values()) and 20 <= before["sent"] < 60
 
+    # Cancel sits beside Pause: pressed alone it only asks, naming who would miss out.
+    asked = ops.post(f"/ops/editions/{edition_id}/cancel", data={"csrf_token": page_token(ops)})
+    assert asked.status_code == 303 and asked.headers["location"] == f"/ops/editions/{edition_id}/cancel"
+    assert edition_status(live, edition_id)[0] == "paused"
+    question = re.sub(r"<[^>]+>", "", unescape(ops.get(asked.headers["location"]).text))
+    assert f"{before['pending']} readers have not received it yet" in question
     assert press(ops, edition_id, "cancel") == f"edition {edition_id}: cancel done"
     assert edition_status(live, edition_id) == ("cancelled", f"cancel by {OPS}")
     after_cancel = ledger(live, edition_id)

@@ -6,7 +6,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from digest.editions.schedules import ScheduleError, check_cron, check_subject_template, occurrences, render_subject
+from digest.editions.schedules import (
+    ScheduleError,
+    check_cron,
+    check_subject_template,
+    next_sends,
+    occurrences,
+    render_subject,
+    schedule_in_words,
+)
 
 
 def utc(*args: int) -> datetime:
@@ -64,7 +72,7 @@ def test_unknown_zone_is_refused() -> None:
 
 def test_subject_template_uses_the_local_date() -> None:
     # 23:30 UTC on Thursday is already Friday in Kyiv.
-    subject = render_subject("{{ newsletter }} — {{ date }}", newsletter="Morning Briefing",
+    subject = render_subject("{{ newsletter }} — {{ weekday }} {{ date }}", newsletter="Morning Briefing",
                              when=utc(2026, 11, 26, 23, 30), zone="Europe/Kyiv")
     assert subject == "Morning Briefing — Friday 27 November 2026"
 
@@ -74,3 +82,12 @@ def test_subject_template_errors_are_clear() -> None:
         render_subject("{{ nope }}", newsletter="x", when=utc(2026, 1, 1), zone="UTC")
     with pytest.raises(ScheduleError, match="subject template"):
         render_subject("{{ ''.__class__.__mro__ }}", newsletter="x", when=utc(2026, 1, 1), zone="UTC")
+
+
+def test_a_schedule_in_words_and_its_next_sends_in_its_zone() -> None:
+    assert schedule_in_words("0 7 * * 1-5", "Europe/Kyiv") == "At 07:00, Monday through Friday, Kyiv time"
+    assert schedule_in_words("30 6 * * *", "America/New_York") == "At 06:30, every day, New York time"
+    assert schedule_in_words("*/15 * * * *", "UTC") == "Every 15 minutes, UTC"
+    sends = next_sends("0 7 * * 1-5", "Europe/Kyiv", utc(2026, 11, 27, 6, 0))  # a Friday, 08:00 in Kyiv
+    assert [f"{t:%a %d %H:%M %Z}" for t in sends] == [
+        "Mon 30 07:00 EET", "Tue 01 07:00 EET", "Wed 02 07:00 EET", "Thu 03 07:00 EET", "Fri 04 07:00 EET"]

@@ -43,3 +43,18 @@ def test_dkimpy_verifies_a_message_signed_through_openssl(key_pem: bytes) -> Non
     assert dkim.verify(signed, dnsfunc=lambda name, timeout=5: record if name == b"s2026._domainkey.news.example.com." else None)
     assert not dkim.verify(signed.replace(b"The stories.", b"Other stories."),
                            dnsfunc=lambda name, timeout=5: record)
+
+
+@pytest.mark.parametrize("added", [b"Subject: URGENT: verify your account\r\n", b"From: Bank <help@bank.example>\r\n",
+                                   b"List-Unsubscribe: <https://evil.example/u>\r\n", b"To: someone@else.example\r\n"])
+def test_a_header_added_above_ours_breaks_the_signature(key_pem: bytes, added: bytes) -> None:
+    public_der = serialization.load_pem_private_key(key_pem, None).public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public_der)
+    message = (b"From: Desk <digest@news.example.com>\r\nTo: reader@example.org\r\nSubject: Today\r\n"
+               b"List-Unsubscribe: <https://news.example.com/u/t>\r\n\r\nThe stories.\r\n")
+    signed = DkimSigner("s2026", "news.example.com", key_pem).sign(message)
+    assert dkim.verify(signed, dnsfunc=lambda name, timeout=5: record)
+    signature, _, rest = signed.partition(b"\r\nFrom: ")
+    tampered = signature + b"\r\n" + added + b"From: " + rest
+    assert not dkim.verify(tampered, dnsfunc=lambda name, timeout=5: record)

@@ -254,3 +254,25 @@ def test_message_id_is_a_valid_header_value() -> None:
 
     assert message["Message-ID"].defects == ()
     assert str(message["Message-ID"]).count("@") == 1
+
+
+@pytest.mark.parametrize("list_id", [
+    "Café Politique <politics.featured.news.example.com>",
+    'Politics: "Today" <politics.news.example.com>',
+    "Дайджест новин дня з дуже довгою назвою для перевірки згортання рядків <kyiv.news.example.com>",
+    "Plain Name <plain.news.example.com>",
+])
+def test_list_id_keeps_a_literal_id_whatever_the_name(list_id: str) -> None:
+    from email import message_from_bytes
+    from email import policy as email_policy
+
+    from digest.mail.message import encode_list_id
+
+    raw = f"List-Id: {encode_list_id(list_id)}\r\n\r\n".encode("ascii")
+    list_address = list_id.rsplit("<", 1)[1]
+    assert raw.rstrip().endswith(f"<{list_address}".encode())  # the id outside any encoded-word
+    parsed = message_from_bytes(raw, policy=email_policy.default)["List-Id"]
+    assert not parsed.defects
+    name = list_id.rsplit("<", 1)[0].strip()
+    shown = str(parsed).replace('\\"', '"')
+    assert name in shown and shown.endswith(f"<{list_address}")

@@ -3,7 +3,7 @@ database cannot take is a 422 naming the field, never a failed INSERT."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Path, Query
 from pydantic import BaseModel, Field
@@ -62,9 +62,29 @@ class NewsletterIn(BaseModel):
     topics: list[Text64] | None = None
     max_stories: int = 5
     min_stories: int = 1
-    subject_template: Text300 = "{{ newsletter }}: {{ date }}"
+    subject_template: Text300 = "{{ newsletter }}: {{ weekday }} {{ date }}"
     sender_name: Text120 | None = None
     subscribe_existing: bool = Field(False, description="Subscribe the active readers whose topics match")
+    window_hours: int = Field(48, description="stories published this long before a send qualify")
+    local_time: bool = Field(False, description="deliver at the schedule's hour in each reader's own zone")
+    new_editions: Literal["scheduled", "draft"] = Field(
+        "scheduled", description="what the schedule makes: editions that go by themselves, or drafts to schedule")
+
+
+class NewsletterPatch(BaseModel):
+    """Each field given is changed; one left out stays as it is (null: no sender name, every topic)."""
+
+    name: Text120 | None = None
+    sender_name: Text120 | None = None
+    cron: Text100 | None = None
+    timezone: Text64 | None = None
+    topics: list[Text64] | None = None
+    max_stories: int | None = None
+    min_stories: int | None = None
+    window_hours: int | None = None
+    subject_template: Text300 | None = None
+    local_time: bool | None = None
+    new_editions: Literal["scheduled", "draft"] | None = None
 
 
 class EditionIn(BaseModel):

@@ -20,6 +20,7 @@ from digest.observe import QueueSnapshot, queue_snapshot, watched_editions
 from digest.store import AuditEntry, utcnow
 from digest.web.deps import CheckedForm, OpsUser, Services, actor, services_of, staff_page
 from digest.web.forms import BadRequest
+from digest.web.pages.editor import cancel_question
 from digest.worker import workers_online
 
 router = APIRouter()
@@ -78,10 +79,17 @@ def status_json(request: Request, user: OpsUser) -> dict[str, Any]:
     return {**s["json"], "workers": s["workers"], "limits": s["limits"]}
 
 
+@router.get("/ops/editions/{edition_id}/cancel")
+def cancel_page(request: Request, edition_id: int, user: OpsUser) -> Response:
+    return cancel_question(request, edition_id, f"/ops/editions/{edition_id}/cancel", "/ops", {})
+
+
 @router.post("/ops/editions/{edition_id}/{action}")
 def act(request: Request, edition_id: int, action: str, user: OpsUser, form: CheckedForm) -> Response:
     if action not in ACTIONS:
         raise BadRequest(404, "Unknown action", f"There is no action {action!r}.")
+    if action == "cancel" and form.get("confirm") != "yes":  # beside Pause during a send: asked first
+        return RedirectResponse(f"/ops/editions/{edition_id}/cancel", status_code=303)
     outcome = actions.editions.act(services_of(request).deps(), actor(user, "ops"), edition_id, action)
     query = urlencode({"done": action, "edition": edition_id, "changed": int(outcome.changed),
                        "count": outcome.count or 0})

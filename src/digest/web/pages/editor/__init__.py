@@ -18,10 +18,10 @@ from digest.web.pages.editor import (
     tokens,
     users,
 )
-from digest.web.pages.editor.common import when
+from digest.web.pages.editor.common import cancel_question, when
 
 routers = (dashboard.router, stories.router, newsletters.router, editions.router, tokens.router, users.router,
            # /editor/readers/import and /export.csv before /editor/readers/{reader_id}
            reader_import.router, readers.router, reader_profile.router)
 
-__all__ = ["routers", "when"]
+__all__ = ["cancel_question", "routers", "when"]

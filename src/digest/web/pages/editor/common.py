@@ -13,7 +13,9 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 from markupsafe import Markup
 
+from digest.editions import get_edition
 from digest.errors import Invalid
+from digest.observe import edition_counts
 from digest.web.deps import services_of, staff_page
 from digest.web.forms import Form
 
@@ -23,6 +25,7 @@ ZONES = sorted(available_timezones())
 NOTICES = {
     "story-updated": "Story updated.",
     "story-added": "Story saved.",
+    "story-retracted": "Story retracted: it leaves every edition not yet sent.",
     "newsletter-added": "Newsletter created. Its editions appear here as their dates come near.",
     "edition-added": "Draft edition created. Curate it below, then schedule it.",
     "pinned": "Story pinned to this edition.",
@@ -96,3 +99,14 @@ def int_field(form: Form, name: str, default: int, label: str) -> int:
     if not raw.lstrip("-").isdigit() or len(raw) > 6:
         raise Invalid(f"{label} must be a whole number")
     return int(raw)
+
+
+def cancel_question(request: Request, edition_id: int, action_url: str, back: str,
+                    fields: dict[str, str]) -> Response:
+    """Cancelling cannot be undone: the page that asks first, naming the edition and who it
+    would still reach. Shared with /ops."""
+    with services_of(request).factory() as session:
+        edition = get_edition(session, edition_id)
+        [counts] = edition_counts(session, [edition_id])
+        return editor_page(request, "editor/edition_cancel.html", "", {
+            "edition": edition, "counts": counts, "action_url": action_url, "back": back, "fields": fields})

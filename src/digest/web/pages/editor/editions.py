@@ -41,11 +41,23 @@ from digest.stories import StoryFilter, search_stories
 from digest.web.deps import CheckedForm, EditorUser, actor, services_of
 from digest.web.errors import EditorError
 from digest.web.forms import Form
-from digest.web.pages.editor.common import editor_form_page, editor_page, int_field, local_input, see_other
+from digest.web.pages.editor.common import (
+    NOTICES,
+    cancel_question,
+    editor_form_page,
+    editor_page,
+    int_field,
+    local_input,
+    see_other,
+)
 
 router = APIRouter(prefix="/editor")
 CANDIDATES_SHOWN = 15
 EDITOR_ACTIONS = ("schedule", "unschedule", "cancel")
+# Which section of the edition page says what an action did (the one the redirect lands on).
+NOTICE_SECTIONS = {"note": "note", "test-sent": "test", "override": "stories", "pinned": "stories",
+                   "pinned-hidden": "stories", "excluded": "stories", "cleared": "stories", "unpinned": "stories",
+                   "moved": "stories"}
 
 
 # ------------------------------------------------------------------ editions: create
@@ -60,10 +72,11 @@ def _zone_of(request: Request, edition: Edition) -> str:
 
 
 def _newsletters(request: Request) -> list[dict[str, Any]]:
-    """What the newsletter picker offers: every newsletter, with its active readers."""
+    """What the newsletter picker offers: every newsletter not archived, with its active readers."""
     with services_of(request).factory() as session:
         counts = subscriber_counts(session)
-        return [{"id": n.id, "name": n.name, "readers": counts.get(n.id, 0)} for n in list_newsletters(session)]
+        return [{"id": n.id, "name": n.name, "readers": counts.get(n.id, 0)} for n in list_newsletters(session)
+                if n.archived_at is None]
 
 
 def _field_errors(exc: InvalidEdition) -> dict[str, str]:
@@ -229,6 +242,10 @@ def edition_page(request: Request, user: EditorUser, edition_id: int, q: str = "
             "status": edition.status.value,
             "overdue": edition.status == EditionStatus.DRAFT and edition.send_at < utcnow(),
         }
+        if section := NOTICE_SECTIONS.get(done):
+            # Said beside the control that did it, where the page lands (#note, #test, #stories),
+            # not at the top, out of view.
+            context.update(notice=None, local_notice=NOTICES.get(done), notice_at=section)
         return editor_page(request, "editor/edition.html", "", context, 404 if preview_error else 200, done=done)
 
 
@@ -279,12 +296,20 @@ def send_test(request: Request, user: EditorUser, edition_id: int, form: Checked
     return _back(edition_id, "test-sent", "#test")
 
 
+@router.get("/editions/{edition_id}/cancel")
+def cancel_page(request: Request, user: EditorUser, edition_id: int) -> Response:
+    return cancel_question(request, edition_id, f"/editor/editions/{edition_id}/status",
+                           f"/editor/editions/{edition_id}", {"action": "cancel"})
+
+
 @router.post("/editions/{edition_id}/status")
 def change_status(request: Request, user: EditorUser, edition_id: int, form: CheckedForm) -> Response:
     action = form.get("action")
     back = f"/editor/editions/{edition_id}"
     if action not in EDITOR_ACTIONS:
         raise EditorError(400, "Unknown action", "Choose schedule, unschedule or cancel.", back)
+    if action == "cancel" and form.get("confirm") != "yes":  # one stray click never cancels
+        return see_other(f"/editor/editions/{edition_id}/cancel")
     if action == "schedule" and form.get("anyway") != "yes":
         with services_of(request).factory() as session:
             get_edition(session, edition_id)

@@ -54,8 +54,8 @@ def reader_page(request: Request, user: ReaderViewer, reader_id: ReaderId, page:
         history = readers.reader_history(session, reader_id, deliveries_limit=DELIVERIES_PAGE_SIZE,
                                          deliveries_offset=(page - 1) * DELIVERIES_PAGE_SIZE)
         taken = {n.id for n in history.newsletters}
-        # The active newsletters, and any other the reader still takes.
-        choices = [n for n in list_newsletters(session) if n.active or n.id in taken]
+        # Those a reader can choose (not archived; one they take that was archived is kept).
+        choices = [n for n in list_newsletters(session) if n.archived_at is None]
     subscriber = history.subscriber
     here = f"/editor/readers/{reader_id}"
     return editor_page(request, "editor/reader.html", "readers", {

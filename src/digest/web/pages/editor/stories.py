@@ -12,7 +12,7 @@ from fastapi.responses import Response
 
 from digest import actions
 from digest.errors import DigestError, http_status
-from digest.store import utcnow
+from digest.store import Story, StoryStatus, utcnow
 from digest.stories import ParseError, StoryFilter, parse_source, search_stories, story_from_fields
 from digest.web.deps import CheckedForm, EditorUser, actor, services_of
 from digest.web.errors import EditorError
@@ -66,14 +66,31 @@ def _stories_context(request: Request, filters: dict[str, str], page: int = 1) -
 @router.get("/stories")
 def stories_page(request: Request, user: EditorUser, q: str = "", topic: str = "", featured: str = "",
                        status: str = "", published_from: str = "", published_to: str = "", page: int = 1,
-                       done: str = "", added: int = 0, updated: int = 0) -> Response:
+                       done: str = "", added: int = 0, updated: int = 0, undo: int = 0) -> Response:
     filters = {"q": q.strip()[:200], "topic": topic, "featured": featured, "status": status,
                "published_from": published_from, "published_to": published_to}
     context = _stories_context(request, filters, max(1, page))
     if done == "ingested":
         # Numbers from our own redirect: nothing the URL says is echoed as text.
         context["notice"] = f"{added} stories added, {updated} updated."
+    if done == "story-retracted" and undo:
+        with services_of(request).factory() as session:  # the story by its id: no text from the URL
+            story = session.get(Story, undo)
+            if story is not None and story.status == StoryStatus.RETRACTED:
+                context["undo"] = {"id": story.id, "title": story.title}
+                context["notice"] = None  # the undo line says it, with its button
     return editor_page(request, "editor/stories.html", "stories", context, done=done)
+
+
+@router.get("/stories/{story_id}/retract")
+def retract_page(request: Request, user: EditorUser, story_id: int, back: str = "/editor/stories") -> Response:
+    """Retracting takes a story out of every edition not yet sent: asked first, by name."""
+    with services_of(request).factory() as session:
+        story = session.get(Story, story_id)
+        if story is None:
+            raise EditorError(404, "No such story", f"There is no story {story_id}.", "/editor/stories")
+        return editor_page(request, "editor/story_retract.html", "stories",
+                           {"story": story, "back": _safe_back(back)})
 
 
 def _safe_back(target: str) -> str:
@@ -87,13 +104,16 @@ def update_story(request: Request, user: EditorUser, story_id: int, form: Checke
     if featured is None and status is None:
         raise EditorError(400, "Nothing to change", "Choose feature, unfeature, retract or restore.",
                           "/editor/stories")
+    back = _safe_back(form.get("back"))
+    if status == "retracted" and form.get("confirm") != "yes":  # one stray click never retracts
+        return see_other(f"/editor/stories/{story_id}/retract?{urlencode({'back': back})}")
     try:
         actions.stories.flag(services_of(request).deps(), actor(user, "web"), story_id, featured=featured,
                              status=status)
     except DigestError as exc:
         raise EditorError(http_status(exc), "Cannot change the story", str(exc), "/editor/stories") from None
-    back = _safe_back(form.get("back"))
-    return see_other(back + ("&" if "?" in back else "?") + "done=story-updated")
+    done = f"done=story-retracted&undo={story_id}" if status == "retracted" else "done=story-updated"
+    return see_other(back + ("&" if "?" in back else "?") + done)
 
 
 def _stories_error(request: Request, message: str, **extra: Any) -> Response:
