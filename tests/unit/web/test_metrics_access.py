@@ -7,7 +7,8 @@ from pathlib import Path
 
 from tests.support.asgi import app_for_test, request
 
-PRODUCTION = {"env": "production", "secret_key": "a-production-secret-0123456789"}
+PRODUCTION = {"env": "production", "secret_key": "a-production-secret-0123456789",
+              "base_url": "https://news.example.com/digest", "dkim_by_mta": True}
 
 
 def test_production_without_a_token_is_closed(tmp_path: Path) -> None:
