@@ -8,7 +8,10 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || {
   $S apt-get update -qq && DEBIAN_FRONTEND=noninteractive $S apt-get install -y -qq python3-venv >/dev/null
 }
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/pip install -q --disable-pip-version-check -e . 2>&1 | grep -v "^WARNING: Location" || true
+# The pinned, hashed runtime dependencies (scripts/lock.sh makes them), then digest itself.
+pip_quiet() { "$@" 2>&1 | { grep -v "^WARNING: Location" || true; }; }
+pip_quiet .venv/bin/pip install -q --disable-pip-version-check --require-hashes -r requirements-runtime.lock
+pip_quiet .venv/bin/pip install -q --disable-pip-version-check --no-deps -e .
 mkdir -p demo
 cd demo
 exec ../.venv/bin/digest demo "$@"

@@ -50,9 +50,15 @@ if [ ! -x .venv/bin/python ]; then
   log "creating .venv"
   python3 -m venv .venv
 fi
-log "installing digest and its test dependencies"
-.venv/bin/pip install -q --disable-pip-version-check -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
-.venv/bin/python -c 'import digest, aiosmtpd, pytest' # fail here, clearly, if the install did not work
+# The pinned, hashed dependencies (requirements.lock, made by scripts/lock.sh), then digest
+# itself from this tree without resolving anything more. A failed install stops here.
+pip_quiet() { "$@" 2>&1 | { grep -v "^WARNING: Location" || true; }; }
+log "installing the locked dependencies (requirements.lock) and digest"
+pip_quiet .venv/bin/pip install -q --disable-pip-version-check --require-hashes -r requirements.lock
+pip_quiet .venv/bin/pip install -q --disable-pip-version-check --no-deps -e .
+# A dependency added to pyproject.toml but not to the lock stops here, by name: run scripts/lock.sh.
+.venv/bin/pip check --disable-pip-version-check || { echo "requirements.lock is behind pyproject.toml: run bash scripts/lock.sh" >&2; exit 1; }
+.venv/bin/python -c 'import digest, aiosmtpd, pytest, build' # fail here, clearly, if the install did not work
 
 # --- checks -----------------------------------------------------------------------------
 log "validating docker-compose.yml"

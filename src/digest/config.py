@@ -23,7 +23,15 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET_KEY = "dev-insecure-change-me"
-REPO_ROOT = Path(__file__).resolve().parents[2]
+PACKAGE_ROOT = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_ROOT.parents[1]
+
+
+def default_templates_dir() -> Path:
+    """The templates a wheel carries inside the package; from a checkout (an editable
+    install, the tests) the repository's own templates/, which stays at the top."""
+    packaged = PACKAGE_ROOT / "templates"
+    return packaged if packaged.is_dir() else REPO_ROOT / "templates"
 
 
 class ConfigError(Exception):
@@ -77,6 +85,25 @@ def load_sendgrid_key(value: str) -> ec.EllipticCurvePublicKey:
     return key
 
 
+def parse_fetch_allow(value: str) -> list[tuple[str, int | None]]:
+    """DIGEST_FETCH_ALLOW's entries as (host, port or None for any port); ValueError saying
+    which entry is not `host`, `host:port`, `[v6]` or `[v6]:port`."""
+    entries: list[tuple[str, int | None]] = []
+    for item in filter(None, (p.strip() for p in value.split(","))):
+        host, port = item, ""
+        if item.startswith("["):
+            host, _, rest = item[1:].partition("]")
+            if rest and not rest.startswith(":"):
+                host = ""
+            port = rest[1:]
+        elif item.count(":") == 1:
+            host, port = item.split(":")
+        if not host or (port and not (port.isdigit() and 0 < int(port) < 65536)) or "/" in host or " " in host:
+            raise ValueError(f"expected comma-separated host or host:port, got {item!r}")
+        entries.append((host.lower(), int(port) if port else None))
+    return entries
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DIGEST_", extra="ignore")
 
@@ -114,7 +141,8 @@ class Settings(BaseSettings):
     list_id: str = "Featured Stories <featured.news.example.com>"
     unsubscribe_mailto: str | None = None
     feedback_id_sender: str = "digest"
-    templates_dir: Path = REPO_ROOT / "templates"
+    # email/<name>/{subject.txt,body.html,body.txt} and web/; the installed ones by default.
+    templates_dir: Path = Field(default_factory=default_templates_dir)
     batch_size: int = Field(500, ge=1, le=10_000)
     window_hours: int = Field(48, ge=1)
     max_stories: int = Field(5, ge=1, le=50)
@@ -126,11 +154,19 @@ class Settings(BaseSettings):
     # A second sign-up for the same address within this time sends no second email.
     subscribe_cooldown_seconds: int = Field(600, ge=0)
     subscribe_limit_per_ip_per_hour: int = Field(20, ge=1)
+    # Counted on the mailbox (readers.mailbox_key: plus-tags, and gmail's dots, removed).
     subscribe_limit_per_address_per_hour: int = Field(5, ge=1)
+    # Confirmation mails to one destination domain per hour: past it the answer is the same
+    # but no mail goes, so the form cannot flood one organisation's mail server.
+    subscribe_confirmations_per_domain_per_hour: int = Field(200, ge=1)
     max_form_bytes: int = Field(64 * 1024, ge=1024)
     # The proxies whose X-Forwarded-For names the client (comma-separated addresses or
     # networks, or *); none by default: the connection's own address counts.
     forwarded_allow_ips: str = ""
+    # Publishers' pages that may carry the sign-up snippet (`digest embed`), comma-separated
+    # origins ("https://news.example.com,https://www.example.com"): their POST /subscribe needs
+    # no CSRF cookie and gets CORS headers; any other Origin is refused.
+    embed_origins: str = ""
     # Inbound mail (mailto: unsubscribes): a maildir polled by beat, and an HTTP hook's secret.
     unsubscribe_maildir: Path | None = None
     inbound_secret: str | None = None
@@ -161,6 +197,9 @@ class Settings(BaseSettings):
     retry_base_seconds: float = Field(30.0, gt=0, le=600)
     smtp_timeout_seconds: float = Field(30.0, gt=0)
     smtp_helo: str | None = None
+    # Hosts server-side fetches may reach although they resolve to a private, loopback or
+    # other non-public address: comma-separated `host` or `host:port` (an intranet CMS).
+    fetch_allow: str = ""
     # Topics readers and editions can choose from, comma-separated.
     topics: str = "politics,world,business,technology,science,health,sports,culture"
 
@@ -197,6 +236,25 @@ class Settings(BaseSettings):
             raise ValueError("must be an absolute http(s) URL, e.g. https://news.example.com/digest")
         return value.rstrip("/")
 
+    @field_validator("embed_origins")
+    @classmethod
+    def _embed_origins(cls, value: str) -> str:
+        origins = []
+        for raw in filter(None, (part.strip() for part in value.split(","))):
+            parts = urlsplit(raw)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/") \
+                    or parts.query or parts.fragment or parts.username:
+                raise ValueError(f"{raw!r} is not an origin: scheme and host only, e.g. https://news.example.com")
+            # As browsers write Origin: lower case, no default port.
+            try:
+                port = parts.port
+            except ValueError:
+                raise ValueError(f"{raw!r} has a bad port") from None
+            default = {"http": 80, "https": 443}[parts.scheme]
+            host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+            origins.append(f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default) else ""))
+        return ",".join(origins)
+
     @field_validator("sender")
     @classmethod
     def _sender(cls, value: str) -> str:
@@ -225,6 +283,12 @@ class Settings(BaseSettings):
                 ok = False
             if not ok:
                 raise ValueError(f"expected domain=messages_per_second pairs, got {item!r}")
+        return value
+
+    @field_validator("fetch_allow")
+    @classmethod
+    def _fetch_allow(cls, value: str) -> str:
+        parse_fetch_allow(value)  # ValueError names the bad entry
         return value
 
     @field_validator("topics")
@@ -276,6 +340,13 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"must be comma-separated IP addresses or networks (or *), got {entry!r}") from None
         return ",".join(entries)
+    @field_validator("templates_dir")
+    @classmethod
+    def _templates_dir(cls, value: Path) -> Path:
+        # Checked when set; the default is the installed templates (see default_templates_dir).
+        if not (value / "email").is_dir():
+            raise ValueError(f"{value} has no email/ folder (it should hold email/<name>/subject.txt, …)")
+        return value
 
     @field_validator("postal_address", "list_id", "smtp_helo")
     @classmethod
@@ -331,6 +402,10 @@ class Settings(BaseSettings):
     def domain_limits(self) -> dict[str, float]:
         pairs = (p.strip().partition("=") for p in self.domain_rate_limits.split(",") if p.strip())
         return {domain.strip().lower(): float(rate) for domain, _, rate in pairs}
+
+    @property
+    def embed_origin_list(self) -> tuple[str, ...]:
+        return tuple(filter(None, self.embed_origins.split(",")))
 
     @property
     def topic_list(self) -> list[str]:

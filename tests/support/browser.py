@@ -61,11 +61,12 @@ def launch_chromium() -> Iterator[Browser]:
 
 
 def local_context(browser: Browser, *, base_url: str | None = None,
-                  placeholder_images: bool = True) -> Iterator[BrowserContext]:
+                  placeholder_images: bool = True, javascript: bool = True) -> Iterator[BrowserContext]:
     """The body of a `context` fixture: a desktop-sized en-GB context from which nothing leaves
-    the machine (outside images get PLACEHOLDER_IMAGE if `placeholder_images`, all else is refused)."""
+    the machine (outside images get PLACEHOLDER_IMAGE if `placeholder_images`, all else is refused);
+    `javascript` False: a reader whose browser runs no script."""
     context = browser.new_context(viewport={"width": DESKTOP_WIDTH, "height": VIEW_HEIGHT}, locale="en-GB",
-                                  base_url=base_url)
+                                  base_url=base_url, java_script_enabled=javascript)
     context.set_default_timeout(10_000)
 
     def outside(route: Route) -> None:

@@ -13,7 +13,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest.store.engine import make_engine
 from digest.store.migrate import upgrade
-from tests.support.processes import REPO, drain_queue
+from tests.support.processes import REPO, drain_queue, free_port
 from tests.support.smtp import RecordingHandler
 
 PG_ADMIN_URL = os.environ.get("DIGEST_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -51,6 +51,9 @@ class Stack:
     worker_log: Path
     web_port: int
     worker_pid: int = 0  # the stack's Celery worker (its main process)
+    # Where a test serves the publisher's pages and feeds (tests.support.http_server): the
+    # one loopback port the stack's processes may fetch from (DIGEST_FETCH_ALLOW).
+    publisher_port: int = field(default_factory=free_port)
 
     @property
     def base_url(self) -> str:
@@ -97,6 +100,7 @@ def worker_env(stack: Stack, **extra: str) -> dict[str, str]:
         "DIGEST_LEASE_SECONDS": "30",
         "DIGEST_SMTP_HELO": "digest-tests.localhost",
         "DIGEST_TASK_QUEUE": TASK_QUEUE,
+        "DIGEST_FETCH_ALLOW": f"127.0.0.1:{stack.publisher_port}",
         "PYTHONPATH": str(REPO),
     }
     env.update(extra)

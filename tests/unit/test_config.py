@@ -63,6 +63,12 @@ def test_short_secret_is_refused(settings_from) -> None:  # type: ignore[no-unty
         settings_from(DIGEST_SECRET_KEY="short")
 
 
+def test_embed_origins_are_kept_as_browsers_send_origin(settings_from) -> None:  # type: ignore[no-untyped-def]
+    settings = settings_from(DIGEST_EMBED_ORIGINS=" https://News.Example.com:443/ ,http://127.0.0.1:8080,,")
+    assert settings.embed_origin_list == ("https://news.example.com", "http://127.0.0.1:8080")
+    assert settings_from(DIGEST_EMBED_ORIGINS="").embed_origin_list == ()
+
+
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
@@ -72,6 +78,8 @@ def test_short_secret_is_refused(settings_from) -> None:  # type: ignore[no-unty
         ("DIGEST_SMTP_URL", "smtp://mail.example.com:99999"),
         ("DIGEST_SMTP_URL", "smtp://mail.example.com:port"),
         ("DIGEST_SMTP_URL", "outbox://"),
+        ("DIGEST_FETCH_ALLOW", "http://cms.intranet/"),
+        ("DIGEST_FETCH_ALLOW", "cms.intranet:http"),
         ("DIGEST_DATABASE_URL", "mysql://user@host/db"),
         ("DIGEST_DATABASE_URL", "digest.db"),
         ("DIGEST_BASE_URL", "news.example.com/digest"),
@@ -88,6 +96,10 @@ def test_short_secret_is_refused(settings_from) -> None:  # type: ignore[no-unty
         ("DIGEST_MAX_STORIES", "many"),
         ("DIGEST_TIMEZONE", "Mars/Olympus_Mons"),
         ("DIGEST_TIMEZONE", "../../etc/passwd"),
+        ("DIGEST_EMBED_ORIGINS", "https://news.example.com/articles"),
+        ("DIGEST_EMBED_ORIGINS", "news.example.com"),
+        ("DIGEST_EMBED_ORIGINS", "https://news.example.com:port"),
+        ("DIGEST_EMBED_ORIGINS", "https://news.example.com?x=1"),
     ],
 )
 def test_bad_value_names_the_variable(settings_from, variable: str, value: str) -> None:  # type: ignore[no-untyped-def]

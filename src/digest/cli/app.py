@@ -27,6 +27,7 @@ import uvicorn
 from rich.console import Console
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+from digest import actions
 from digest.bench import (
     DEFAULT_PLAN_SIZES,
     DEFAULT_READERS,
@@ -38,7 +39,7 @@ from digest.bench import (
 )
 from digest.bench import table as bench_table
 from digest.cli import editions, newsletters, readers, stories, users
-from digest.cli.common import UserError, out, require_database
+from digest.cli.common import UserError, deps, out, require_database
 from digest.cli.demo import DemoError, run_demo
 from digest.cli.status import status
 from digest.config import ConfigError, Settings, get_settings
@@ -58,6 +59,20 @@ app.add_typer(editions.app, name="editions")
 app.add_typer(users.app, name="users")
 app.add_typer(newsletters.app, name="newsletters")
 app.command()(status)
+
+
+@app.command()
+def embed(
+    newsletter: Annotated[str | None, typer.Option(help="Sign up for this newsletter (its slug); default: every "
+                                                        "newsletter a new reader gets.")] = None,
+    topics: Annotated[str | None, typer.Option(help="Comma-separated topics to offer as choices; default: "
+                                                    "no choice, every topic.")] = None,
+    script: Annotated[bool, typer.Option("--script", help="Add digest's /embed.js: the form is sent in place, "
+                                                          "the answer shown beside it.")] = False,
+) -> None:
+    """Print the HTML sign-up form to paste into your own pages (list their origins in
+    DIGEST_EMBED_ORIGINS). It needs no JavaScript."""
+    sys.stdout.write(actions.embed.embed_snippet(deps(), newsletter=newsletter, topics=topics, script=script))
 
 
 @app.command()

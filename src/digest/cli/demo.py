@@ -19,6 +19,7 @@ from sqlalchemy import select
 from digest.config import get_settings
 from digest.editions import create_edition, preview_edition, primary_story_ids
 from digest.errors import DigestError
+from digest.mail import check_email_templates
 from digest.observe import edition_counts
 from digest.readers import add_subscriber
 from digest.store import Edition, EditionStatus, Story, Subscriber, get_engine, session_scope, upgrade, utcnow
@@ -91,6 +92,7 @@ def run_demo(folder: Path, readers: int, console: Console) -> None:
     started = time.perf_counter()
     outbox = _prepare_folder(folder)
     _configure(folder, outbox)
+    check_email_templates(get_settings().templates_dir)
     upgrade(get_engine())
     stories, window_hours = _seed(readers)
     with session_scope() as session:

@@ -55,11 +55,20 @@ def next_edition_time(session: Session) -> str | None:
     return f"{when:%A %-d %B at %H:%M} UTC" if when else None
 
 
-def notice_context(session: Session, subscriber: Subscriber, settings: Settings) -> dict[str, object]:
+def typed_name(subscriber: Subscriber, kind: str) -> str | None:
+    """The name a reader typed, where a notice may show it. Never in the confirmation: until
+    the address's owner confirms, the name is anyone's text, and a greeting or To display name
+    would let a stranger mail any address words of their choosing from our domain."""
+    return None if kind == "confirm" else subscriber.name
+
+
+def notice_context(session: Session, subscriber: Subscriber, settings: Settings,
+                   kind: str = "confirm") -> dict[str, object]:
     base = settings.base_url
+    name = typed_name(subscriber, kind)
     return {
         "reader": {
-            "greeting": f"Hi {subscriber.name}," if subscriber.name else "Hello,",
+            "greeting": f"Hi {name}," if name else "Hello,",
             "email": subscriber.email,
             "unsubscribe_url": f"{base}/unsubscribe/{subscriber.token}",
             "preferences_url": f"{base}/preferences/{subscriber.token}",
@@ -93,7 +102,7 @@ def send_notice(factory: sessionmaker[Session], notice_id: int, transport: Trans
                 status=NoticeStatus.FAILED, last_error=f"reader is {subscriber.status.value}",
                 error_code=ErrorCode.READER_LEFT, lease_until=None))
             return NoticeStatus.FAILED.value
-        context = notice_context(session, subscriber, settings)
+        context = notice_context(session, subscriber, settings, claimed.kind)
     subject, body_html, body_text = render_template(claimed.kind, context)
     message_id = message_id_for(0, notice_id, settings.sender_domain, settings.secret_key).replace(
         "<digest.0.", "<notice.", 1)
@@ -103,7 +112,7 @@ def send_notice(factory: sessionmaker[Session], notice_id: int, transport: Trans
         MessageHeaders(sender=settings.sender, subject=subject, list_id=settings.list_id,
                        feedback_id=f"{claimed.kind}:digest:notice:{settings.feedback_id_sender}",
                        unsubscribe_mailto=settings.list_unsubscribe_mailto),
-        Personal(to_name=subscriber.name, to_address=subscriber.email, message_id=message_id,
+        Personal(to_name=typed_name(subscriber, claimed.kind), to_address=subscriber.email, message_id=message_id,
                  date=utcnow(), unsubscribe_url=reader["unsubscribe_url"],
                  unsubscribe_token=subscriber.token, text=body_text, html=inline_css(body_html)),
     )

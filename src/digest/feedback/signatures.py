@@ -22,8 +22,6 @@ import base64
 import binascii
 import re
 import threading
-import urllib.error
-import urllib.request
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -34,6 +32,8 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+from digest.infra import FetchError, fetch
 
 SNS_HOST_RE = re.compile(r"sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?")
 SNS_CERT_MAX_BYTES = 64 * 1024
@@ -70,23 +70,14 @@ def is_sns_url(url: object) -> bool:
             and SNS_HOST_RE.fullmatch(parts.hostname) is not None)
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None  # a redirect could leave the SNS host: refuse it
-
-
 def fetch_https(url: str) -> bytes:
-    """GET an SNS URL (TLS verified, no redirects, bounded size)."""
-    opener = urllib.request.build_opener(_NoRedirects)
-    request = urllib.request.Request(url, headers={"User-Agent": "digest-webhooks"})
+    """GET an SNS URL (TLS verified, no redirects: one could leave the SNS host; bounded
+    size and time; public addresses only, like every fetch)."""
     try:
-        with opener.open(request, timeout=SNS_FETCH_TIMEOUT_SECONDS) as response:
-            body: bytes = response.read(SNS_CERT_MAX_BYTES + 1)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise CertificateUnavailable(f"could not fetch {url}: {exc}") from None
-    if len(body) > SNS_CERT_MAX_BYTES:
-        raise CertificateUnavailable(f"{url} is larger than {SNS_CERT_MAX_BYTES} bytes")
-    return body
+        return fetch(url, max_bytes=SNS_CERT_MAX_BYTES, deadline_seconds=SNS_FETCH_TIMEOUT_SECONDS,
+                     max_redirects=0).body
+    except FetchError as exc:
+        raise CertificateUnavailable(str(exc)) from None
 
 
 class SnsCertificates:

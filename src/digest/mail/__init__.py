@@ -29,11 +29,13 @@ from digest.mail.render import (
     Reader,
     RenderedEdition,
     StoryView,
+    check_email_templates,
     inline_css,
     reader_values,
     render_edition,
     render_template,
 )
+from digest.mail.templates import TemplateError, check_templates, template_error
 from digest.mail.transport import (
     Connection,
     RecordingTransport,
@@ -45,8 +47,9 @@ from digest.mail.transport import (
 
 __all__ = [
     "Connection", "DkimError", "DkimSigner", "EditionView", "HeaderInjection", "InvalidAddress", "MessageHeaders", "Personal",
-    "Reader", "RecordingTransport", "RenderedEdition", "SendError", "SmtpConnection", "StoryView", "Transport",
-    "WireMessage", "assemble_message", "build_message", "build_message_stdlib", "check_header_value",
+    "Reader", "RecordingTransport", "RenderedEdition", "SendError", "SmtpConnection", "StoryView", "TemplateError",
+    "Transport", "WireMessage", "assemble_message", "build_message", "build_message_stdlib", "check_email_templates",
+    "check_header_value", "check_templates",
     "encode_address", "inline_css", "list_unsubscribe", "make_transport", "message_id_for", "normalise_address", "reader_values",
-    "render_edition", "render_template", "shared_headers",
+    "render_edition", "render_template", "shared_headers", "template_error",
 ]

@@ -22,9 +22,11 @@ from typing import Any
 
 import premailer
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import TemplateError as JinjaTemplateError
 
 from digest.config import get_settings
 from digest.mail.message import EncodedBody
+from digest.mail.templates import EMAIL_PARTS, EMAIL_TEMPLATES, check_templates, template_error
 
 # The parts of a message that differ per reader; everything else is shared.
 READER_FIELDS = ("greeting", "email", "unsubscribe_url", "preferences_url")
@@ -132,12 +134,23 @@ def _environments(templates_dir: Path) -> tuple[Environment, Environment]:
 
 
 def render_template(name: str, context: Mapping[str, Any]) -> tuple[str, str, str]:
-    """(subject, html, text) of templates/email/<name>/ with the given context."""
-    html_env, text_env = _environments(get_settings().templates_dir)
-    subject = " ".join(text_env.get_template(f"{name}/subject.txt").render(context).split())
-    body_html = html_env.get_template(f"{name}/body.html").render(context)
-    body_text = text_env.get_template(f"{name}/body.txt").render(context)
+    """(subject, html, text) of templates/email/<name>/ with the given context; a missing
+    or broken file is a TemplateError naming it."""
+    templates_dir = get_settings().templates_dir
+    html_env, text_env = _environments(templates_dir)
+    try:
+        subject = " ".join(text_env.get_template(f"{name}/subject.txt").render(context).split())
+        body_html = html_env.get_template(f"{name}/body.html").render(context)
+        body_text = text_env.get_template(f"{name}/body.txt").render(context)
+    except JinjaTemplateError as exc:
+        raise template_error(exc, templates_dir / "email") from None
     return subject, body_html, body_text
+
+
+def check_email_templates(templates_dir: Path) -> None:
+    """Every email template there compiles and none the mail code renders is missing."""
+    required = tuple(f"{name}/{part}" for name in EMAIL_TEMPLATES for part in EMAIL_PARTS)
+    check_templates(_environments(templates_dir)[0], templates_dir / "email", required)
 
 
 def inline_css(markup: str) -> str:
@@ -168,6 +181,7 @@ def render_edition(edition: EditionView, template: str = "digest") -> RenderedEd
         "postal_address": settings.postal_address,
         "site_url": settings.public_site_url,
         "archive_url": f"{settings.base_url}/archive",
+        "edition_url": f"{settings.base_url}/archive/{edition.id}",  # "view in browser"
     }
     subject, body_html, body_text = render_template(template, context)
     return RenderedEdition(

@@ -4,7 +4,7 @@ The only writer of `subscribers.status`, the consent ledger, the suppression lis
 newsletter subscriptions. Every change of consent writes a ConsentEvent; an unsubscribe is
 announced to running send loops once it commits (digest.infra.departures).
 
-- `addresses`: check and normalise an address, a name, topics
+- `addresses`: check and normalise an address, a name, topics; the mailbox the limits count
 - `roster`: add one reader, import many (CSV)
 - `lifecycle`: sign up, confirm, preferences, pause, leave, export, be forgotten
 - `subscriptions`: which newsletters a reader takes
@@ -19,6 +19,7 @@ from digest.readers.addresses import (
     clean_name,
     clean_topics,
     email_hash,
+    mailbox_key,
     new_token,
     normalise_email,
 )
@@ -87,7 +88,7 @@ __all__ = [
     "RequestContext", "Suppressed", "active_newsletters", "add_subscriber", "bounce_readers",
     "change_newsletters", "change_topics", "clean_name", "clean_topics", "complain", "confirm", "count_csv_rows",
     "count_readers", "count_soft_bounce", "email_hash", "erase", "export_csv", "export_data", "find_by_token",
-    "get_reader", "import_csv", "is_suppressed", "new_token", "newsletters_of", "normalise_email", "queue_notice",
+    "get_reader", "import_csv", "is_suppressed", "mailbox_key", "new_token", "newsletters_of", "normalise_email", "queue_notice",
     "reader_history", "record", "request_subscription", "require_present", "resend_confirmation", "resume",
     "search_readers", "set_subscriptions", "subscribe_existing", "subscribe_to_all", "subscribed_ids",
     "subscriber_counts", "suppress", "unsubscribe",

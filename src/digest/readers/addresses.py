@@ -38,6 +38,28 @@ def normalise_email(raw: str) -> tuple[str, str]:
         raise InvalidReader(str(exc)) from None
 
 
+# Providers that deliver "a.b.c@" to "abc@": for them a dot is no more a new address than a
+# plus-tag is. The second name is the first's older spelling.
+DOTLESS_DOMAINS = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
+
+
+def mailbox_key(raw: str) -> str:
+    """The mailbox an address reaches, as the sign-up limits count it: lower-cased, the
+    plus-tag gone (`victim+0@` … `victim+9@` are one mailbox), and for DOTLESS_DOMAINS the
+    dots of the local part too. Only for counting: the address stored and mailed is the
+    one typed. A string that is no address at all is counted as it is."""
+    try:
+        _, key = normalise_email(raw)
+    except InvalidReader:
+        return raw.strip().lower()
+    local, _, domain = key.rpartition("@")
+    local = local.split("+", 1)[0] or local
+    if domain in DOTLESS_DOMAINS:
+        domain = DOTLESS_DOMAINS[domain]
+        local = local.replace(".", "") or local
+    return f"{local}@{domain}"
+
+
 def clean_name(raw: str | None) -> str | None:
     if raw is None:
         return None

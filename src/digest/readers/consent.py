@@ -14,7 +14,8 @@ CONSENT_TEXT = (
     "Email me the featured stories. I can unsubscribe at any time with one click; "
     "my address is used for nothing else."
 )
-CHANNELS = ("one-click", "page", "mailto", "preferences", "admin", "cli", "import", "form")
+# "form" is digest's own sign-up page; "embed" the snippet on a publisher's page.
+CHANNELS = ("one-click", "page", "mailto", "preferences", "admin", "cli", "import", "form", "embed")
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class RequestContext:
     ip: str | None = None
     user_agent: str | None = None
     form: str | None = None
+    page: str | None = None  # the publisher's page a sign-up came from, kept in the detail
 
 
 def record(session: Session, subscriber: Subscriber, kind: str, ctx: RequestContext,
@@ -34,6 +36,8 @@ def record(session: Session, subscriber: Subscriber, kind: str, ctx: RequestCont
 
 def consent_values(subscriber_id: int, kind: str, ctx: RequestContext, *, with_text: bool = False,
                     detail: dict[str, Any] | None = None) -> dict[str, Any]:
+    if ctx.page:
+        detail = {**(detail or {}), "page": ctx.page}
     return {
         "subscriber_id": subscriber_id, "kind": kind, "channel": ctx.channel, "form": ctx.form,
         "consent_text": CONSENT_TEXT if with_text else None,

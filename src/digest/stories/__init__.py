@@ -1,8 +1,10 @@
-"""Stories: read feeds, JSON and plain-text articles, upsert them by URL, and keep the
-site-wide flags editors set (featured, pinned, retracted).
+"""Stories: read feeds, JSON, article pages and plain-text articles, upsert them by URL,
+and keep the site-wide flags editors set (featured, pinned, retracted).
 
 - `parse`: bytes in, `StoryIn`s out (feedparser for RSS/Atom); no database
-- `ingest`: fetch a source, parse it, upsert by URL (never duplicates, never un-retracts)
+- `article`: an article page (HTML) as one story (JSON-LD, OpenGraph, trafilatura); no database
+- `ingest`: fetch a source (`infra.fetch`), parse it, upsert by URL (never duplicates,
+  never un-retracts)
 - `library`: search stories, set their flags
 """
 

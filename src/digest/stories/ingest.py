@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, replace
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digest.config import get_settings
+from digest.infra import fetch
 from digest.store import Story
+from digest.stories.article import parse_article_page
 from digest.stories.parse import (
     ParseError,
     StoryIn,
@@ -25,7 +26,6 @@ from digest.stories.parse import (
 )
 
 SOURCE_MAX_BYTES = 20 * 1024 * 1024
-FETCH_TIMEOUT_SECONDS = 20
 SAMPLE_FEED = "sample_feed.json"
 SAMPLE_ARTICLE = "sample_article.txt"
 
@@ -42,31 +42,28 @@ class IngestResult:
 
 def load_source(source: str) -> bytes:
     """The bytes of a local path, a package sample (sample:NAME) or an http(s) URL."""
+    return _load(source)[0]
+
+
+def _load(source: str) -> tuple[bytes, str]:
+    """The source's bytes and where they came from: for a URL, the address after redirects."""
     if source.startswith("sample:"):
-        return (resources.files("digest") / "data" / source.removeprefix("sample:")).read_bytes()
+        return (resources.files("digest") / "data" / source.removeprefix("sample:")).read_bytes(), source
     if source.startswith(("http://", "https://")):
-        request = urllib.request.Request(source, headers={"User-Agent": "digest/0.1 (+ingest)"})
-        try:
-            with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT_SECONDS) as response:
-                data = response.read(SOURCE_MAX_BYTES + 1)
-        except urllib.error.HTTPError as exc:
-            raise ParseError(f"{source}: HTTP {exc.code} {exc.reason}") from None
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise ParseError(f"{source}: cannot fetch: {reason}") from None
-    else:
-        path = Path(source)
-        try:
-            if path.stat().st_size > SOURCE_MAX_BYTES:
-                raise ParseError(f"{source}: larger than {SOURCE_MAX_BYTES // 2**20} MB")
-            data = path.read_bytes()
-        except IsADirectoryError:
-            raise ParseError(f"{source}: is a folder, not a file") from None
-        except OSError as exc:
-            raise ParseError(f"{source}: cannot read: {exc.strerror}") from None
+        fetched = fetch(source, max_bytes=SOURCE_MAX_BYTES)  # FetchError: one line for the asker
+        return fetched.body, fetched.url
+    path = Path(source)
+    try:
+        if path.stat().st_size > SOURCE_MAX_BYTES:
+            raise ParseError(f"{source}: larger than {SOURCE_MAX_BYTES // 2**20} MB")
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise ParseError(f"{source}: is a folder, not a file") from None
+    except OSError as exc:
+        raise ParseError(f"{source}: cannot read: {exc.strerror}") from None
     if len(data) > SOURCE_MAX_BYTES:
         raise ParseError(f"{source}: larger than {SOURCE_MAX_BYTES // 2**20} MB")
-    return data
+    return data, source
 
 
 def article_url(story_title: str, published_year_month: str) -> str:
@@ -75,11 +72,18 @@ def article_url(story_title: str, published_year_month: str) -> str:
 
 
 def parse_source(data: bytes, *, url: str | None = None, origin: str = "") -> list[StoryIn]:
+    """The stories in a source's bytes. `url`: the story's address, for an article (else a
+    page's canonical URL, or the `origin` it was fetched from, or for plain text a place
+    under the publisher's site)."""
     kind = detect_format(data)
     if kind == "json":
         return parse_json(data)
     if kind == "feed":
         return parse_feed(data)
+    if kind == "html":
+        fetched_from = origin if origin.startswith(("http://", "https://")) else None
+        story = parse_article_page(data, fetched_from, trusted_hosts=_publisher_hosts())
+        return [replace(story, url=url) if url else story]
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -90,6 +94,13 @@ def parse_source(data: bytes, *, url: str | None = None, origin: str = "") -> li
     if url is None:
         story.url = article_url(story.title, story.published_at.strftime("%Y/%m"))
     return [story]
+
+
+def _publisher_hosts() -> frozenset[str]:
+    """The publisher's own hosts: a page served elsewhere (a CMS preview, a mirror) may name
+    its story's address there."""
+    hosts = {urlsplit(get_settings().public_site_url).hostname}
+    return frozenset(host for host in hosts if host)
 
 
 def upsert_stories(session: Session, stories: list[StoryIn]) -> IngestResult:
@@ -134,5 +145,6 @@ def ingest_source(session: Session, source: str, *, url: str | None = None,
                   newest: datetime | None = None) -> IngestResult:
     """Add or update the stories of a path, URL or `sample:NAME`, by URL; with `newest`,
     their dates moved so the latest is then (see `rebase_dates`)."""
-    stories = parse_source(load_source(source), url=url, origin=source)
+    data, origin = _load(source)
+    stories = parse_source(data, url=url, origin=origin)
     return upsert_stories(session, rebase_dates(stories, newest) if newest is not None else stories)

@@ -344,12 +344,20 @@ def slugify(text: str) -> str:
     return slug[:80].rstrip("-") or "story"
 
 
+HTML_MARK_RE = re.compile(rb"<!doctype\s+html|<(html|head|body|meta|title)[\s>]")
+FEED_ROOT_RE = re.compile(rb"<(rss|feed|rdf:rdf)[\s>]")
+
+
 def detect_format(data: bytes) -> str:
-    """'json', 'feed' or 'article', from the content itself (extensions lie)."""
+    """'json', 'feed', 'html' (an article page) or 'article' (plain text), from the content
+    itself (extensions and Content-Types lie)."""
     head = data[:2048].lstrip(b"\xef\xbb\xbf \t\r\n")
     if head[:1] in (b"[", b"{"):
         return "json"
     lowered = head.lower()
+    # An Atom feed has <title>s too: only a page without a feed's root element is HTML.
+    if HTML_MARK_RE.search(lowered) and not FEED_ROOT_RE.search(lowered):
+        return "html"
     if lowered.startswith(b"<?xml") or b"<rss" in lowered or b"<feed" in lowered or b"<rdf" in lowered:
         return "feed"
     return "article"

@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from digest.config import Settings
+from digest.mail import check_email_templates, check_templates
 from digest.web import errors, health, hooks
 from digest.web.api import create_api
 from digest.web.deps import Services, default_services
@@ -24,7 +25,7 @@ from digest.web.limits import BodyLimit, body_limit
 from digest.web.pages import archive, auth, editor, ops, readers
 from digest.web.pages.editor import when
 
-__all__ = ["Services", "create_app", "default_services"]
+__all__ = ["Services", "check_all_templates", "create_app", "default_services"]
 
 
 def templates_for(settings: Settings) -> Jinja2Templates:
@@ -36,11 +37,21 @@ def templates_for(settings: Settings) -> Jinja2Templates:
     return templates
 
 
+def check_all_templates(settings: Settings, templates: Jinja2Templates) -> None:
+    """Every page and email template compiles: TemplateError naming the first that does not.
+    Asked before the app takes a request, so a broken install stops `digest serve` at once,
+    in one line (uvicorn lets the error through to the command). Compiling now is no extra
+    work: the environments keep what they compiled for the requests to come."""
+    check_email_templates(Path(settings.templates_dir))
+    check_templates(templates.env, Path(settings.templates_dir) / "web")
+
+
 def create_app(services: Services | None = None) -> FastAPI:
     services = services or default_services()
     app = FastAPI(title="digest", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.services = services
     app.state.templates = templates_for(services.settings)
+    check_all_templates(services.settings, app.state.templates)
     errors.install(app)
     form_limit = services.settings.max_form_bytes
     app.add_middleware(BodyLimit, limit_for=lambda path: body_limit(path, form_limit), refuse=errors.refusal)

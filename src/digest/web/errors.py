@@ -16,17 +16,19 @@ from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from jinja2 import TemplateError as JinjaTemplateError
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from digest.editions import EditionFrozen, LifecycleError
 from digest.errors import Conflict, DigestError, Invalid, NotFound, http_status
-from digest.mail import SendError
+from digest.mail import SendError, TemplateError, template_error
 from digest.web.deps import PASSWORD_PAGE, ApiError, NeedsNewPassword, NeedsSignIn, staff_page
 from digest.web.forms import BadRequest
 from digest.web.limits import BodyTooLarge
@@ -160,6 +162,19 @@ def install(app: FastAPI) -> None:
         log.warning("database refused a value on %s: %s", request.url.path, str(exc.orig).split("\n")[0])
         return error_page(request, 400, "Bad request", "Part of this request is too long or out of range.")
 
+    @app.exception_handler(TemplateError)
+    async def broken_email_template(request: Request, exc: TemplateError) -> Response:
+        log.error("%s (on %s)", exc, request.url.path)  # one line naming the file, no stack
+        return error_page(request, 503, "Something went wrong",
+                          "We could not complete this just now. Nothing was changed; please try again in a minute.")
+
+    @app.exception_handler(JinjaTemplateError)
+    async def broken_page_template(request: Request, exc: JinjaTemplateError) -> Response:
+        # A page's own template: the error page may be the broken one, so plain text.
+        log.error("%s (on %s)", template_error(exc, Path(app.state.services.settings.templates_dir) / "web"),
+                  request.url.path)
+        return PlainTextResponse("This page is unavailable just now; please try again in a minute.", status_code=503)
+
     # Anything else: EndsCleanly, below.
 
 
@@ -239,6 +254,11 @@ def install_api(api: FastAPI) -> None:
         # The net for a column length or range the request models missed: the client's fault.
         return JSONResponse({"error": f"a value does not fit: {str(exc.orig).split(chr(10))[0][:200]}"},
                             status_code=422)
+
+    @api.exception_handler(TemplateError)
+    async def broken_template(request: Request, exc: TemplateError) -> Response:
+        log.error("%s (on %s)", exc, request.url.path)  # one line naming the file, no stack
+        return JSONResponse({"error": "temporarily unavailable; nothing was changed"}, status_code=503)
 
     @api.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from html import unescape
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 
 import httpx
@@ -35,6 +33,7 @@ from digest.store.models import (
     utcnow,
 )
 from tests.support.factories import make_user, seed_readers, seed_stories
+from tests.support.http_server import local_server, page
 from tests.support.mail import wait_for_mail
 from tests.support.queries import count, story_ids
 from tests.support.samples import SAMPLE_WINDOW_HOURS
@@ -105,30 +104,14 @@ def editor(live: Stack, client: httpx.Client) -> httpx.Client:
 
 
 @pytest.fixture
-def feed_server() -> Iterator[str]:
-    """A publisher's JSON feed on a local port: what an editor pastes into "From a feed"."""
+def feed_server(live: Stack) -> Iterator[str]:
+    """A publisher's JSON feed on the port the stack may fetch from: what an editor pastes
+    into "From a feed or an article page"."""
     body = json.dumps([{"url": "https://news.example.com/2023/05/from-the-feed", "title": "From the feed",
                         "summary": "Fetched over HTTP.", "published_at": "2023-05-20T09:00:00Z",
                         "topics": ["world"]}]).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/feed.json"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with local_server({"/feed.json": page(body, "application/json")}, port=live.publisher_port) as server:
+        yield server.url("/feed.json")
 
 
 # ------------------------------------------------------------------ who may open the pages
@@ -389,7 +372,9 @@ def test_stories_come_in_from_a_feed_a_file_and_by_hand(live: Stack, editor: htt
 
 BAD_STORIES = [
     ("/editor/stories/ingest", {"url": "file:///etc/passwd"}, "must start with http"),
-    ("/editor/stories/ingest", {"url": "http://127.0.0.1:9/feed"}, "Could not read that feed"),
+    ("/editor/stories/ingest", {"url": "http://127.0.0.1:9/feed"},
+     "could not fetch http://127.0.0.1:9/feed: refused (private address)"),
+    ("/editor/stories/ingest", {"url": "http://0x7f.1:6379/"}, "could not fetch http://0x7f.1:6379/: refused (private address)"),
     ("/editor/stories/add", {"url": "javascript:alert(1)", "title": "x"}, "not an http(s) URL"),
     ("/editor/stories/add", {"url": "https://news.example.com/a", "title": "  "}, "title: missing"),
     ("/editor/stories/add", {"url": "https://news.example.com/a", "title": "x", "published_at": "soon"},

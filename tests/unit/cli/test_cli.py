@@ -21,13 +21,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from digest import staff
+from digest import readers, staff
 from digest.editions.create import create_edition, parse_send_at
 from digest.readers import add_subscriber
 from digest.store.engine import make_engine, session_factory
 from digest.store.migrate import upgrade
 from digest.store.models import AuditEntry, Edition, EditionStatus, Newsletter, Story
-from digest.stories import ingest_source
+from digest.stories import ingest_source, load_source
+from tests.support.http_server import local_server, page
+from tests.support.samples import article_page
 
 DIGEST = Path(sys.executable).with_name("digest")  # the console script of the venv running pytest
 CLI_TIMEOUT_SECONDS = 60
@@ -178,6 +180,21 @@ def test_stories_ingest_and_list_json(ws: Workspace) -> None:
     assert published == sorted(published, reverse=True)
 
 
+def test_stories_ingest_an_article_page_by_url(ws: Workspace) -> None:
+    plain = load_source("sample:sample_article.txt").decode()
+    canonical = "https://news.example.com/2023/05/zelensky"
+    with local_server({"/a": page(article_page(plain, canonical))}) as server:
+        allowed = ws.run("stories", "ingest", server.url("/a"), DIGEST_FETCH_ALLOW=f"127.0.0.1:{server.port}")
+        refused = ws.run("stories", "ingest", server.url("/a"))
+
+    assert allowed.returncode == 0 and allowed.stderr == ""
+    assert allowed.stdout.strip() == f"1 added, 0 updated from {server.url('/a')}"
+    [story] = ws.json("stories", "list")
+    assert (story["url"], story["title"]) == (canonical, "Zelensky Insists Bakhmut “is Not Occupied” by Russia")
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr == f"digest: error: could not fetch {server.url('/a')}: refused (private address)\n"
+
+
 def test_editions_create_json_and_plain(ws: Workspace) -> None:
     created = ws.json("editions", "create", "--subject", "Morning", "--at", "2026-12-01T07:00", "--tz",
                       "Europe/Kyiv")
@@ -272,7 +289,11 @@ def test_a_newsletter_can_take_the_existing_readers_and_editions_show_their_audi
     ws.ok("editions", "create", "--subject", "Culture", "--topics", "culture", "--draft")
     editions = ws.json("editions", "list", "--json")
     assert isinstance(editions, list)
-    assert {e["subject"]: e["audience"] for e in editions} == {"Politics": 1, "Culture": 0}
+    one_offs = {e["subject"]: e["audience"] for e in editions if e["newsletter_id"] is None}
+    assert one_offs == {"Politics": 1, "Culture": 0}
+    # Each newsletter's first editions were made with it, and go to its readers.
+    own = {e["newsletter_id"]: e["audience"] for e in editions if e["newsletter_id"] is not None}
+    assert own == {joined["id"]: 1, {n["slug"]: n["id"] for n in listed}["sports"]: 0}
 
 
 def test_subscribers_import_reports_bad_lines(ws: Workspace) -> None:
@@ -392,6 +413,8 @@ BAD_INPUT = {
     "ingest missing file": (["stories", "ingest", "missing.json"], "cannot read"),
     "ingest a folder": (["stories", "ingest", "folder"], "is a folder"),
     "ingest bad JSON item": (["stories", "ingest", "bad.json"], "item 1: published_at: missing"),
+    "ingest a private address": (["stories", "ingest", "http://0177.0.0.1:6379/"],
+                                 "could not fetch http://0177.0.0.1:6379/: refused (private address)"),
     "import missing file": (["subscribers", "import", "missing.csv"], "cannot read missing.csv"),
     "import not UTF-8": (["subscribers", "import", "latin1.csv"], "not UTF-8"),
     "bad date": (["editions", "create", "--subject", "S", "--at", "next tuesday"], "not an ISO 8601"),
@@ -423,6 +446,8 @@ BAD_INPUT = {
     "edit unknown newsletter": (["editions", "edit", "1", "--newsletter", "evening"], "no newsletter 'evening'"),
     "edit both newsletter options": (["editions", "edit", "1", "--newsletter", "a", "--no-newsletter"],
                                      "not both"),
+    "embed for an unknown newsletter": (["embed", "--newsletter", "evening"], "no newsletter 'evening'"),
+    "embed an unknown topic": (["embed", "--topics", "world,gossip"], "unknown topic(s) gossip"),
 }
 
 
@@ -470,6 +495,36 @@ def test_bad_setting_is_one_line_naming_the_variable(ws: Workspace) -> None:
     assert len(result.stderr.splitlines()) == 1
 
 
+def test_embed_prints_a_form_for_the_publishers_pages(ws: Workspace) -> None:
+    ws.ok("newsletters", "add", "evening", "--name", "Evening <Briefing>", "--cron", "0 18 * * *")
+    base = "https://news.example.com/digest"
+    snippet = ws.run("embed", "--newsletter", "evening", "--topics", "world,science", DIGEST_BASE_URL=base)
+    assert snippet.returncode == 0, snippet.stderr
+    html = snippet.stdout
+    assert f'<form class="digest-signup" method="post" action="{base}/subscribe">' in html
+    assert '<label for="digest-email">' in html and 'id="digest-email" name="email" type="email"' in html
+    assert 'name="newsletters_offered" value="1"' in html
+    assert 'name="newsletters" value="1"' in html
+    assert "Subscribe to Evening &lt;Briefing&gt;" in html  # escaped: names are editors' text
+    assert [t for t in ("science", "world") if f'name="topics" value="{t}"' in html] == ["science", "world"]
+    assert 'name="website"' in html and "aria-hidden" in html
+    assert "<script" not in html  # plain HTML unless --script is asked for
+    assert readers.CONSENT_TEXT in html
+
+    assert f'<script src="{base}/embed.js" defer></script>' in ws.run("embed", "--script", DIGEST_BASE_URL=base).stdout
+    ws.ok("newsletters", "archive", "evening")
+    refused = ws.run("embed", "--newsletter", "evening")
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr.startswith("digest: error: ") and "archived" in refused.stderr
+
+
+def test_a_bad_embed_origin_is_one_line_naming_the_variable(ws: Workspace) -> None:
+    result = ws.run("embed", DIGEST_EMBED_ORIGINS="https://news.example.com/articles")
+    assert result.returncode == 1
+    assert result.stderr.startswith("digest: error: DIGEST_EMBED_ORIGINS: ")
+    assert len(result.stderr.splitlines()) == 1
+
+
 # ------------------------------------------------------------------ demo
 
 
@@ -492,3 +547,29 @@ def test_demo_without_a_broker_writes_one_message_per_reader(tmp_path: Path) -> 
     preview = (folder / "outbox" / "preview.html").read_text(encoding="utf-8")
     assert "Zelensky Insists Bakhmut" in preview
     assert not workspace.database.exists()  # the demo keeps to its own folder
+
+
+def broken_templates(tmp_path: Path, kind: str, name: str) -> Path:
+    """A copy of the repository's templates with templates/<kind>/<name> that does not compile."""
+    templates = tmp_path / "templates"
+    shutil.copytree(Path(__file__).resolve().parents[3] / "templates", templates)
+    (templates / kind / name).write_text("{% for story in stories %}\nno end\n")
+    return templates / kind / name
+
+
+@pytest.mark.parametrize(("command", "kind", "name"), [
+    (("demo", "--folder", "demo"), "email", "digest/body.txt"),
+    (("serve", "--port", "1"), "email", "_base/body.html"),
+    (("serve", "--port", "1"), "web", "archive.html"),
+])
+def test_a_broken_template_stops_the_command_in_one_line_naming_it(ws: Workspace, command: tuple[str, ...],
+                                                                  kind: str, name: str) -> None:
+    broken = broken_templates(ws.folder, kind, name)
+
+    result = ws.run(*command, DIGEST_TEMPLATES_DIR=str(ws.folder / "templates"))
+
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"digest: error: template {broken}, line ")
+    assert "is broken: Unexpected end of template" in result.stderr
+    assert result.stderr.count("\n") == 1 and "'endfor'" in result.stderr
+    assert not (ws.folder / "demo" / "outbox").exists() or not list((ws.folder / "demo" / "outbox").glob("*.eml"))

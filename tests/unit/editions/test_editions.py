@@ -153,7 +153,7 @@ def test_preview_before_planning_uses_the_selector(stocked: Session) -> None:
     subject, body_html, body_text = preview_edition(stocked, edition.id)
 
     assert subject == "Morning"
-    headlines = [a.text_content() for a in lxml.html.document_fromstring(body_html).cssselect("div.headline a")]
+    headlines = [a.text_content() for a in lxml.html.document_fromstring(body_html).cssselect("h2.headline a")]
     assert len(headlines) == 3
     featured = {s.title for s in stocked.query(Story).filter(Story.featured.is_(True))}
     assert set(headlines) <= featured
@@ -197,6 +197,6 @@ def test_preview_after_release_shows_the_frozen_stories(stocked: Session) -> Non
 
     _, body_html, _ = preview_edition(stocked, edition.id)
 
-    headlines = [a.text_content() for a in lxml.html.document_fromstring(body_html).cssselect("div.headline a")]
+    headlines = [a.text_content() for a in lxml.html.document_fromstring(body_html).cssselect("h2.headline a")]
     assert headlines == frozen
     assert len(frozen) == 2 and "Late Pin" not in frozen

@@ -64,7 +64,7 @@ def test_subject_is_one_line() -> None:
 def test_styles_are_inlined_on_links_and_cells() -> None:
     page = doc(personalised()[0])
 
-    headline_links = page.cssselect("div.headline a")
+    headline_links = page.cssselect("h2.headline a")
     assert len(headline_links) == 2
     for link in headline_links:
         assert "color:#1a1a1a" in link.get("style").replace(" ", "")
@@ -82,12 +82,18 @@ def test_media_query_survives_in_a_style_block() -> None:
     assert not any(".summary" in block for block in blocks)
 
 
-def test_the_container_is_a_600px_table() -> None:
-    page = doc(personalised()[0])
+def test_the_container_is_fluid_up_to_600px_without_a_media_query_and_fixed_for_outlook() -> None:
+    markup = personalised()[0]
+    page = doc(markup)
 
     (container,) = page.cssselect("table.container")
-    assert container.get("width") == "600"
-    assert "width:600px" in container.get("style").replace(" ", "")
+    assert container.get("width") == "100%"
+    style = container.get("style").replace(" ", "")
+    assert "width:100%" in style and "max-width:600px" in style  # inline: no <style> needed
+    # Outlook's Word engine ignores max-width: a 600 px table in conditional comments, and
+    # the 96-dpi block so images keep their size at 120 dpi.
+    assert '<!--[if mso]><table role="presentation" width="600"' in markup
+    assert "<o:PixelsPerInch>96</o:PixelsPerInch>" in markup
 
 
 def test_preheader_is_hidden_and_leads_with_the_first_headline() -> None:
@@ -106,7 +112,7 @@ def test_images_have_alt_and_width() -> None:
 
     assert images, "the first story has an image"
     for image in images:
-        assert image.get("alt") == "Council Approves Transit Overhaul"
+        assert image.get("alt") == ""  # the headline below says it: with images off, once
         assert image.get("width") == "536"
         assert image.get("src") == "https://news.example.com/transit.jpg"
         # height="auto" (premailer's copy of `height: auto`) mis-sizes images in Outlook.
@@ -118,8 +124,13 @@ def test_story_links_and_text() -> None:
     page = doc(personalised()[0])
 
     hrefs = [a.get("href") for a in page.cssselect("td.story a")]
-    assert hrefs.count("https://news.example.com/transit?a=1&b=2") == 3  # image, headline, "read"
-    assert hrefs.count("https://news.example.com/markets") == 2
+    # One link a story, its headline (a heading): the HTML and the text part carry the same
+    # links, and a screen reader's list of links names each story once.
+    assert hrefs == ["https://news.example.com/transit?a=1&b=2", "https://news.example.com/markets"]
+    assert [h.text_content() for h in page.cssselect("td.story h2")] == ["Council Approves Transit Overhaul",
+                                                                        "Markets Rally"]
+    (view,) = page.cssselect("div.view a")
+    assert view.get("href") == f"{BASE_URL}/archive/{edition().id}"
     assert [d.text_content() for d in page.cssselect("div.summary")] == ["Two rapid lines & fewer loops.",
                                                                          "Stocks rose."]
 
@@ -149,8 +160,11 @@ def test_greeting_uses_the_name_or_a_plain_hello() -> None:
 def test_text_part_has_every_link_and_the_footer() -> None:
     text = personalised()[1]
 
-    assert "Read the story: https://news.example.com/transit?a=1&b=2" in text
-    assert "Read the story: https://news.example.com/markets" in text
+    assert "\nhttps://news.example.com/transit?a=1&b=2\n" in text
+    assert "\nhttps://news.example.com/markets\n" in text
+    assert f"View this edition in your browser: {BASE_URL}/archive/{edition().id}" in text
+    assert "\n-- \n" in text  # the signature separator, so clients fold the footer away
+    assert max(len(line) for line in text.splitlines() if "://" not in line) <= 78  # a URL is never broken
     assert f"Unsubscribe: {BASE_URL}/unsubscribe/{READER.token}" in text
     assert f"Manage preferences: {BASE_URL}/preferences/{READER.token}" in text
     assert POSTAL in text
@@ -176,7 +190,7 @@ def test_hostile_story_content_is_escaped_in_html() -> None:
     assert "<script" not in markup
     assert not page.cssselect("script")
     assert not [el for el in page.iter() if any(name.startswith("on") for name in el.attrib)]
-    headline = page.cssselect("div.headline a")[-1]
+    headline = page.cssselect("h2.headline a")[-1]
     assert headline.text_content() == HOSTILE_TITLE
     assert headline.get("href") == 'https://news.example.com/x?q="><script>alert(2)</script>'
     assert page.cssselect("div.summary")[-1].text_content().startswith('<img src=x onerror="alert(3)">')

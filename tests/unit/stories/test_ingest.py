@@ -14,9 +14,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from digest.infra import FetchError
 from digest.store.models import Story, StoryStatus
 from digest.stories import ParseError, ingest_source
 from digest.stories.ingest import load_source, parse_source
+from tests.support.http_server import allow_loopback
 from tests.support.queries import count_rows
 from tests.support.samples import RSS
 
@@ -198,8 +200,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def http_base() -> Iterator[str]:
-    """A real HTTP server on 127.0.0.1 serving RSS, JSON and an article; its base URL."""
+def http_base(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 serving RSS, JSON and an article, allowed through
+    DIGEST_FETCH_ALLOW; its base URL."""
     _Handler.pages = {
         "/feed.xml": ("application/rss+xml", RSS),
         "/stories.json": ("application/json", load_source("sample:sample_feed.json")),
@@ -208,6 +211,7 @@ def http_base() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
+    allow_loopback(monkeypatch, f"127.0.0.1:{server.server_address[1]}")
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
@@ -240,18 +244,26 @@ def test_article_over_http_takes_its_url_from_the_address(session: Session, http
     assert story.title == "Zelensky Insists Bakhmut “is Not Occupied” by Russia"
 
 
-def test_http_error_status_is_a_parse_error(http_base: str) -> None:
-    with pytest.raises(ParseError, match="HTTP 404"):
+def test_http_error_status_is_one_line(http_base: str) -> None:
+    with pytest.raises(FetchError, match=rf"^could not fetch {http_base}/missing.xml: HTTP 404$"):
         load_source(f"{http_base}/missing.xml")
 
 
-def test_unreachable_url_is_a_parse_error() -> None:
+def test_unreachable_url_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    allow_loopback(monkeypatch, f"127.0.0.1:{port}")
 
-    with pytest.raises(ParseError, match="cannot fetch"):
+    with pytest.raises(FetchError, match="cannot connect$"):
         load_source(f"http://127.0.0.1:{port}/feed.xml")
+
+
+def test_a_loopback_url_not_allowed_is_refused(http_base: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    allow_loopback(monkeypatch)  # nothing allowed: the server is the machine's own
+
+    with pytest.raises(FetchError, match=rf"^could not fetch {http_base}/feed.xml: refused \(private address\)$"):
+        load_source(f"{http_base}/feed.xml")
 
 
 def test_the_samples_can_be_moved_to_now_keeping_their_spacing(session: Session) -> None:

@@ -80,7 +80,8 @@ def newsletter_archive(request: Request, slug: str) -> Response:
 def archived_edition(request: Request, edition_id: int) -> Response:
     with services_of(request).factory() as session:
         edition = session.get(Edition, edition_id)
-        if edition is None or edition.status != EditionStatus.SENT:
+        # A reader opens "view in browser" from their copy while the rest are still going out.
+        if edition is None or edition.status not in (EditionStatus.SENT, EditionStatus.SENDING, EditionStatus.PAUSED):
             raise BadRequest(404, "Not in the archive", "There is no sent edition with that number.")
         view = edition_view(session, edition)
     return request.app.state.templates.TemplateResponse(request, "archive_edition.html", {"edition": view})

@@ -11,26 +11,44 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 from zoneinfo import available_timezones
 
 import redis
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from digest import readers
+from digest.config import Settings
 from digest.delivery import erase_reader, next_edition_time
 from digest.editions import SAMPLE_TOKENS
-from digest.infra import TokenError, read_confirm_token
+from digest.infra import RateLimiter, TokenError, read_confirm_token
 from digest.readers import InvalidReader, RequestContext
 from digest.store import Frequency, Subscriber, SubscriberStatus
 from digest.web.deps import CheckedForm, FormDep, Services, services_of, set_csrf_cookie
+from digest.web.embedding import (
+    EMBED_CHANNEL,
+    HONEYPOT_FIELD,
+    PAGE_CHANNEL,
+    cors_headers,
+    embed_origin,
+    page_of,
+    preflight_headers,
+    wants_json,
+)
 from digest.web.forms import BadRequest, csrf_pair, require_csrf
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 
 SUBSCRIBE_FORM = "subscribe-page-v1"
+EMBED_FORM = "embed-snippet-v1"
+SENT_MESSAGE = ("Check your inbox: if that address can receive our emails, a message with a confirmation link "
+                "is on its way.")
+_NO_STORE = {"Cache-Control": "no-store"}
+EMBED_SCRIPT = Path(__file__).parent.parent / "static" / "embed.js"
 PAUSE_CHOICES_WEEKS = (0, 1, 2, 4, 8, 12)
 ZONES = sorted(available_timezones())
 ONE_CLICK_FIELD = ("List-Unsubscribe", "One-Click")
@@ -114,23 +132,42 @@ def _subscribe_context(request: Request, **extra: Any) -> dict[str, Any]:
             "chosen_newsletters": [n["id"] for n in newsletters], **extra}
 
 
+@router.get("/embed.js", include_in_schema=False)
+def embed_script() -> Response:
+    """The optional script for the `digest embed` form on publishers' pages (ours, a few KB)."""
+    return Response(EMBED_SCRIPT.read_bytes(), media_type="text/javascript; charset=utf-8", headers={
+        "Cache-Control": "public, max-age=3600",
+        # Loaded by other sites' pages: a default of same-origin here would block it.
+        "Cross-Origin-Resource-Policy": "cross-origin"})
+
+
+@router.options("/subscribe")
+def subscribe_preflight(request: Request) -> Response:
+    """The CORS preflight of a publisher's script (403 for a page not listed)."""
+    origin = embed_origin(request, services_of(request).settings)
+    return Response(status_code=204, headers=preflight_headers(origin) if origin else None)
+
+
 @router.post("/subscribe")
-def subscribe(request: Request, form: CheckedForm) -> Response:
+def subscribe(request: Request, form: FormDep) -> Response:
     services = services_of(request)
     settings = services.settings
+    origin = embed_origin(request, settings)
+    if origin is None:
+        require_csrf(request, form, settings.secret_key)
+    door = _Door(request, origin)
+    if form.get(HONEYPOT_FIELD):
+        return door.sent(settings)  # a robot: the usual answer, and nothing done
     email, name, topics = form.get("email").strip(), form.get("name"), form.get_all("topics")
     if not email:
-        return _page(request, "subscribe.html", _subscribe_context(
-            request, error="Please enter your email address.", name=name, chosen=topics), 400, csrf=True)
+        return door.invalid("Please enter your email address.", name=name, chosen=topics)
     ip = request.client.host if request.client else "unknown"
     limiter = services.limiter
+    mailbox = readers.mailbox_key(email)
     if not _allowed(lambda: limiter.hit("subscribe-ip", ip, settings.subscribe_limit_per_ip_per_hour, 3600)) \
-            or not _allowed(lambda: limiter.hit("subscribe-address", email.lower(),
+            or not _allowed(lambda: limiter.hit("subscribe-address", mailbox,
                                                 settings.subscribe_limit_per_address_per_hour, 3600)):
-        return _page(request, "error.html", {
-            "title": "Too many attempts",
-            "message": "We received too many sign-ups from here in the last hour. Please try again later.",
-        }, 429)
+        return door.too_many()
     notice_id = None
     try:
         newsletter_ids = _newsletter_ids(form, services)
@@ -139,18 +176,66 @@ def subscribe(request: Request, form: CheckedForm) -> Response:
         with services.factory.begin() as session:
             subscriber, wants_confirmation = readers.request_subscription(
                 session, email, name=name or None, topics=topics, allowed_topics=settings.topic_list,
-                ctx=_context(request, "form", SUBSCRIBE_FORM), newsletter_ids=newsletter_ids)
+                ctx=door.consent_context(), newsletter_ids=newsletter_ids)
             if wants_confirmation and subscriber is not None and _allowed(
-                    lambda: limiter.once_per("confirm-cooldown", subscriber.email_key,
-                                             settings.subscribe_cooldown_seconds)):
+                    lambda: limiter.once_per("confirm-cooldown", mailbox, settings.subscribe_cooldown_seconds)) \
+                    and _confirmation_to_domain_allowed(limiter, mailbox, settings):
                 notice_id = readers.queue_notice(session, subscriber, "confirm")
     except InvalidReader as exc:
-        return _page(request, "subscribe.html", _subscribe_context(
-            request, error=str(exc), email=email, name=name, chosen=topics), 400, csrf=True)
+        return door.invalid(str(exc), email=email, name=name, chosen=topics)
     if notice_id is not None:
         _enqueue_notice(services, notice_id)
     # The same answer whoever asked: the form never tells who is subscribed.
-    return _page(request, "subscribe_sent.html", {"confirm_days": settings.confirm_token_max_age_days})
+    return door.sent(settings)
+
+
+class _Door:
+    """How a sign-up is answered: digest's own page (HTML), or a publisher's page (`origin`
+    listed in DIGEST_EMBED_ORIGINS) in HTML with a way back, or in JSON for its script."""
+
+    def __init__(self, request: Request, origin: str | None) -> None:
+        self.request = request
+        self.origin = origin
+        self.page = page_of(request, origin) if origin else None
+        self.json = origin is not None and wants_json(request)
+
+    def consent_context(self) -> RequestContext:
+        if self.origin is None:
+            return _context(self.request, PAGE_CHANNEL, SUBSCRIBE_FORM)
+        return replace(_context(self.request, EMBED_CHANNEL, EMBED_FORM), page=self.page)
+
+    def _answer(self, response: Response) -> Response:
+        if self.origin is not None:
+            response.headers.update(cors_headers(self.origin))
+        return response
+
+    def sent(self, settings: Settings) -> Response:
+        if self.json:
+            return self._answer(JSONResponse({"status": "sent", "message": SENT_MESSAGE}, headers=_NO_STORE))
+        return self._answer(_page(self.request, "subscribe_sent.html", {
+            "confirm_days": settings.confirm_token_max_age_days, "back_url": self.page}))
+
+    def invalid(self, message: str, **form: Any) -> Response:
+        if self.json:
+            return self._answer(JSONResponse({"error": message, "code": "invalid"}, 400, headers=_NO_STORE))
+        return self._answer(_page(self.request, "subscribe.html", _subscribe_context(
+            self.request, error=message, **form), 400, csrf=True))
+
+    def too_many(self) -> Response:
+        message = "We received too many sign-ups from here in the last hour. Please try again later."
+        if self.json:
+            return self._answer(JSONResponse({"error": message, "code": "rate_limited"}, 429, headers=_NO_STORE))
+        return self._answer(_page(self.request, "error.html", {"title": "Too many attempts", "message": message}, 429))
+
+
+def _confirmation_to_domain_allowed(limiter: RateLimiter, mailbox: str, settings: Settings) -> bool:
+    domain = mailbox.rpartition("@")[2]
+    if _allowed(lambda: limiter.hit("confirm-domain", domain, settings.subscribe_confirmations_per_domain_per_hour,
+                                    3600)):
+        return True
+    log.warning("confirmation to @%s not sent: over %s an hour to that domain", domain,
+                settings.subscribe_confirmations_per_domain_per_hour)
+    return False
 
 
 def _enqueue_notice(services: Services, notice_id: int) -> None:

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 
 from digest import actions
 from digest.errors import DigestError, http_status
+from digest.infra import FetchError
 from digest.store import Story, StoryStatus, utcnow
 from digest.stories import ParseError, StoryFilter, parse_source, search_stories, story_from_fields
 from digest.web.deps import CheckedForm, EditorUser, actor, services_of
@@ -116,6 +117,13 @@ def update_story(request: Request, user: EditorUser, story_id: int, form: Checke
     return see_other(back + ("&" if "?" in back else "?") + done)
 
 
+def _feed_error(request: Request, url: str, message: str) -> Response:
+    """The stories page again, the message at the address field it is about."""
+    context = _stories_context(request, {})
+    context.update(feed_url=url, feed_error=message)
+    return editor_page(request, "editor/stories.html", "stories", context, 400)
+
+
 def _stories_error(request: Request, message: str, **extra: Any) -> Response:
     context = _stories_context(request, {})
     context.update(extra)
@@ -126,12 +134,13 @@ def _stories_error(request: Request, message: str, **extra: Any) -> Response:
 def ingest_feed(request: Request, user: EditorUser, form: CheckedForm) -> Response:
     url = form.get("url").strip()
     if not url.startswith(("http://", "https://")):
-        return _stories_error(request, "The feed address must start with http:// or https://.", feed_url=url)
-
+        return _feed_error(request, url, "The address must start with http:// or https://.")
     try:
         result = actions.stories.ingest(services_of(request).deps(), actor(user, "web"), url)
+    except FetchError as exc:
+        return _feed_error(request, url, str(exc))  # one line, never the remote's content
     except ParseError as exc:
-        return _stories_error(request, f"Could not read that feed: {exc}", feed_url=url)
+        return _feed_error(request, url, f"Could not read that page or feed: {exc}")
     return see_other(f"/editor/stories?done=ingested&added={result.added}&updated={result.updated}")
 
 
