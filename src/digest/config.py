@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import ipaddress
 import re
 from email.utils import parseaddr
 from pathlib import Path
@@ -159,6 +160,9 @@ class Settings(BaseSettings):
     # but no mail goes, so the form cannot flood one organisation's mail server.
     subscribe_confirmations_per_domain_per_hour: int = Field(200, ge=1)
     max_form_bytes: int = Field(64 * 1024, ge=1024)
+    # The proxies whose X-Forwarded-For names the client (comma-separated addresses or
+    # networks, or *); none by default: the connection's own address counts.
+    forwarded_allow_ips: str = ""
     # Publishers' pages that may carry the sign-up snippet (`digest embed`), comma-separated
     # origins ("https://news.example.com,https://www.example.com"): their POST /subscribe needs
     # no CSRF cookie and gets CORS headers; any other Origin is refused.
@@ -324,6 +328,18 @@ class Settings(BaseSettings):
         load_sendgrid_key(value)  # ValueError names what is wrong
         return value.strip()
 
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _forwarded_allow_ips(cls, value: str) -> str:
+        entries = [e.strip() for e in value.split(",") if e.strip()]
+        for entry in entries:
+            if entry == "*":
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"must be comma-separated IP addresses or networks (or *), got {entry!r}") from None
+        return ",".join(entries)
     @field_validator("templates_dir")
     @classmethod
     def _templates_dir(cls, value: Path) -> Path:

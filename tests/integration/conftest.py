@@ -85,7 +85,9 @@ def live(stack: Stack) -> Stack:
 @pytest.fixture(scope="session")
 def web(stack: Stack) -> Iterator[str]:
     """`digest serve` as a real uvicorn process on the stack's database and Redis."""
-    proc = start_web(stack.env(DIGEST_INBOUND_SECRET="inbound-test-secret"), stack.web_port,
+    # Behind a proxy on this host, as in production: its X-Forwarded-For names the client.
+    proc = start_web(stack.env(DIGEST_INBOUND_SECRET="inbound-test-secret", DIGEST_FORWARDED_ALLOW_IPS="127.0.0.1"),
+                     stack.web_port,
                      REPO / "test-artifacts" / f"web-{stack.backend}.log")
     yield stack.base_url
     stop_web(proc)

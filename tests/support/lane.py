@@ -27,6 +27,8 @@ drain, so no task outlives the test that made it (SQLite reuses ids after a DELE
 
 from __future__ import annotations
 
+import html
+import re
 import signal
 import subprocess
 import time
@@ -36,7 +38,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 import redis
@@ -264,12 +266,15 @@ def page_token(client: httpx.Client) -> str:
     return csrf_token(client.get("/ops/audit").text)
 
 
-def done_message(response: httpx.Response) -> str:
-    """The message an action redirects back to /ops with."""
+def done_message(response: httpx.Response, client: httpx.Client) -> str:
+    """The banner /ops shows after the redirect an action answers with."""
     assert response.status_code == 303, (response.status_code, response.text[:500])
     location = urlsplit(response.headers["location"])
     assert location.path == "/ops"
-    return parse_qs(location.query)["done"][0]
+    page = client.get(response.headers["location"])
+    assert page.status_code == 200
+    [banner] = re.findall(r'<p class="ok" role="status">(.*?)</p>', page.text)
+    return html.unescape(banner)
 
 
 def press(client: httpx.Client, edition_id: int, action: str) -> str:
@@ -277,7 +282,7 @@ def press(client: httpx.Client, edition_id: int, action: str) -> str:
     as the question page's "Yes" does: it is asked first)."""
     token = page_token(client)
     return done_message(client.post(f"/ops/editions/{edition_id}/{action}",
-                                    data={"csrf_token": token, "confirm": "yes"}))
+                                    data={"csrf_token": token, "confirm": "yes"}), client)
 
 
 def status_json(client: httpx.Client, edition_id: int) -> dict[str, Any]:

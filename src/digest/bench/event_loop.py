@@ -4,8 +4,8 @@ each) run back to back from a second process (spawned: its target, `_signin_load
 stay importable from here), then alone again.
 
 The sign-ins go through the real form: the login page's CSRF cookie and hidden token, the
-per-IP limiter in Redis. Each client names itself by `X-Forwarded-For` (uvicorn trusts it
-from 127.0.0.1, as behind the proxy in production) and moves to a fresh address before the
+per-IP limiter in Redis. Each client names itself by `X-Forwarded-For` (trusted here from
+127.0.0.1 by DIGEST_FORWARDED_ALLOW_IPS, as behind a proxy) and moves to a fresh address before the
 limiter's 30 attempts, so no sign-in is refused with 429; every status is counted and the
 sign-ins completed during the measured window are reported next to the latencies."""
 
@@ -192,7 +192,7 @@ def measure_event_loop(options: BenchOptions, database_url: str, smtp_port: int,
         engine.dispose()
     count = options.archive_requests
     env = service_env(database_url, options.redis_url, f"digest-bench-{uuid.uuid4().hex[:10]}", smtp_port,
-                      DIGEST_LOG_FORMAT="json")
+                      DIGEST_LOG_FORMAT="json", DIGEST_FORWARDED_ALLOW_IPS="127.0.0.1")
     log_path = workdir / "web-event-loop.log"
     with web_server(env, log_path) as port:
         _archive_gets(port, ARCHIVE_WARMUP)

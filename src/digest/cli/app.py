@@ -19,7 +19,7 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import click
 import typer
@@ -42,7 +42,7 @@ from digest.cli import editions, newsletters, readers, stories, users
 from digest.cli.common import UserError, deps, out, require_database
 from digest.cli.demo import DemoError, run_demo
 from digest.cli.status import status
-from digest.config import ConfigError, get_settings
+from digest.config import ConfigError, Settings, get_settings
 from digest.errors import DigestError, cli_exit
 from digest.observe import configure
 from digest.store import get_engine, upgrade
@@ -94,7 +94,16 @@ def serve(
     settings = get_settings()
     configure(settings.log_format, settings.log_level)
     uvicorn.run("digest.web.app:create_app", factory=True, host=host, port=port, workers=workers,
-                proxy_headers=True, log_level="info", log_config=None)
+                log_level="info", log_config=None, **proxy_options(settings))
+
+
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for X-Forwarded-For: believed only from DIGEST_FORWARDED_ALLOW_IPS
+    (uvicorn's own default trusts 127.0.0.1, and so anyone who reaches the app through a
+    local process: sign-in limits keyed by address would be a header away)."""
+    if not settings.forwarded_allow_ips:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": settings.forwarded_allow_ips}
 
 
 @app.command()

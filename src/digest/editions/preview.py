@@ -44,7 +44,9 @@ def preview_edition(session: Session, edition_id: int, email: str | None = None)
     story_ids = None
     if email:
         subscriber = _subscriber(session, email)
-        reader = Reader(email=subscriber.email, name=subscriber.name, token=subscriber.token)
+        # Their name and stories, never their token: a staff member holding a reader's live
+        # link could change, export or erase them as if they were the reader.
+        reader = Reader(email=subscriber.email, name=subscriber.name, token=PREVIEW_READER.token)
         story_ids = _their_stories(session, edition, subscriber)
     view = edition_view(session, edition, story_ids)
     rendered = render_edition(view)

@@ -27,6 +27,7 @@ from digest.feedback.reports import (
     events_from_ses,
 )
 from digest.feedback.signatures import (
+    WEBHOOK_MAX_AGE_SECONDS,
     CertificateUnavailable,
     SignatureError,
     SnsCertificates,
@@ -36,7 +37,7 @@ from digest.feedback.signatures import (
 )
 
 __all__ = [
-    "FEEDBACK", "REPORT_MAX_BYTES", "Applied", "CertificateUnavailable", "FeedbackEvent", "InboundResult",
+    "FEEDBACK", "WEBHOOK_MAX_AGE_SECONDS", "REPORT_MAX_BYTES", "Applied", "CertificateUnavailable", "FeedbackEvent", "InboundResult",
     "NotAMaildir", "SignatureError", "SnsCertificates", "apply_event", "apply_events", "apply_report",
     "events_from_message", "events_from_sendgrid", "events_from_ses", "is_sns_url", "process_bounce_maildir",
     "process_mailto_maildir", "process_maildir", "token_from_message", "unsubscribe_by_mail", "verify_sendgrid",

@@ -9,6 +9,11 @@
 
 A valid SNS signature proves only that *some* SNS topic sent the message: the hook also
 checks the TopicArn against DIGEST_SES_TOPIC_ARNS.
+
+A signature never expires, so a signed message is only taken while it is fresh: stamped
+(SNS `Timestamp`, SendGrid's timestamp header, both signed) at most
+WEBHOOK_MAX_AGE_SECONDS before or after our clock. Both providers retry within minutes,
+each retry stamped anew by SendGrid; a message replayed later is refused.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ SNS_CERT_MAX_BYTES = 64 * 1024
 SNS_CERT_CACHE_ENTRIES = 32
 SNS_FETCH_TIMEOUT_SECONDS = 5.0
 SIGNATURE_MAX_CHARS = 4096
+WEBHOOK_MAX_AGE_SECONDS = 10 * 60
 # The fields each message type signs, in the order they are signed (AWS SNS docs,
 # "Verifying the signatures of Amazon SNS messages"). Subject only when present.
 SNS_SIGNED_FIELDS = {
@@ -124,12 +130,19 @@ def sns_string_to_sign(message: Mapping[str, Any]) -> bytes:
     return "".join(lines).encode("utf-8")
 
 
-def verify_sns(message: Mapping[str, Any], certificates: SnsCertificates) -> None:
-    """Return if `message` (the parsed SNS JSON) is signed by SNS; SignatureError if not,
-    CertificateUnavailable if the certificate could not be fetched."""
+def verify_sns(message: Mapping[str, Any], certificates: SnsCertificates, now: datetime | None = None) -> None:
+    """Return if `message` (the parsed SNS JSON) is signed by SNS and fresh; SignatureError
+    if not, CertificateUnavailable if the certificate could not be fetched."""
     algorithm = SNS_HASHES.get(str(message.get("SignatureVersion")))
     if algorithm is None:
         raise SignatureError("SignatureVersion must be 1 or 2")
+    try:
+        stamped = datetime.fromisoformat(str(message.get("Timestamp")))
+    except ValueError:
+        raise SignatureError("missing or malformed Timestamp") from None
+    if stamped.tzinfo is None:
+        raise SignatureError("the Timestamp has no time zone")
+    check_fresh(stamped.timestamp(), now)
     signature = _b64(message.get("Signature"))
     string_to_sign = sns_string_to_sign(message)
     key = certificates.public_key(str(message.get("SigningCertURL") or ""))
@@ -140,14 +153,24 @@ def verify_sns(message: Mapping[str, Any], certificates: SnsCertificates) -> Non
 
 
 def verify_sendgrid(key: ec.EllipticCurvePublicKey, signature: str | None, timestamp: str | None,
-                    body: bytes) -> None:
-    """Return if SendGrid signed timestamp + body; SignatureError if not."""
+                    body: bytes, now: datetime | None = None) -> None:
+    """Return if SendGrid signed timestamp + body, and the timestamp is fresh; SignatureError if not."""
     if not timestamp or not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 20:
         raise SignatureError("missing or malformed X-Twilio-Email-Event-Webhook-Timestamp")
+    check_fresh(float(timestamp), now)
     try:
         key.verify(_b64(signature), timestamp.encode("ascii") + body, ec.ECDSA(hashes.SHA256()))
     except (InvalidSignature, ValueError):
         raise SignatureError("the SendGrid signature does not match") from None
+
+
+def check_fresh(stamped: float, now: datetime | None = None) -> None:
+    """SignatureError unless `stamped` (seconds since the epoch) is within
+    WEBHOOK_MAX_AGE_SECONDS of `now` (default: the clock)."""
+    age = (now or datetime.now(UTC)).timestamp() - stamped
+    if abs(age) > WEBHOOK_MAX_AGE_SECONDS:
+        when = f"{int(age)} s ago" if age > 0 else f"{int(-age)} s ahead of our clock"
+        raise SignatureError(f"stamped {when}; at most {WEBHOOK_MAX_AGE_SECONDS} s either way is accepted")
 
 
 def _b64(value: object) -> bytes:

@@ -1,7 +1,7 @@
 """The shared machinery under the domains: Redis (one client per process, rate limits,
-token buckets, the departures channel), signed tokens (confirmation links, CSRF) and the
+token buckets, the departures channel), signed tokens (confirmation links, CSRF), the
 one safe way to fetch a URL from the server (`fetch`: public addresses only, a deadline
-and a size cap).
+and a size cap), and JSON from outside read with a bound on its nesting.
 
 Nothing here knows the database or the domain rules; the packages above decide what to
 count, what to announce and what to sign.
@@ -17,6 +17,7 @@ from digest.infra.fetch import (
     FetchTooLarge,
     fetch,
 )
+from digest.infra.jsontext import JSON_MAX_DEPTH, JsonTooDeep, load_json
 from digest.infra.ratelimit import RateLimiter, TokenBucket, process_client
 from digest.infra.tokens import (
     TokenError,
@@ -35,12 +36,15 @@ __all__ = [
     "FetchTimeout",
     "FetchTooLarge",
     "Fetched",
+    "JSON_MAX_DEPTH",
+    "JsonTooDeep",
     "RateLimiter",
     "TokenBucket",
     "TokenError",
     "announce_after_commit",
     "check_csrf_token",
     "fetch",
+    "load_json",
     "make_confirm_token",
     "make_csrf_token",
     "new_csrf_secret",

@@ -1,4 +1,5 @@
-"""Fixed-window counters in Redis: shared by every web process, gone when they expire."""
+"""Fixed-window counters and failure back-off in Redis: shared by every web process, gone
+when they expire."""
 
 from __future__ import annotations
 
@@ -34,6 +35,36 @@ class RateLimiter:
         pipe.expire(name, window_seconds, nx=True)
         count, _ = pipe.execute()
         return int(count) <= limit
+
+    def locked_for(self, scope: str, key: str) -> float:
+        """Seconds until `key` may try again after its failures (0: it may now)."""
+        until = self.client.get(self._name(scope, key) + ":until")
+        return max(0.0, float(until) - time.time()) if until else 0.0
+
+    def failed(self, scope: str, key: str, *, free: int, base_seconds: float, max_seconds: float,
+               memory_seconds: int) -> float:
+        """Count one failure of `key`: after `free` failures each locks it out for twice as
+        long as the last (`base_seconds`, then doubling, at most `max_seconds`). Failures
+        are remembered `memory_seconds` after the last. Returns the lock-out now in force."""
+        name = self._name(scope, key)
+        pipe = self.client.pipeline()
+        pipe.incr(name)
+        pipe.expire(name, memory_seconds)
+        count, _ = pipe.execute()
+        over = int(count) - free
+        if over <= 0:
+            return 0.0
+        lock = min(max_seconds, base_seconds * 2 ** min(over - 1, 32))
+        self.client.set(name + ":until", str(time.time() + lock), ex=memory_seconds)
+        return lock
+
+    def forget(self, scope: str, key: str) -> None:
+        """`key` succeeded: its failures no longer count."""
+        name = self._name(scope, key)
+        self.client.delete(name, name + ":until")
+
+    def _name(self, scope: str, key: str) -> str:
+        return f"{self.prefix}:{scope}:{hashlib.sha256(key.encode('utf-8')).hexdigest()[:32]}"
 
     def once_per(self, scope: str, key: str, seconds: int) -> bool:
         """True the first time in `seconds` for this key (a cooldown), False after."""

@@ -93,6 +93,7 @@ class SignIn:
 
     user_id: int
     new_hash: str | None
+    one_time: bool = False  # the password is one an admin issued (random, not guessable)
 
 
 def authenticate(factory: sessionmaker[Session], email: str, password: str) -> SignIn | None:
@@ -100,7 +101,7 @@ def authenticate(factory: sessionmaker[Session], email: str, password: str) -> S
     milliseconds of CPU; a pool of connections idle in transaction would run out first).
     None for a wrong password or an unknown or disabled account, at the same cost."""
     with factory() as session:
-        row = session.execute(select(User.id, User.password_hash, User.disabled_at)
+        row = session.execute(select(User.id, User.password_hash, User.disabled_at, User.must_change_password)
                               .where(User.email == email.strip().lower())).first()
     if row is None or row.disabled_at is not None:
         _hash(password)  # same cost whether or not the account exists
@@ -108,7 +109,7 @@ def authenticate(factory: sessionmaker[Session], email: str, password: str) -> S
     if not _verify(row.password_hash, password):
         return None
     new_hash = _hash(password) if _hasher.check_needs_rehash(row.password_hash) else None
-    return SignIn(row.id, new_hash)
+    return SignIn(row.id, new_hash, one_time=bool(row.must_change_password))
 
 
 def record_sign_in(session: Session, sign_in: SignIn, now: datetime | None = None) -> tuple[User, str] | None:

@@ -30,9 +30,10 @@ def search_stories(session: Session, f: StoryFilter) -> tuple[list[Story], int]:
     """Stories matching the filter, newest first, and how many match in all."""
     query = select(Story)
     if f.q:
-        like = f"%{f.q.strip().lower()}%"
-        query = query.where(or_(func.lower(Story.title).like(like), func.lower(Story.summary).like(like),
-                                func.lower(Story.url).like(like)))
+        # autoescape: a % or _ typed in the box means itself, not a LIKE wildcard
+        needle = f.q.strip().lower()
+        query = query.where(or_(*(func.lower(column).contains(needle, autoescape=True)
+                                  for column in (Story.title, Story.summary, Story.url))))
     if f.featured is not None:
         query = query.where(Story.featured.is_(f.featured))
     if f.status:

@@ -8,23 +8,26 @@ from __future__ import annotations
 
 import html
 import io
-import json
 import re
 import xml.sax
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html.parser import HTMLParser
+from collections.abc import Mapping
 from typing import Any
 
 import feedparser
 from dateutil import parser as dateparser
 
 from digest.errors import Invalid
+from digest.infra import load_json
 
 SUMMARY_MAX_CHARS = 320
 TITLE_MAX_CHARS = 500
 URL_MAX_CHARS = 2048  # the url and image_url columns: a longer one would fail the whole INSERT
 TOPIC_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+# http(s), a host, then anything but whitespace and control characters.
+URL_RE = re.compile(r"https?://[^\s/?#\x00-\x1f\x7f]+(?:[/?#][^\s\x00-\x1f\x7f]*)?")
 
 # Paragraphs that mark the end of an article's own text on publishers' pages; the
 # paragraph and everything after it (related headlines, sign-up boxes) is dropped.
@@ -148,7 +151,7 @@ def parse_datetime(value: Any, *, field_name: str = "published_at") -> datetime:
     elif isinstance(value, str) and value.strip():
         try:
             parsed = dateparser.parse(value.strip())
-        except (ValueError, OverflowError):
+        except (ValueError, ArithmeticError):  # a 120-digit minute: decimal.InvalidOperation (fuzzing)
             raise ParseError(f"{field_name}: not a date: {value[:60]!r}") from None
     else:
         raise ParseError(f"{field_name}: missing")
@@ -158,11 +161,13 @@ def parse_datetime(value: Any, *, field_name: str = "published_at") -> datetime:
         raise ParseError(f"{field_name}: not a date: {str(value)[:60]!r}") from None
 
 
-def _check_url(url: Any) -> str:
-    if not isinstance(url, str) or not re.match(r"^https?://[^\s/]+", url.strip()):
-        raise ParseError(f"url: not an http(s) URL: {str(url)[:80]!r}")
+def _check_url(url: Any, field_name: str = "url") -> str:
+    # The whole URL, not a prefix: a CR or LF after the host would carry lines into the
+    # plain-text email, and only http(s) may be linked (no javascript: or data:).
+    if not isinstance(url, str) or not URL_RE.fullmatch(url.strip()):
+        raise ParseError(f"{field_name}: not an http(s) URL: {str(url)[:80]!r}")
     if len(url.strip()) > URL_MAX_CHARS:
-        raise ParseError(f"url: longer than {URL_MAX_CHARS} characters: {url.strip()[:80]!r}…")
+        raise ParseError(f"{field_name}: longer than {URL_MAX_CHARS} characters: {url.strip()[:80]!r}…")
     return url.strip()
 
 
@@ -178,8 +183,8 @@ def _check_title(title: Any) -> str:
 
 def parse_json(data: bytes) -> list[StoryIn]:
     try:
-        items = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        items = load_json(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError) as exc:
         raise ParseError(f"not valid JSON: {exc}") from None
     if isinstance(items, dict) and isinstance(items.get("stories"), list):
         items = items["stories"]
@@ -190,13 +195,17 @@ def parse_json(data: bytes) -> list[StoryIn]:
         if not isinstance(item, dict):
             raise ParseError(f"item {index}: not an object")
         try:
-            stories.append(_story_from_mapping(item))
+            stories.append(story_from_fields(item))
         except ParseError as exc:
             raise ParseError(f"item {index}: {exc}") from None
     return stories
 
 
-def _story_from_mapping(item: dict[str, Any]) -> StoryIn:
+def story_from_fields(item: Mapping[str, Any]) -> StoryIn:
+    """A story from named fields, checked: the one function for every story that comes as
+    fields (a JSON source's items, the API's POST /stories, the editor's form), so all get
+    the same checks (http(s) URLs with no whitespace or control characters, one-line
+    title and byline, topics that are words, a date)."""
     body = str(item.get("body") or "").strip()
     summary = one_line(str(item.get("summary") or "")) or summarise(body)
     featured = item.get("featured")
@@ -209,7 +218,7 @@ def _story_from_mapping(item: dict[str, Any]) -> StoryIn:
         published_at=parse_datetime(item.get("published_at")),
         summary=summary,
         body=body,
-        image_url=_check_url(image_url) if image_url else None,
+        image_url=_check_url(image_url, "image_url") if image_url else None,
         author=one_line(str(item["author"]))[:200] if item.get("author") else None,
         topics=normalise_topics(item.get("topics")),
         featured=featured,

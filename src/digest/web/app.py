@@ -20,6 +20,8 @@ from digest.mail import check_email_templates, check_templates
 from digest.web import errors, health, hooks
 from digest.web.api import create_api
 from digest.web.deps import Services, default_services
+from digest.web.headers import SecurityHeaders
+from digest.web.limits import BodyLimit, body_limit
 from digest.web.pages import archive, auth, editor, ops, readers
 from digest.web.pages.editor import when
 
@@ -51,6 +53,11 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.state.templates = templates_for(services.settings)
     check_all_templates(services.settings, app.state.templates)
     errors.install(app)
+    form_limit = services.settings.max_form_bytes
+    app.add_middleware(BodyLimit, limit_for=lambda path: body_limit(path, form_limit), refuse=errors.refusal)
+    app.add_middleware(errors.EndsCleanly)
+    # Added last, so outermost: even the refusals and the 503s of the two above carry the headers.
+    app.add_middleware(SecurityHeaders, https=services.settings.base_url.startswith("https://"))
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:

@@ -24,12 +24,14 @@ from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse,
 from jinja2 import TemplateError as JinjaTemplateError
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from digest.editions import EditionFrozen, LifecycleError
 from digest.errors import Conflict, DigestError, Invalid, NotFound, http_status
 from digest.mail import SendError, TemplateError, template_error
 from digest.web.deps import PASSWORD_PAGE, ApiError, NeedsNewPassword, NeedsSignIn, staff_page
 from digest.web.forms import BadRequest
+from digest.web.limits import BodyTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -78,19 +80,35 @@ def title_for(error: DigestError) -> str:
     return next(title for cls, title in TITLES if isinstance(error, cls))
 
 
+def error_page(request: Request, status: int, title: str, message: str,
+               headers: dict[str, str] | None = None) -> Response:
+    """The site's answer to an error on `request`: JSON for /healthz and /hooks/, the
+    editor's error page for a signed-in editor, the site's error page otherwise."""
+    path = request.url.path
+    if path.startswith(("/healthz", "/hooks/")):
+        return JSONResponse({"error": message}, status_code=status, headers=headers)
+    if path.startswith("/editor") and getattr(request.state, "user", None) is not None:
+        return staff_page(request, "editor/error.html",
+                          {"title": title, "message": message, "back": editor_back(path)}, status)
+    return request.app.state.templates.TemplateResponse(  # type: ignore[no-any-return]
+        request, "error.html", {"title": title, "message": message}, status_code=status, headers=headers)
+
+
+def refusal(request: Request, status: int, message: str) -> Response:
+    """An answer given before the app has routed the request (digest.web.limits): the API's
+    JSON for /api/, the site's error page or JSON elsewhere."""
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"error": message, "code": "too_large" if status == 413 else "bad_request"},
+                            status_code=status)
+    return error_page(request, status, "Too large" if status == 413 else "Bad request", message)
+
+
 def install(app: FastAPI) -> None:
     """The handlers of the site (pages, hooks, health); the API has its own (install_api)."""
 
-    def error_page(request: Request, status: int, title: str, message: str,
-                   headers: dict[str, str] | None = None) -> Response:
-        path = request.url.path
-        if path.startswith(("/healthz", "/hooks/")):
-            return JSONResponse({"error": message}, status_code=status, headers=headers)
-        if path.startswith("/editor") and getattr(request.state, "user", None) is not None:
-            return staff_page(request, "editor/error.html",
-                              {"title": title, "message": message, "back": editor_back(path)}, status)
-        return app.state.templates.TemplateResponse(
-            request, "error.html", {"title": title, "message": message}, status_code=status, headers=headers)
+    @app.exception_handler(BodyTooLarge)
+    async def too_large(request: Request, exc: BodyTooLarge) -> Response:
+        return error_page(request, 413, "Too large", exc.detail)
 
     @app.exception_handler(EditorError)
     async def editor_error(request: Request, exc: EditorError) -> Response:
@@ -157,11 +175,45 @@ def install(app: FastAPI) -> None:
                   request.url.path)
         return PlainTextResponse("This page is unavailable just now; please try again in a minute.", status_code=503)
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s", request.url.path)
-        return error_page(request, 503, "Something went wrong",
-                          "We could not complete this just now. Nothing was changed; please try again in a minute.")
+    # Anything else: EndsCleanly, below.
+
+
+class EndsCleanly:
+    """ASGI middleware: an exception no handler took ends its own request with a 503 and
+    nothing more. (Starlette's last-resort handler answers and then re-raises, and the
+    server resets the connection: the next request a client sends on it would fail.)"""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = completed = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started, completed
+            started = started or message["type"] == "http.response.start"
+            completed = completed or (message["type"] == "http.response.body" and not message.get("more_body"))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception:
+            if completed:
+                return  # answered (and logged) by the mounted API's own handler
+            if started:
+                raise  # half an answer: only closing the connection can tell the client
+            log.exception("unhandled error on %s", scope["path"])
+            await unexpected(Request(scope))(scope, receive, send)
+
+
+def unexpected(request: Request) -> Response:
+    message = "We could not complete this just now. Nothing was changed; please try again in a minute."
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"error": "temporarily unavailable; nothing was changed"}, status_code=503)
+    return error_page(request, 503, "Something went wrong", message)
 
 
 def _api_error(exc: ApiError) -> Response:
@@ -182,6 +234,10 @@ def install_api(api: FastAPI) -> None:
         if fields := getattr(exc, "fields", None):  # each bad input by name, for a form to show at its field
             body["fields"] = fields
         return JSONResponse(body, status_code=http_status(exc))
+
+    @api.exception_handler(BodyTooLarge)
+    async def too_large(request: Request, exc: BodyTooLarge) -> Response:
+        return JSONResponse({"error": exc.detail, "code": "too_large"}, status_code=413)
 
     @api.exception_handler(SendError)
     async def smtp_refused(request: Request, exc: SendError) -> Response:

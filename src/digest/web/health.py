@@ -33,8 +33,12 @@ def healthz(services: ServicesDep) -> JSONResponse:
 
 @router.get("/metrics")
 def metrics(request: Request, services: ServicesDep) -> Response:
-    """Prometheus text format. With DIGEST_METRICS_TOKEN set, a bearer token is required."""
+    """Prometheus text format. With DIGEST_METRICS_TOKEN set, a bearer token is required; in
+    production without one, /metrics is closed (each scrape runs database aggregates, and
+    the numbers are nobody else's business)."""
     token = services.settings.metrics_token
+    if not token and services.settings.env == "production":
+        return JSONResponse({"error": "/metrics is closed: set DIGEST_METRICS_TOKEN to scrape it"}, status_code=404)
     if token:
         supplied = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
         if not secrets.compare_digest(supplied.encode(), token.encode()):

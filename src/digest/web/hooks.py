@@ -1,10 +1,12 @@
 """Webhooks: bounces and complaints from Amazon SES (through SNS) and SendGrid, and mail to
 the unsubscribe address from an MTA pipe or a provider's inbound webhook.
 
-Both refuse anything unsigned or badly signed with 403 (digest.feedback.signatures); each answers
-404 while its setting is unset. Events are applied inside the request, in one
+Both refuse anything unsigned, badly signed or stale with 403 (digest.feedback.signatures);
+each answers 404 while its setting is unset. Events are applied inside the request, in one
 transaction, so a 2xx means they are recorded: on any failure the provider retries, and
-applying is idempotent (digest.feedback.apply). Nothing waits in Redis, which may lose it.
+applying is idempotent (digest.feedback.apply). Nothing waits in Redis, which may lose it;
+Redis only remembers the provider's event ids (SendGrid `sg_event_id`, SNS `MessageId`)
+for WEBHOOK_DEDUPE_SECONDS, so a signed request replayed while fresh changes nothing.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ import json
 import logging
 import secrets
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
+import redis
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -35,15 +38,17 @@ from digest.feedback import (
     verify_sendgrid,
     verify_sns,
 )
+from digest.infra import JSON_MAX_DEPTH, JsonTooDeep, load_json
 from digest.web.deps import Services, services_of
 from digest.web.forms import BadRequest, read_body
+from digest.web.limits import INBOUND_BODY_MAX_BYTES, SENDGRID_BODY_MAX_BYTES, SES_BODY_MAX_BYTES
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 
-# SNS messages are at most 256 KB; JSON escaping and the envelope come on top.
-SES_BODY_MAX_BYTES = 1024 * 1024
-SENDGRID_BODY_MAX_BYTES = 4 * 1024 * 1024
+# Longer than any provider retries a delivery, and than a stamp stays fresh.
+WEBHOOK_DEDUPE_SECONDS = 24 * 3600
+EVENT_ID_MAX_CHARS = 200
 SENDGRID_SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 SENDGRID_TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 
@@ -62,6 +67,57 @@ def _sendgrid_key(value: str) -> ec.EllipticCurvePublicKey:
     return load_sendgrid_key(value)
 
 
+class Sightings:
+    """The provider event ids this request is the first to bring (Redis SET NX with a TTL).
+    Without Redis every id counts as new: applying is idempotent, so a replay then costs
+    work, not correctness."""
+
+    def __init__(self, client: redis.Redis, provider: str) -> None:
+        self.client = client
+        self.provider = provider
+        self.claimed: list[str] = []
+
+    def claim(self, ids: Sequence[str | None]) -> list[bool]:
+        """For each id: True if it is new (or None: nothing to go by), False if seen before."""
+        keys = [f"digest:hook-seen:{self.provider}:{i}" if i else None for i in ids]
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for key in filter(None, keys):
+                pipe.set(key, b"1", nx=True, ex=WEBHOOK_DEDUPE_SECONDS)
+            answers = iter(pipe.execute())
+        except (redis.RedisError, OSError) as exc:
+            log.warning("%s event ids not checked for replays (Redis: %s)", self.provider, exc)
+            return [True] * len(ids)
+        fresh = [True if key is None else bool(next(answers)) for key in keys]
+        self.claimed = [key for key, new in zip(keys, fresh, strict=True) if key and new]
+        return fresh
+
+    def release(self) -> None:
+        """Forget this request's ids: it failed, and the provider's retry must be applied."""
+        if self.claimed:
+            try:
+                self.client.delete(*self.claimed)
+            except (redis.RedisError, OSError) as exc:
+                log.warning("%s event ids not released (Redis: %s)", self.provider, exc)
+
+
+def _event_id(value: object) -> str | None:
+    return value if isinstance(value, str) and 0 < len(value) <= EVENT_ID_MAX_CHARS else None
+
+
+def _apply_new(services: Services, provider: str, ids: Sequence[str | None],
+               events_of: Callable[[list[bool]], Sequence[FeedbackEvent]]) -> tuple[dict[str, int], int]:
+    """Apply the events of the ids not seen before: (outcomes, how many were replays)."""
+    sightings = Sightings(services.redis, provider)
+    fresh = sightings.claim(ids)
+    try:
+        outcomes = _apply(services, events_of(fresh))
+    except BaseException:
+        sightings.release()
+        raise
+    return outcomes, fresh.count(False)
+
+
 def _apply(services: Services, events: Sequence[FeedbackEvent]) -> dict[str, int]:
     if not events:
         return {}
@@ -72,13 +128,19 @@ def _apply(services: Services, events: Sequence[FeedbackEvent]) -> dict[str, int
 
 def _json(body: bytes) -> Any:
     try:
-        return json.loads(body)
+        return load_json(body)
+    except JsonTooDeep:
+        raise BadRequest(400, "Bad request", f"The body nests deeper than {JSON_MAX_DEPTH} levels.") from None
     except (ValueError, UnicodeDecodeError):
         raise BadRequest(400, "Bad request", "The body must be JSON.") from None
 
 
 def _ok(**fields: object) -> JSONResponse:
     return JSONResponse({"status": "ok", **fields})
+
+
+def _applied(outcomes: dict[str, int], replays: int) -> JSONResponse:
+    return _ok(outcomes=outcomes, **({"replays": replays} if replays else {}))
 
 
 @router.post("/hooks/ses")
@@ -124,11 +186,13 @@ async def ses_hook(request: Request) -> Response:
         log.warning("SNS says this endpoint was unsubscribed from %s", topic)
         return _ok()
     try:
-        notification = json.loads(message["Message"])
-    except ValueError:
+        notification = load_json(message["Message"])
+    except (ValueError, TypeError):
         notification = None
-    outcomes = await run_in_threadpool(_apply, services, events_from_ses(notification))
-    return _ok(outcomes=outcomes)
+    outcomes, replays = await run_in_threadpool(
+        _apply_new, services, "ses", [_event_id(message.get("MessageId"))],
+        lambda fresh: events_from_ses(notification) if fresh[0] else [])
+    return _applied(outcomes, replays)
 
 
 @router.post("/hooks/sendgrid")
@@ -146,8 +210,13 @@ async def sendgrid_hook(request: Request) -> Response:
     except SignatureError as exc:
         log.warning("SendGrid event POST refused: %s", exc)
         raise BadRequest(403, "Forbidden", f"Refused: {exc}.") from None
-    outcomes = await run_in_threadpool(_apply, services, events_from_sendgrid(_json(body)))
-    return _ok(outcomes=outcomes)
+    payload = _json(body)
+    items = payload if isinstance(payload, list) else []
+    ids = [_event_id(item.get("sg_event_id")) if isinstance(item, dict) else None for item in items]
+    outcomes, replays = await run_in_threadpool(
+        _apply_new, services, "sendgrid", ids,
+        lambda fresh: events_from_sendgrid([item for item, new in zip(items, fresh, strict=True) if new]))
+    return _applied(outcomes, replays)
 
 
 # ------------------------------------------------------------------ inbound mail
@@ -164,7 +233,7 @@ async def inbound_hook(request: Request) -> Response:
         raise BadRequest(404, "Not found", "Inbound mail is not enabled (set DIGEST_INBOUND_SECRET).")
     if not secrets.compare_digest(supplied.encode(), secret.encode()):
         raise BadRequest(401, "Unauthorized", "A valid bearer token is required.")
-    raw = await read_body(request, 1024 * 1024)
+    raw = await read_body(request, INBOUND_BODY_MAX_BYTES)
     if not raw.strip():
         raise BadRequest(400, "Bad request", "The body must be an RFC 5322 message.")
     await run_in_threadpool(services.enqueue_inbound, raw)  # a broker round trip: off the event loop

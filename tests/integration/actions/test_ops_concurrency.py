@@ -90,7 +90,8 @@ def two_presses_at_once(lane: Lane, edition_id: int, action: str) -> list[str]:
         responses = at_once(*[
             (lambda c=client, t=token: c.post(f"/ops/editions/{edition_id}/{action}", data={"csrf_token": t}))
             for client, token in zip((first, second), tokens, strict=True)])
-    return sorted(done_message(response) for response in responses)
+        return sorted(done_message(response, client)
+                      for response, client in zip(responses, (first, second), strict=True))
 
 
 def assert_one_copy_each(lane: Lane, addresses: list[str]) -> None:
@@ -201,7 +202,7 @@ def test_a_pause_mid_send_lands_within_a_chunk_and_resume_sends_the_rest_once(
 
     token = page_token(ops_client)
     response = ops_client.post(f"/ops/editions/{edition_id}/pause", data={"csrf_token": token})
-    assert done_message(response) == f"edition {edition_id}: pause done"
+    assert done_message(response, ops_client) == f"edition {edition_id}: pause done"
     paused_at, count_at_pause = time.monotonic(), lane.smtp.count()  # the pause is in the database now
     last_message_at = wait_until_quiet(lane)
     assert last_message_at - paused_at < PAUSE_LANDS_WITHIN_SECONDS

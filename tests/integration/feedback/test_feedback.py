@@ -557,12 +557,16 @@ def string_to_sign(message: dict[str, str]) -> bytes:
     return "".join(f"{n}\n{message[n]}\n" for n in names if n in message).encode()
 
 
+def sns_time(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def sns(key: rsa.RSAPrivateKey, body: dict[str, Any] | str, *, kind: str = "Notification", version: str = "1",
         **fields: str) -> dict[str, str]:
     message = {
         "Type": kind, "MessageId": str(uuid.uuid4()), "TopicArn": TOPIC,
         "Message": body if isinstance(body, str) else json.dumps(body),
-        "Timestamp": "2026-11-30T09:00:06.123Z", "SignatureVersion": version, "SigningCertURL": CERT_URL,
+        "Timestamp": sns_time(datetime.now(UTC)), "SignatureVersion": version, "SigningCertURL": CERT_URL,
         **fields,
     }
     if kind == "Notification":
@@ -605,10 +609,31 @@ def test_ses_bounce_with_a_good_signature_is_applied_once(
     assert delivery(live, sent.id).status == DeliveryStatus.BOUNCED
     assert suppression(live, "ses-gone@example.org") == "bounced"
 
-    before = snapshot(live)
-    assert post_sns(ses, message).json() == {"status": "ok", "outcomes": {"already": 1}}  # SNS retried
+    before = snapshot(live)  # SNS retries with the same MessageId: seen, not applied again
+    assert post_sns(ses, message).json() == {"status": "ok", "outcomes": {}, "replays": 1}
     assert snapshot(live) == before
     assert served.fetched == [CERT_URL]  # fetched once, then kept
+
+
+def test_a_stale_sns_message_is_403_even_well_signed(
+        live: Stack, ses: httpx.Client, served: ServedByAws, sns_signer: tuple[rsa.RSAPrivateKey, bytes]) -> None:
+    reader = add_active_reader(live, "ses-stale@example.org")
+    sent = sent_delivery(live, reader)
+    now = datetime.now(UTC)
+    before = snapshot(live)
+    for moment in (now - timedelta(minutes=11), now - timedelta(days=3 * 365), now + timedelta(minutes=11)):
+        message = sns(sns_signer[0], ses_bounce("ses-stale@example.org", sent.message_id),
+                      Timestamp=sns_time(moment))
+        response = post_sns(ses, message)
+        assert response.status_code == 403 and "stamped" in response.json()["error"], response.text
+    for timestamp in ("yesterday", "2026-11-30T09:00:06"):  # malformed; no zone
+        response = post_sns(ses, sns(sns_signer[0], ses_bounce("ses-stale@example.org", None), Timestamp=timestamp))
+        assert response.status_code == 403
+    assert snapshot(live) == before
+    assert served.fetched == []  # refused before any certificate is fetched
+    recent = sns(sns_signer[0], ses_bounce("ses-stale@example.org", sent.message_id),
+                 Timestamp=sns_time(now - timedelta(minutes=9)))
+    assert post_sns(ses, recent).json()["outcomes"] == {"bounced": 1}
 
 
 def test_ses_complaint_and_transient_bounce(live: Stack, ses: httpx.Client,
@@ -734,9 +759,15 @@ def test_the_sendgrid_public_key_is_validated_at_start_up(sendgrid_signer: tuple
     Settings(env="test", secret_key=SECRET, sendgrid_public_key=sendgrid_signer[1], ses_topic_arns=TOPIC)
 
 
-def signed_sendgrid(key: ec.EllipticCurvePrivateKey, events: list[dict[str, Any]]) -> tuple[bytes, dict[str, str]]:
+def event_id() -> str:
+    """A SendGrid sg_event_id no earlier run has used (Redis remembers them for a day)."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def signed_sendgrid(key: ec.EllipticCurvePrivateKey, events: list[dict[str, Any]],
+                    at: int | None = None) -> tuple[bytes, dict[str, str]]:
     body = json.dumps(events).encode()
-    timestamp = str(int(time.time()))
+    timestamp = str(int(time.time()) if at is None else at)
     signature = key.sign(timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))
     return body, {"Content-Type": "application/json", SENDGRID_TIMESTAMP: timestamp,
                   SENDGRID_SIGNATURE: base64.b64encode(signature).decode()}
@@ -751,9 +782,9 @@ def test_sendgrid_events_with_a_good_signature_are_applied_bad_ones_are_403(
     events = [
         {"email": "sg-gone@example.org", "timestamp": 1764493205, "smtp-id": gone_sent.message_id,
          "event": "bounce", "type": "bounce", "status": "5.1.1", "reason": "550 5.1.1 unknown user",
-         "sg_event_id": "YmFzZTY0", "sg_message_id": "14c5d75ce93.dfd.64b469.filter0001"},
+         "sg_event_id": event_id(), "sg_message_id": "14c5d75ce93.dfd.64b469.filter0001"},
         {"email": "sg-spam@example.org", "timestamp": 1764493206, "event": "spamreport",
-         "sg_message_id": "14c5d75ce93.dfd.64b469.filter0002"},
+         "sg_event_id": event_id(), "sg_message_id": "14c5d75ce93.dfd.64b469.filter0002"},
         {"email": "sg-gone@example.org", "timestamp": 1764493207, "event": "open", "smtp-id": gone_sent.message_id},
     ]
     body, headers = signed_sendgrid(key, events)
@@ -782,6 +813,30 @@ def test_sendgrid_events_with_a_good_signature_are_applied_bad_ones_are_403(
         assert (suppression(live, "sg-gone@example.org"), suppression(live, "sg-spam@example.org")) == (
             "bounced", "complained")
 
-        after = snapshot(live)  # SendGrid retries a POST it thinks failed
-        assert client.post("/hooks/sendgrid", content=body, headers=headers).json()["outcomes"] == {"already": 2}
+        after = snapshot(live)  # the same signed POST again, and re-signed as a retry: seen, not applied
+        assert client.post("/hooks/sendgrid", content=body, headers=headers).json() == {
+            "status": "ok", "outcomes": {}, "replays": 2}
+        body, headers = signed_sendgrid(key, [*events, {"email": "sg-spam@example.org", "event": "spamreport",
+                                                        "sg_event_id": event_id(), "timestamp": 1764493209}])
+        assert client.post("/hooks/sendgrid", content=body, headers=headers).json() == {
+            "status": "ok", "outcomes": {"already": 1}, "replays": 2}
         assert snapshot(live) == after
+
+
+def test_a_stale_sendgrid_post_is_403_even_well_signed(
+        live: Stack, served: ServedByAws, sendgrid_signer: tuple[ec.EllipticCurvePrivateKey, str]) -> None:
+    key, public = sendgrid_signer
+    reader = add_active_reader(live, "sg-stale@example.org")
+    sent = sent_delivery(live, reader)
+    events = [{"email": "sg-stale@example.org", "timestamp": 1764493205, "smtp-id": sent.message_id,
+               "event": "bounce", "type": "bounce", "status": "5.1.1", "reason": "550 5.1.1 unknown user",
+               "sg_event_id": event_id()}]
+    with hooks_client(live, served, sendgrid_public_key=public) as client:
+        before = snapshot(live)
+        for age in (11 * 60, 3 * 365 * 86400, -11 * 60):
+            body, headers = signed_sendgrid(key, events, at=int(time.time()) - age)
+            response = client.post("/hooks/sendgrid", content=body, headers=headers)
+            assert response.status_code == 403 and "stamped" in response.json()["error"], response.text
+        assert snapshot(live) == before
+        body, headers = signed_sendgrid(key, events, at=int(time.time()) - 9 * 60)
+        assert client.post("/hooks/sendgrid", content=body, headers=headers).json()["outcomes"] == {"bounced": 1}

@@ -173,8 +173,12 @@ def test_pause_and_resume_change_the_edition_once_each_and_are_audited(
     assert edition_status(live, edition_id) == ("paused", f"pause by {OPS}")
     assert press(ops, edition_id, "pause") == f"edition {edition_id}: pause had nothing (more) to do"
     assert edition_status(live, edition_id) == ("paused", f"pause by {OPS}")
-    page = ops.get(f"/ops?done=edition {edition_id}: pause had nothing (more) to do").text
+    page = ops.get(f"/ops?done=pause&edition={edition_id}&changed=0").text
     assert f'<p class="ok" role="status">edition {edition_id}: pause had nothing (more) to do</p>' in page
+    # a link cannot make the banner say anything else, in our voice
+    for query in ("done=Your+password+expired:+sign+in+at+evil.example", "done=pause+now&edition=1"):
+        page = ops.get(f"/ops?{query}").text
+        assert 'role="status"' not in page and "evil.example" not in page
     assert f"pause by {OPS}" in page  # the paused list says why
 
     lane.smtp.hold()  # the resumed batches start, then wait: the edition stays sending

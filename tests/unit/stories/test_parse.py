@@ -160,9 +160,11 @@ GOOD_ITEM = {"url": "https://a.example/x", "title": "T", "published_at": "2023-0
         ([{**GOOD_ITEM, "published_at": None}], "item 1: published_at: missing"),
         ([{**GOOD_ITEM, "published_at": "the other day"}], "item 1: published_at: not a date"),
         ([{**GOOD_ITEM, "published_at": "2023-05-22T10:00:00+25:00"}], "item 1: published_at: not a date"),
+        # found by fuzz/targets.py json: dateutil raised decimal.InvalidOperation
+        ([{**GOOD_ITEM, "published_at": "2023-05-15T08:30" + "0" * 120 + ":00Z"}], "item 1: published_at: not a date"),
         ([{**GOOD_ITEM, "featured": "yes"}], "item 1: featured: must be true or false"),
         ([{**GOOD_ITEM, "topics": 5}], "item 1: topics: must be a list"),
-        ([{**GOOD_ITEM, "image_url": "ftp://a.example/i.jpg"}], "item 1: url: not an http(s) URL"),
+        ([{**GOOD_ITEM, "image_url": "ftp://a.example/i.jpg"}], "item 1: image_url: not an http(s) URL"),
         ([GOOD_ITEM, GOOD_ITEM, 3], "item 3: not an object"),
         ({"items": []}, "JSON must be a list of story objects"),
     ],

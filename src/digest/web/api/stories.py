@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from digest import actions
 from digest.errors import Invalid
 from digest.store import utcnow
-from digest.stories import StoryFilter, StoryIn, parse_datetime, search_stories
+from digest.stories import StoryFilter, search_stories, story_from_fields
 from digest.web.api.models import IngestRequest, PathId, QueryText, StoryIn_, StoryPatch
 from digest.web.deps import ApiEditor, ApiStaff, ServicesDep, actor
 
@@ -29,12 +29,8 @@ def stories(services: ServicesDep, user: ApiStaff, q: QueryText = None, topic: Q
 
 @router.post("", status_code=201)
 def add_story(services: ServicesDep, user: ApiEditor, body: StoryIn_) -> dict[str, Any]:
-    incoming = StoryIn(url=body.url, title=" ".join(body.title.split()), summary=body.summary,
-                       body=body.body, published_at=parse_datetime(body.published_at) if body.published_at
-                       else utcnow(), topics=body.topics, image_url=body.image_url,
-                       author=body.author, featured=body.featured)
-    if not incoming.title or not incoming.url.startswith(("http://", "https://")):
-        raise Invalid("a story needs a title and an http(s) url")
+    # The checks every story from outside gets (a feed's JSON items, the editor's form).
+    incoming = story_from_fields({**body.model_dump(), "published_at": body.published_at or utcnow().isoformat()})
     result, story_id = actions.stories.add_story(services.deps(), actor(user, "api"), incoming)
     return {"added": result.added, "updated": result.updated, "id": story_id}
 

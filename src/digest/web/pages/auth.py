@@ -9,6 +9,7 @@ ids and API tokens (both random, stored as SHA-256) identify staff.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 from urllib.parse import urlencode
 
@@ -32,10 +33,17 @@ from digest.web.deps import (
 router = APIRouter()
 LOGIN_ATTEMPTS_PER_IP = 30
 LOGIN_WINDOW_SECONDS = 900
+# Per account, wherever the tries come from: after 5 failures each locks the account's
+# sign-in for twice as long as the last (30 s, 1 min, 2 min … at most an hour). A
+# one-time password an admin issued still signs its owner in: it is random, not guessed.
+LOGIN_FREE_FAILURES_PER_ACCOUNT = 5
+LOGIN_LOCK_BASE_SECONDS = 30
+LOGIN_LOCK_MAX_SECONDS = 3600
+LOGIN_FAILURES_MEMORY_SECONDS = 24 * 3600
 PASSWORD_ATTEMPTS_PER_USER = 10  # per LOGIN_WINDOW_SECONDS: each checks the current password
 HOMES = {Role.EDITOR: "/editor", Role.ADMIN: "/editor", Role.OPS: "/ops"}
 PASSWORD_CHANGED = {"/editor": "/editor?done=password-changed",  # where each home says so
-                    "/ops": "/ops?done=Password changed. Other browsers signed in as you were signed out."}
+                    "/ops": "/ops?done=password-changed"}
 
 
 @router.get("/login")
@@ -55,6 +63,29 @@ def _allowed(services: Services, scope: str, key: str, limit: int) -> bool:
         return True  # fail open: Redis down must not lock staff out (passwords still checked)
 
 
+def _locked_for(services: Services, account: str) -> float:
+    try:
+        return services.limiter.locked_for("login-account", account)
+    except (redis.RedisError, OSError):
+        return 0.0  # fail open, as above
+
+
+def _failed(services: Services, account: str) -> None:
+    try:
+        services.limiter.failed("login-account", account, free=LOGIN_FREE_FAILURES_PER_ACCOUNT,
+                                base_seconds=LOGIN_LOCK_BASE_SECONDS, max_seconds=LOGIN_LOCK_MAX_SECONDS,
+                                memory_seconds=LOGIN_FAILURES_MEMORY_SECONDS)
+    except (redis.RedisError, OSError):
+        pass
+
+
+def _succeeded(services: Services, account: str) -> None:
+    try:
+        services.limiter.forget("login-account", account)
+    except (redis.RedisError, OSError):
+        pass
+
+
 @router.post("/login")
 def login(request: Request, form: CheckedForm) -> Response:
     """Argon2 costs tens of milliseconds of CPU: a plain def route, so it runs in the thread
@@ -68,7 +99,18 @@ def login(request: Request, form: CheckedForm) -> Response:
     if not _allowed(services, "login-ip", ip, LOGIN_ATTEMPTS_PER_IP):
         return staff_page(request, "staff/login.html", {**again, "error": "Too many attempts. Wait a few minutes."},
                           429)
+    account = email.lower()
+    locked = _locked_for(services, account) if email else 0.0
     checked = staff.authenticate(services.factory, email, password) if email and password else None
+    if locked and not (checked is not None and checked.one_time):
+        if checked is None:
+            _failed(services, account)
+        minutes = max(1, math.ceil(locked / 60))
+        return staff_page(request, "staff/login.html", {
+            **again, "error": f"Too many failed sign-ins for this account. Try again in {minutes} "
+                              f"minute{'s' if minutes > 1 else ''}, or ask an admin for a one-time password."}, 429)
+    if checked is None and email:
+        _failed(services, account)
     signed_in = None
     if checked is not None:
         with services.factory.begin() as session:
@@ -78,6 +120,7 @@ def login(request: Request, form: CheckedForm) -> Response:
     if signed_in is None:
         return staff_page(request, "staff/login.html", {**again, "error": "That email and password do not match."},
                           401)
+    _succeeded(services, account)
     user, raw = signed_in
     if user.must_change_password:
         next_url = f"{PASSWORD_PAGE}?{urlencode({'next': next_url})}"

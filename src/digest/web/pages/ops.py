@@ -9,6 +9,7 @@ line's: idempotent, and audited on every press.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -25,6 +26,7 @@ from digest.worker import workers_online
 router = APIRouter()
 ACTIONS = ("pause", "resume", "cancel", "retry-failed", "send-missing")
 AUDIT_ROWS_SHOWN = 200
+PASSWORD_CHANGED = "Password changed. Other browsers signed in as you were signed out."
 
 
 def snapshot(services: Services) -> dict[str, Any]:
@@ -46,10 +48,23 @@ def snapshot(services: Services) -> dict[str, Any]:
     }
 
 
+def flash(done: str, edition: int, changed: bool, count: int) -> str | None:
+    """The banner after an action, composed here from our own words: the URL only says which
+    action, on which edition, and how many (a link cannot put its own text in our voice)."""
+    if done == "password-changed":
+        return PASSWORD_CHANGED
+    if done not in ACTIONS:
+        return None
+    if not changed:
+        return f"edition {edition}: {done} had nothing (more) to do"
+    return f"edition {edition}: {done} done" + (f" ({count})" if count else "")
+
+
 @router.get("/ops")
-def dashboard(request: Request, user: OpsUser) -> Response:
+def dashboard(request: Request, user: OpsUser, done: str = "", edition: int = 0, changed: int = 0,
+              count: int = 0) -> Response:
     return staff_page(request, "ops/dashboard.html", {"s": snapshot(services_of(request)), "active": "ops",
-                                                      "flash": request.query_params.get("done")})
+                                                      "flash": flash(done, edition, bool(changed), count)})
 
 
 @router.get("/ops/panel")
@@ -76,11 +91,9 @@ def act(request: Request, edition_id: int, action: str, user: OpsUser, form: Che
     if action == "cancel" and form.get("confirm") != "yes":  # beside Pause during a send: asked first
         return RedirectResponse(f"/ops/editions/{edition_id}/cancel", status_code=303)
     outcome = actions.editions.act(services_of(request).deps(), actor(user, "ops"), edition_id, action)
-    if not outcome.changed:
-        message = f"edition {edition_id}: {action} had nothing (more) to do"
-    else:
-        message = f"edition {edition_id}: {action} done" + (f" ({outcome.count})" if outcome.count else "")
-    return RedirectResponse(f"/ops?done={message}", status_code=303)
+    query = urlencode({"done": action, "edition": edition_id, "changed": int(outcome.changed),
+                       "count": outcome.count or 0})
+    return RedirectResponse(f"/ops?{query}", status_code=303)
 
 
 @router.get("/ops/audit")

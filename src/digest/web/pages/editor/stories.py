@@ -3,7 +3,6 @@ URL, upload a file, add one story by hand."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -15,14 +14,14 @@ from digest import actions
 from digest.errors import DigestError, http_status
 from digest.infra import FetchError
 from digest.store import Story, StoryStatus, utcnow
-from digest.stories import ParseError, StoryFilter, parse_json, parse_source, search_stories
+from digest.stories import ParseError, StoryFilter, parse_source, search_stories, story_from_fields
 from digest.web.deps import CheckedForm, EditorUser, actor, services_of
 from digest.web.errors import EditorError
 from digest.web.forms import read_upload, require_csrf
+from digest.web.limits import STORY_UPLOAD_MAX_BYTES
 from digest.web.pages.editor.common import editor_page, see_other
 
 router = APIRouter(prefix="/editor")
-UPLOAD_MAX_BYTES = 2 * 1024 * 1024
 STORIES_PAGE_SIZE = 50
 
 
@@ -147,7 +146,7 @@ def ingest_feed(request: Request, user: EditorUser, form: CheckedForm) -> Respon
 
 async def _upload(request: Request) -> bytes:
     """The uploaded file's bytes, the form around it checked for CSRF (reading is async)."""
-    form, data = await read_upload(request, UPLOAD_MAX_BYTES, "file")
+    form, data = await read_upload(request, STORY_UPLOAD_MAX_BYTES, "file")
     require_csrf(request, form, services_of(request).settings.secret_key)
     return data
 
@@ -174,9 +173,9 @@ def add_story(request: Request, user: EditorUser, form: CheckedForm) -> Response
                             "published_at": entered["published_at"] or utcnow().isoformat(),
                             "image_url": entered["image_url"].strip() or None}
     try:
-        # The same checks as an uploaded file's stories: http(s) URLs, a one-line title, a date.
-        [story] = parse_json(json.dumps([item]).encode())
+        # The same checks as an uploaded file's stories and the API's: one function.
+        story = story_from_fields(item)
     except ParseError as exc:
-        return _stories_error(request, str(exc).removeprefix("item 1: "), story_form=entered)
+        return _stories_error(request, str(exc), story_form=entered)
     actions.stories.add_story(services.deps(), actor(user, "web"), story)
     return see_other(f"/editor/stories?{urlencode({'q': story.url, 'done': 'story-added'})}")
