@@ -67,6 +67,11 @@ docker-compose -f docker-compose.yml config -q
 log "checking the layers (import-linter, contract in pyproject.toml)"
 .venv/bin/lint-imports --no-cache
 
-log "running the tests"
+log "fuzzing each parser of outside bytes for ${DIGEST_FUZZ_SECONDS:-5} s (scripts/fuzz.sh; a crash fails the run)"
 mkdir -p test-artifacts
+bash scripts/fuzz.sh all "${DIGEST_FUZZ_SECONDS:-5}" > test-artifacts/fuzz.log 2>&1 || {
+  tail -n 40 test-artifacts/fuzz.log; echo "fuzzing found a crash: see test-artifacts/fuzz/" >&2; exit 1; }
+grep -E "^== |stat::number_of_executed_units" test-artifacts/fuzz.log | paste - - | awk '{print $2, $NF, "inputs"}'
+
+log "running the tests"
 exec .venv/bin/pytest "$@"
