@@ -16,7 +16,9 @@ from tests.support.factories import add_active_reader, make_user, seed_stories
 from tests.support.stack import Stack
 from tests.support.web import EDITOR, clear_rate_limits
 
-pytestmark = pytest.mark.integration
+# The browser drives the pages, not the store: PostgreSQL only (the pages' SQLite runs are
+# in the HTTP tests), which keeps CI's half hour.
+pytestmark = [pytest.mark.integration, pytest.mark.parametrize("stack", ["postgresql"], indirect=True)]
 TEN_YEARS_HOURS = 24 * 365 * 10  # the sample stories are from May 2023
 
 

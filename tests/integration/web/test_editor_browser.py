@@ -34,7 +34,9 @@ from tests.support.samples import TOPICS
 from tests.support.stack import Stack
 from tests.support.web import EDITOR, clear_rate_limits
 
-pytestmark = pytest.mark.integration
+# The browser drives the pages, not the store: PostgreSQL only (the pages' SQLite runs are
+# in the HTTP tests), which keeps CI's half hour.
+pytestmark = [pytest.mark.integration, pytest.mark.parametrize("stack", ["postgresql"], indirect=True)]
 
 WATER = "Regional Water Utility Posts Surprise Quarterly Profit"
 COUNCIL = "City Council Approves Overhaul of Downtown Transit Routes"

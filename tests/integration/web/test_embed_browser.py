@@ -20,7 +20,9 @@ from tests.support.queries import reader_by_email
 from tests.support.stack import Stack, settle
 from tests.support.web import clear_rate_limits
 
-pytestmark = pytest.mark.integration
+# The browser drives the pages, not the store: PostgreSQL only (the pages' SQLite runs are
+# in the HTTP tests), which keeps CI's half hour.
+pytestmark = [pytest.mark.integration, pytest.mark.parametrize("stack", ["postgresql"], indirect=True)]
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,9 @@ from tests.support.samples import TOPICS
 from tests.support.stack import Stack
 from tests.support.web import EDITOR, clear_rate_limits
 
-pytestmark = pytest.mark.integration
+# The browser drives the pages, not the store: PostgreSQL only (the pages' SQLite runs are
+# in the HTTP tests), which keeps CI's half hour.
+pytestmark = [pytest.mark.integration, pytest.mark.parametrize("stack", ["postgresql"], indirect=True)]
 
 
 @pytest.fixture(scope="module")

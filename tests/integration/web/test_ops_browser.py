@@ -44,7 +44,9 @@ from tests.support.lane import (
 from tests.support.stack import Stack
 from tests.support.web import OPS
 
-pytestmark = pytest.mark.integration
+# The browser drives the pages, not the store: PostgreSQL only (the pages' SQLite runs are
+# in the HTTP tests), which keeps CI's half hour.
+pytestmark = [pytest.mark.integration, pytest.mark.parametrize("stack", ["postgresql"], indirect=True)]
 
 POLL_SECONDS = 2
 READERS = 260

@@ -24,7 +24,9 @@ from tests.support.readers import SOFT_ERROR, Roster, audit_rows, big_csv, conse
 from tests.support.stack import Stack
 from tests.support.web import EDITOR, OPS, clear_rate_limits
 
-pytestmark = pytest.mark.integration
+# The browser drives the pages, not the store: PostgreSQL only (the pages' SQLite runs are
+# in the HTTP tests), which keeps CI's half hour.
+pytestmark = [pytest.mark.integration, pytest.mark.parametrize("stack", ["postgresql"], indirect=True)]
 
 IMPORT_ROWS = 3000  # three chunks of the import: the bar moves three times
 BAD_ROWS = {3: "not-an-address,Nobody,", 1500: "ann.lee@example.com,Ann again,", 2900: "late@example.com,,astrology"}
