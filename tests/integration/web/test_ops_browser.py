@@ -44,9 +44,7 @@ from tests.support.lane import (
 from tests.support.stack import Stack
 from tests.support.web import OPS
 
-# The browser drives the pages, not the store: PostgreSQL only (the pages' SQLite runs are
-# in the HTTP tests), which keeps CI's half hour.
-pytestmark = [pytest.mark.integration, pytest.mark.parametrize("stack", ["postgresql"], indirect=True)]
+pytestmark = pytest.mark.integration
 
 POLL_SECONDS = 2
 READERS = 260
