@@ -10,34 +10,22 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
+from playwright.sync_api import BrowserContext, Locator, Page, expect
 from sqlalchemy import select
 
 from digest.store import Edition, EditionCuration, EditionStatus, Newsletter
-from tests.support.browser import heading, launch_chromium, local_context
+from tests.support.browser import heading
 from tests.support.factories import add_active_reader, make_user, seed_stories
 from tests.support.processes import REPO
 from tests.support.stack import Stack
-from tests.support.web import PASSWORD, clear_rate_limits
+from tests.support.web import PASSWORD
 
 # Counted once, on the production database: the SQLite run would add nothing here.
 pytestmark = [pytest.mark.integration, pytest.mark.parametrize("stack", ["postgresql"], indirect=True)]
 NEWCOMER = "first-day@example.org"
 OWN_PASSWORD = "a password of my own"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    yield from launch_chromium()
-
-
-@pytest.fixture
-def context(browser: Browser, live: Stack, web: str) -> Iterator[BrowserContext]:
-    clear_rate_limits(live)
-    yield from local_context(browser, base_url=web)
 
 
 class Hands:

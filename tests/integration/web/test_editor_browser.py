@@ -11,10 +11,9 @@ for the basics: each input has a label, one h1, nothing wider than a 375 px phon
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 from sqlalchemy import func, select
 
 from digest.editions import create_newsletter
@@ -23,8 +22,6 @@ from digest.store.models import AuditEntry, Delivery, DeliveryStatus, Edition, E
 from tests.support.browser import (
     check_and_shoot,
     heading,
-    launch_chromium,
-    local_context,
     submit_sign_in,
 )
 from tests.support.factories import make_user, seed_readers, seed_stories
@@ -32,7 +29,7 @@ from tests.support.mail import html_part, wait_for_mail
 from tests.support.queries import story_ids
 from tests.support.samples import TOPICS
 from tests.support.stack import Stack
-from tests.support.web import EDITOR, clear_rate_limits
+from tests.support.web import EDITOR
 
 # The browser drives the pages, not the store: PostgreSQL only (the pages' SQLite runs are
 # in the HTTP tests), which keeps CI's half hour.
@@ -41,17 +38,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.parametrize("stack", ["postgr
 WATER = "Regional Water Utility Posts Surprise Quarterly Profit"
 COUNCIL = "City Council Approves Overhaul of Downtown Transit Routes"
 NEW_HEADLINE = "Water utility’s surprise profit, explained"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    yield from launch_chromium()
-
-
-@pytest.fixture
-def context(browser: Browser, live: Stack, web: str) -> Iterator[BrowserContext]:
-    clear_rate_limits(live)
-    yield from local_context(browser, base_url=web)
 
 
 def shoot(page: Page, live: Stack, name: str) -> None:

@@ -5,33 +5,20 @@ Screenshots: test-artifacts/screenshots/newsletters-<page>-<width>.png."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
 from digest.editions import create_newsletter, schedule_editions
 from digest.store import utcnow
-from tests.support.browser import check_and_shoot, heading, launch_chromium, local_context, submit_sign_in
+from tests.support.browser import check_and_shoot, heading, submit_sign_in
 from tests.support.factories import add_active_reader, make_user
 from tests.support.samples import TOPICS
 from tests.support.stack import Stack
-from tests.support.web import EDITOR, clear_rate_limits
+from tests.support.web import EDITOR
 
 # The browser drives the pages, not the store: PostgreSQL only (the pages' SQLite runs are
 # in the HTTP tests), which keeps CI's half hour.
 pytestmark = [pytest.mark.integration, pytest.mark.parametrize("stack", ["postgresql"], indirect=True)]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    yield from launch_chromium()
-
-
-@pytest.fixture
-def context(browser: Browser, live: Stack, web: str) -> Iterator[BrowserContext]:
-    clear_rate_limits(live)
-    yield from local_context(browser, base_url=web)
 
 
 def shoot(page: Page, live: Stack, name: str) -> None:

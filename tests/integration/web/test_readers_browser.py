@@ -11,18 +11,17 @@ for the basics: each input has a label, one h1, nothing wider than a 375 px phon
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from digest.store.models import Subscriber
-from tests.support.browser import check_and_shoot, heading, launch_chromium, local_context, submit_sign_in
+from tests.support.browser import check_and_shoot, heading, submit_sign_in
 from tests.support.factories import make_user
 from tests.support.queries import count, reader_by_email
 from tests.support.readers import SOFT_ERROR, Roster, audit_rows, big_csv, consent_events, reader_status, seed_roster
 from tests.support.stack import Stack
-from tests.support.web import EDITOR, OPS, clear_rate_limits
+from tests.support.web import EDITOR, OPS
 
 # The browser drives the pages, not the store: PostgreSQL only (the pages' SQLite runs are
 # in the HTTP tests), which keeps CI's half hour.
@@ -38,17 +37,6 @@ WATCH_PROGRESS = """() => {
     new MutationObserver(() => window.progressSeen.push([bar.value, bar.max]))
         .observe(bar, {attributes: true, attributeFilter: ["value", "max"]});
 }"""
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    yield from launch_chromium()
-
-
-@pytest.fixture
-def context(browser: Browser, live: Stack, web: str) -> Iterator[BrowserContext]:
-    clear_rate_limits(live)
-    yield from local_context(browser, base_url=web)
 
 
 def shoot(page: Page, live: Stack, name: str) -> None:

@@ -11,17 +11,15 @@ has a label, one h1, nothing wider than a 375 px phone.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 from sqlalchemy import select
 
 from digest.store.models import User
-from tests.support.browser import check_and_shoot, heading, launch_chromium, local_context, submit_sign_in
+from tests.support.browser import check_and_shoot, heading, submit_sign_in
 from tests.support.factories import make_user
 from tests.support.stack import Stack
-from tests.support.web import clear_rate_limits
 
 # The browser drives the pages, not the store: PostgreSQL only (the pages' SQLite runs are
 # in the HTTP tests), which keeps CI's half hour.
@@ -31,17 +29,6 @@ ADMIN = "admin@example.org"
 NEWCOMER = "newcomer@example.org"
 LEAVER = "leaver@example.org"
 OWN_PASSWORD = "my own password, at last"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    yield from launch_chromium()
-
-
-@pytest.fixture
-def context(browser: Browser, live: Stack, web: str) -> Iterator[BrowserContext]:
-    clear_rate_limits(live)
-    yield from local_context(browser, base_url=web)
 
 
 def shoot(page: Page, live: Stack, name: str) -> None:
