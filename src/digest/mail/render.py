@@ -164,8 +164,9 @@ def inline_css(markup: str) -> str:
         strip_important=False,
         keep_style_tags=False,
         # `img { height: auto }` would become height="auto", which Outlook and Apple Mail
-        # mis-size; sizes in attributes come from the templates, heights stay in CSS.
-        disable_basic_attributes=["height"],
+        # mis-size, and a fluid image's `width: 100%` would replace the pixel width Outlook
+        # needs: sizes in attributes come from the templates, the CSS stays CSS.
+        disable_basic_attributes=["height", "width"],
     )
 
 

@@ -114,6 +114,9 @@ def test_images_have_alt_and_width() -> None:
     for image in images:
         assert image.get("alt") == ""  # the headline below says it: with images off, once
         assert image.get("width") == "536"
+        # Fluid in the cell (no <style> needed): a fixed 536 px would hold a phone at 600 px.
+        assert "width:100%" in image.get("style").replace(" ", "")
+        assert "max-width:536px" in image.get("style").replace(" ", "")
         assert image.get("src") == "https://news.example.com/transit.jpg"
         # height="auto" (premailer's copy of `height: auto`) mis-sizes images in Outlook.
         assert image.get("height") is None
