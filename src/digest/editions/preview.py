@@ -1,6 +1,10 @@
 """What a reader will get, before it is sent: a preview (as a sample reader or a chosen
 one, with their own story list) and a test send to any address ([TEST] in the subject,
-no delivery row: it is not a send to a reader)."""
+no delivery row: it is not a send to a reader).
+
+A preview or test "as" an address that no reader holds answers exactly as for a reader
+with no name and no history (what a new reader at that address would get): an error
+there would tell staff who is subscribed."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from digest.config import Settings
 from digest.editions.content import edition_view
-from digest.editions.create import EditionNotFound, get_edition
+from digest.editions.create import get_edition
 from digest.editions.selector import select_for_edition
 from digest.editions.variants import SPARE_STORIES, choose, live_candidates, reader_history
 from digest.mail import (
@@ -43,31 +47,33 @@ def preview_edition(session: Session, edition_id: int, email: str | None = None)
     reader = PREVIEW_READER
     story_ids = None
     if email:
-        subscriber = _subscriber(session, email)
+        address, name, story_ids = _as_reader(session, edition, email)
         # Their name and stories, never their token: a staff member holding a reader's live
         # link could change, export or erase them as if they were the reader.
-        reader = Reader(email=subscriber.email, name=subscriber.name, token=PREVIEW_READER.token)
-        story_ids = _their_stories(session, edition, subscriber)
+        reader = Reader(email=address, name=name, token=PREVIEW_READER.token)
     view = edition_view(session, edition, story_ids)
     rendered = render_edition(view)
     body_html, body_text = rendered.personalise(reader_values(reader))
     return rendered.subject, body_html, body_text
 
 
-def _subscriber(session: Session, email: str) -> Subscriber:
-    _, key = normalise_email(email)
+def _as_reader(session: Session, edition: Edition, email: str) -> tuple[str, str | None, list[int]]:
+    """(address, name, story ids) of the copy the reader at `email` would get; for an
+    address no reader holds, a new reader's: no name, nothing seen before. InvalidReader
+    when `email` is not an address."""
+    address, key = normalise_email(email)
     subscriber = session.scalar(select(Subscriber).where(Subscriber.email_key == key))
     if subscriber is None:
-        raise EditionNotFound(f"no subscriber with address {email}", code="reader_not_found")
-    return subscriber
+        return address, None, _their_stories(session, edition, set())
+    seen = reader_history(session, edition.id, [subscriber.id], utcnow()).get(subscriber.id, set())
+    return subscriber.email, subscriber.name, _their_stories(session, edition, seen)
 
 
-def _their_stories(session: Session, edition: Edition, subscriber: Subscriber) -> list[int]:
-    """The stories this reader's copy would carry: the edition's, less what they already had,
-    the spares filling in, as the send loop will do."""
+def _their_stories(session: Session, edition: Edition, seen: set[int]) -> list[int]:
+    """The stories a reader's copy would carry: the edition's, less what they already had
+    (`seen`), the spares filling in, as the send loop will do."""
     candidates = (live_candidates(session, edition.id, utcnow()) if edition.story_rows
                   else select_for_edition(session, edition, spare=SPARE_STORIES))
-    seen = reader_history(session, edition.id, [subscriber.id], utcnow()).get(subscriber.id, set())
     return list(choose(candidates, seen, edition.max_stories))
 
 
@@ -81,8 +87,7 @@ def send_test(session: Session, edition_id: int, address: str, transport: Transp
     to_address, _ = normalise_email(address)
     name, story_ids = None, None
     if as_email:
-        subscriber = _subscriber(session, as_email)
-        name, story_ids = subscriber.name, _their_stories(session, edition, subscriber)
+        _, name, story_ids = _as_reader(session, edition, as_email)
     view = edition_view(session, edition, story_ids)
     rendered = render_edition(view)
     reader = Reader(email=to_address, name=name, token=TEST_TOKEN)

@@ -11,7 +11,9 @@ import httpx
 import pytest
 
 from digest import staff
-from tests.support.factories import seed_readers
+from digest.readers import add_subscriber
+from digest.store import Edition, EditionStatus, utcnow
+from tests.support.factories import seed_readers, seed_stories
 from tests.support.queries import reader_by_email
 from tests.support.readers import BOUNCE_ERROR, Roster, audit_rows, consent_events, reader_status, seed_roster
 from tests.support.stack import Stack
@@ -173,3 +175,26 @@ def test_the_openapi_document_names_the_readers_routes(api: Clients) -> None:
     assert set(paths["/readers/{reader_id}/unsubscribe"]) == {"post"} and set(paths["/readers/import"]) == {"post"}
     parameters = {p["name"] for p in paths["/readers"]["get"]["parameters"]}
     assert parameters == {"q", "status", "newsletter_id", "topic", "limit", "offset"}
+
+
+
+def test_a_preview_as_an_unknown_address_answers_as_for_a_reader(live: Stack, api: Clients) -> None:
+    """Staff previews never carry a reader's token, and an address no reader holds answers
+    exactly as one a reader holds (a 404 there would tell staff who is subscribed)."""
+    seed_stories(live.factory)
+    with live.factory.begin() as session:
+        reader = add_subscriber(session, "known@example.org", allowed_topics=[], confirmed=True)
+        edition = Edition(subject="Preview", send_at=utcnow(), status=EditionStatus.DRAFT, max_stories=5,
+                          window_hours=24 * 365 * 10)
+        session.add(edition)
+        session.flush()
+        token, edition_id = reader.token, edition.id
+
+    known = api.ops.get(f"/editions/{edition_id}/preview", params={"email": "known@example.org"})
+    unknown = api.ops.get(f"/editions/{edition_id}/preview", params={"email": "nobody@example.org"})
+
+    assert known.status_code == unknown.status_code == 200
+    assert unknown.json() == {key: value.replace("known@example.org", "nobody@example.org")
+                              for key, value in known.json().items()}
+    assert token not in known.text and "preview-token" in known.text
+    assert api.ops.get(f"/editions/{edition_id}/preview", params={"email": "not an address"}).status_code == 400

@@ -18,7 +18,7 @@ from digest.editions import (
     preview_edition,
 )
 from digest.observe import edition_counts
-from digest.readers import add_subscriber
+from digest.readers import InvalidReader, add_subscriber
 from digest.store.models import Delivery, DeliveryStatus, Edition, EditionStatus, Story, utcnow
 from digest.stories import ingest_source
 from tests.support.queries import count_rows
@@ -174,11 +174,19 @@ def test_preview_as_a_subscriber_uses_their_name_but_never_their_token(stocked: 
     assert "/unsubscribe/preview-token" in body_html and "/preferences/preview-token" in body_text
 
 
-def test_preview_for_an_unknown_subscriber_is_an_edition_error(stocked: Session) -> None:
-    edition = new_edition(stocked)
+def test_preview_for_an_unknown_address_answers_as_for_a_reader_without_name_or_history(stocked: Session) -> None:
+    # An error here would tell staff who is subscribed: the unknown address gets what a
+    # new reader there would get, exactly as a known reader with no name and no history.
+    add_subscriber(stocked, "known@example.com", allowed_topics=TOPICS)
+    edition = new_edition(stocked, send_at=utcnow(), window_hours=SAMPLE_WINDOW_HOURS)
 
-    with pytest.raises(EditionError, match="no subscriber with address nobody@example.com"):
-        preview_edition(stocked, edition.id, "nobody@example.com")
+    known = preview_edition(stocked, edition.id, "known@example.com")
+    unknown = preview_edition(stocked, edition.id, "Nobody@Example.com")
+
+    assert unknown == tuple(part.replace("known@example.com", "Nobody@example.com") for part in known)
+    assert "preview-token" in unknown[1]
+    with pytest.raises(InvalidReader):
+        preview_edition(stocked, edition.id, "not an address")
 
 
 def test_preview_after_release_shows_the_frozen_stories(stocked: Session) -> None:
