@@ -66,6 +66,12 @@ class StoryIn:
     topics: list[str] = field(default_factory=list)
     # None: the source says nothing, so an editor's choice is kept on re-ingest.
     featured: bool | None = None
+    # The feed's own id for the item (RSS guid, Atom id, JSON Feed id), when it gives one: a
+    # polled feed recognises an item by it even when its link changes.
+    guid: str | None = None
+    # The item's categories as the feed wrote them (before becoming topics), for a feed's
+    # category -> topic map and "featured" categories.
+    categories: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # A JSON "\u0000" or "\ud800" escape (or a NUL in an article) would otherwise fail
@@ -275,6 +281,8 @@ def parse_feed(data: bytes) -> list[StoryIn]:
                     author=_feed_author(entry),
                     topics=[t for t in topics if t != "featured"],
                     featured=featured,
+                    guid=_guid(entry.get("id")),
+                    categories=[one_line(str(tag))[:100] for tag in tags][:50],
                 )
             )
         except ParseError:
@@ -282,6 +290,15 @@ def parse_feed(data: bytes) -> list[StoryIn]:
     if not stories:
         raise ParseError("the feed has no entry with both a title and an http(s) link")
     return stories
+
+
+GUID_MAX_CHARS = 500
+
+
+def _guid(value: Any) -> str | None:
+    """A feed's id for an item, one line and bounded; None when it gives none."""
+    text = one_line(str(value)) if value is not None else ""
+    return text[:GUID_MAX_CHARS] or None
 
 
 def _feed_author(entry: Any) -> str | None:
