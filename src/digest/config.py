@@ -200,6 +200,9 @@ class Settings(BaseSettings):
     # Hosts server-side fetches may reach although they resolve to a private, loopback or
     # other non-public address: comma-separated `host` or `host:port` (an intranet CMS).
     fetch_allow: str = ""
+    # How often beat looks for feeds due a poll (each feed keeps its own interval; this is
+    # only how late a due poll may start).
+    feeds_check_every_seconds: float = Field(30.0, gt=0, le=3600)
     # Topics readers and editions can choose from, comma-separated.
     topics: str = "politics,world,business,technology,science,health,sports,culture"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "digest"
-PACKAGES = ("store", "mail", "infra", "readers", "stories", "staff", "editions", "delivery", "feedback",
+PACKAGES = ("store", "mail", "infra", "readers", "stories", "staff", "editions", "feeds", "delivery", "feedback",
             "observe", "actions", "worker", "web", "cli", "bench")
 
 
@@ -22,7 +22,7 @@ def sources() -> list[Path]:
 
 
 def test_the_layers_hold() -> None:
-    """entry points → actions → feedback, observe → delivery → editions → readers, stories,
+    """entry points → actions → feedback, observe → delivery → editions, feeds → readers, stories,
     staff → mail, infra → store → config, errors (the contract is in pyproject.toml)."""
     run = subprocess.run([Path(sys.executable).parent / "lint-imports"], capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
@@ -74,6 +74,12 @@ WRITERS = {
                                            r"INSERT INTO deliveries", r"(?<!class )\bDelivery\("]),
     "editions.status": ("editions/lifecycle.py", [r"update\(Edition\)", r"\.status\s*=\s*EditionStatus"]),
     "notices.status": ("delivery/notices.py", [r"update\(Notice\)", r"UPDATE notices"]),
+    # The claim on a feed and the items' ids: polling; whether a feed is polled at all, and
+    # why not: the registry (a poll that stops its feed asks the registry to).
+    "feeds.polling_until and feed_items": ("feeds/poll.py", [r"update\(Feed\)", r"(?<!class )\bFeedItem\(",
+                                                              r"\.polling_until\s*="]),
+    "feeds.active": ("feeds/registry.py", [r"\bfeed\.active\s*=", r"\.paused_reason\s*=",
+                                           r"(?<!class )\bFeed\("]),
 }
 
 

@@ -47,6 +47,18 @@ def gzipped(body: bytes, content_type: str = "text/html; charset=utf-8") -> Rout
     return page(gzip.compress(body), content_type, headers={"Content-Encoding": "gzip"})
 
 
+def conditional(body: bytes, etag: str, last_modified: str, content_type: str = "application/rss+xml") -> Route:
+    """A feed that keeps validators: 304 with no body to a request that sends them back."""
+    def answer(handler: BaseHTTPRequestHandler) -> None:
+        if handler.headers.get("If-None-Match") == etag or handler.headers.get("If-Modified-Since") == last_modified:
+            handler.send_response(304)
+            handler.send_header("ETag", etag)
+            handler.end_headers()
+            return
+        page(body, content_type, headers={"ETag": etag, "Last-Modified": last_modified})(handler)
+    return answer
+
+
 def redirect(location: str, status: int = 302) -> Route:
     return page(b"", "text/plain", status, headers={"Location": location})
 

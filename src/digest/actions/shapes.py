@@ -8,7 +8,7 @@ from typing import Any
 from digest.editions import newsletter_state, schedule_in_words
 from digest.readers import ImportReport, ReaderHistory
 from digest.staff import account_status
-from digest.store import Edition, Newsletter, Story, Subscriber, User
+from digest.store import Edition, Feed, Newsletter, Story, Subscriber, User
 
 
 def story_json(story: Story) -> dict[str, Any]:
@@ -17,6 +17,20 @@ def story_json(story: Story) -> dict[str, Any]:
         "published_at": story.published_at.isoformat(), "topics": story.topics or [],
         "featured": story.featured, "pinned": story.pinned, "status": story.status.value,
         "author": story.author, "image_url": story.image_url,
+    }
+
+
+def feed_json(feed: Feed, stories: int) -> dict[str, Any]:
+    """A registered feed and its health: `stories` it brought in all; `paused_reason` when
+    it stopped itself (410, failures in a row), None when staff paused it or it runs."""
+    return {
+        "id": feed.id, "url": feed.url, "every_minutes": feed.every_minutes, "active": feed.active,
+        "paused_reason": feed.paused_reason, "topics": feed.topics or [],
+        "category_topics": feed.category_topics or {}, "featured": feed.featured,
+        "featured_categories": feed.featured_categories or [],
+        "last_fetched_at": _iso(feed.last_fetched_at), "last_status": feed.last_status,
+        "last_error": feed.last_error, "failures": feed.failures,
+        "next_poll_at": _iso(feed.next_poll_at) if feed.active else None, "stories": stories,
     }
 
 

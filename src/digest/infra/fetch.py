@@ -73,9 +73,11 @@ class FetchStatus(FetchError):
 
     default_code = "fetch_status"
 
-    def __init__(self, url: str, status: int) -> None:
+    def __init__(self, url: str, status: int, retry_after: str | None = None) -> None:
         super().__init__(url, f"HTTP {status}")
         self.status = status
+        # The server's Retry-After as it wrote it (seconds or an HTTP date), for a 429 or 503.
+        self.retry_after = retry_after
 
 
 class FetchTimeout(FetchError):
@@ -99,6 +101,9 @@ class Fetched:
     status: int
     headers: Mapping[str, str]
     body: bytes
+    # Where the asked URL now lives for good: set when every redirect on the way was
+    # permanent (301, 308), so a caller that stores the URL (a feed) can update it.
+    moved_to: str | None = None
 
     @property
     def content_type(self) -> str:
@@ -283,10 +288,11 @@ def fetch(url: str, *, headers: Mapping[str, str] | None = None, max_bytes: int 
     current = url
     previous: str | None = None
     seen: set[str] = set()
+    permanent = True  # every hop so far a 301 or 308
     try:
         with httpx.Client(transport=_CheckedTransport(deadline), follow_redirects=False, trust_env=False,
                           timeout=httpx.Timeout(deadline_seconds)) as client:
-            for _hop in range(max_redirects + 1):
+            for hop in range(max_redirects + 1):
                 target = checked_url(current)
                 if previous and urlsplit(previous).scheme == "https" and urlsplit(target).scheme != "https":
                     raise _Refused("refused (redirect from https to http)", f"{previous} -> {target}")
@@ -300,14 +306,15 @@ def fetch(url: str, *, headers: Mapping[str, str] | None = None, max_bytes: int 
                         if not location:
                             raise FetchStatus(url, response.status_code)
                         current = str(response.url.join(location))
+                        permanent = permanent and response.status_code in (301, 308)
                         log.info("fetch %s: %s redirects to %s", url, target, current)
                         continue
                     if response.status_code == 304 or 200 <= response.status_code < 300:
                         body = _read_capped(response, url, max_bytes)
                         return Fetched(url=target, status=response.status_code, headers=dict(response.headers),
-                                       body=body)
+                                       body=body, moved_to=target if permanent and hop else None)
                     log.info("fetch %s: %s answered HTTP %s", url, target, response.status_code)
-                    raise FetchStatus(url, response.status_code)
+                    raise FetchStatus(url, response.status_code, response.headers.get("retry-after"))
             raise _Refused(f"refused (more than {max_redirects} redirects)", f"last {current}")
     except _Refused as exc:
         log.info("fetch %s refused: %s", url, exc)

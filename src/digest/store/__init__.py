@@ -20,6 +20,8 @@ from digest.store.models import (
     EditionStatus,
     EditionStory,
     ErrorCode,
+    Feed,
+    FeedItem,
     Frequency,
     Newsletter,
     NewsletterSubscription,
@@ -44,7 +46,7 @@ from digest.store.models import (
 
 __all__ = [
     "FINAL_DELIVERY_STATUSES", "ApiToken", "AuditEntry", "Base", "ConsentEvent", "Delivery", "DeliveryStatus",
-    "Edition", "EditionCuration", "EditionStatus", "EditionStory", "ErrorCode", "Frequency", "Newsletter",
+    "Edition", "EditionCuration", "EditionStatus", "EditionStory", "ErrorCode", "Feed", "FeedItem", "Frequency", "Newsletter",
     "NewEditions", "NewsletterSubscription", "Notice", "NoticeStatus", "Role", "StatusCode", "Story", "StoryStatus", "Subscriber",
     "SubscriberStatus", "SubscriberTopic", "Suppression", "UTCDateTime", "User", "WebSession",
     "current_and_head", "get_engine", "is_initialised", "make_engine", "session_factory", "session_scope",

@@ -516,3 +516,48 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str] = mapped_column(String(120))
     detail: Mapped[dict[str, object] | None] = mapped_column(JSON)
+
+
+class Feed(Base):
+    """A publisher's feed, registered once and polled: where it is, how often to look, how
+    its items become stories, and how the last polls went. Only digest.feeds writes it."""
+
+    __tablename__ = "feeds"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048), unique=True)
+    every_minutes: Mapped[int] = mapped_column(Integer, default=15)
+    # False: not polled. `paused_reason` says why when the feed stopped itself (HTTP 410,
+    # too many failures in a row); None when staff paused it.
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    paused_reason: Mapped[str | None] = mapped_column(String(300))
+    # Mapping: topics every item gets; a feed category -> topic map (an unmapped category
+    # is dropped when a map is set); every item featured, or those in these categories.
+    topics: Mapped[list[str]] = mapped_column(JSON, default=list)
+    category_topics: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    featured: Mapped[bool] = mapped_column(Boolean, default=False)
+    featured_categories: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Conditional GET: sent back on every poll, so an unchanged feed answers 304 unparsed.
+    etag: Mapped[str | None] = mapped_column(String(500))
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    last_fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_status: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # in a row; 0 after a good poll
+    next_poll_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # The per-feed lock: a poller owns the feed until then (two beats or workers never
+    # poll one feed at once); past it, a crashed poller's claim is void.
+    polling_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FeedItem(Base):
+    """Which story a feed's item became, by the feed's own id for it (its guid, else its
+    canonical URL): a later poll recognises the item even when its link changes."""
+
+    __tablename__ = "feed_items"
+
+    feed_id: Mapped[int] = mapped_column(BigId, ForeignKey("feeds.id", ondelete="CASCADE"), primary_key=True)
+    guid: Mapped[str] = mapped_column(String(2048), primary_key=True)
+    story_id: Mapped[int] = mapped_column(BigId, ForeignKey("stories.id", ondelete="CASCADE"), index=True)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
@@ -33,7 +34,9 @@ SAMPLE_ARTICLE = "sample_article.txt"
 @dataclass
 class IngestResult:
     added: int = 0
-    updated: int = 0
+    updated: int = 0  # already known (by URL, or by the id a feed gave them)
+    changed: int = 0  # of those, how many now read differently
+    ids: dict[str, int] = field(default_factory=dict)  # each story's URL -> its id
 
     @property
     def total(self) -> int:
@@ -96,6 +99,22 @@ def parse_source(data: bytes, *, url: str | None = None, origin: str = "") -> li
     return [story]
 
 
+# What a polled feed may hold; "sitemap" (a news sitemap) where the parser knows it.
+FEED_FORMATS = frozenset({"feed", "json", "sitemap"})
+
+
+def parse_feed_source(data: bytes) -> list[StoryIn]:
+    """The stories of a polled feed's bytes (RSS, Atom, JSON Feed, a news sitemap or
+    digest's JSON list); ParseError for anything else: an HTML page or plain text where a
+    feed was expected is a broken feed URL, not an article to ingest."""
+    kind = detect_format(data)
+    if kind == "html":
+        raise ParseError("not a feed: the address answers with an HTML page")
+    if kind not in FEED_FORMATS:
+        raise ParseError("not a feed: neither RSS, Atom, JSON Feed nor a news sitemap")
+    return parse_source(data)
+
+
 def _publisher_hosts() -> frozenset[str]:
     """The publisher's own hosts: a page served elsewhere (a CMS preview, a mirror) may name
     its story's address there."""
@@ -103,32 +122,44 @@ def _publisher_hosts() -> frozenset[str]:
     return frozenset(host for host in hosts if host)
 
 
-def upsert_stories(session: Session, stories: list[StoryIn]) -> IngestResult:
-    """Insert new stories and update known ones by URL; never duplicates, never un-retracts."""
+STORED_FIELDS = ("title", "summary", "body", "image_url", "author", "published_at", "topics")
+
+
+def upsert_stories(session: Session, stories: list[StoryIn], *, known: Mapping[str, int] | None = None) -> IngestResult:
+    """Insert new stories and update known ones by URL; never duplicates, never un-retracts.
+
+    `known` maps an incoming URL to the story it already is (a polled feed recognises an
+    item by its guid): that story takes the new URL when no other story holds it. An
+    update changes what the story says, never whether it was sent: sends are by story id."""
     result = IngestResult()
     by_url = {story.url: story for story in stories}  # last one wins within a source
     existing = {
         row.url: row
         for row in session.scalars(select(Story).where(Story.url.in_(list(by_url))))
     }
+    rows: dict[str, Story] = {}
     for url, incoming in by_url.items():
         row = existing.get(url)
+        if row is None and known and url in known:
+            row = session.get(Story, known[url])
+            if row is not None:
+                row.url = url  # the item moved; the old address is nobody else's story
         if row is None:
             row = Story(url=url, featured=bool(incoming.featured), pinned=False)
             session.add(row)
             result.added += 1
         else:
             result.updated += 1
+            if any(getattr(row, name) != getattr(incoming, name) for name in STORED_FIELDS):
+                result.changed += 1
             if incoming.featured is not None:
                 row.featured = incoming.featured
-        row.title = incoming.title
-        row.summary = incoming.summary
-        row.body = incoming.body
-        row.image_url = incoming.image_url
-        row.author = incoming.author
-        row.published_at = incoming.published_at
-        row.topics = incoming.topics
+        for name in STORED_FIELDS:  # only what differs: an unchanged story keeps its updated_at
+            if row.id is None or getattr(row, name) != getattr(incoming, name):
+                setattr(row, name, getattr(incoming, name))
+        rows[url] = row
     session.flush()
+    result.ids = {url: row.id for url, row in rows.items()}
     return result
 
 

@@ -17,6 +17,8 @@ from digest.delivery import release_due, schedule
 from digest.delivery import send_batch as send_batch_now
 from digest.delivery import send_notice as send_notice_now
 from digest.delivery import sweep as sweep_work
+from digest.feeds import FeedNotFound, due_feeds
+from digest.feeds import poll_feed as poll_feed_now
 from digest.feedback import process_bounce_maildir, process_mailto_maildir, unsubscribe_by_mail
 from digest.mail import SendError, make_transport
 from digest.store import session_factory, utcnow
@@ -82,6 +84,26 @@ def sweep() -> list[int]:
     settings = get_settings()
     return sweep_work(session_factory(), utcnow(), settings.batch_size, settings.lease_seconds, _enqueue,
                       _enqueue_notice)
+
+
+@app.task(name="digest.poll_feeds")
+def poll_feeds() -> int:
+    """Beat's tick: one poll task per due feed, so a slow feed holds up no other and the
+    polls spread over the workers. A feed enqueued twice (two beats) is polled once: the
+    first task claims it and moves its next poll on; the second finds it not due."""
+    with session_factory()() as session:
+        due = due_feeds(session, utcnow())
+    for feed_id in due:
+        poll_feed.delay(feed_id)
+    return len(due)
+
+
+@app.task(name="digest.poll_feed")
+def poll_feed(feed_id: int, force: bool = False) -> str:
+    try:
+        return poll_feed_now(session_factory(), feed_id, force=force).outcome
+    except FeedNotFound:
+        return "removed"  # removed between beat's look and this task
 
 
 @app.task(name="digest.send_batch", bind=True, acks_late=True, max_retries=None)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from digest.web import errors
-from digest.web.api import editions, newsletters, readers, stories, tokens
+from digest.web.api import editions, feeds, newsletters, readers, stories, tokens
 from digest.web.deps import Services
 
 
@@ -15,7 +15,7 @@ def create_api(services: Services) -> FastAPI:
     api = FastAPI(title="digest API", version="1", docs_url="/docs", redoc_url=None, openapi_url="/openapi.json")
     api.state.services = services
     errors.install_api(api)
-    for module in (stories, newsletters, editions, tokens, readers):
+    for module in (stories, newsletters, editions, tokens, readers, feeds):
         api.include_router(module.router)
     return api
 

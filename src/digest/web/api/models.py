@@ -144,3 +144,26 @@ class ImportIn(BaseModel):
                                  "topics (split on ; or ,)", pattern=NO_NUL, max_length=CSV_UPLOAD_MAX_BYTES)
     confirmed: bool = Field(False, description="import as active readers (consent gathered elsewhere); "
                                                "otherwise pending")
+
+
+class FeedIn(BaseModel):
+    url: Text2048
+    every_minutes: int = Field(15, description="poll this often (1 to 1440)")
+    topics: list[Text64] = Field(default_factory=list, description="topics every story of the feed gets")
+    category_topics: dict[Text100, Text64] = Field(
+        default_factory=dict, description="feed category -> topic; when set, unmapped categories are not topics")
+    featured: bool = Field(False, description="every story of the feed is featured")
+    featured_categories: list[Text100] = Field(default_factory=list,
+                                               description="categories whose stories are featured")
+    poll: bool = Field(True, description="poll it once now; the answer's `poll` says how it went")
+
+
+class FeedPatch(BaseModel):
+    """Each field given is changed; one left out stays as it is."""
+
+    url: Text2048 | None = None
+    every_minutes: int | None = None
+    topics: list[Text64] | None = None
+    category_topics: dict[Text100, Text64] | None = None
+    featured: bool | None = None
+    featured_categories: list[Text100] | None = None

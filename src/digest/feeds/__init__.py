@@ -1,0 +1,39 @@
+"""Feeds: the publisher's feeds, registered once and polled, so stories arrive by
+themselves and the next scheduled edition finds them.
+
+- `registry`: add, list, change, pause, resume, remove a feed (the writer of its settings
+  and of whether it is polled)
+- `poll`: one poll of one feed: claim it, fetch it conditionally (`infra.fetch`), file its
+  items as stories (`stories.upsert_stories`, by guid and URL), record how it went
+  (backoff, Retry-After, 301, 410, pausing itself after failures in a row)
+- `rules`: pure: when to poll next, what an item becomes under a feed's mapping
+"""
+
+from digest.feeds.poll import CLAIM_SECONDS, POLL_SECONDS, POLLS, PollResult, due_feeds, poll_feed
+from digest.feeds.registry import (
+    FeedError,
+    FeedExists,
+    FeedNotFound,
+    FeedSettings,
+    add_feed,
+    edit_feed,
+    get_feed,
+    list_feeds,
+    remove_feed,
+    set_active,
+)
+from digest.feeds.rules import (
+    BACKOFF_CAP,
+    DEFAULT_EVERY_MINUTES,
+    MAX_FAILURES,
+    Mapping,
+    apply_mapping,
+    next_poll,
+    retry_after,
+)
+
+__all__ = [
+    "BACKOFF_CAP", "CLAIM_SECONDS", "DEFAULT_EVERY_MINUTES", "MAX_FAILURES", "POLLS", "POLL_SECONDS", "FeedError",
+    "FeedExists", "FeedNotFound", "FeedSettings", "Mapping", "PollResult", "add_feed", "apply_mapping", "due_feeds",
+    "edit_feed", "get_feed", "list_feeds", "next_poll", "poll_feed", "remove_feed", "retry_after", "set_active",
+]

@@ -1,0 +1,60 @@
+"""The pure rules of polling: backoff, Retry-After, and what an item becomes under a feed's
+mapping."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from digest.feeds import BACKOFF_CAP, Mapping, apply_mapping, next_poll, retry_after
+from digest.stories import StoryIn
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("every", "failures", "wait"), [
+    (15, 0, timedelta(minutes=15)),
+    (15, 1, timedelta(minutes=30)),
+    (15, 3, timedelta(minutes=120)),
+    (15, 6, BACKOFF_CAP),          # 960 min capped at 6 h
+    (15, 400, BACKOFF_CAP),        # no overflow however long it failed
+    (1, 2, timedelta(minutes=4)),
+    (1440, 1, timedelta(days=1)),  # a daily feed is never polled more often for failing
+])
+def test_failures_back_off_exponentially_up_to_a_cap(every: int, failures: int, wait: timedelta) -> None:
+    assert next_poll(NOW, every, failures) == NOW + wait
+
+
+@pytest.mark.parametrize(("header", "wait"), [
+    ("120", timedelta(seconds=120)),
+    (" 0 ", timedelta(0)),
+    ("Tue, 01 Dec 2026 12:30:00 GMT", timedelta(minutes=30)),
+    ("Mon, 30 Nov 2026 12:00:00 GMT", timedelta(0)),      # a date in the past: no wait
+    ("99999999999", timedelta(hours=24)),                 # capped at a day
+    ("soon", None), ("", None), (None, None), ("-5", None),
+])
+def test_retry_after_reads_seconds_or_a_date(header: str | None, wait: timedelta | None) -> None:
+    assert retry_after(header, NOW) == wait
+
+
+def story(**fields: object) -> StoryIn:
+    base: dict[str, object] = {"url": "https://news.example.com/a", "title": "A", "published_at": NOW,
+                               "topics": ["local-news", "politics"], "categories": ["Local News", "Politics"]}
+    return StoryIn(**{**base, **fields})  # type: ignore[arg-type]
+
+
+def test_without_a_map_the_feeds_own_topics_stay_and_default_topics_are_added() -> None:
+    filed = apply_mapping(story(), Mapping(topics=("world",)))
+    assert filed.topics == ["local-news", "politics", "world"] and filed.featured is None
+
+
+def test_a_category_map_files_categories_under_topics_and_drops_the_unmapped() -> None:
+    filed = apply_mapping(story(), Mapping(category_topics={"politics": "world"}))
+    assert filed.topics == ["world"]
+
+
+def test_a_featured_feed_or_category_marks_the_story_featured() -> None:
+    assert apply_mapping(story(), Mapping(featured=True)).featured is True
+    assert apply_mapping(story(), Mapping(featured_categories=("local news",))).featured is True
+    assert apply_mapping(story(), Mapping(featured_categories=("sport",))).featured is None
