@@ -18,6 +18,7 @@ GOAL_PLAN_1M_SECONDS = 60.0
 GOAL_PLAN_RSS_MB = 300.0
 PLAN_RSS_FLAT_RATIO = 1.25  # "flat": the largest size's peak within 25 % of the smallest's
 GOAL_UNSUBSCRIBE_P99_MS = 25.0
+GOAL_FEEDS_304_CORE_SHARE = 0.10  # 1,000 feeds polled every minute, answering 304: < 10 % of a core
 GOAL_ARCHIVE_SIGNINS_RATIO = 1.5  # GET /archive p99 during sign-ins, against its p99 alone
 
 
@@ -36,6 +37,24 @@ class Figure:
     met: bool | None = None
 
 
+def _feed_figures(f: dict[str, Figure], feeds: dict[str, Any]) -> None:
+    full, same = feeds["full"], feeds["not_modified"]
+    f["feeds_full_polls"] = Figure(f"feeds: polls/s, full answer ({feeds['items_per_feed']} items)",
+                                   full["polls_per_second"], "polls/s")
+    f["feeds_full_cpu_ms"] = Figure("feeds: worker CPU per poll, full answer", full["cpu_ms_per_poll"], "ms")
+    f["feeds_304_polls"] = Figure("feeds: polls/s, 304", same["polls_per_second"], "polls/s",
+                                  full["polls_per_second"], "full answers", same["polls_per_second"]
+                                  / full["polls_per_second"], "×")
+    f["feeds_304_cpu_ms"] = Figure("feeds: worker CPU per poll, 304", same["cpu_ms_per_poll"], "ms",
+                                   full["cpu_ms_per_poll"], "full answer",
+                                   full["cpu_ms_per_poll"] / same["cpu_ms_per_poll"], "× less")
+    # 1,000 feeds each polled once a minute, all answering 304: CPU seconds per second.
+    share = 1_000 * same["cpu_ms_per_poll"] / 1000 / 60
+    f["feeds_1000_per_minute_core"] = Figure("feeds: 1,000 polled every minute (304), share of a core", share * 100,
+                                             "%", goal=f"< {GOAL_FEEDS_304_CORE_SHARE * 100:.0f} %",
+                                             met=share < GOAL_FEEDS_304_CORE_SHARE)
+
+
 @dataclass
 class Results:
     figures: dict[str, Figure] = field(default_factory=dict)
@@ -48,8 +67,11 @@ class Results:
 
 def _figures(results: Results, prep: dict[str, Any], ceiling: dict[str, Any], e2e: dict[str, Any],
              plans: list[dict[str, Any]], unsub: dict[str, Any], trips: dict[str, Any], connections: int,
-             pipelined: dict[str, Any] | None = None, loop: dict[str, Any] | None = None) -> None:
+             pipelined: dict[str, Any] | None = None, loop: dict[str, Any] | None = None,
+             feeds: dict[str, Any] | None = None) -> None:
     f = results.figures
+    if feeds:
+        _feed_figures(f, feeds)
     fast, stdlib, naive = prep["fast_median_us"], prep["stdlib_median_us"], prep["naive_median_us"]
     f["prep_fast_us"] = Figure("prep: fast path, median", fast, "µs", stdlib, "stdlib build",
                                stdlib / fast, "× faster", f"≤ {GOAL_PREP_US:.0f} µs", fast <= GOAL_PREP_US)

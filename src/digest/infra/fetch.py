@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import socket
 import ssl
 import time
@@ -234,12 +235,21 @@ class _ResponseStream(httpx.SyncByteStream):
             close()
 
 
+@functools.cache
+def _ssl_context(ca_file: str | None, ca_dir: str | None) -> ssl.SSLContext:
+    """One verifying context per trust store (SSL_CERT_FILE, SSL_CERT_DIR): loading the CA
+    bundle costs ~100 ms of CPU, which every fetch would otherwise pay (a feed answering
+    304 costs a few ms besides). An SSLContext may be shared by threads."""
+    return httpx.create_ssl_context()
+
+
 class _CheckedTransport(httpx.BaseTransport):
     """httpx over an httpcore pool that connects through `_CheckedBackend`; no proxies
     from the environment (a proxy would connect where we never looked)."""
 
     def __init__(self, deadline: float) -> None:
-        self._pool = httpcore.ConnectionPool(ssl_context=httpx.create_ssl_context(), max_connections=2,
+        context = _ssl_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+        self._pool = httpcore.ConnectionPool(ssl_context=context, max_connections=2,
                                              network_backend=_CheckedBackend(deadline))
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
