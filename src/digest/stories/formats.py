@@ -109,9 +109,9 @@ def _categories(tags: list[str]) -> tuple[list[str], list[str], bool | None]:
 def _image_url(*candidates: Any) -> str | None:
     """The first candidate that passes the URL check: an image is optional, so a bad one is
     left out, not the story."""
-    for candidate in candidates:
+    for candidate in filter(None, candidates):
         try:
-            return _check_url(candidate, "image_url") if candidate else None
+            return _check_url(candidate, "image_url")
         except ParseError:
             continue
     return None
@@ -234,8 +234,9 @@ def _xml_root(data: bytes) -> Any:
         raise ParseError(f"not a readable sitemap: {exc}") from None
     if root is None:
         raise ParseError("not a readable sitemap: empty")
-    if root.getroottree().docinfo.internalDTD is not None:
-        # A sitemap has no use for one; it is where entities would be declared.
+    dtd = root.getroottree().docinfo.internalDTD
+    if dtd is not None and any(True for _ in dtd.iterentities()):
+        # Not expanded (above), but a sitemap has no use for its own entities: only a trick would.
         raise ParseError("a sitemap with a DOCTYPE declaring its own entities: refused")
     return root
 

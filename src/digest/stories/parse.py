@@ -256,6 +256,8 @@ def parse_feed(data: bytes) -> list[StoryIn]:
         when = entry.get("published_parsed") or (
             entry["updated_parsed"] if "updated_parsed" in entry else None
         )
+        if not when and (entry.get("published") or ("updated" in entry and entry["updated"])):
+            continue  # a date feedparser cannot read: the item's, unknown, is not "now"
         try:
             published_at = datetime(*when[:6], tzinfo=UTC) if when else datetime.now(UTC)
         except (TypeError, ValueError):
