@@ -20,8 +20,9 @@ with atheris.instrument_imports(include=["digest"]):
     from digest.infra import load_json
     from digest.readers import ImportReport, InvalidReader, count_csv_rows
     from digest.readers.roster import read_csv_rows
-    from digest.stories import ParseError, parse_json, parse_source
-    from digest.stories.parse import html_to_text, parse_article, parse_feed
+    from digest.stories import ParseError, canonical_url, parse_json, parse_source
+    from digest.stories.formats import parse_json_feed, parse_rss_atom, parse_sitemap
+    from digest.stories.parse import html_to_text, parse_article
 
 TOPICS = ["politics", "world", "business"]
 
@@ -31,8 +32,26 @@ def _text(data: bytes) -> str:
 
 
 def feed(data: bytes) -> None:
+    """RSS and Atom, under the rules every feed's items share."""
     try:
-        parse_feed(data)
+        parse_rss_atom(data)
+    except ParseError:
+        pass
+
+
+def jsonfeed(data: bytes) -> None:
+    """JSON Feed 1.0 and 1.1; and canonical_url on whatever text the bytes make."""
+    try:
+        parse_json_feed(data)
+    except ParseError:
+        pass
+    canonical_url(_text(data))
+
+
+def sitemap(data: bytes) -> None:
+    """Google News sitemaps (lxml: no DTD, no entities, no network)."""
+    try:
+        parse_sitemap(data)
     except ParseError:
         pass
 
@@ -96,8 +115,8 @@ def csv_import(data: bytes) -> None:
 
 
 TARGETS: dict[str, Callable[[bytes], None]] = {
-    "feed": feed, "json": json_source, "article": article, "source": source, "bounce": bounce,
-    "inbound": inbound, "webhook": webhook, "csv": csv_import,
+    "feed": feed, "jsonfeed": jsonfeed, "sitemap": sitemap, "json": json_source, "article": article,
+    "source": source, "bounce": bounce, "inbound": inbound, "webhook": webhook, "csv": csv_import,
 }
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzz one parser for a while: scripts/fuzz.sh TARGET SECONDS [libFuzzer options…]
-# TARGET: feed, json, article, source, bounce, inbound, webhook, csv (see fuzz/targets.py);
+# TARGET: feed, jsonfeed, sitemap, json, article, source, bounce, inbound, webhook, csv (see fuzz/targets.py);
 # "all" runs each for SECONDS. Needs atheris: pip install -e ".[fuzz]". Inputs that
 # crash are written to test-artifacts/fuzz/<target>/crash-…; a corpus grows beside them.
 set -euo pipefail
@@ -11,7 +11,7 @@ shift 2
 python=${PYTHON:-python3}
 [ -x .venv/bin/python ] && python=${PYTHON:-.venv/bin/python}
 targets=("$target")
-[ "$target" = all ] && targets=(feed json article source bounce inbound webhook csv)
+[ "$target" = all ] && targets=(feed jsonfeed sitemap json article source bounce inbound webhook csv)
 status=0
 for name in "${targets[@]}"; do
   out="test-artifacts/fuzz/$name"

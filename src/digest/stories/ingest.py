@@ -16,13 +16,12 @@ from digest.config import get_settings
 from digest.infra import fetch
 from digest.store import Story
 from digest.stories.article import parse_article_page
+from digest.stories.formats import parse_json_source, parse_rss_atom, parse_sitemap
 from digest.stories.parse import (
     ParseError,
     StoryIn,
     detect_format,
     parse_article,
-    parse_feed,
-    parse_json,
     slugify,
 )
 
@@ -80,9 +79,11 @@ def parse_source(data: bytes, *, url: str | None = None, origin: str = "") -> li
     under the publisher's site)."""
     kind = detect_format(data)
     if kind == "json":
-        return parse_json(data)
+        return parse_json_source(data)  # digest's own list or a JSON Feed
     if kind == "feed":
-        return parse_feed(data)
+        return parse_rss_atom(data)
+    if kind == "sitemap":
+        return parse_sitemap(data)
     if kind == "html":
         fetched_from = origin if origin.startswith(("http://", "https://")) else None
         story = parse_article_page(data, fetched_from, trusted_hosts=_publisher_hosts())

@@ -256,6 +256,8 @@ def parse_feed(data: bytes) -> list[StoryIn]:
         when = entry.get("published_parsed") or (
             entry["updated_parsed"] if "updated_parsed" in entry else None
         )
+        if not when and (entry.get("published") or ("updated" in entry and entry["updated"])):
+            continue  # a date feedparser cannot read: the item's, unknown, is not "now"
         try:
             published_at = datetime(*when[:6], tzinfo=UTC) if when else datetime.now(UTC)
         except (TypeError, ValueError):
@@ -363,11 +365,13 @@ def slugify(text: str) -> str:
 
 HTML_MARK_RE = re.compile(rb"<!doctype\s+html|<(html|head|body|meta|title)[\s>]")
 FEED_ROOT_RE = re.compile(rb"<(rss|feed|rdf:rdf)[\s>]")
+SITEMAP_ROOT_RE = re.compile(rb"<(urlset|sitemapindex)[\s>]")
 
 
 def detect_format(data: bytes) -> str:
-    """'json', 'feed', 'html' (an article page) or 'article' (plain text), from the content
-    itself (extensions and Content-Types lie)."""
+    """'json' (digest's list or a JSON Feed), 'feed', 'sitemap' (a news sitemap, or a plain
+    one or an index to refuse), 'html' (an article page) or 'article' (plain text), from the
+    content itself (extensions and Content-Types lie)."""
     head = data[:2048].lstrip(b"\xef\xbb\xbf \t\r\n")
     if head[:1] in (b"[", b"{"):
         return "json"
@@ -375,6 +379,8 @@ def detect_format(data: bytes) -> str:
     # An Atom feed has <title>s too: only a page without a feed's root element is HTML.
     if HTML_MARK_RE.search(lowered) and not FEED_ROOT_RE.search(lowered):
         return "html"
+    if SITEMAP_ROOT_RE.search(lowered) and not FEED_ROOT_RE.search(lowered):
+        return "sitemap"
     if lowered.startswith(b"<?xml") or b"<rss" in lowered or b"<feed" in lowered or b"<rdf" in lowered:
         return "feed"
     return "article"
