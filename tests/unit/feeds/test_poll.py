@@ -7,7 +7,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
@@ -36,12 +38,13 @@ def rss(*items: tuple[str, str, str], categories: tuple[str, ...] = ()) -> bytes
     entries = "".join(
         f"<item><guid isPermaLink=\"false\">{guid}</guid><link>{link}</link><title>{title}</title>"
         f"<description>About {title}.</description>{tags}"
-        f"<pubDate>Tue, 01 Dec 2026 0{n}:00:00 GMT</pubDate></item>"
-        for n, (guid, link, title) in enumerate(items, start=1))
+        f"<pubDate>{format_datetime(NEWEST - timedelta(minutes=n), usegmt=True)}</pubDate></item>"
+        for n, (guid, link, title) in enumerate(items))
     return (f'<?xml version="1.0"?><rss version="2.0"><channel><title>Desk</title>'
             f"<link>https://news.example.com/</link>{entries}</channel></rss>").encode()
 
 
+NEWEST = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 ONE = ("g1", "https://news.example.com/2026/12/one", "One")
 TWO = ("g2", "https://news.example.com/2026/12/two", "Two")
 
@@ -252,3 +255,37 @@ def test_one_poll_at_a_time_per_feed_and_only_when_due(factory: sessionmaker[Ses
 def test_an_unknown_feed_is_not_found(factory: sessionmaker[Session]) -> None:
     with pytest.raises(FeedNotFound, match="no feed with id 404"):
         poll_feed(factory, 404)
+
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "stories"
+
+
+@pytest.mark.parametrize(("name", "content_type"), [("jsonfeed-1.1.json", "application/feed+json"),
+                                                    ("jsonfeed-1.0.json", "application/json"),
+                                                    ("news-sitemap.xml", "application/xml")])
+def test_json_feeds_and_news_sitemaps_are_polled_like_rss(factory: sessionmaker[Session], server: LocalServer,
+                                                          name: str, content_type: str) -> None:
+    server.routes["/feed"] = page((FIXTURES / name).read_bytes(), content_type)
+    feed_id = register(factory, server.url("/feed"))
+
+    first = poll_feed(factory, feed_id, force=True)
+    again = poll_feed(factory, feed_id, force=True)
+
+    assert first.outcome == "stories" and first.added >= 2
+    assert (again.outcome, again.added) == ("stories", 0)  # the same items: recognised, nothing new
+    assert all("utm_" not in url for url in stories(factory))  # one story per article, tracking stripped
+
+
+def test_ten_thousand_items_and_absurd_dates_are_bounded_and_skipped(factory: sessionmaker[Session],
+                                                                    server: LocalServer) -> None:
+    items = [(f"g{n}", f"https://news.example.com/2026/12/{n}", f"Story {n}") for n in range(10_000)]
+    body = rss(*items).replace(b"<pubDate>Tue, 01 Dec 2026 09:00:00 GMT</pubDate>",
+                               b"<pubDate>Thu, 01 Jan 1970 00:00:00 GMT</pubDate>", 1)
+    server.routes["/feed"] = page(body, "application/rss+xml")
+    feed_id = register(factory, server.url("/feed"))
+
+    result = poll_feed(factory, feed_id, force=True)
+
+    assert result.outcome == "stories" and result.added == 1000  # the first 1,000 with a believable date
+    kept = stories(factory)
+    assert items[0][1] not in kept and items[1000][1] in kept and items[1001][1] not in kept
