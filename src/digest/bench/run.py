@@ -18,7 +18,7 @@ from rich.console import Console
 
 from digest.bench.end_to_end import measure_end_to_end
 from digest.bench.event_loop import SIGNIN_CLIENTS, measure_event_loop
-from digest.bench.feeds import measure_feeds
+from digest.bench.feeds import feed_count, measure_feeds
 from digest.bench.options import WORKER_CONCURRENCY, BenchOptions
 from digest.bench.planning import measure_planning
 from digest.bench.prep import measure_message_prep
@@ -91,7 +91,7 @@ def run_bench(options: BenchOptions, progress: Console) -> Results:
             unsub = results.details["unsubscribe"] = measure_unsubscribe(options, database_url, port, workdir)
             step(f"GET /archive alone and during {SIGNIN_CLIENTS} sign-ins ({options.archive_requests} requests each)")
             loop = results.details["event_loop"] = measure_event_loop(options, database_url, port, workdir)
-            step(f"feed polls ({100 if options.quick else 1000} feeds: full answers, then 304s)")
+            step(f"feed polls ({feed_count(options)} feeds: full answers, then 304s)")
             feeds = results.details["feeds"] = measure_feeds(options, database_url)
             step(f"SQL statements per send_batch {ROUND_TRIP_BATCHES}")
             trips = results.details["round_trips"] = measure_round_trips(options)

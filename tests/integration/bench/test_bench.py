@@ -29,6 +29,8 @@ FIGURES = {
     "unsubscribe_p99_ms", "unsubscribe_rate",  # 5. one-click unsubscribe
     "sql_per_batch_500", "sql_per_batch_5000",  # 6. statements per batch
     "archive_idle_p99_ms", "archive_signins_p99_ms", "archive_signins_ratio", "signins_per_second",  # 7. web layer
+    "feeds_full_polls", "feeds_full_cpu_ms", "feeds_304_polls", "feeds_304_cpu_ms",  # 8. feed polls
+    "feeds_1000_per_minute_core",
 }
 
 
@@ -52,10 +54,19 @@ def test_quick_bench_measures_every_figure(tmp_path: Path) -> None:
         assert figure["met"] in (True, False, None), key
     # Goals are judged, whatever the verdict on this machine.
     assert all(isinstance(figures[key]["met"], bool)
-               for key in ("prep_fast_us", "e2e_msgs", "unsubscribe_p99_ms", "sql_per_batch_5000"))
+               for key in ("prep_fast_us", "e2e_msgs", "unsubscribe_p99_ms", "sql_per_batch_5000",
+                           "feeds_1000_per_minute_core"))
+    assert details_feeds_ok(results["details"]["feeds"])
     details = results["details"]
     assert details["end_to_end"]["counts"] == {"sent": details["end_to_end"]["readers"]}
     assert details["unsubscribe"]["ok"] == details["unsubscribe"]["requests"]
     assert [plan["planned"] for plan in details["planning"]] == list(QUICK_PLAN_SIZES)
     table = done.stdout.decode()
     assert "met?" in table and "end to end" in table
+
+
+def details_feeds_ok(feeds: dict[str, object]) -> bool:
+    """Every feed answered in full the first time and 304 the second (bench.feeds checks it too)."""
+    count = feeds["feeds"]
+    return (feeds["full"]["outcomes"] == {"stories": count}  # type: ignore[index]
+            and feeds["not_modified"]["outcomes"] == {"not_modified": count})  # type: ignore[index]
