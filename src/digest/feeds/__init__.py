@@ -6,10 +6,12 @@ themselves and the next scheduled edition finds them.
 - `poll`: one poll of one feed: claim it, fetch it conditionally (`infra.fetch`), file its
   items as stories (`stories.upsert_stories`, by guid and URL), record how it went
   (backoff, Retry-After, 301, 410, pausing itself after failures in a row)
+- `websub`: subscribe at the hub a feed advertises, answer its verification, check its
+  pushes' signatures (the writer of the subscription's state)
 - `rules`: pure: when to poll next, what an item becomes under a feed's mapping
 """
 
-from digest.feeds.poll import CLAIM_SECONDS, POLL_SECONDS, POLLS, PollResult, due_feeds, poll_feed
+from digest.feeds.poll import CLAIM_SECONDS, POLL_SECONDS, POLLS, PollResult, due_feeds, file_pushed, poll_feed
 from digest.feeds.registry import (
     FeedError,
     FeedExists,
@@ -31,9 +33,11 @@ from digest.feeds.rules import (
     next_poll,
     retry_after,
 )
+from digest.feeds.websub import CALLBACK_PATH, needs_subscription, signature_matches, subscribe, verify
 
 __all__ = [
-    "BACKOFF_CAP", "CLAIM_SECONDS", "DEFAULT_EVERY_MINUTES", "MAX_FAILURES", "POLLS", "POLL_SECONDS", "FeedError",
+    "BACKOFF_CAP", "CALLBACK_PATH", "CLAIM_SECONDS", "DEFAULT_EVERY_MINUTES", "MAX_FAILURES", "POLLS", "POLL_SECONDS", "FeedError",
     "FeedExists", "FeedNotFound", "FeedSettings", "Mapping", "PollResult", "add_feed", "apply_mapping", "due_feeds",
-    "edit_feed", "get_feed", "list_feeds", "next_poll", "poll_feed", "remove_feed", "retry_after", "set_active",
+    "edit_feed", "file_pushed", "get_feed", "list_feeds", "needs_subscription", "next_poll", "poll_feed", "remove_feed",
+    "retry_after", "set_active", "signature_matches", "subscribe", "verify",
 ]

@@ -22,9 +22,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.feeds.registry import FeedNotFound, set_active
+from digest.config import get_settings
 from digest.feeds.rules import MAX_FAILURES, Mapping, apply_mapping, item_key, next_poll, retry_after
+from digest.feeds.websub import needs_subscription, signature_matches, subscribe
 from digest.infra import FetchError, Fetched, FetchStatus, fetch
-from digest.stories import IngestResult, ParseError, StoryIn, parse_feed_source, upsert_stories
+from digest.stories import FeedHub, IngestResult, ParseError, StoryIn, feed_hub, parse_feed_source, upsert_stories
 from digest.store import Feed, FeedItem, utcnow
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,7 @@ class PollResult:
     added: int = 0
     updated: int = 0
     error: str | None = None
+    hub: FeedHub | None = None  # the WebSub hub a full answer advertised
 
 
 def due_feeds(session: Session, now: datetime, limit: int = 1000) -> list[int]:
@@ -76,6 +79,10 @@ class _Claimed:
     every_minutes: int
     failures: int
     mapping: Mapping
+    hub_url: str | None
+    hub_state: str | None
+    hub_lease_until: datetime | None
+    hub_requested_at: datetime | None
 
 
 def _claim(factory: sessionmaker[Session], feed_id: int, now: datetime, force: bool) -> _Claimed | None:
@@ -86,7 +93,8 @@ def _claim(factory: sessionmaker[Session], feed_id: int, now: datetime, force: b
     if not force:
         conditions += [Feed.active.is_(True), Feed.next_poll_at <= now]
     columns = (Feed.url, Feed.etag, Feed.last_modified, Feed.every_minutes, Feed.failures, Feed.topics,
-               Feed.category_topics, Feed.featured, Feed.featured_categories)
+               Feed.category_topics, Feed.featured, Feed.featured_categories, Feed.hub_url, Feed.hub_state,
+               Feed.hub_lease_until, Feed.hub_requested_at)
     with factory.begin() as session:
         # One statement takes the feed and reads what the poll needs (RETURNING: PostgreSQL
         # and SQLite 3.35+): a 304 poll is a few milliseconds, round trips a large share.
@@ -99,7 +107,8 @@ def _claim(factory: sessionmaker[Session], feed_id: int, now: datetime, force: b
             return None
     return _Claimed(feed_id, row.url, row.etag, row.last_modified, row.every_minutes, row.failures,
                     Mapping(tuple(row.topics or ()), dict(row.category_topics or {}), row.featured,
-                            tuple(row.featured_categories or ())))
+                            tuple(row.featured_categories or ())),
+                    row.hub_url, row.hub_state, row.hub_lease_until, row.hub_requested_at)
 
 
 def poll_feed(factory: sessionmaker[Session], feed_id: int, *, force: bool = False, now: datetime | None = None,
@@ -118,6 +127,11 @@ def poll_feed(factory: sessionmaker[Session], feed_id: int, *, force: bool = Fal
         raise
     POLLS.labels(result.outcome).inc()
     POLL_SECONDS.observe(time.monotonic() - started)
+    hub_url = result.hub.hub if result.hub else claimed.hub_url if result.outcome == "not_modified" else None
+    if result.outcome in ("stories", "not_modified") and needs_subscription(
+            hub_url, claimed.hub_state if hub_url == claimed.hub_url else None, claimed.hub_lease_until,
+            claimed.hub_requested_at if hub_url == claimed.hub_url else None, now):
+        subscribe(factory, feed_id, get_settings().base_url, now)  # its failure is on the feed, not the poll
     log.info("feed %s polled: %s", feed_id, result.outcome,
              extra={"feed_id": feed_id, "outcome": result.outcome, "added": result.added,
                     "updated": result.updated, "error": result.error})
@@ -150,17 +164,59 @@ def _poll_claimed(factory: sessionmaker[Session], claimed: _Claimed, now: dateti
         return _record(factory, claimed, now, PollResult(feed_id, "not_modified"), fetched)
     try:
         stories = [apply_mapping(story, claimed.mapping) for story in parse_feed_source(fetched.body)]
+        hub = feed_hub(fetched.body, fetched.url)
     except ParseError as exc:
         return _record(factory, claimed, now, PollResult(feed_id, "failed", error=f"could not read {url}: {exc}"))
     for attempt in (1, 2):
         try:
             with factory.begin() as session:
                 filed = _file_items(session, feed_id, stories, now)
-                result = PollResult(feed_id, "stories", filed.added, filed.changed)
+                result = PollResult(feed_id, "stories", filed.added, filed.changed, hub=hub)
                 return _finish(session, claimed, now, result, fetched)
         except IntegrityError:
             # Another feed filed the same new story a moment before us: now it is known.
             if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def file_pushed(factory: sessionmaker[Session], feed_id: int, body: bytes, signature: str | None,
+                now: datetime | None = None) -> PollResult:
+    """A hub's push for the feed: its signature checked against our secret before anything
+    is read, then its items filed exactly as a poll files them. `pushed`, or `forged` (a
+    wrong or missing signature, or no subscription: ignored, as WebSub asks), or `failed`
+    (signed but unreadable). FeedNotFound for an unknown id."""
+    now = now or utcnow()
+    with factory() as session:
+        row = session.execute(select(Feed.hub_secret, Feed.hub_state, Feed.topics, Feed.category_topics,
+                                     Feed.featured, Feed.featured_categories).where(Feed.id == feed_id)).one_or_none()
+    if row is None:
+        raise FeedNotFound(f"no feed with id {feed_id}")
+    if row.hub_state not in ("requested", "verified") or not signature_matches(row.hub_secret, body, signature):
+        result = PollResult(feed_id, "forged")
+    else:
+        mapping = Mapping(tuple(row.topics or ()), dict(row.category_topics or {}), row.featured,
+                          tuple(row.featured_categories or ()))
+        try:
+            stories = [apply_mapping(story, mapping) for story in parse_feed_source(body)]
+        except ParseError as exc:
+            result = PollResult(feed_id, "failed", error=f"a pushed update could not be read: {exc}")
+        else:
+            result = _file_retrying(factory, feed_id, stories, now)
+    POLLS.labels(f"push_{result.outcome}").inc()
+    log.info("feed %s push: %s", feed_id, result.outcome,
+             extra={"feed_id": feed_id, "outcome": result.outcome, "added": result.added, "error": result.error})
+    return result
+
+
+def _file_retrying(factory: sessionmaker[Session], feed_id: int, stories: list[StoryIn], now: datetime) -> PollResult:
+    for attempt in (1, 2):
+        try:
+            with factory.begin() as session:
+                filed = _file_items(session, feed_id, stories, now)
+                return PollResult(feed_id, "pushed", filed.added, filed.changed)
+        except IntegrityError:
+            if attempt == 2:  # a poll filed the same new item a moment before: now it is known
                 raise
     raise AssertionError("unreachable")
 
@@ -205,7 +261,9 @@ def _finish(session: Session, claimed: _Claimed, now: datetime, result: PollResu
     }
     if fetched is not None:  # a good answer: 2xx, or 304 to our validators
         if fetched.status != 304:
-            values.update(etag=_header(fetched, "etag"), last_modified=_header(fetched, "last-modified"))
+            values.update(etag=_header(fetched, "etag"), last_modified=_header(fetched, "last-modified"),
+                          hub_url=result.hub.hub if result.hub else None,
+                          hub_topic=result.hub.topic if result.hub else None)
         if fetched.moved_to and fetched.moved_to != claimed.url and session.scalar(
                 select(Feed.id).where(Feed.url == fetched.moved_to)) is None:
             log.info("feed %s moved for good to %s", claimed.id, fetched.moved_to, extra={"feed_id": claimed.id})

@@ -290,9 +290,13 @@ def checked_url(url: str) -> str:
 
 
 def fetch(url: str, *, headers: Mapping[str, str] | None = None, max_bytes: int = FETCH_MAX_BYTES,
-          deadline_seconds: float = FETCH_DEADLINE_SECONDS, max_redirects: int = FETCH_MAX_REDIRECTS) -> Fetched:
-    """GET `url` safely (see the module's docstring). A 2xx, or a 304 to a conditional
-    request, is returned; anything else raises a `FetchError` subclass."""
+          deadline_seconds: float = FETCH_DEADLINE_SECONDS, max_redirects: int = FETCH_MAX_REDIRECTS,
+          form: Mapping[str, str] | None = None) -> Fetched:
+    """GET `url` safely (see the module's docstring); with `form`, POST it form-encoded
+    (a WebSub hub's subscription request) and follow no redirect. A 2xx, or a 304 to a
+    conditional request, is returned; anything else raises a `FetchError` subclass."""
+    if form is not None:
+        max_redirects = 0
     deadline = time.monotonic() + deadline_seconds
     request_headers = {"User-Agent": user_agent(), "Accept": "*/*", **(headers or {})}
     current = url
@@ -310,7 +314,8 @@ def fetch(url: str, *, headers: Mapping[str, str] | None = None, max_bytes: int 
                     raise _Refused("refused (redirect loop)", f"{target} again")
                 seen.add(target)
                 previous = target
-                with client.stream("GET", target, headers=request_headers) as response:
+                with client.stream("GET" if form is None else "POST", target, headers=request_headers,
+                                   data=form) as response:
                     if response.status_code in REDIRECT_STATUSES:
                         location = response.headers.get("location")
                         if not location:

@@ -549,6 +549,16 @@ class Feed(Base):
     # poll one feed at once); past it, a crashed poller's claim is void.
     polling_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # WebSub: the hub and topic the feed advertises (written by each full poll), and our
+    # subscription there: its state (requested, verified, denied, failed), the secret the
+    # hub signs pushes with, when the hub's lease ends and when we last asked.
+    hub_url: Mapped[str | None] = mapped_column(String(2048))
+    hub_topic: Mapped[str | None] = mapped_column(String(2048))
+    hub_state: Mapped[str | None] = mapped_column(String(16))
+    hub_secret: Mapped[str | None] = mapped_column(String(128))
+    hub_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    hub_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    hub_error: Mapped[str | None] = mapped_column(String(500))
 
 
 class FeedItem(Base):

@@ -21,8 +21,9 @@ from digest.stories.ingest import (
 )
 from digest.stories.library import StoryFilter, get_story, search_stories, set_story_flags
 from digest.stories.parse import ParseError, StoryIn, parse_datetime, parse_json, story_from_fields
+from digest.stories.formats import FeedHub, feed_hub
 from digest.stories.urls import canonical_url
 
-__all__ = ["IngestResult", "ParseError", "StoryFilter", "StoryIn", "canonical_url", "get_story", "ingest_source",
+__all__ = ["FeedHub", "IngestResult", "ParseError", "StoryFilter", "StoryIn", "canonical_url", "feed_hub", "get_story", "ingest_source",
            "load_source", "parse_datetime", "parse_feed_source", "parse_json", "parse_source", "search_stories",
            "set_story_flags", "story_from_fields", "upsert_stories"]

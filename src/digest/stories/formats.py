@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
+import io
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+import feedparser
 from lxml import etree
 
 from digest.infra import load_json
@@ -27,6 +29,7 @@ from digest.stories.parse import (
     _check_title,
     _check_url,
     _guid,
+    detect_format,
     html_to_text,
     normalise_topics,
     one_line,
@@ -269,3 +272,49 @@ def _sitemap_story(url: Any) -> StoryIn:
         guid=canonical_url(address),  # the page is the item: its address is its id
         categories=categories,
     )
+
+
+# ---------------------------------------------------------------- WebSub discovery
+
+
+@dataclass(frozen=True)
+class FeedHub:
+    """Where a feed pushes its updates: a WebSub hub, and the topic (the feed's own URL as
+    the hub knows it) to subscribe to."""
+
+    hub: str
+    topic: str
+
+
+def feed_hub(data: bytes, fetched_from: str) -> FeedHub | None:
+    """The hub a feed advertises (`<link rel="hub">`, `<atom:link rel="hub">` in RSS, a JSON
+    Feed's `hubs` of type WebSub) and its topic (`rel="self"` / `feed_url`, else the URL it
+    was fetched from); None when it names no http(s) hub."""
+    if b"hub" not in data:  # most feeds: no second parse
+        return None
+    kind = detect_format(data)
+    hub, topic = None, None
+    if kind == "json":
+        try:
+            document = _load(data)
+        except ParseError:
+            return None
+        if isinstance(document, dict):
+            hubs = document.get("hubs") if isinstance(document.get("hubs"), list) else []
+            hub = next((str(h.get("url")) for h in hubs
+                        if isinstance(h, dict) and str(h.get("type", "")).lower() == "websub" and h.get("url")), None)
+            topic = document.get("feed_url") if isinstance(document.get("feed_url"), str) else None
+    elif kind == "feed":
+        try:
+            parsed = feedparser.parse(io.BytesIO(data))
+        except Exception:  # noqa: BLE001 - hostile bytes: no hub, the poll reports the parse
+            return None
+        links = parsed.feed.get("links", []) if hasattr(parsed, "feed") else []
+        hub = next((link.get("href") for link in links if link.get("rel") == "hub" and link.get("href")), None)
+        topic = next((link.get("href") for link in links if link.get("rel") == "self" and link.get("href")), None)
+    if not hub:
+        return None
+    try:
+        return FeedHub(_check_url(hub, "hub"), _check_url(topic or fetched_from, "topic"))
+    except ParseError:
+        return None

@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from digest.config import load_sendgrid_key
+from digest.store import utcnow
 from digest.feedback import (
     CertificateUnavailable,
     FeedbackEvent,
@@ -38,10 +39,16 @@ from digest.feedback import (
     verify_sendgrid,
     verify_sns,
 )
+from digest.feeds import FeedNotFound, file_pushed, verify
 from digest.infra import JSON_MAX_DEPTH, JsonTooDeep, load_json
 from digest.web.deps import Services, services_of
 from digest.web.forms import BadRequest, read_body
-from digest.web.limits import INBOUND_BODY_MAX_BYTES, SENDGRID_BODY_MAX_BYTES, SES_BODY_MAX_BYTES
+from digest.web.limits import (
+    INBOUND_BODY_MAX_BYTES,
+    SENDGRID_BODY_MAX_BYTES,
+    SES_BODY_MAX_BYTES,
+    WEBSUB_BODY_MAX_BYTES,
+)
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -239,3 +246,37 @@ async def inbound_hook(request: Request) -> Response:
     await run_in_threadpool(services.enqueue_inbound, raw)  # a broker round trip: off the event loop
     return Response(json.dumps({"status": "accepted"}), status_code=202, media_type="application/json")
 
+
+
+# ------------------------------------------------------------------ WebSub
+
+
+@router.get("/hooks/websub/{feed_id}")
+async def websub_verify(request: Request, feed_id: int) -> Response:
+    """A hub verifying our intent (WebSub 5.3): its challenge echoed only when the mode and
+    topic match a subscription we asked for (or, to unsubscribe, a feed we no longer
+    follow); 404 otherwise, so nobody subscribes us to what we did not ask for."""
+    query = request.query_params
+    mode, topic, challenge = query.get("hub.mode", ""), query.get("hub.topic", ""), query.get("hub.challenge", "")
+    if mode in ("subscribe", "unsubscribe") and not challenge:
+        raise BadRequest(400, "Bad request", "hub.challenge is missing.")
+    factory = services_of(request).factory
+    answer = await run_in_threadpool(verify, factory, feed_id, mode, topic, challenge,
+                                     query.get("hub.lease_seconds"), utcnow(), query.get("hub.reason"))
+    if answer is None:
+        raise BadRequest(404, "Not found", "No such subscription.")
+    return Response(answer, media_type="text/plain")
+
+
+@router.post("/hooks/websub/{feed_id}")
+async def websub_push(request: Request, feed_id: int) -> Response:
+    """A hub's push of the feed's new content, signed with our secret (X-Hub-Signature).
+    Filed within the request; a wrong signature is ignored but still answered 2xx, as
+    WebSub asks (the hub learns nothing it could try again with)."""
+    body = await read_body(request, WEBSUB_BODY_MAX_BYTES)
+    factory = services_of(request).factory
+    try:
+        result = await run_in_threadpool(file_pushed, factory, feed_id, body, request.headers.get("x-hub-signature"))
+    except FeedNotFound:
+        raise BadRequest(404, "Not found", "No such subscription.") from None
+    return _ok(status="accepted" if result.outcome == "pushed" else "ignored")

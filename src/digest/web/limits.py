@@ -23,6 +23,8 @@ API_BODY_MAX_BYTES = 1024 * 1024
 SES_BODY_MAX_BYTES = 1024 * 1024
 SENDGRID_BODY_MAX_BYTES = 4 * 1024 * 1024
 INBOUND_BODY_MAX_BYTES = 1024 * 1024
+# A WebSub push carries the feed itself: as large as a polled feed may be.
+WEBSUB_BODY_MAX_BYTES = 10 * 1024 * 1024
 STORY_UPLOAD_MAX_BYTES = 2 * 1024 * 1024
 # A CSV sent as a JSON string: every quote and line break escaped doubles at worst.
 API_IMPORT_MAX_BYTES = 2 * CSV_UPLOAD_MAX_BYTES + 64 * 1024
@@ -39,6 +41,7 @@ ROUTE_LIMITS: tuple[tuple[str, int], ...] = (
     ("/hooks/ses", SES_BODY_MAX_BYTES),
     ("/hooks/sendgrid", SENDGRID_BODY_MAX_BYTES),
     ("/hooks/inbound", INBOUND_BODY_MAX_BYTES),
+    ("/hooks/websub/", WEBSUB_BODY_MAX_BYTES),
     ("/editor/readers/import", CSV_UPLOAD_MAX_BYTES),
     ("/editor/stories/upload", STORY_UPLOAD_MAX_BYTES),
 )

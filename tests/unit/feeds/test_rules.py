@@ -58,3 +58,34 @@ def test_a_featured_feed_or_category_marks_the_story_featured() -> None:
     assert apply_mapping(story(), Mapping(featured=True)).featured is True
     assert apply_mapping(story(), Mapping(featured_categories=("local news",))).featured is True
     assert apply_mapping(story(), Mapping(featured_categories=("sport",))).featured is None
+
+
+def test_a_subscription_is_asked_for_when_there_is_a_hub_and_no_live_lease() -> None:
+    from digest.feeds import needs_subscription
+
+    assert not needs_subscription(None, None, None, None, NOW)
+    assert needs_subscription("https://hub.example/", None, None, None, NOW)
+    assert not needs_subscription("https://hub.example/", "requested", None, NOW - timedelta(minutes=59), NOW)
+    assert needs_subscription("https://hub.example/", "failed", None, NOW - timedelta(minutes=61), NOW)
+    assert not needs_subscription("https://hub.example/", "verified", NOW + timedelta(days=2), NOW, NOW)
+    assert needs_subscription("https://hub.example/", "verified", NOW + timedelta(hours=23), NOW, NOW)
+
+
+@pytest.mark.parametrize(("header", "ok"), [
+    ("sha256=4e2a0d3fdc8ab1d9d12d9e03d8ef9c5e61ab6b0dd0a6e5b6f0c0bd03b1be4b7c", False),  # another body's
+    (None, False), ("", False), ("sha256", False), ("md5=abc", False),
+])
+def test_a_push_signature_must_be_the_bodys_hmac(header: str | None, ok: bool) -> None:
+    import hashlib
+    import hmac
+
+    from digest.feeds import signature_matches
+
+    body = b"<rss/>"
+    for method in ("sha1", "sha256", "sha384", "sha512"):
+        good = f"{method}={hmac.new(b'secret', body, getattr(hashlib, method)).hexdigest()}"
+        assert signature_matches("secret", body, good)
+        assert signature_matches("secret", body, good.upper().replace(method.upper(), method))
+        assert not signature_matches("other", body, good)
+        assert not signature_matches(None, body, good)
+    assert signature_matches("secret", body, header) is ok
