@@ -33,7 +33,9 @@ GONE = b"<p>taken down</p>"
 def publisher(live: Stack) -> Iterator[LocalServer]:
     routes = {"/rss.xml": conditional(RSS, '"v1"', LAST_MODIFIED),
               "/missing.xml": page(b"<p>secret internal detail</p>", status=404),
-              "/gone.xml": page(GONE, status=410), "/paused.xml": page(RSS, "application/rss+xml")}
+              # Named so that their addresses' order is not the order they are listed in.
+              "/z-gone.xml": page(GONE, status=410), "/b-paused.xml": page(RSS, "application/rss+xml"),
+              "/a-missing.xml": page(b"<p>secret internal detail</p>", status=404)}
     with local_server(routes, port=live.publisher_port) as server:
         yield server
 
@@ -241,11 +243,11 @@ def test_remove_asks_first_and_the_stories_stay(live: Stack, publisher: LocalSer
 
 def test_ops_cannot_change_feeds_and_sees_those_needing_a_look_first_on_ops(
         live: Stack, web: str, publisher: LocalServer, editor: httpx.Client) -> None:
-    good, failing, gone = publisher.url("/rss.xml"), publisher.url("/missing.xml"), publisher.url("/gone.xml")
+    good, failing, gone = publisher.url("/rss.xml"), publisher.url("/a-missing.xml"), publisher.url("/z-gone.xml")
     for url in (good, failing, gone):
         follow(editor, add(editor, url))
     ids = feed_ids(live)
-    paused = publisher.url("/paused.xml")
+    paused = publisher.url("/b-paused.xml")
     follow(editor, add(editor, paused))
     follow(editor, post(editor, f"/editor/feeds/{feed_ids(live)[paused]}/pause"))
 

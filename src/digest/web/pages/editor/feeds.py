@@ -104,7 +104,8 @@ def _row(feed: Feed, stories: int, new: int, now: datetime) -> dict[str, Any]:
     return {"feed": feed, "state": state, "state_words": state_words(feed), "stories": stories,
             "needs_look": state in ("stopped", "failing"), "last": last_poll_words(feed, new),
             "last_ago": relative(feed.last_fetched_at, now),
-            "next": relative(feed.next_poll_at, now) if feed.active else "not polled while paused",
+            "next": ("not polled while paused" if not feed.active
+                     else "due now" if feed.next_poll_at <= now else relative(feed.next_poll_at, now)),
             "every": _plural(feed.every_minutes, "minute")}
 
 
