@@ -15,7 +15,7 @@ from digest.cli.common import UserError, out, print_json, require_database, tabl
 from digest.config import get_settings
 from digest.editions import get_edition, list_editions
 from digest.infra import process_client
-from digest.observe import QueueSnapshot, queue_snapshot
+from digest.observe import FeedHealth, QueueSnapshot, feed_health, queue_snapshot
 from digest.store import session_scope, utcnow
 
 STATUS_ERROR_GROUPS = 8
@@ -27,7 +27,8 @@ def status(
     watch: Annotated[bool, typer.Option("--watch", help="Redraw every 2 s until Ctrl-C.")] = False,
 ) -> None:
     """Per edition: planned, sent, failed, bounced, skipped, pending, send rate and ETA;
-    the queue and the most common errors."""
+    the queue and the most common errors; without an id, the feeds' health in one line
+    (`--json` prints the editions only: `digest feeds list --json` has the feeds)."""
     require_database()
     if watch and as_json:
         raise UserError("--watch draws tables; use --json without it")
@@ -37,13 +38,13 @@ def status(
             editions = [h.as_dict() for h in current.editions]
             print_json(editions[0] if edition_id is not None else editions)
         else:
-            out.print(tables(current))
+            out.print(view(current, edition_id))
         return
-    with Live(tables(snapshot(edition_id)), console=out, refresh_per_second=1) as live:
+    with Live(view(snapshot(edition_id), edition_id), console=out, refresh_per_second=1) as live:
         try:
             while True:
                 time.sleep(2)
-                live.update(tables(snapshot(edition_id)))
+                live.update(view(snapshot(edition_id), edition_id))
         except KeyboardInterrupt:
             pass
 
@@ -54,6 +55,22 @@ def snapshot(edition_id: int | None) -> QueueSnapshot:
         editions = [get_edition(session, edition_id)] if edition_id is not None else list_editions(session)
         return queue_snapshot(session, editions, utcnow(), process_client(settings.redis_url or settings.broker_url),
                               settings.task_queue, error_limit=STATUS_ERROR_GROUPS)
+
+
+def feeds_line(health: FeedHealth) -> Text:
+    """feeds: 3 polled and well, 1 failing, 1 paused; and each one not well, with why."""
+    lines = [f"feeds: {health.active} polled and well, {health.failing} failing, {health.paused} paused"]
+    lines += [f"  feed {a.id} {a.state}: {a.url}: {a.reason}" for a in health.alerts]
+    return Text("\n".join(lines))
+
+
+def view(current: QueueSnapshot, edition_id: int | None) -> Any:
+    """The tables; for the whole queue, the feeds' line after them."""
+    if edition_id is not None:
+        return tables(current)
+    with session_scope() as session:
+        health = feed_health(session)
+    return Group(tables(current), feeds_line(health))
 
 
 def _duration(seconds: int | None) -> str:

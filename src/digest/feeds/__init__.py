@@ -18,15 +18,20 @@ from digest.feeds.registry import (
     FeedNotFound,
     FeedSettings,
     add_feed,
+    check_feed,
     edit_feed,
+    feed_state,
     get_feed,
     list_feeds,
+    new_in_last_poll,
     remove_feed,
     set_active,
 )
 from digest.feeds.rules import (
     BACKOFF_CAP,
     DEFAULT_EVERY_MINUTES,
+    EVERY_MINUTES_MAX,
+    EVERY_MINUTES_MIN,
     MAX_FAILURES,
     Mapping,
     apply_mapping,
@@ -36,8 +41,9 @@ from digest.feeds.rules import (
 from digest.feeds.websub import CALLBACK_PATH, needs_subscription, signature_matches, subscribe, verify
 
 __all__ = [
-    "BACKOFF_CAP", "CALLBACK_PATH", "CLAIM_SECONDS", "DEFAULT_EVERY_MINUTES", "MAX_FAILURES", "POLLS", "POLL_SECONDS", "FeedError",
-    "FeedExists", "FeedNotFound", "FeedSettings", "Mapping", "PollResult", "add_feed", "apply_mapping", "due_feeds",
-    "edit_feed", "file_pushed", "get_feed", "list_feeds", "needs_subscription", "next_poll", "poll_feed", "remove_feed",
+    "BACKOFF_CAP", "CALLBACK_PATH", "CLAIM_SECONDS", "DEFAULT_EVERY_MINUTES", "EVERY_MINUTES_MAX", "EVERY_MINUTES_MIN",
+    "MAX_FAILURES", "POLLS", "POLL_SECONDS", "FeedError", "FeedExists", "FeedNotFound", "FeedSettings", "Mapping",
+    "PollResult", "add_feed", "apply_mapping", "check_feed", "due_feeds", "edit_feed", "feed_state", "file_pushed",
+    "get_feed", "list_feeds", "needs_subscription", "new_in_last_poll", "next_poll", "poll_feed", "remove_feed",
     "retry_after", "set_active", "signature_matches", "subscribe", "verify",
 ]

@@ -67,10 +67,24 @@ def _words(raw: str | Iterable[str] | None) -> list[str]:
     return list(dict.fromkeys(str(item).strip().lower() for item in items if str(item).strip()))
 
 
-def _checked(settings: FeedSettings, allowed_topics: list[str]) -> dict[str, Any]:
-    """The settings given, checked all at once: FeedError names every bad field."""
+def check_feed(url: str | None, settings: FeedSettings, allowed_topics: list[str]) -> dict[str, Any]:
+    """A feed's address (unless None) and settings, checked all at once without storing
+    anything: FeedError names every bad field. The checked values by field name."""
+    return _checked(settings, allowed_topics, url)
+
+
+def _checked(settings: FeedSettings, allowed_topics: list[str], url: str | None = None) -> dict[str, Any]:
+    """The settings given (and the address, unless None), checked all at once: FeedError
+    names every bad field."""
     values: dict[str, Any] = {}
     bad: dict[str, str] = {}
+    url_message = ""
+    if url is not None:
+        try:
+            values["url"] = check_url(url)
+        except FeedError as exc:
+            bad.update(exc.fields)
+            url_message = exc.message
     if settings.every_minutes is not None:
         if not EVERY_MINUTES_MIN <= settings.every_minutes <= EVERY_MINUTES_MAX:
             bad["every_minutes"] = f"Between {EVERY_MINUTES_MIN} and {EVERY_MINUTES_MAX} minutes."
@@ -91,14 +105,15 @@ def _checked(settings: FeedSettings, allowed_topics: list[str]) -> dict[str, Any
     if settings.featured_categories is not None:
         values["featured_categories"] = _words(settings.featured_categories)
     if bad:
-        raise FeedError("; ".join(f"{name}: {why}" for name, why in bad.items()), fields=bad)
+        raise FeedError("; ".join([url_message] * bool(url_message)
+                                  + [f"{name}: {why}" for name, why in bad.items() if name != "url"]), fields=bad)
     return values
 
 
 def add_feed(session: Session, url: str, settings: FeedSettings, allowed_topics: list[str]) -> Feed:
     """A new feed, due at once (its first poll is the caller's to ask for)."""
-    address = check_url(url)
-    values = _checked(settings, allowed_topics)
+    values = _checked(settings, allowed_topics, url)
+    address = values.pop("url")
     if session.scalar(select(Feed.id).where(Feed.url == address)) is not None:
         raise FeedExists(f"the feed {address} is already registered")
     feed = Feed(url=address, every_minutes=values.get("every_minutes", DEFAULT_EVERY_MINUTES),
@@ -122,9 +137,9 @@ def edit_feed(session: Session, feed_id: int, settings: FeedSettings, allowed_to
     """Change a feed's settings; {field: (was, now)} for each that changed. A new interval
     applies from the next poll."""
     feed = get_feed(session, feed_id)
-    values = _checked(settings, allowed_topics)
-    if url is not None and check_url(url) != feed.url:
-        address = check_url(url)
+    values = _checked(settings, allowed_topics, url)
+    address = values.pop("url", None)
+    if address is not None and address != feed.url:
         if session.scalar(select(Feed.id).where(Feed.url == address, Feed.id != feed.id)) is not None:
             raise FeedExists(f"the feed {address} is already registered")
         values["url"] = address
@@ -167,3 +182,21 @@ def list_feeds(session: Session) -> list[tuple[Feed, int]]:
     order = case((Feed.paused_reason.is_not(None), 0), (Feed.failures > 0, 1), else_=2)
     feeds = session.scalars(select(Feed).order_by(order, Feed.url)).all()
     return [(feed, counts.get(feed.id, 0)) for feed in feeds]
+
+
+def new_in_last_poll(session: Session) -> dict[int, int]:
+    """How many items each feed's last poll saw for the first time, by feed id (feeds whose
+    last poll brought none are missing). A poll stamps its new items' `first_seen_at` and
+    the feed's `last_fetched_at` with the same instant."""
+    rows = session.execute(
+        select(FeedItem.feed_id, func.count()).join(Feed, Feed.id == FeedItem.feed_id)
+        .where(FeedItem.first_seen_at == Feed.last_fetched_at).group_by(FeedItem.feed_id)).all()
+    return {feed_id: n for feed_id, n in rows}
+
+
+def feed_state(feed: Feed) -> str:
+    """`stopped` (it paused itself: `paused_reason` says why), `paused` (by staff),
+    `failing` (polled, but its last poll failed), or `active`."""
+    if not feed.active:
+        return "stopped" if feed.paused_reason else "paused"
+    return "failing" if feed.failures else "active"

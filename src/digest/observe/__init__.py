@@ -1,8 +1,10 @@
-"""Watching digest run: the health of the send queue (the ops view and `digest status`),
-Prometheus metrics (events counted where they happen, state read from the ledger at
-scrape time), and structured logs (one JSON object a line, ids at the top level).
+"""Watching digest run: the health of the send queue (the ops view and `digest status`)
+and of the feeds, Prometheus metrics (events counted where they happen, state read from
+the ledger at scrape time), and structured logs (one JSON object a line, ids at the top
+level).
 """
 
+from digest.observe.feeds import FeedAlert, FeedHealth, feed_health
 from digest.observe.health import (
     EditionCounts,
     EditionHealth,
@@ -24,8 +26,8 @@ from digest.observe.metrics import LedgerCollector, mark_process_dead
 from digest.observe.metrics import render as render_metrics
 
 __all__ = [
-    "EditionCounts", "EditionHealth", "ErrorGroup", "JsonFormatter", "LedgerCollector", "QueueSnapshot",
-    "configure", "edition_audiences", "edition_counts", "edition_health", "editions_by_status", "error_groups", "mark_process_dead",
-    "oldest_waiting_seconds", "pending_deliveries", "queue_depth", "queue_snapshot", "render_metrics",
-    "watched_editions",
+    "EditionCounts", "EditionHealth", "ErrorGroup", "FeedAlert", "FeedHealth", "JsonFormatter", "LedgerCollector",
+    "QueueSnapshot", "configure", "edition_audiences", "edition_counts", "edition_health", "editions_by_status",
+    "error_groups", "feed_health", "mark_process_dead", "oldest_waiting_seconds", "pending_deliveries", "queue_depth",
+    "queue_snapshot", "render_metrics", "watched_editions",
 ]

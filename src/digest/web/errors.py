@@ -44,7 +44,7 @@ TITLES: tuple[tuple[type[DigestError], str], ...] = (
     (Invalid, "Cannot do that"),
 )
 TITLES_BY_CODE = {"edition_not_found": "No such edition", "story_not_found": "No such story",
-                  "reader_not_found": "No such reader"}
+                  "reader_not_found": "No such reader", "feed_not_found": "No such feed"}
 _EDITION_PAGE = re.compile(r"^/editor/editions/(\d+)")
 _READER_PAGE = re.compile(r"^/editor/readers/(\d+)/")  # an action on a reader: back to them
 
@@ -71,6 +71,8 @@ def editor_back(path: str) -> str:
         return "/editor/readers"
     if path.startswith("/editor/users"):
         return "/editor/users"
+    if path.startswith("/editor/feeds"):
+        return "/editor/feeds"
     return "/editor"
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from digest import readers, staff
 from digest.editions.create import create_edition, parse_send_at
+from digest.feeds import FeedSettings, add_feed, set_active
 from digest.readers import add_subscriber
 from digest.store.engine import make_engine, session_factory
 from digest.store.migrate import upgrade
@@ -344,6 +345,26 @@ def test_status_json_shape(stocked: Workspace) -> None:
     assert isinstance(one, dict) and one == rows[0]
     assert str(one["id"]) == edition_id(stocked)
     assert one["status"] == "scheduled" and one["send_at"] == "2026-12-01T05:00:00+00:00"
+
+
+def test_status_ends_with_the_feeds_health(ws: Workspace) -> None:
+    engine = make_engine(f"sqlite:///{ws.database}")
+    with session_factory(engine).begin() as session:
+        add_feed(session, "https://news.example.com/well.xml", FeedSettings(), [])
+        failing = add_feed(session, "https://news.example.com/failing.xml", FeedSettings(), [])
+        failing.failures, failing.last_status, failing.last_error = 2, "failed", "could not fetch it: HTTP 500"
+        gone = add_feed(session, "https://news.example.com/gone.xml", FeedSettings(), [])
+        set_active(session, gone.id, False, datetime.now(UTC), "gone: could not fetch it: HTTP 410")
+        failing_id, gone_id = failing.id, gone.id
+    engine.dispose()
+
+    lines = ws.ok("status").splitlines()
+    at = lines.index("feeds: 1 polled and well, 1 failing, 1 paused")
+    assert lines[at + 1:at + 3] == [
+        f"  feed {gone_id} stopped: https://news.example.com/gone.xml: gone: could not fetch it: HTTP 410",
+        f"  feed {failing_id} failing: https://news.example.com/failing.xml: 2 failed polls in a row: "
+        "could not fetch it: HTTP 500"]
+    assert isinstance(ws.json("status"), list)  # the JSON stays the editions, as documented
 
 
 def test_tables_print_titles_and_subjects_as_they_are(ws: Workspace) -> None:

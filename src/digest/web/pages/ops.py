@@ -16,7 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
 from digest import actions
-from digest.observe import QueueSnapshot, queue_snapshot, watched_editions
+from digest.observe import QueueSnapshot, feed_health, queue_snapshot, watched_editions
 from digest.store import AuditEntry, utcnow
 from digest.web.deps import CheckedForm, OpsUser, Services, actor, services_of, staff_page
 from digest.web.forms import BadRequest
@@ -30,13 +30,14 @@ PASSWORD_CHANGED = "Password changed. Other browsers signed in as you were signe
 
 
 def snapshot(services: Services) -> dict[str, Any]:
-    """The queue now (digest.observe, as `digest status` sees it), with the workers online
-    and the sending limits."""
+    """The queue now (digest.observe, as `digest status` sees it), with the workers online,
+    the sending limits and the feeds' health."""
     now = utcnow()
     settings = services.settings
     with services.factory() as session:
         current: QueueSnapshot = queue_snapshot(session, watched_editions(session, now), now, services.redis,
                                                 settings.task_queue)
+        feeds = feed_health(session)
     return {
         "now": now, "editions": current.editions, "errors": current.errors,
         "oldest_waiting_seconds": current.oldest_waiting_seconds, "queue": current.queue,
@@ -44,7 +45,8 @@ def snapshot(services: Services) -> dict[str, Any]:
         "paused": current.paused,
         "limits": {"global": settings.rate_limit_per_second, "domains": settings.domain_limits,
                    "smtp": [t.url.split("@")[-1] for t in settings.smtp_targets]},
-        "json": current.as_json(),
+        "feeds": feeds,
+        "json": {**current.as_json(), "feeds": feeds.as_json()},
     }
 
 
