@@ -163,7 +163,7 @@ def _poll_claimed(factory: sessionmaker[Session], claimed: _Claimed, now: dateti
     if fetched.status == 304:
         return _record(factory, claimed, now, PollResult(feed_id, "not_modified"), fetched)
     try:
-        stories = [apply_mapping(story, claimed.mapping) for story in parse_feed_source(fetched.body)]
+        stories = [apply_mapping(story, claimed.mapping) for story in parse_feed_source(fetched.body, fetched.url)]
         hub = feed_hub(fetched.body, fetched.url)
     except ParseError as exc:
         return _record(factory, claimed, now, PollResult(feed_id, "failed", error=f"could not read {url}: {exc}"))

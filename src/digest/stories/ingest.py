@@ -100,20 +100,14 @@ def parse_source(data: bytes, *, url: str | None = None, origin: str = "") -> li
     return [story]
 
 
-# What a polled feed may hold; "sitemap" (a news sitemap) where the parser knows it.
-FEED_FORMATS = frozenset({"feed", "json", "sitemap"})
-
-
-def parse_feed_source(data: bytes) -> list[StoryIn]:
-    """The stories of a polled feed's bytes (RSS, Atom, JSON Feed, a news sitemap or
-    digest's JSON list); ParseError for anything else: an HTML page or plain text where a
-    feed was expected is a broken feed URL, not an article to ingest."""
-    kind = detect_format(data)
-    if kind == "html":
+def parse_feed_source(data: bytes, origin: str = "") -> list[StoryIn]:
+    """The stories of a polled feed's bytes: RSS, Atom, JSON Feed, a news sitemap, digest's
+    JSON list, or a plain-text article (title line, date line, paragraphs: one story, at
+    `origin`). An HTML page where a feed was expected is a ParseError: a broken feed URL
+    (a home page, a login wall), not an article to ingest every few minutes."""
+    if detect_format(data) == "html":
         raise ParseError("not a feed: the address answers with an HTML page")
-    if kind not in FEED_FORMATS:
-        raise ParseError("not a feed: neither RSS, Atom, JSON Feed nor a news sitemap")
-    return parse_source(data)
+    return parse_source(data, origin=origin)
 
 
 def _publisher_hosts() -> frozenset[str]:

@@ -183,7 +183,7 @@ def test_failures_back_off_and_the_feed_pauses_itself_after_too_many(factory: se
     (page(b"<!doctype html><html><head><title>Home</title></head><body>news</body></html>"),
      "not a feed: the address answers with an HTML page"),
     (page(b"<rss version='2.0'><channel><item><title>cut", "application/rss+xml"), "truncated"),
-    (page(b"just some text\nnot a feed\n\nreally", "text/plain"), "not a feed: neither RSS"),
+    (page(b"just some text\nnot a feed\n\nreally", "text/plain"), "date line: not a date: 'not a feed'"),
     (huge(11 * 1024 * 1024), "too large"),
     (redirect("/loop"), "redirect loop"),
 ])
@@ -289,3 +289,17 @@ def test_ten_thousand_items_and_absurd_dates_are_bounded_and_skipped(factory: se
     assert result.outcome == "stories" and result.added == 1000  # the first 1,000 with a believable date
     kept = stories(factory)
     assert items[0][1] not in kept and items[1000][1] in kept and items[1001][1] not in kept
+
+
+def test_a_plain_text_article_is_a_feed_of_one_story_at_its_address(factory: sessionmaker[Session],
+                                                                    server: LocalServer) -> None:
+    from digest.stories import load_source
+
+    server.routes["/article.txt"] = page(load_source("sample:sample_article.txt"), "text/plain; charset=utf-8")
+    feed_id = register(factory, server.url("/article.txt"))
+
+    result = poll_feed(factory, feed_id, force=True)
+
+    assert (result.outcome, result.added) == ("stories", 1)
+    [story] = stories(factory).values()
+    assert story.url == server.url("/article.txt") and story.title.startswith("Zelensky Insists Bakhmut")
