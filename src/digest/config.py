@@ -153,6 +153,10 @@ class Settings(BaseSettings):
     confirm_token_max_age_days: int = Field(7, ge=1, le=90)
     # A second sign-up for the same address within this time sends no second email.
     subscribe_cooldown_seconds: int = Field(600, ge=0)
+    # Every "check your inbox" answer takes at least this long, whatever the address's state:
+    # a new reader costs a few inserts and a broker round trip, a known one a lookup, and
+    # the difference would tell who is subscribed. Above the slowest path on a busy machine.
+    subscribe_answer_ms: int = Field(300, ge=0, le=5000)
     subscribe_limit_per_ip_per_hour: int = Field(20, ge=1)
     # Counted on the mailbox (readers.mailbox_key: plus-tags, and gmail's dots, removed).
     subscribe_limit_per_address_per_hour: int = Field(5, ge=1)

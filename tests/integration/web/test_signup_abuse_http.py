@@ -3,17 +3,21 @@ reaches the confirmation mail, and the limits count an address's variants as one
 
 from __future__ import annotations
 
+import statistics
+import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from digest.readers import add_subscriber, suppress
 from digest.store.models import Notice
 from tests.support.front_door import CONFIRMATIONS_PER_DOMAIN_PER_HOUR, FrontDoor
 from tests.support.mail import html_part, mail_to, text_part, wait_for_mail
 from tests.support.queries import count, reader_by_email
 from tests.support.stack import Stack, settle
-from tests.support.web import clear_rate_limits, h1, subscribe
+from tests.support.samples import TOPICS
+from tests.support.web import clear_rate_limits, csrf_token, h1, subscribe
 
 pytestmark = pytest.mark.integration
 
@@ -85,3 +89,34 @@ def test_confirmations_to_one_domain_stop_at_the_hourly_cap_with_the_same_answer
     assert sent == addresses[:CONFIRMATIONS_PER_DOMAIN_PER_HOUR]
     # Those over the cap are still pending readers: a later sign-up sends their confirmation.
     assert all(reader_by_email(live, a) is not None for a in addresses)
+
+
+def test_the_answer_takes_the_same_time_for_a_new_a_subscribed_and_a_suppressed_address(
+        live: Stack, client: httpx.Client) -> None:
+    """Medians of 20 sign-ups each, interleaved so the machine's load falls on all three
+    alike: within 10 % (a new address costs inserts and a broker round trip, a known one a
+    lookup; the answer is padded to DIGEST_SUBSCRIBE_ANSWER_MS)."""
+    rounds = 20
+    known = [f"known{n}@timing.example" for n in range(rounds)]
+    blocked = [f"blocked{n}@timing.example" for n in range(rounds)]
+    with live.factory.begin() as session:
+        for address in known:
+            add_subscriber(session, address, allowed_topics=TOPICS, confirmed=True)
+        for address in blocked:
+            suppress(session, address, "bounced")
+    token = csrf_token(client.get("/subscribe").text)
+    times: dict[str, list[float]] = {"new": [], "subscribed": [], "suppressed": []}
+    for n in range(rounds):
+        if n % 5 == 0:
+            clear_rate_limits(live)  # 15 sign-ups from one address per 5 rounds: under the hourly limit
+        for kind, address in (("new", f"new{n}@timing.example"), ("subscribed", known[n]),
+                              ("suppressed", blocked[n])):
+            started = time.perf_counter()
+            answer = client.post("/subscribe", data={"csrf_token": token, "email": address})
+            times[kind].append(time.perf_counter() - started)
+            assert (answer.status_code, h1(answer.text)) == (200, "Check your inbox")
+    medians = {kind: statistics.median(values) for kind, values in times.items()}
+    assert max(medians.values()) / min(medians.values()) < 1.10, medians
+    settle(live)
+    assert all(reader_by_email(live, f"new{n}@timing.example") is not None for n in range(rounds))
+    assert not any(mail_to(live, address) for address in blocked + known)  # nothing sent to either

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -150,7 +151,26 @@ def subscribe_preflight(request: Request) -> Response:
 
 @router.post("/subscribe")
 def subscribe(request: Request, form: FormDep) -> Response:
+    """Every answer that does not refuse the input takes DIGEST_SUBSCRIBE_ANSWER_MS at least,
+    whatever the address's state (new, pending, active, suppressed) and whether a robot
+    filled the honeypot: the time, like the text, never tells who is subscribed."""
+    started = time.monotonic()
     services = services_of(request)
+    settings = services.settings
+    answer = _subscribe(request, form, services)
+    if answer.status_code == 200:
+        _pad(started, settings.subscribe_answer_ms / 1000)
+    return answer
+
+
+def _pad(started: float, floor_seconds: float) -> None:
+    # A sync route runs on a worker thread: sleeping here holds no event loop.
+    left = started + floor_seconds - time.monotonic()
+    if left > 0:
+        time.sleep(left)
+
+
+def _subscribe(request: Request, form: Any, services: Services) -> Response:
     settings = services.settings
     origin = embed_origin(request, settings)
     if origin is None:
