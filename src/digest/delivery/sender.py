@@ -38,7 +38,7 @@ from digest.config import Settings
 from digest.delivery import ledger
 from digest.delivery.autopause import check_auto_pause
 from digest.delivery.journal import SendJournal, journal_dir, replay_orphans
-from digest.delivery.lease import LeaseKeeper
+from digest.delivery.lease import LeaseKeeper, lease_clock
 from digest.delivery.ledger import Result
 from digest.delivery.throttle import Throttle
 from digest.editions import choose, edition_view, lifecycle, live_candidates, reader_history
@@ -115,7 +115,6 @@ class BatchContent:
     minimum: int
     label: str  # the newsletter's slug, for metrics
     readers_loaded_at: float = 0.0  # time.monotonic() when the batch read its readers
-    claimed_at: float = 0.0  # time.monotonic() just before the claim set the lease
 
 
 def prepare_content(session: Session, edition_id: int, subscriber_ids: list[int], settings: Settings,
@@ -158,8 +157,8 @@ def send_batch(
         edition = session.get(Edition, edition_id)
         if edition is None or edition.status != EditionStatus.SENDING:
             return outcome  # paused, cancelled or gone: nothing to do, nothing to retry
+        claimed_at = lease_clock()  # before the wall clock the lease is computed from: see lease.py
         now = clock()
-        claimed_at = time.monotonic()
         # Readers who left since planning are claimed too and recorded as skipped by the
         # send loop, which checks every reader's status anyway: no separate statement.
         lease_until = now + timedelta(seconds=settings.lease_seconds)
@@ -167,7 +166,7 @@ def send_batch(
     outcome.claimed = len(claimed)
     if claimed:
         # Renewed from here on, whatever the batch is doing, until it ends (lease.py).
-        with LeaseKeeper(factory, edition_id, claimed[0].id, claimed[-1].id, lease_until, claimed_at,
+        with LeaseKeeper(factory, edition_id, claimed[0].id, claimed[-1].id, len(claimed), lease_until, claimed_at,
                          settings.lease_seconds, clock, threading.Lock()) as lease:
             with factory.begin() as session:
                 subscriber_ids = [row.subscriber_id for row in claimed]
@@ -175,7 +174,6 @@ def send_batch(
                 readers = {row.id: row for row in session.execute(_readers_query(session), {"ids": subscriber_ids})}
                 content = prepare_content(session, edition_id, subscriber_ids, settings, clock())
             content.readers_loaded_at = loaded_at
-            content.claimed_at = claimed_at
             _send_claimed(factory, content, claimed, readers, transport, settings, clock, outcome, lease)
     with factory.begin() as session:
         now = clock()
@@ -204,6 +202,7 @@ def _send_claimed(factory, content, claimed, readers, transport, settings, clock
     def flush() -> None:
         with lease.lock:  # never at the same time as a renewal of the same rows
             record_results(factory, edition_id, pending, settings, clock(), outcome)
+            lease.recorded(len(pending))
         journal.checkpoint()
         pending.clear()
 

@@ -13,6 +13,7 @@ from sqlalchemy import func, select, update
 
 from digest.config import Settings
 from digest.delivery import ledger
+from digest.delivery.lease import LeaseKeeper, lease_clock
 from digest.delivery.pipeline import release_due, sweep
 from digest.delivery.sender import send_batch
 from digest.mail.transport import RecordingTransport
@@ -143,3 +144,28 @@ def test_the_sweeper_leaves_an_editions_waiting_tasks_alone_while_one_of_its_bat
     assert sweep(factory, later, 1000, LEASE_SECONDS, lambda *args: enqueued.append(args)) == [edition_id]
     with factory() as session:
         assert session.get_one(Edition, edition_id).enqueued_at is not None
+
+
+def test_a_renewal_that_finds_a_row_claimed_elsewhere_ends_the_batchs_sending(factory) -> None:  # type: ignore[no-untyped-def]
+    """A renewal counts the rows it extended: fewer than the batch has unrecorded means its
+    lease ran out and another worker claimed some. The batch must not send again, even
+    though the renewal itself went through."""
+    edition_id, first_id, last_id = _release(factory, 10)
+    now = utcnow()
+    held = now + timedelta(seconds=LEASE_SECONDS)
+    claimed_at = lease_clock()
+    with factory.begin() as session:
+        rows = ledger.claim(session, edition_id, first_id, last_id, now, held)
+    keeper = LeaseKeeper(factory, edition_id, rows[0].id, rows[-1].id, len(rows), held, claimed_at,
+                         LEASE_SECONDS, utcnow, threading.Lock())
+    assert keeper.holds() and keeper.renew() and keeper.holds()
+    with keeper.lock:  # the send loop recorded three results
+        with factory.begin() as session:
+            session.execute(update(Delivery).where(Delivery.id.in_([r.id for r in rows[:3]]))
+                            .values(status="sent", lease_until=None))
+        keeper.recorded(3)
+    assert keeper.renew() and keeper.holds()
+    with factory.begin() as session:  # another worker's claim of one row (after ours ran out)
+        session.execute(update(Delivery).where(Delivery.id == rows[-1].id)
+                        .values(lease_until=utcnow() + timedelta(seconds=2 * LEASE_SECONDS)))
+    assert not keeper.renew() and not keeper.holds()
