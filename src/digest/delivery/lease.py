@@ -31,10 +31,11 @@ from digest.delivery import ledger
 
 log = logging.getLogger(__name__)
 
-# Renew every quarter of a lease: three renewals in a row may fail (a database hiccup of
-# up to three quarters of a lease) before the send loop must stop.
+# Renew every quarter of a lease: two renewals in a row may fail (a database hiccup of up to
+# half a lease) without effect; after a third the send loop stops, a quarter lease early.
 RENEW_FRACTION = 0.25
-# The send loop stops when less than this share of a lease is left since the last renewal.
+# The send loop stops when less than this share of a lease is left since the last renewal:
+# the time one message may take after the check, plus clock skew between hosts.
 MARGIN_FRACTION = 0.25
 
 
