@@ -290,11 +290,16 @@ def _send_loop(factory, content, claimed, readers, transport, settings, clock, p
                     stop_at = index + 1  # the connection is gone: leave the rest for the retry
                     break
     except SendError as exc:  # could not even connect: every claimed row was tried once
-        pending.extend(Result(row.id, row.subscriber_id, "transient", row.attempts, error=str(exc))
-                       for row in claimed)
+        if lease.holds():  # else they are left to the lease's end, as below
+            pending.extend(Result(row.id, row.subscriber_id, "transient", row.attempts, error=str(exc))
+                           for row in claimed)
         stop_at = len(claimed)
     # Untried rows go back to the queue (a pause, a dropped connection, a rate limit), or
-    # become final when the edition was cancelled.
+    # become final when the edition was cancelled; unless the lease is running out (a slow
+    # last message while renewals failed): then they may be another batch's soon, and
+    # releasing them would let a third claim what the second is sending.
+    if not lease.holds():
+        untouched_from = min(untouched_from, stop_at)
     cancelled = untried_outcome == "skipped"
     pending.extend(Result(row.id, row.subscriber_id, untried_outcome, row.attempts,
                           error="edition cancelled" if cancelled else None,
