@@ -62,7 +62,7 @@ class LeaseKeeper:
 
     def __init__(self, factory: sessionmaker[Session], edition_id: int, first_id: int, last_id: int,
                  rows: int, held_until: datetime, claimed_at: float, lease_seconds: float,
-                 clock: Callable[[], datetime], lock: threading.Lock) -> None:
+                 clock: Callable[[], datetime]) -> None:
         self._factory = factory
         self._key = (edition_id, first_id, last_id)
         self._unrecorded = rows  # claimed rows whose result is not in the database yet
@@ -72,7 +72,7 @@ class LeaseKeeper:
         self._held = [held_until]
         self._lease_seconds = lease_seconds
         self._clock = clock
-        self.lock = lock
+        self.lock = threading.Lock()
         # The time (lease_clock) before which the lease is surely ours: `claimed_at` was read
         # before the wall clock the claim's end came from.
         self._valid_until = claimed_at + lease_seconds

@@ -21,7 +21,6 @@ The guarantees, in the order the code keeps them:
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -167,7 +166,7 @@ def send_batch(
     if claimed:
         # Renewed from here on, whatever the batch is doing, until it ends (lease.py).
         with LeaseKeeper(factory, edition_id, claimed[0].id, claimed[-1].id, len(claimed), lease_until, claimed_at,
-                         settings.lease_seconds, clock, threading.Lock()) as lease:
+                         settings.lease_seconds, clock) as lease:
             with factory.begin() as session:
                 subscriber_ids = [row.subscriber_id for row in claimed]
                 loaded_at = time.monotonic()  # departures announced after this are news

@@ -157,7 +157,7 @@ def test_a_renewal_that_finds_a_row_claimed_elsewhere_ends_the_batchs_sending(fa
     with factory.begin() as session:
         rows = ledger.claim(session, edition_id, first_id, last_id, now, held)
     keeper = LeaseKeeper(factory, edition_id, rows[0].id, rows[-1].id, len(rows), held, claimed_at,
-                         LEASE_SECONDS, utcnow, threading.Lock())
+                         LEASE_SECONDS, utcnow)
     assert keeper.holds() and keeper.renew() and keeper.holds()
     with keeper.lock:  # the send loop recorded three results
         with factory.begin() as session:
