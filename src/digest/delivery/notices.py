@@ -91,8 +91,8 @@ def send_notice(factory: sessionmaker[Session], notice_id: int, transport: Trans
     """Send one notice at most once; returns its final or current status."""
     now = utcnow()
     with factory.begin() as session:
-        claimed = session.execute(_CLAIM, {"id": notice_id, "now": now,
-                                           "lease": now + timedelta(seconds=notice_lease_seconds(settings.lease_seconds))}).first()
+        lease = now + timedelta(seconds=notice_lease_seconds(settings.lease_seconds))
+        claimed = session.execute(_CLAIM, {"id": notice_id, "now": now, "lease": lease}).first()
         if claimed is None:
             notice = session.get(Notice, notice_id)
             return notice.status.value if notice else "missing"
