@@ -90,8 +90,9 @@ def test_a_batch_whose_renewals_fail_stops_before_its_lease_can_be_taken(factory
     started = time.monotonic()
     outcome = send_batch(factory, *batch, paced, _settings())
     stopped_after = time.monotonic() - started
-    # It stopped at three quarters of the lease (the margin is a quarter), never after it.
-    assert LEASE_SECONDS * 0.7 < stopped_after < LEASE_SECONDS * 0.8 + 0.5, stopped_after
+    # It stopped at three quarters of the lease (the margin is a quarter): before the lease
+    # could be taken over, with room to spare for the message in flight.
+    assert LEASE_SECONDS * 0.7 < stopped_after < LEASE_SECONDS - 0.5, stopped_after
     assert 0 < len(paced.sent) < 60 and outcome.counts == {"sent": len(paced.sent)}
     now = utcnow()
     with factory() as session:
