@@ -93,7 +93,8 @@ def editions_needing_sweep(session: Session, now: datetime, lease_seconds: int) 
     That is work lost with a dead worker or a restarted Redis (which keeps no queue on
     disk here): the database re-derives it, the sweeper re-enqueues it. Three signs:
     - a lease that ran out since the last enqueue: its holder died (a live one renews, and
-      every result clears the lease), so its rows go out again at once;
+      every result clears the lease), so its rows go out again at once (a dead holder's
+      lease ends before the enqueue that re-sends its rows, so one death, one enqueue);
     - work that became due since the last enqueue (a retry time, a reader's local hour);
     - work never claimed for a lease since the last enqueue while no batch of the edition
       is running: its tasks were lost with Redis' queue. Not while a batch runs: a big
@@ -113,15 +114,16 @@ def editions_needing_sweep(session: Session, now: datetime, lease_seconds: int) 
             *extra,
         )
 
-    newly_due = free_work(Delivery.next_attempt_at > Edition.enqueued_at)
-    holder_died = free_work(Delivery.lease_until.is_not(None), Delivery.lease_until > Edition.enqueued_at)
-    running = work(Delivery.lease_until >= now)
+    # The first two signs in one EXISTS: with no index on lease_until (claims stay heap-only
+    # updates), finding none reads the edition's queued rows, ~0.15 s at a million, so once.
+    news = free_work((Delivery.next_attempt_at > Edition.enqueued_at) | (Delivery.lease_until > Edition.enqueued_at))
+    running = work(Delivery.lease_until >= now)  # found among the first rows while batches run
     lost_tasks = (Edition.enqueued_at < quiet_since) & ~running
     return list(
         session.scalars(
             select(Edition.id).where(
                 Edition.status == EditionStatus.SENDING,
-                ((Edition.enqueued_at.is_(None)) | lost_tasks | newly_due | holder_died),
+                ((Edition.enqueued_at.is_(None)) | lost_tasks | news),
                 free_work(),
             )
         )
