@@ -192,8 +192,8 @@ class Settings(BaseSettings):
     schedule_ahead_hours: int = Field(48, ge=1, le=24 * 31)
     # How often beat asks for due editions to be released, and for lost work to be swept.
     release_every_seconds: float = Field(15.0, gt=0, le=3600)
-    # The sweep is a few indexed queries (nothing when no edition is sending): every 5 s
-    # costs next to nothing and adds at most 5 s to a recovery.
+    # Every 5 s adds at most 5 s to a recovery; the sweep costs a few queries, and ~0.15 s
+    # of database time per sending edition of a million queued rows (docs/send.md).
     sweep_every_seconds: float = Field(5.0, gt=0, le=3600)
     # Send loops write their results and re-check readers once a second, or after this many
     # messages when that comes first (the default leaves it to the clock: a constant number
