@@ -166,6 +166,7 @@ class ChaosHandler(Pipelining):
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.received: list[tuple[str, float, str]] = []  # (recipient, time, Message-ID)
+        self.helos: list[str] = []  # the sending host's EHLO name, one per `received` entry
         self.rng = random.Random(20261125)
         self.held = threading.Event()
         self.in_window: dict[int, float] = {}  # session -> when its 250 went out
@@ -207,6 +208,7 @@ class ChaosHandler(Pipelining):
         with self.lock:
             for rcpt in envelope.rcpt_tos:
                 self.received.append((rcpt, time.monotonic(), message_id))
+                self.helos.append(session.host_name or "")
             self.in_window[id(session)] = time.monotonic()
         return "250 OK"
 

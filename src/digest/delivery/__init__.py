@@ -2,9 +2,10 @@
 
     release_due ─► planner.release_edition (claim, freeze stories, plan the ledger)
                 ─► enqueue send_batch per id range (after commit)
-    send_batch  ─► claim with a lease ─► render once ─► personalise ─► SMTP
+    send_batch  ─► claim with a lease (renewed by a heartbeat thread: lease.py)
+                ─► render once ─► personalise ─► SMTP (while the lease holds)
                 ─► journal each 250 ─► ledger.record in bulk ─► finish the edition
-    sweep       ─► re-enqueue work whose lease expired; finish what is done
+    sweep       ─► re-enqueue work whose lease expired or whose task was lost; finish what is done
 
 `ledger` is the only writer of `deliveries`; `notices` the only writer of a notice's
 status. Enqueueing is a function handed in (a Celery task in production): nothing here

@@ -23,7 +23,7 @@ from sqlalchemy import JSON, TextClause, bindparam, func, or_, select, text, upd
 from sqlalchemy.orm import Session
 
 from digest.editions import ScheduleError, local_instant
-from digest.store import Delivery, DeliveryStatus, Edition, EditionStatus, ErrorCode, ts
+from digest.store import Delivery, DeliveryStatus, Edition, EditionStatus, ErrorCode, UTCDateTime, ts
 
 # Well under Redis' visibility timeout (3600 s): a longer countdown in the broker is redelivered and
 # runs again and again (kombu#337, celery#2481); longer waits stay in the database (next_attempt_at).
@@ -165,12 +165,15 @@ WHERE edition_id = :e AND id BETWEEN :lo AND :hi AND status = {QUEUED}
   AND (next_attempt_at IS NULL OR next_attempt_at <= :now)
 RETURNING id, subscriber_id, attempts
 """).bindparams(ts("now"), ts("lease_until"))
-# By range, so the statement is the same size however many rows are left: only rows that
-# are still leased (ours: nobody else can claim inside a live lease) are extended.
+# By range, so the statement is the same size however many rows are left. Only rows still
+# holding one of the holder's own lease ends are extended (a claim always writes a later end
+# than any lease it took over, so an end names one holder's tenure): a batch whose lease ran
+# out and was claimed elsewhere never extends the new holder's. Several ends when renewals
+# failed: a failed COMMIT may still have landed.
 _RENEW_LEASE = text(
     "UPDATE deliveries SET lease_until = :until WHERE edition_id = :e AND id BETWEEN :lo AND :hi "
-    f"AND status = {QUEUED} AND lease_until >= :now"
-).bindparams(ts("until"), ts("now"))
+    f"AND status = {QUEUED} AND lease_until IN :held"
+).bindparams(ts("until"), bindparam("held", type_=UTCDateTime(), expanding=True))
 
 # The one statement that marks a delivery sent (the journal's replay uses it too).
 MARK_SENT = text(
@@ -246,9 +249,12 @@ def claim(session: Session, edition_id: int, first_id: int, last_id: int, now: d
     return rows
 
 
-def renew_lease(session: Session, edition_id: int, first_id: int, last_id: int, now: datetime,
-                until: datetime) -> None:
-    session.execute(_RENEW_LEASE, {"e": edition_id, "lo": first_id, "hi": last_id, "now": now, "until": until})
+def renew_lease(session: Session, edition_id: int, first_id: int, last_id: int, held: list[datetime],
+                until: datetime) -> int:
+    """Extend to `until` the range's queued rows whose lease ends at one of `held` (the
+    holder's own ends: see _RENEW_LEASE). Returns the rows extended."""
+    return session.execute(_RENEW_LEASE, {"e": edition_id, "lo": first_id, "hi": last_id, "held": held,
+                                          "until": until}).rowcount or 0
 
 
 def record(session: Session, results: list[Result], now: datetime, *, max_attempts: int,

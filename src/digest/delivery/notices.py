@@ -39,6 +39,8 @@ from digest.store import (
 
 NOTICE_KINDS = ("confirm", "welcome")
 NOTICE_MAX_ATTEMPTS = 5
+# The old default delivery lease: ten SMTP timeouts of 30 s (see notice_lease_seconds).
+NOTICE_LEASE_MIN_SECONDS = 300
 
 _CLAIM = text(
     "UPDATE notices SET lease_until = :lease, attempts = attempts + 1 "
@@ -89,8 +91,8 @@ def send_notice(factory: sessionmaker[Session], notice_id: int, transport: Trans
     """Send one notice at most once; returns its final or current status."""
     now = utcnow()
     with factory.begin() as session:
-        claimed = session.execute(_CLAIM, {"id": notice_id, "now": now,
-                                           "lease": now + timedelta(seconds=settings.lease_seconds)}).first()
+        lease = now + timedelta(seconds=notice_lease_seconds(settings.lease_seconds))
+        claimed = session.execute(_CLAIM, {"id": notice_id, "now": now, "lease": lease}).first()
         if claimed is None:
             notice = session.get(Notice, notice_id)
             return notice.status.value if notice else "missing"
@@ -135,9 +137,17 @@ def send_notice(factory: sessionmaker[Session], notice_id: int, transport: Trans
     return NoticeStatus.SENT.value
 
 
-def stale_notice_ids(session: Session, now: datetime, lease_seconds: int) -> list[int]:
-    """Notices nobody holds that have waited longer than a lease: their task was lost."""
-    cutoff = now - timedelta(seconds=lease_seconds)
+def notice_lease_seconds(lease_seconds: float) -> float:
+    """A notice's lease: one message, sent with no heartbeat (unlike a batch, lease.py), so
+    the lease must outlast a whole SMTP conversation to a slow server (each step may take
+    DIGEST_SMTP_TIMEOUT_SECONDS); never less than NOTICE_LEASE_MIN_SECONDS. A confirmation
+    delayed a few minutes by a crash is fine; one sent twice is not."""
+    return max(lease_seconds, NOTICE_LEASE_MIN_SECONDS)
+
+
+def stale_notice_ids(session: Session, now: datetime, lease_seconds: float) -> list[int]:
+    """Notices nobody holds that have waited longer than a notice's lease: their task was lost."""
+    cutoff = now - timedelta(seconds=notice_lease_seconds(lease_seconds))
     return list(
         session.scalars(
             select(Notice.id).where(

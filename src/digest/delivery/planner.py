@@ -88,34 +88,42 @@ def release_edition(session: Session, edition_id: int, now: datetime) -> bool:
 
 
 def editions_needing_sweep(session: Session, now: datetime, lease_seconds: int) -> list[int]:
-    """Sending editions with queued work nobody holds and nobody enqueued lately.
+    """Sending editions with queued work nobody holds that no enqueued task will pick up.
 
     That is work lost with a dead worker or a restarted Redis (which keeps no queue on
-    disk here): the database re-derives it, the sweeper re-enqueues it.
+    disk here): the database re-derives it, the sweeper re-enqueues it. Three signs:
+    - a lease that ran out since the last enqueue: its holder died (a live one renews, and
+      every result clears the lease), so its rows go out again at once (a dead holder's
+      lease ends before the enqueue that re-sends its rows, so one death, one enqueue);
+    - work that became due since the last enqueue (a retry time, a reader's local hour);
+    - work never claimed for a lease since the last enqueue while no batch of the edition
+      is running: its tasks were lost with Redis' queue. Not while a batch runs: a big
+      edition's tasks wait in Redis behind it for minutes, and enqueueing them again every
+      lease would only pile up copies (each harmless: the claim finds nothing).
     """
     quiet_since = now - timedelta(seconds=lease_seconds)
 
+    def work(*extra):  # type: ignore[no-untyped-def]
+        return select(Delivery.id).where(Delivery.edition_id == Edition.id,
+                                         Delivery.status == DeliveryStatus.QUEUED, *extra).exists()
+
     def free_work(*extra):  # type: ignore[no-untyped-def]
-        return (
-            select(Delivery.id)
-            .where(
-                Delivery.edition_id == Edition.id,
-                Delivery.status == DeliveryStatus.QUEUED,
-                (Delivery.lease_until.is_(None)) | (Delivery.lease_until < now),
-                (Delivery.next_attempt_at.is_(None)) | (Delivery.next_attempt_at <= now),
-                *extra,
-            )
-            .exists()
+        return work(
+            (Delivery.lease_until.is_(None)) | (Delivery.lease_until < now),
+            (Delivery.next_attempt_at.is_(None)) | (Delivery.next_attempt_at <= now),
+            *extra,
         )
 
-    # Work that became due since the last enqueue (a retry time or a reader's local hour
-    # arriving) goes out at once; anything else free after a lease is lost work.
-    newly_due = free_work(Delivery.next_attempt_at > Edition.enqueued_at)
+    # The first two signs in one EXISTS: with no index on lease_until (claims stay heap-only
+    # updates), finding none reads the edition's queued rows, ~0.15 s at a million, so once.
+    news = free_work((Delivery.next_attempt_at > Edition.enqueued_at) | (Delivery.lease_until > Edition.enqueued_at))
+    running = work(Delivery.lease_until >= now)  # found among the first rows while batches run
+    lost_tasks = (Edition.enqueued_at < quiet_since) & ~running
     return list(
         session.scalars(
             select(Edition.id).where(
                 Edition.status == EditionStatus.SENDING,
-                ((Edition.enqueued_at.is_(None)) | (Edition.enqueued_at < quiet_since) | newly_due),
+                ((Edition.enqueued_at.is_(None)) | lost_tasks | news),
                 free_work(),
             )
         )

@@ -3,7 +3,9 @@
 The guarantees, in the order the code keeps them:
 - Only deliveries still `queued`, not leased by a live worker and due for a try are
   claimed (one conditional UPDATE), so a batch run twice, or by two workers at once,
-  sends nothing twice.
+  sends nothing twice. The lease is short and a heartbeat renews it while the batch lives
+  (lease.py); a message starts only while the lease has a margin left, so rows are taken
+  over only from a holder that can no longer send.
 - A reader who is no longer active is skipped: checked when the batch loads its readers,
   against departures announced over Redis before every message, and in the database
   again every RECHECK_EVERY_SECONDS (or `record_every_messages`, when that comes first).
@@ -35,6 +37,7 @@ from digest.config import Settings
 from digest.delivery import ledger
 from digest.delivery.autopause import check_auto_pause
 from digest.delivery.journal import SendJournal, journal_dir, replay_orphans
+from digest.delivery.lease import LeaseKeeper, lease_clock
 from digest.delivery.ledger import Result
 from digest.delivery.throttle import Throttle
 from digest.editions import choose, edition_view, lifecycle, live_candidates, reader_history
@@ -111,7 +114,6 @@ class BatchContent:
     minimum: int
     label: str  # the newsletter's slug, for metrics
     readers_loaded_at: float = 0.0  # time.monotonic() when the batch read its readers
-    claimed_at: float = 0.0  # time.monotonic() just before the claim set the lease
 
 
 def prepare_content(session: Session, edition_id: int, subscriber_ids: list[int], settings: Settings,
@@ -154,22 +156,24 @@ def send_batch(
         edition = session.get(Edition, edition_id)
         if edition is None or edition.status != EditionStatus.SENDING:
             return outcome  # paused, cancelled or gone: nothing to do, nothing to retry
+        claimed_at = lease_clock()  # before the wall clock the lease is computed from: see lease.py
         now = clock()
-        claimed_at = time.monotonic()
         # Readers who left since planning are claimed too and recorded as skipped by the
         # send loop, which checks every reader's status anyway: no separate statement.
-        claimed = ledger.claim(session, edition_id, first_id, last_id, now,
-                               now + timedelta(seconds=settings.lease_seconds))
+        lease_until = now + timedelta(seconds=settings.lease_seconds)
+        claimed = ledger.claim(session, edition_id, first_id, last_id, now, lease_until)
     outcome.claimed = len(claimed)
     if claimed:
-        with factory.begin() as session:
-            subscriber_ids = [row.subscriber_id for row in claimed]
-            loaded_at = time.monotonic()  # departures announced after this are news
-            readers = {row.id: row for row in session.execute(_readers_query(session), {"ids": subscriber_ids})}
-            content = prepare_content(session, edition_id, subscriber_ids, settings, clock())
-        content.readers_loaded_at = loaded_at
-        content.claimed_at = claimed_at
-        _send_claimed(factory, content, claimed, readers, transport, settings, clock, outcome)
+        # Renewed from here on, whatever the batch is doing, until it ends (lease.py).
+        with LeaseKeeper(factory, edition_id, claimed[0].id, claimed[-1].id, len(claimed), lease_until, claimed_at,
+                         settings.lease_seconds, clock) as lease:
+            with factory.begin() as session:
+                subscriber_ids = [row.subscriber_id for row in claimed]
+                loaded_at = time.monotonic()  # departures announced after this are news
+                readers = {row.id: row for row in session.execute(_readers_query(session), {"ids": subscriber_ids})}
+                content = prepare_content(session, edition_id, subscriber_ids, settings, clock())
+            content.readers_loaded_at = loaded_at
+            _send_claimed(factory, content, claimed, readers, transport, settings, clock, outcome, lease)
     with factory.begin() as session:
         now = clock()
         outcome.edition_finished = lifecycle.finish_if_complete(session, edition_id, now)
@@ -188,19 +192,21 @@ def _readers_query(session: Session) -> TextClause:
 
 
 def _send_claimed(factory, content, claimed, readers, transport, settings, clock,
-                  outcome) -> None:  # type: ignore[no-untyped-def]
+                  outcome, lease) -> None:  # type: ignore[no-untyped-def]
     """Send the claimed rows, journal every 250 at once, record results in bulk."""
     edition_id = content.edition_id
     pending: list[Result] = []
     journal = SendJournal(journal_dir(settings.database_url, settings.journal_dir))
 
     def flush() -> None:
-        record_results(factory, edition_id, pending, settings, clock(), outcome)
+        with lease.lock:  # never at the same time as a renewal of the same rows
+            record_results(factory, edition_id, pending, settings, clock(), outcome)
+            lease.recorded(len(pending))
         journal.checkpoint()
         pending.clear()
 
     try:
-        _send_loop(factory, content, claimed, readers, transport, settings, clock, pending, journal, flush)
+        _send_loop(factory, content, claimed, readers, transport, settings, clock, pending, journal, flush, lease)
     except BaseException:
         journal.close(keep=True)  # the database may not have these: leave them for a replay
         raise
@@ -208,7 +214,7 @@ def _send_claimed(factory, content, claimed, readers, transport, settings, clock
 
 
 def _send_loop(factory, content, claimed, readers, transport, settings, clock, pending, journal,
-               flush) -> None:  # type: ignore[no-untyped-def]
+               flush, lease) -> None:  # type: ignore[no-untyped-def]
     edition_id = content.edition_id
     shared = content.shared
     shared_bytes = shared.encoded_shared
@@ -218,12 +224,8 @@ def _send_loop(factory, content, claimed, readers, transport, settings, clock, p
     gone = departure_watch()  # unsubscribes announced since the last re-check
     throttle = Throttle(settings)
     last_check = time.monotonic()
-    lease = timedelta(seconds=settings.lease_seconds)
-    # Renew once a third of the lease has gone: a batch that sends at full speed finishes
-    # long before, so renewing costs nothing there, and a throttled or slow one keeps two
-    # thirds of a lease of margin.
-    renew_at = content.claimed_at + settings.lease_seconds / 3
     stop_at = len(claimed)  # the first claimed row left untried
+    untouched_from = len(claimed)  # rows from here on are left as they are (lease lost)
     untried_outcome = "released"
     attempts: Counter[str] = Counter()  # for the messages counter, added to it per flush
 
@@ -240,14 +242,10 @@ def _send_loop(factory, content, claimed, readers, transport, settings, clock, p
                 ):
                     count_attempts()  # first: these were sent whatever the database says next
                     flush()
-                    # Every reader still to send, as one array parameter; the lease renewed
-                    # by id range only when it is due: a constant number of statements.
-                    now = clock()
+                    # Every reader still to send, as one array parameter: a constant number
+                    # of statements.
                     last_check = time.monotonic()
-                    renew = (claimed[index].id, claimed[-1].id, now, now + lease) if last_check >= renew_at else None
-                    status, departed = _recheck(factory, edition_id, [r.subscriber_id for r in claimed[index:]], renew)
-                    if renew:
-                        renew_at = last_check + settings.lease_seconds / 3
+                    status, departed = _recheck(factory, edition_id, [r.subscriber_id for r in claimed[index:]])
                     if status != EditionStatus.SENDING:  # paused or cancelled meanwhile
                         stop_at = index
                         untried_outcome = "skipped" if status == EditionStatus.CANCELLED else "released"
@@ -268,6 +266,13 @@ def _send_loop(factory, content, claimed, readers, transport, settings, clock, p
                                           error="nothing new: the reader already had these stories",
                                           code=ErrorCode.NOTHING_NEW))
                     continue
+                if not lease.holds():
+                    # Renewals have been failing: the rows may soon be another worker's. Stop,
+                    # and write nothing for the rest (they are not ours to release).
+                    log.warning("edition %s: lease running out, batch stops at row %s", edition_id, row.id,
+                                extra={"edition_id": edition_id})
+                    stop_at = untouched_from = index
+                    break
                 if not throttle.allow(reader.email):
                     stop_at = index  # over the shared rate limit: the rest waits its turn
                     break
@@ -284,16 +289,21 @@ def _send_loop(factory, content, claimed, readers, transport, settings, clock, p
                     stop_at = index + 1  # the connection is gone: leave the rest for the retry
                     break
     except SendError as exc:  # could not even connect: every claimed row was tried once
-        pending.extend(Result(row.id, row.subscriber_id, "transient", row.attempts, error=str(exc))
-                       for row in claimed)
+        if lease.holds():  # else they are left to the lease's end, as below
+            pending.extend(Result(row.id, row.subscriber_id, "transient", row.attempts, error=str(exc))
+                           for row in claimed)
         stop_at = len(claimed)
     # Untried rows go back to the queue (a pause, a dropped connection, a rate limit), or
-    # become final when the edition was cancelled.
+    # become final when the edition was cancelled; unless the lease is running out (a slow
+    # last message while renewals failed): then they may be another batch's soon, and
+    # releasing them would let a third claim what the second is sending.
+    if not lease.holds():
+        untouched_from = min(untouched_from, stop_at)
     cancelled = untried_outcome == "skipped"
     pending.extend(Result(row.id, row.subscriber_id, untried_outcome, row.attempts,
                           error="edition cancelled" if cancelled else None,
                           code=ErrorCode.EDITION_CANCELLED if cancelled else None)
-                   for row in claimed[stop_at:])
+                   for row in claimed[stop_at:untouched_from])
     count_attempts()
     flush()
 
@@ -324,19 +334,14 @@ def send_one(connection: Connection, edition_id: int, shared: MessageHeaders, sh
     return Result(row.id, row.subscriber_id, "sent", row.attempts, message_id)
 
 
-def _recheck(factory: sessionmaker[Session], edition_id: int, subscriber_ids: list[int],
-             renew: tuple[int, int, datetime, datetime] | None) -> tuple[EditionStatus | None, set[int]]:
-    """(the edition's status now, which of these readers left), and when `renew` is given
-    (first id, last id, now, new lease end) the lease on the rows still to send renewed:
-    a slow or throttled batch never loses its rows to a second worker while it is alive.
-    One short transaction."""
+def _recheck(factory: sessionmaker[Session], edition_id: int,
+             subscriber_ids: list[int]) -> tuple[EditionStatus | None, set[int]]:
+    """(the edition's status now, which of these readers left), in one short read-only
+    transaction. The lease is the LeaseKeeper's business, not the loop's."""
     with factory.begin() as session:
         status = session.scalar(select(Edition.status).where(Edition.id == edition_id))
         dialect = session.get_bind().dialect.name
         departed = set(session.execute(_DEPARTED[dialect], {"ids": subscriber_ids}).scalars()) if subscriber_ids else set()
-        if renew:
-            lo, hi, now, until = renew
-            ledger.renew_lease(session, edition_id, lo, hi, now, until)
     return status, departed
 
 
