@@ -1,5 +1,5 @@
-"""Editor pages under /editor: the dashboard, stories, feeds, newsletters, editions, API
-tokens and readers (the last read-only for ops), and (for admins) staff accounts.
+"""Editor pages under /editor: the dashboard, stories, feeds, newsletters, editions, the
+sign-up box for the publisher's pages, API tokens and readers (the last read-only for ops), and (for admins) staff accounts.
 
 Plain server-rendered forms: every change is one POST, checked for CSRF, done through
 digest.actions (the same call the JSON API and the command line make, audited there),
@@ -10,6 +10,7 @@ the message and a 4xx status; a frozen edition is a 409, never a 500.
 from digest.web.pages.editor import (
     dashboard,
     editions,
+    embed,
     feeds,
     newsletters,
     reader_import,
@@ -21,7 +22,8 @@ from digest.web.pages.editor import (
 )
 from digest.web.pages.editor.common import cancel_question, when
 
-routers = (dashboard.router, stories.router, feeds.router, newsletters.router, editions.router, tokens.router,
+routers = (dashboard.router, stories.router, feeds.router, newsletters.router, editions.router, embed.router,
+           tokens.router,
            users.router,
            # /editor/readers/import and /export.csv before /editor/readers/{reader_id}
            reader_import.router, readers.router, reader_profile.router)
