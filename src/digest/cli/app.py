@@ -70,10 +70,16 @@ def embed(
                                                     "no choice, every topic.")] = None,
     script: Annotated[bool, typer.Option("--script", help="Add digest's /embed.js: the form is sent in place, "
                                                           "the answer shown beside it.")] = False,
+    iframe: Annotated[bool, typer.Option("--iframe", help="An <iframe> of digest's own form instead, for a site "
+                                                          "that allows no script and no form posting elsewhere.")]
+    = False,
 ) -> None:
     """Print the HTML sign-up form to paste into your own pages (list their origins in
     DIGEST_EMBED_ORIGINS). It needs no JavaScript."""
-    sys.stdout.write(actions.embed.embed_snippet(deps(), newsletter=newsletter, topics=topics, script=script))
+    if script and iframe:
+        raise UserError("choose --script or --iframe, not both")
+    sys.stdout.write(actions.embed.embed_snippet(deps(), newsletter=newsletter, topics=topics, script=script,
+                                                 iframe=iframe))
 
 
 @app.command()

@@ -30,6 +30,15 @@ CONTENT_SECURITY_POLICY = "; ".join((
     "form-action 'self'",
     "frame-ancestors 'none'",
 ))
+
+
+def framable_policy(ancestors: tuple[str, ...]) -> str:
+    """The policy for a page meant to be framed by `ancestors` (the publisher's origins);
+    'none' when there are none."""
+    allowed = " ".join(ancestors) if ancestors else "'none'"
+    return CONTENT_SECURITY_POLICY.replace("frame-ancestors 'none'", f"frame-ancestors {allowed}")
+
+
 HSTS_MAX_AGE_SECONDS = 365 * 24 * 3600
 # The reader pages whose path holds a token (confirm, unsubscribe, preferences, their erase
 # and data export), whatever the answer: an error page there holds the token just the same.
@@ -56,7 +65,10 @@ class SecurityHeaders:
                 headers.setdefault("Referrer-Policy", referrer)
                 if headers.get("content-type", "").startswith("text/html"):
                     headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-                    headers.setdefault("X-Frame-Options", "DENY")
+                    if "frame-ancestors 'none'" in headers["Content-Security-Policy"]:
+                        # A page that may be framed (the sign-up frame) names where in its
+                        # own CSP; X-Frame-Options cannot name a list, so it is left off there.
+                        headers.setdefault("X-Frame-Options", "DENY")
                 if self.https:
                     headers.setdefault("Strict-Transport-Security", f"max-age={HSTS_MAX_AGE_SECONDS}")
             await send(message)

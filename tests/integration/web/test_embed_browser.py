@@ -104,3 +104,23 @@ def test_with_embed_js_the_answer_is_shown_in_place_and_read_out(
     wait_for_mail(live, "inline.reader@example.org")
     subscriber = reader_by_email(live, "inline.reader@example.org")
     assert subscriber is not None and subscriber.consent_source == "embed-snippet-v1"
+
+
+def test_the_iframe_variant_signs_a_reader_up_inside_the_frame_without_script_or_cookie(
+        live: Stack, front_door: FrontDoor, no_script: BrowserContext) -> None:
+    snippet = embed_snippet(live, front_door, "--iframe", "--topics", "science,world")
+    assert "<form" not in snippet and "<script" not in snippet  # the publisher's page holds a frame only
+    with publisher_page(front_door.publisher_port, snippet) as article:
+        page = no_script.new_page()
+        page.goto(article)
+        frame = page.frame_locator("iframe[title='Sign up for the featured stories']")
+        frame.get_by_label("Email address").fill("framed.reader@example.org")
+        frame.get_by_label("Science").check()
+        frame.get_by_role("button", name="Subscribe").click()
+        expect(frame.get_by_role("heading", name="Check your inbox")).to_be_visible()
+        assert page.url == article  # the article stays; the answer is in the frame
+        assert no_script.cookies() == []  # no CSRF cookie was needed (a browser sends none to a frame elsewhere)
+    wait_for_mail(live, "framed.reader@example.org")
+    subscriber = reader_by_email(live, "framed.reader@example.org")
+    assert subscriber is not None and subscriber.consent_source == "embed-frame-v1"
+    assert subscriber.topics == ["science"]

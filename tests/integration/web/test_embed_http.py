@@ -148,3 +148,18 @@ def test_embed_js_is_ours_small_and_loadable_from_other_sites(digest: httpx.Clie
     assert response.headers["cross-origin-resource-policy"] == "cross-origin"
     assert len(response.content) < 4096
     assert "http" not in response.text.replace("https://DIGEST/embed.js", "")  # loads nothing from elsewhere
+
+
+def test_the_sign_up_frame_may_be_framed_by_the_listed_origins_only(live: Stack, front_door: FrontDoor) -> None:
+    with httpx.Client(base_url=front_door.base_url, timeout=10) as client:
+        frame = client.get("/embed/frame", params={"topics": "world"})
+        elsewhere = client.get("/subscribe")
+        unknown = client.get("/embed/frame", params={"newsletter": "no-such-newsletter"})
+        forged = client.post("/subscribe", data={"email": "forged@example.org", "frame_token": "made-up"})
+    assert frame.status_code == 200 and 'name="frame_token"' in frame.text
+    assert f"frame-ancestors {front_door.publisher_origin}" in frame.headers["content-security-policy"]
+    assert "x-frame-options" not in frame.headers
+    assert elsewhere.headers["x-frame-options"] == "DENY"  # every other page: never framed
+    assert "frame-ancestors 'none'" in elsewhere.headers["content-security-policy"]
+    assert unknown.status_code == 404 and "frame-ancestors" in unknown.headers["content-security-policy"]
+    assert forged.status_code == 403  # a stamp we did not sign is no stand-in for the CSRF pair

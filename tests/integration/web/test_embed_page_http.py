@@ -40,7 +40,8 @@ def test_the_snippet_for_a_newsletter_with_topics_and_script(live: Stack, editor
 
     plain = editor.get("/editor/embed")
     chosen = editor.get("/editor/embed", params={"newsletter": "morning", "topics": ["world", "science", "nope"],
-                                                 "script": "1"})
+                                                 "variant": "script"})
+    framed = editor.get("/editor/embed", params={"newsletter": "morning", "variant": "iframe"})
 
     assert plain.status_code == chosen.status_code == 200
     assert 'aria-current="page">Sign-up box' in plain.text and "Morning Briefing</option>" in plain.text
@@ -51,6 +52,8 @@ def test_the_snippet_for_a_newsletter_with_topics_and_script(live: Stack, editor
     assert 'value="world"' in form and 'value="science"' in form and "nope" not in form
     assert "Morning Briefing" in form and f'src="{live.base_url}/embed.js"' in form
     assert "embed.js" not in snippet(plain.text)
+    assert f'<iframe src="{live.base_url}/embed/frame?newsletter=morning"' in snippet(framed.text)
+    assert 'value="iframe" checked' in framed.text
     # The preview is an inert frame: sandboxed with nothing allowed (no script, no form post).
     assert re.search(r'<iframe class="embed-preview" title="[^"]+" sandbox srcdoc="', chosen.text)
     assert "No site may carry it yet" in plain.text  # DIGEST_EMBED_ORIGINS unset on this stack

@@ -15,20 +15,24 @@ import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlencode
 from zoneinfo import available_timezones
 
 import redis
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from markupsafe import Markup
 
-from digest import readers
+from digest import actions, readers
+from digest.errors import DigestError
 from digest.config import Settings
 from digest.delivery import erase_reader, next_edition_time
 from digest.editions import SAMPLE_TOKENS
-from digest.infra import RateLimiter, TokenError, read_confirm_token
+from digest.infra import RateLimiter, TokenError, check_csrf_token, make_csrf_token, read_confirm_token
 from digest.readers import InvalidReader, RequestContext
 from digest.store import Frequency, Subscriber, SubscriberStatus
 from digest.web.deps import CheckedForm, FormDep, Services, services_of, set_csrf_cookie
+from digest.web.headers import framable_policy
 from digest.web.embedding import (
     EMBED_CHANNEL,
     HONEYPOT_FIELD,
@@ -142,6 +146,48 @@ def embed_script() -> Response:
         "Cross-Origin-Resource-Policy": "cross-origin"})
 
 
+# The sign-up frame (`digest embed --iframe`): digest's own form in an <iframe> on the
+# publisher's page. A browser sends no cookie of ours to a frame on another site, so the
+# form carries a signed stamp in place of the CSRF pair; the frame and its answers may be
+# framed by DIGEST_EMBED_ORIGINS only.
+FRAME_FORM = "embed-frame-v1"
+FRAME_TOKEN_FIELD = "frame_token"
+FRAME_STAMP = "embed-frame"
+FRAME_TOKEN_MAX_AGE_SECONDS = 24 * 3600
+FRAME_QUERY_FIELD = "frame_query"  # the frame's own ?newsletter=&topics=, to show it again after an error
+FRAME_QUERY_MAX_CHARS = 500
+
+
+def _framable(response: Response, settings: Settings) -> None:
+    response.headers["Content-Security-Policy"] = framable_policy(settings.embed_origin_list)
+
+
+def _frame_page(request: Request, status: int = 200, error: str | None = None, query: str = "") -> Response:
+    services = services_of(request)
+    settings = services.settings
+    params = parse_qs(query) if query else {key: [value] for key, value in request.query_params.items()}
+    newsletter = (params.get("newsletter") or [""])[0] or None
+    topics = (params.get("topics") or [""])[0] or None
+    try:
+        form = actions.embed.frame_form(services.deps(), make_csrf_token(settings.secret_key, FRAME_STAMP),
+                                        newsletter=newsletter, topics=topics,
+                                        frame_query=urlencode({k: v for k, v in (("newsletter", newsletter),
+                                                                                 ("topics", topics)) if v}))
+    except DigestError:
+        response = _page(request, "error.html", {"title": "No such sign-up form",
+                                                 "message": "This sign-up form is not offered."}, 404)
+    else:
+        response = _page(request, "embed_frame.html", {"form": Markup(form), "error": error}, status)
+    _framable(response, settings)
+    return response
+
+
+@router.get("/embed/frame")
+def embed_frame(request: Request) -> Response:
+    """The framed sign-up form: ?newsletter=SLUG&topics=a,b as `digest embed --iframe` wrote them."""
+    return _frame_page(request)
+
+
 @router.options("/subscribe")
 def subscribe_preflight(request: Request) -> Response:
     """The CORS preflight of a publisher's script (403 for a page not listed)."""
@@ -173,9 +219,11 @@ def _pad(started: float, floor_seconds: float) -> None:
 def _subscribe(request: Request, form: Any, services: Services) -> Response:
     settings = services.settings
     origin = embed_origin(request, settings)
-    if origin is None:
+    framed = origin is None and check_csrf_token(settings.secret_key, form.get(FRAME_TOKEN_FIELD) or None,
+                                                 FRAME_STAMP, FRAME_TOKEN_MAX_AGE_SECONDS)
+    if origin is None and not framed:
         require_csrf(request, form, settings.secret_key)
-    door = _Door(request, origin)
+    door = _Door(request, origin, framed, form.get(FRAME_QUERY_FIELD) if framed else "")
     if form.get(HONEYPOT_FIELD):
         return door.sent(settings)  # a robot: the usual answer, and nothing done
     email, name, topics = form.get("email").strip(), form.get("name"), form.get_all("topics")
@@ -211,15 +259,20 @@ def _subscribe(request: Request, form: Any, services: Services) -> Response:
 
 class _Door:
     """How a sign-up is answered: digest's own page (HTML), or a publisher's page (`origin`
-    listed in DIGEST_EMBED_ORIGINS) in HTML with a way back, or in JSON for its script."""
+    listed in DIGEST_EMBED_ORIGINS) in HTML with a way back, or in JSON for its script, or
+    digest's own frame on a publisher's page (`framed`), whose answers stay framable there."""
 
-    def __init__(self, request: Request, origin: str | None) -> None:
+    def __init__(self, request: Request, origin: str | None, framed: bool = False, frame_query: str = "") -> None:
         self.request = request
         self.origin = origin
+        self.framed = framed
+        self.frame_query = frame_query[:FRAME_QUERY_MAX_CHARS]
         self.page = page_of(request, origin) if origin else None
         self.json = origin is not None and wants_json(request)
 
     def consent_context(self) -> RequestContext:
+        if self.framed:
+            return _context(self.request, EMBED_CHANNEL, FRAME_FORM)
         if self.origin is None:
             return _context(self.request, PAGE_CHANNEL, SUBSCRIBE_FORM)
         return replace(_context(self.request, EMBED_CHANNEL, EMBED_FORM), page=self.page)
@@ -227,15 +280,21 @@ class _Door:
     def _answer(self, response: Response) -> Response:
         if self.origin is not None:
             response.headers.update(cors_headers(self.origin))
+        if self.framed:
+            _framable(response, services_of(self.request).settings)
         return response
 
     def sent(self, settings: Settings) -> Response:
+        if self.framed:
+            return self._answer(_page(self.request, "embed_frame.html", {"sent": True}))
         if self.json:
             return self._answer(JSONResponse({"status": "sent", "message": SENT_MESSAGE}, headers=_NO_STORE))
         return self._answer(_page(self.request, "subscribe_sent.html", {
             "confirm_days": settings.confirm_token_max_age_days, "back_url": self.page}))
 
     def invalid(self, message: str, **form: Any) -> Response:
+        if self.framed:  # the frame's own form again, with the message (our page's needs a cookie)
+            return self._answer(_frame_page(self.request, 400, error=message, query=self.frame_query))
         if self.json:
             return self._answer(JSONResponse({"error": message, "code": "invalid"}, 400, headers=_NO_STORE))
         return self._answer(_page(self.request, "subscribe.html", _subscribe_context(

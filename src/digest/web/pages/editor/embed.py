@@ -16,12 +16,16 @@ from digest.web.deps import EditorUser, services_of
 from digest.web.pages.editor.common import editor_page
 
 router = APIRouter(prefix="/editor")
+VARIANTS = {
+    "form": "A plain form: after sending, the reader sees digest's “check your inbox” page, with a link back",
+    "script": "The form sent in place by digest's small script (/embed.js): the reader stays on the article",
+    "iframe": "A frame holding digest's own form, for a site that allows no script and no form posting elsewhere",
+}
 
 
 @router.get("/embed")
 def embed_page(request: Request, user: EditorUser, newsletter: str = "",
-               topics: Annotated[list[str] | None, Query()] = None,
-               script: str = "") -> Response:
+               topics: Annotated[list[str] | None, Query()] = None, variant: str = "form") -> Response:
     """GET only: choosing changes nothing stored, so the choices are a plain form whose
     answer is this page again, with the snippet and its preview for those choices."""
     services = services_of(request)
@@ -33,11 +37,11 @@ def embed_page(request: Request, user: EditorUser, newsletter: str = "",
     error = None
     try:
         snippet = actions.embed.embed_snippet(services.deps(), newsletter=slug or None, topics=chosen,
-                                              script=script == "1")
+                                              script=variant == "script", iframe=variant == "iframe")
     except DigestError as exc:  # e.g. a newsletter archived between the list and the snippet
         snippet, error = "", str(exc)
     origins = list(settings.embed_origin_list)
     return editor_page(request, "editor/embed.html", "embed", {
         "newsletters": newsletters, "newsletter": slug, "topics": settings.topic_list, "chosen": chosen,
-        "script": script == "1", "snippet": snippet, "origins": origins, "error": error,
+        "variant": variant if variant in VARIANTS else "form", "variants": VARIANTS, "snippet": snippet, "origins": origins, "error": error,
         "base_url": settings.base_url})
