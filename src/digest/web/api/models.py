@@ -28,7 +28,7 @@ Text320 = Annotated[str, Field(pattern=NO_NUL, max_length=320)]
 Text500 = Annotated[str, Field(pattern=NO_NUL, max_length=500)]
 Text2048 = Annotated[str, Field(pattern=NO_NUL, max_length=2048)]
 Id = Annotated[int, Field(le=ID_MAX)]
-PathId = Annotated[int, Path(le=ID_MAX)]
+PathId = Annotated[int, Path(ge=-ID_MAX, le=ID_MAX)]  # past BIGINT either way: a 422, not an overflow in the driver
 QueryText = Annotated[str | None, Query(pattern=NO_NUL)]
 
 
