@@ -33,6 +33,7 @@ from digest.editions import (
     next_sends,
     render_subject,
     schedule_in_words,
+    sends_in_words,
     upcoming_count,
 )
 from digest.errors import Invalid
@@ -67,7 +68,7 @@ def newsletters_page(request: Request, user: EditorUser, done: str = "") -> Resp
         counts = subscriber_counts(session)
         last, upcoming = last_editions(session), next_editions(session, now)
         rows = [{"newsletter": n, "state": newsletter_state(n), "subscribers": counts.get(n.id, 0),
-                 "schedule": schedule_in_words(n.cron, n.timezone), "next": upcoming.get(n.id),
+                 "schedule": sends_in_words(n), "next": upcoming.get(n.id),
                  "last": last.get(n.id)} for n in list_newsletters(session)]
         # Archived ones last: they are history.
         rows.sort(key=lambda r: (r["state"] == "archived", r["newsletter"].name.lower()))
@@ -176,7 +177,7 @@ def add_newsletter(request: Request, user: EditorUser, form: CheckedForm) -> Res
 
 def _values_of(newsletter: Newsletter) -> dict[str, Any]:
     return {"slug": newsletter.slug, "name": newsletter.name, "sender_name": newsletter.sender_name or "",
-            "cron": newsletter.cron, "timezone": newsletter.timezone, "topics": newsletter.topics or [],
+            "cron": newsletter.cron or "", "timezone": newsletter.timezone, "topics": newsletter.topics or [],
             "max_stories": newsletter.max_stories, "min_stories": newsletter.min_stories,
             "window_hours": newsletter.window_hours, "subject_template": newsletter.subject_template,
             "local_time": newsletter.local_time, "new_editions": newsletter.new_editions.value}
