@@ -82,6 +82,7 @@ from digest.editions.schedules import (
     schedule_in_words,
     schedule_newsletter,
 )
+from digest.editions.selector import Candidate, edition_picks, freeze_stories, select_for_edition, select_stories
 from digest.editions.triggers import (
     TriggerState,
     decide,
@@ -89,7 +90,6 @@ from digest.editions.triggers import (
     trigger_editions,
     trigger_in_words,
 )
-from digest.editions.selector import Candidate, edition_picks, freeze_stories, select_for_edition, select_stories
 from digest.editions.variants import SPARE_STORIES, choose, live_candidates, reader_history
 
 __all__ = [

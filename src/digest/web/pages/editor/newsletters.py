@@ -142,7 +142,8 @@ def new_newsletter(request: Request, user: EditorUser) -> Response:
         "slug": "", "name": "", "sender_name": "", "cron": "0 7 * * *",
         "timezone": services_of(request).settings.timezone, "topics": [], "max_stories": 5, "min_stories": 1,
         "window_hours": 48, "subject_template": DEFAULT_SUBJECT, "local_time": False, "new_editions": "scheduled",
-        "subscribe_existing": False, "trigger_stories": "", "trigger_every_minutes": 60, "trigger_hold_minutes": 0}, active_readers=_active_readers(request))
+        "subscribe_existing": False, "trigger_stories": "", "trigger_every_minutes": 60, "trigger_hold_minutes": 0},
+        active_readers=_active_readers(request))
 
 
 def _read_form(form: Form) -> tuple[dict[str, Any], dict[str, Any]]:
