@@ -31,9 +31,10 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table('editions', schema=None) as batch_op:
         batch_op.drop_column('story_triggered')
-    newsletters = sa.table('newsletters', sa.column('cron', sa.String))
-    # A trigger-only newsletter had no schedule: it gets one that never comes (31 February).
-    op.execute(newsletters.update().where(newsletters.c.cron.is_(None)).values(cron='0 0 31 2 *'))
+    newsletters = sa.table('newsletters', sa.column('cron', sa.String), sa.column('active', sa.Boolean))
+    # A trigger-only newsletter has no schedule to go back to: it is paused, with a yearly
+    # one for an editor to replace before resuming it.
+    op.execute(newsletters.update().where(newsletters.c.cron.is_(None)).values(cron='0 7 1 1 *', active=False))
     with op.batch_alter_table('newsletters', schema=None) as batch_op:
         batch_op.alter_column('cron', existing_type=sa.String(100), nullable=False)
         batch_op.drop_column('trigger_hold_minutes')
