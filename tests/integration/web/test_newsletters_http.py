@@ -158,6 +158,7 @@ def test_a_newsletter_sent_by_its_stories_from_the_form_each_bad_trigger_field_a
     assert words in editor.get("/editor").text  # the dashboard, with no next cron occurrence
     again = editor.get(f"/editor/newsletters/{newsletter_id}").text
     assert 'id="trigger_stories" name="trigger_stories" type="number" min="0" max="1000" value="3"' in again
+    assert "its next edition is made when 3 new stories have arrived" in again
     assert {e.status for e in editions(live, newsletter_id)} == {EditionStatus.CANCELLED}  # its cron editions
     with live.factory() as session:
         stored = session.get_one(Newsletter, newsletter_id)
