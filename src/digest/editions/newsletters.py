@@ -32,7 +32,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from digest.editions import lifecycle
@@ -264,26 +264,34 @@ def _snapshot(newsletter: Newsletter) -> _Before:
 
 
 def _carry_to_upcoming(session: Session, newsletter: Newsletter, before: _Before, now: datetime) -> None:
+    # Its cron editions still to come, and a story-triggered one in its hold (which keeps
+    # its send time: a new schedule does not move or cancel it).
     upcoming = list(session.scalars(select(Edition).where(
-        Edition.newsletter_id == newsletter.id, Edition.occurrence_at.is_not(None), Edition.occurrence_at > now,
-        Edition.status.in_(lifecycle.EDITABLE)).execution_options(populate_existing=True)))  # as stored now
+        Edition.newsletter_id == newsletter.id, Edition.status.in_(lifecycle.EDITABLE), or_(
+            Edition.story_triggered.is_(False) & Edition.occurrence_at.is_not(None) & (Edition.occurrence_at > now),
+            Edition.story_triggered.is_(True) & (Edition.send_at > now)))
+        .execution_options(populate_existing=True)))  # as stored now
     retimed = (before.cron, before.timezone, before.local_time) != (
         newsletter.cron, newsletter.timezone, newsletter.local_time)
     if retimed:
-        horizon = max([e.occurrence_at for e in upcoming if e.occurrence_at] + [now])
+        scheduled = [e for e in upcoming if not e.story_triggered]
+        horizon = max([e.occurrence_at for e in scheduled if e.occurrence_at] + [now])
         keep = set(occurrences(newsletter.cron, newsletter.timezone, now, horizon)) if newsletter.cron else set()
-        gone = [e.id for e in upcoming if e.occurrence_at not in keep]
+        gone = [e.id for e in scheduled if e.occurrence_at not in keep]
         lifecycle.drop_occurrences(session, gone, now)
         upcoming = [e for e in upcoming if e.id not in gone]
         newsletter.scheduled_until = now  # the new schedule's editions are made from now on
     for edition in upcoming:
         assert edition.occurrence_at is not None
-        values: dict[str, Any] = local_delivery(newsletter, edition.occurrence_at) if retimed else {}
-        was_subject = render_subject(before.subject_template, newsletter=before.name, when=edition.occurrence_at,
+        # A triggered edition's subject was written for its send time (digest.editions.triggers).
+        when = edition.send_at if edition.story_triggered else edition.occurrence_at
+        values: dict[str, Any] = (local_delivery(newsletter, when) if retimed and not edition.story_triggered
+                                  else {})
+        was_subject = render_subject(before.subject_template, newsletter=before.name, when=when,
                                      zone=before.timezone)
         if edition.subject == was_subject:  # not one an editor wrote for this edition
             values["subject"] = render_subject(newsletter.subject_template, newsletter=newsletter.name,
-                                               when=edition.occurrence_at, zone=newsletter.timezone)
+                                               when=when, zone=newsletter.timezone)
         for name in ("topics", "max_stories", "window_hours"):
             if getattr(edition, name) == getattr(before, name):
                 values[name] = getattr(newsletter, name)

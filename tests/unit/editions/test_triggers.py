@@ -245,3 +245,15 @@ def test_a_newsletter_needs_a_cron_or_a_trigger_and_a_trigger_only_one_makes_no_
     assert {e.status for e in made(session, newsletter)} == {EditionStatus.CANCELLED}  # its cron editions
     assert sends_in_words(newsletter) == ("When 3 new stories have arrived, at most every 30 minutes, "
                                           "held 5 minutes for editors")
+
+
+def test_a_change_reaches_an_alert_in_its_hold_and_a_new_schedule_leaves_it_be(session: Session) -> None:
+    newsletter = alerts(session, cron="0 7 * * *", trigger_hold_minutes=30)
+    arrive(session, "one", NOW - timedelta(minutes=3))
+    arrive(session, "two", NOW - timedelta(minutes=2))
+    assert trigger_editions(session, NOW) == 1
+    edit_newsletter(session, newsletter.id, NewsletterChanges(
+        subject_template="{{ newsletter }} now", max_stories=2, cron="0 9 * * *"), TOPICS, NOW + timedelta(minutes=1))
+    [alert] = [e for e in made(session, newsletter) if e.story_triggered]
+    assert (alert.subject, alert.max_stories, alert.status) == ("Alerts now", 2, EditionStatus.SCHEDULED)
+    assert alert.send_at == NOW + timedelta(minutes=30)
