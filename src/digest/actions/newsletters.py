@@ -33,20 +33,23 @@ def newsletter_detail(session: Session, ref: str | int) -> dict[str, Any]:
     return {**newsletter_json(newsletter), "subscribers": subscriber_counts(session).get(newsletter.id, 0)}
 
 
-def add_newsletter(deps: Deps, actor: Actor, *, slug: str, name: str, cron: str, timezone: str,
+def add_newsletter(deps: Deps, actor: Actor, *, slug: str, name: str, cron: str | None, timezone: str,
                    topics: str | Iterable[str] | None = None, max_stories: int = 5, min_stories: int = 1,
                    subject_template: str = DEFAULT_SUBJECT, sender_name: str | None = None,
                    local_time: bool = False, subscribe_existing: bool = False, window_hours: int = 48,
-                   new_editions: str = NewEditions.SCHEDULED) -> dict[str, Any]:
+                   new_editions: str = NewEditions.SCHEDULED, trigger_stories: int | None = None,
+                   trigger_every_minutes: int = 60, trigger_hold_minutes: int = 0) -> dict[str, Any]:
     """A recurring newsletter; with `subscribe_existing`, the active readers whose topics match
     join it at once (each with a consent event), so its first edition does not go to nobody.
+    Without a cron it is sent by its stories alone (`trigger_stories`: digest.editions.triggers).
     Returns its JSON with `subscribers`."""
     with audited(deps, actor, "newsletter.add") as (session, row):
         newsletter = create_newsletter(
             session, slug=slug, name=name, cron=cron, timezone=timezone, topics=topics,
             allowed_topics=deps.settings.topic_list, max_stories=max_stories, min_stories=min_stories,
             subject_template=subject_template, sender_name=sender_name, local_time=local_time,
-            window_hours=window_hours, new_editions=new_editions)
+            window_hours=window_hours, new_editions=new_editions, trigger_stories=trigger_stories,
+            trigger_every_minutes=trigger_every_minutes, trigger_hold_minutes=trigger_hold_minutes)
         row.target = f"newsletter:{newsletter.id}"
         row.update(slug=newsletter.slug)
         joined = 0

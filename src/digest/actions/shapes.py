@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from digest.editions import newsletter_state, schedule_in_words
+from digest.editions import newsletter_state, sends_in_words
 from digest.readers import ImportReport, ReaderHistory
 from digest.staff import account_status
 from digest.store import Edition, Feed, Newsletter, Story, Subscriber, User
@@ -40,6 +40,7 @@ def edition_json(edition: Edition) -> dict[str, Any]:
         "send_at": edition.send_at.isoformat(), "topics": edition.topics or [],
         "max_stories": edition.max_stories, "newsletter_id": edition.newsletter_id,
         "note": edition.note, "status_reason": edition.status_reason,
+        "story_triggered": edition.story_triggered,
     }
 
 
@@ -52,7 +53,9 @@ def newsletter_json(newsletter: Newsletter) -> dict[str, Any]:
         "active": newsletter.active, "local_time": newsletter.local_time,
         "window_hours": newsletter.window_hours, "new_editions": newsletter.new_editions.value,
         "state": newsletter_state(newsletter), "archived_at": _iso(newsletter.archived_at),
-        "schedule": schedule_in_words(newsletter.cron, newsletter.timezone),
+        "schedule": sends_in_words(newsletter),
+        "trigger_stories": newsletter.trigger_stories, "trigger_every_minutes": newsletter.trigger_every_minutes,
+        "trigger_hold_minutes": newsletter.trigger_hold_minutes,
     }
 
 

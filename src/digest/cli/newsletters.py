@@ -19,7 +19,8 @@ app = typer.Typer(no_args_is_help=True, help="Recurring newsletters and their sc
 def newsletters_add(
     slug: str,
     name: Annotated[str, typer.Option(help="Shown to readers, e.g. 'Morning Briefing'.")],
-    cron: Annotated[str, typer.Option(help="Five-field cron in --tz, e.g. '0 7 * * *'.")],
+    cron: Annotated[str | None, typer.Option(
+        help="Five-field cron in --tz, e.g. '0 7 * * *'; optional with --trigger-stories.")] = None,
     tz: Annotated[str, typer.Option(help="IANA zone, e.g. Europe/Kyiv.")] = "UTC",
     topics: Annotated[str | None, typer.Option(help="Comma-separated; default all.")] = None,
     max_stories: Annotated[int, typer.Option(help="Most stories per edition.")] = 5,
@@ -36,17 +37,26 @@ def newsletters_add(
     new_editions: Annotated[str, typer.Option(
         metavar="scheduled|draft", help="What the schedule makes: editions that go by themselves (scheduled) "
                                         "or drafts an editor schedules.")] = "scheduled",
+    trigger_stories: Annotated[int | None, typer.Option(
+        help="Also (or, without --cron, only) send when this many new qualifying stories have arrived; "
+             "0: no story trigger.")] = None,
+    trigger_every: Annotated[int, typer.Option(
+        metavar="MINUTES", help="At most one story-triggered edition in this many minutes.")] = 60,
+    trigger_hold: Annotated[int, typer.Option(
+        metavar="MINUTES", help="A story-triggered edition goes this long after it is made (time to curate).")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
 ) -> None:
-    """Add a recurring newsletter; its editions are created ahead by beat."""
+    """Add a newsletter: by a cron schedule (editions created ahead by beat), by its stories
+    (--trigger-stories), or both."""
     data = actions.newsletters.add_newsletter(
         deps(), ACTOR, slug=slug, name=name, cron=cron, timezone=tz, topics=topics, max_stories=max_stories,
         min_stories=min_stories, subject_template=subject, sender_name=sender_name, local_time=local_time,
-        subscribe_existing=subscribe_existing, window_hours=window_hours, new_editions=new_editions)
+        subscribe_existing=subscribe_existing, window_hours=window_hours, new_editions=new_editions,
+        trigger_stories=trigger_stories, trigger_every_minutes=trigger_every, trigger_hold_minutes=trigger_hold)
     if as_json:
         print_json(data)
     else:
-        out.print(f"newsletter {data['slug']} (id {data['id']}): {data['cron']} {data['timezone']}, "
+        out.print(f"newsletter {data['slug']} (id {data['id']}): {data['schedule']}, "
                   f"{data['subscribers']} reader{'s' if data['subscribers'] != 1 else ''}", markup=False)
 
 
@@ -80,7 +90,7 @@ def newsletters_show(ref: Ref, as_json: Annotated[bool, typer.Option("--json", h
         return
     for key in ("id", "slug", "name", "state", "schedule", "cron", "timezone", "topics", "subscribers",
                 "min_stories", "max_stories", "window_hours", "subject_template", "sender_name", "local_time",
-                "new_editions"):
+                "new_editions", "trigger_stories", "trigger_every_minutes", "trigger_hold_minutes"):
         value = data[key]
         out.print(f"{key:>16}: {', '.join(value) or 'all' if isinstance(value, list) else value}", markup=False)
 
@@ -89,7 +99,8 @@ def newsletters_show(ref: Ref, as_json: Annotated[bool, typer.Option("--json", h
 def newsletters_edit(
     ref: Ref,
     name: Annotated[str | None, typer.Option(help="Shown to readers.")] = None,
-    cron: Annotated[str | None, typer.Option(help="Five-field cron in the newsletter's zone.")] = None,
+    cron: Annotated[str | None, typer.Option(
+        help="Five-field cron in the newsletter's zone; '' for none (sent by its stories alone).")] = None,
     tz: Annotated[str | None, typer.Option(help="IANA zone, e.g. Europe/Kyiv.")] = None,
     topics: Annotated[str | None, typer.Option(help="Comma-separated; 'all' for every topic.")] = None,
     max_stories: Annotated[int | None, typer.Option(help="Most stories per edition.")] = None,
@@ -101,17 +112,26 @@ def newsletters_edit(
         "--local-time/--no-local-time", help="Deliver at the cron's hour in each reader's zone.")] = None,
     new_editions: Annotated[str | None, typer.Option(metavar="scheduled|draft",
                                                      help="What the schedule makes.")] = None,
+    trigger_stories: Annotated[int | None, typer.Option(
+        help="Send when this many new qualifying stories have arrived; 0: no story trigger.")] = None,
+    trigger_every: Annotated[int | None, typer.Option(
+        metavar="MINUTES", help="At most one story-triggered edition in this many minutes.")] = None,
+    trigger_hold: Annotated[int | None, typer.Option(
+        metavar="MINUTES", help="A story-triggered edition goes this long after it is made.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the newsletter as a JSON object.")] = False,
 ) -> None:
     """Change a newsletter; its upcoming editions follow (a new schedule re-times them)."""
     changes = NewsletterChanges(
-        name=name, cron=cron, timezone=tz, max_stories=max_stories, min_stories=min_stories,
+        name=name, cron=KEEP if cron is None else cron.strip() or None, timezone=tz, max_stories=max_stories,
+        min_stories=min_stories, trigger_stories=KEEP if trigger_stories is None else trigger_stories or None,
+        trigger_every_minutes=trigger_every, trigger_hold_minutes=trigger_hold,
         window_hours=window_hours, subject_template=subject, local_time=local_time, new_editions=new_editions,
         sender_name=KEEP if sender_name is None else sender_name or None,
         topics=KEEP if topics is None else None if topics.strip().lower() in ("", "all") else topics)
     if not changes.given():
         raise UserError("nothing to change: give --name, --cron, --tz, --topics, --max-stories, --min-stories, "
-                        "--window-hours, --subject, --sender-name, --local-time or --new-editions")
+                        "--window-hours, --subject, --sender-name, --local-time, --new-editions, "
+                        "--trigger-stories, --trigger-every or --trigger-hold")
     outcome = actions.newsletters.edit(deps(), ACTOR, ref, changes)
     if as_json:
         print_json(outcome.data["newsletter"])

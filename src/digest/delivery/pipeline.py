@@ -20,7 +20,7 @@ from digest.delivery.planner import (
     release_edition,
     sending_edition_ids,
 )
-from digest.editions import lifecycle, schedule_editions
+from digest.editions import lifecycle, schedule_editions, trigger_editions
 
 log = logging.getLogger(__name__)
 
@@ -88,5 +88,10 @@ def sweep(factory: sessionmaker[Session], now: datetime, batch_size: int, lease_
 
 
 def schedule(factory: sessionmaker[Session], now: datetime, ahead_hours: int) -> int:
+    """Beat's tick (every release_every_seconds): the cron editions ahead, then the
+    editions whose story trigger is met, so an alert is made within a tick of its stories
+    arriving. Two transactions: a failing trigger does not hold up the schedule."""
     with factory.begin() as session:
-        return schedule_editions(session, now, ahead_hours)
+        made = schedule_editions(session, now, ahead_hours)
+    with factory.begin() as session:
+        return made + trigger_editions(session, now)

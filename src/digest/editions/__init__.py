@@ -9,6 +9,8 @@ ahead of time so editors can curate them; one-off editions are made by hand.
 - `lifecycle`: the state machine (schedule, claim, finish, pause, cancel, reopen, …)
 - `newsletters`, `schedules`: recurring digests (create, change, pause, archive), cron in
   IANA zones, occurrences → editions, a schedule in words and its next sends
+- `triggers`: newsletters sent by their stories (an alert when N new stories have arrived,
+  at most every M minutes, held K minutes for editors); `decide` is the pure rule
 - `selector`: which stories (pure), and freezing the list at release
 - `variants`: per-reader lists at send time (no story twice to one reader)
 - `curation`: an editor's pins, exclusions, order, headlines, note
@@ -81,6 +83,13 @@ from digest.editions.schedules import (
     schedule_newsletter,
 )
 from digest.editions.selector import Candidate, edition_picks, freeze_stories, select_for_edition, select_stories
+from digest.editions.triggers import (
+    TriggerState,
+    decide,
+    sends_in_words,
+    trigger_editions,
+    trigger_in_words,
+)
 from digest.editions.variants import SPARE_STORIES, choose, live_candidates, reader_history
 
 __all__ = [
@@ -95,6 +104,8 @@ __all__ = [
     "live_candidates", "load_edition_view", "local_instant", "occurrences", "override", "parse_send_at",
     "preview_edition", "primary_story_ids", "reader_history", "reorder", "schedule_editions",
     "select_for_edition", "select_stories", "send_test", "set_note",
+    # newsletters sent by their stories
+    "TriggerState", "decide", "sends_in_words", "trigger_editions", "trigger_in_words",
     # editing an edition before it goes
     "KEEP", "EditionChanges", "EditionEdit", "NewsletterNotFound", "edit_edition", "find_newsletter",
 ]

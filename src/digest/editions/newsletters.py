@@ -5,6 +5,9 @@ kept by `schedules`). A newsletter is created, changed, paused and resumed, arch
 restored here; each change reaches the editions it has already made and that have not
 started, so what an editor sets is what the next edition does:
 
+- a newsletter has a schedule (cron), a story trigger (`digest.editions.triggers`: an
+  edition when N new stories have arrived), or both; taking the cron away cancels the
+  upcoming cron editions;
 - a new schedule cancels the upcoming editions whose occurrence it no longer has, re-times
   the others (local-time delivery on or off) and makes the new ones at once;
 - a new subject template, name, topic list, story limit or window reaches each upcoming
@@ -29,7 +32,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from digest.editions import lifecycle
@@ -44,6 +47,7 @@ from digest.editions.schedules import (
     render_subject,
     schedule_newsletter,
 )
+from digest.editions.triggers import TRIGGER_EVERY_MAX_MINUTES, TRIGGER_HOLD_MAX_MINUTES, TRIGGER_STORIES_MAX
 from digest.errors import Conflict, Invalid, NotFound
 from digest.mail import HeaderInjection, check_header_value
 from digest.readers import clean_topics
@@ -52,6 +56,8 @@ from digest.store import Edition, EditionStatus, NewEditions, Newsletter
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 DEFAULT_SUBJECT = "{{ newsletter }}: {{ weekday }} {{ date }}"
 STATE_ACTIONS = ("pause", "resume", "archive", "restore")
+NONE_MEANS_NONE = ("sender_name", "topics", "cron", "trigger_stories")  # None: none, not "as it is"
+NO_SENDS = "give a schedule (cron) or a story trigger: a newsletter with neither never sends"
 
 
 class NewsletterError(Invalid):
@@ -79,7 +85,7 @@ class NewsletterChanges:
 
     name: str | None = None
     sender_name: str | None | Keep = KEEP
-    cron: str | None = None
+    cron: str | None | Keep = KEEP  # None: no schedule (the story trigger alone)
     timezone: str | None = None
     topics: str | Iterable[str] | None | Keep = KEEP
     max_stories: int | None = None
@@ -88,11 +94,14 @@ class NewsletterChanges:
     subject_template: str | None = None
     local_time: bool | None = None
     new_editions: str | None = None
+    trigger_stories: int | None | Keep = KEEP  # None (or 0): no story trigger
+    trigger_every_minutes: int | None = None
+    trigger_hold_minutes: int | None = None
 
     def given(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)
                 if getattr(self, f.name) is not None and getattr(self, f.name) is not KEEP
-                or (getattr(self, f.name) is None and f.name in ("sender_name", "topics"))}
+                or (getattr(self, f.name) is None and f.name in NONE_MEANS_NONE)}
 
 
 def _one_line(value: str, label: str, limit: int = 120) -> str:
@@ -125,6 +134,14 @@ def _whole(low: int, high: int, label: str) -> Any:
     return check
 
 
+def _cron(value: str | None) -> str | None:
+    return check_cron(value) if value and value.strip() else None
+
+
+def _trigger(value: int | None) -> int | None:
+    return _whole(0, TRIGGER_STORIES_MAX, "the number of new stories")(value) or None if value is not None else None
+
+
 def _new_editions(value: str) -> NewEditions:
     try:
         return NewEditions(value)
@@ -133,17 +150,22 @@ def _new_editions(value: str) -> NewEditions:
 
 
 def _clean(values: dict[str, Any], allowed_topics: list[str], limits: tuple[int, int] = (1, MAX_STORIES_LIMIT),
-           errors: dict[str, str] | None = None) -> dict[str, Any]:
-    """Check every field given, and fewest ≤ most stories (`limits`: the values a field not
-    given keeps); the clean values, or NewsletterError with each bad one (`errors` found
-    before are reported with them)."""
+           errors: dict[str, str] | None = None, sends: tuple[str | None, int | None] = (None, None),
+           ) -> dict[str, Any]:
+    """Check every field given, fewest ≤ most stories (`limits`: the values a field not
+    given keeps) and that a cron or a story trigger remains (`sends`: the cron and trigger
+    a field not given keeps); the clean values, or NewsletterError with each bad one
+    (`errors` found before are reported with them)."""
     checks: dict[str, Any] = {
-        "name": _name, "sender_name": _sender, "cron": check_cron, "timezone": lambda z: check_zone(z).key,
+        "name": _name, "sender_name": _sender, "cron": _cron, "timezone": lambda z: check_zone(z).key,
         "topics": lambda t: (clean_topics(t, allowed_topics) or None) if t else None,
         "max_stories": _whole(1, MAX_STORIES_LIMIT, "most stories"),
         "min_stories": _whole(1, MAX_STORIES_LIMIT, "fewest stories"),
         "window_hours": _whole(1, WINDOW_MAX_HOURS, "the story window (hours)"),
         "subject_template": check_subject_template, "local_time": bool, "new_editions": _new_editions,
+        "trigger_stories": _trigger,
+        "trigger_every_minutes": _whole(1, TRIGGER_EVERY_MAX_MINUTES, "minutes between alerts"),
+        "trigger_hold_minutes": _whole(0, TRIGGER_HOLD_MAX_MINUTES, "the hold (minutes)"),
     }
     clean: dict[str, Any] = {}
     errors = dict(errors or {})
@@ -155,6 +177,10 @@ def _clean(values: dict[str, Any], allowed_topics: list[str], limits: tuple[int,
     if "min_stories" not in errors and "max_stories" not in errors and (
             clean.get("min_stories", limits[0]) > clean.get("max_stories", limits[1])):
         errors["min_stories"] = "fewest stories must not be more than most stories"
+    if "cron" not in errors and "trigger_stories" not in errors and (
+            clean.get("cron", sends[0]) if "cron" in values else sends[0]) is None and (
+            clean.get("trigger_stories", sends[1]) if "trigger_stories" in values else sends[1]) is None:
+        errors["cron"] = NO_SENDS
     if errors:
         raise NewsletterError("; ".join(errors.values()), fields=errors)
     return clean
@@ -165,7 +191,7 @@ def create_newsletter(
     *,
     slug: str,
     name: str,
-    cron: str,
+    cron: str | None,
     timezone: str,
     allowed_topics: list[str],
     topics: str | Iterable[str] | None = None,
@@ -176,6 +202,9 @@ def create_newsletter(
     sender_name: str | None = None,
     local_time: bool = False,
     new_editions: str = NewEditions.SCHEDULED,
+    trigger_stories: int | None = None,
+    trigger_every_minutes: int = 60,
+    trigger_hold_minutes: int = 0,
 ) -> Newsletter:
     errors: dict[str, str] = {}
     if not SLUG_RE.match(slug):
@@ -183,7 +212,9 @@ def create_newsletter(
     clean = _clean({"name": name, "sender_name": sender_name, "cron": cron, "timezone": timezone,
                     "topics": topics, "max_stories": max_stories, "min_stories": min_stories,
                     "window_hours": window_hours, "subject_template": subject_template,
-                    "local_time": local_time, "new_editions": new_editions}, allowed_topics, errors=errors)
+                    "local_time": local_time, "new_editions": new_editions, "trigger_stories": trigger_stories,
+                    "trigger_every_minutes": trigger_every_minutes, "trigger_hold_minutes": trigger_hold_minutes},
+                   allowed_topics, errors=errors)
     if session.scalar(select(Newsletter.id).where(Newsletter.slug == slug)) is not None:
         raise SlugTaken(f"a newsletter with slug {slug!r} exists", fields={"slug": "this short name is taken"})
     newsletter = Newsletter(slug=slug, active=True, **clean)
@@ -200,7 +231,8 @@ def edit_newsletter(session: Session, ref: str | int, changes: NewsletterChanges
     newsletter = get_newsletter(session, ref)
     if newsletter.archived_at is not None:
         raise NewsletterArchived(f"{newsletter.name} is archived: restore it to change it")
-    clean = _clean(changes.given(), allowed_topics, (newsletter.min_stories, newsletter.max_stories))
+    clean = _clean(changes.given(), allowed_topics, (newsletter.min_stories, newsletter.max_stories),
+                   sends=(newsletter.cron, newsletter.trigger_stories))
     old = {name: getattr(newsletter, name) for name in clean}
     changed = {name: (old[name], value) for name, value in clean.items() if old[name] != value}
     if not changed:
@@ -218,7 +250,7 @@ class _Before:
     """A newsletter's values before a change, to tell which upcoming editions still hold them."""
 
     name: str
-    cron: str
+    cron: str | None
     timezone: str
     topics: list[str] | None
     max_stories: int
@@ -232,26 +264,34 @@ def _snapshot(newsletter: Newsletter) -> _Before:
 
 
 def _carry_to_upcoming(session: Session, newsletter: Newsletter, before: _Before, now: datetime) -> None:
+    # Its cron editions still to come, and a story-triggered one in its hold (which keeps
+    # its send time: a new schedule does not move or cancel it).
     upcoming = list(session.scalars(select(Edition).where(
-        Edition.newsletter_id == newsletter.id, Edition.occurrence_at.is_not(None), Edition.occurrence_at > now,
-        Edition.status.in_(lifecycle.EDITABLE)).execution_options(populate_existing=True)))  # as stored now
+        Edition.newsletter_id == newsletter.id, Edition.status.in_(lifecycle.EDITABLE), or_(
+            Edition.story_triggered.is_(False) & Edition.occurrence_at.is_not(None) & (Edition.occurrence_at > now),
+            Edition.story_triggered.is_(True) & (Edition.send_at > now)))
+        .execution_options(populate_existing=True)))  # as stored now
     retimed = (before.cron, before.timezone, before.local_time) != (
         newsletter.cron, newsletter.timezone, newsletter.local_time)
     if retimed:
-        horizon = max([e.occurrence_at for e in upcoming if e.occurrence_at] + [now])
-        keep = set(occurrences(newsletter.cron, newsletter.timezone, now, horizon))
-        gone = [e.id for e in upcoming if e.occurrence_at not in keep]
+        scheduled = [e for e in upcoming if not e.story_triggered]
+        horizon = max([e.occurrence_at for e in scheduled if e.occurrence_at] + [now])
+        keep = set(occurrences(newsletter.cron, newsletter.timezone, now, horizon)) if newsletter.cron else set()
+        gone = [e.id for e in scheduled if e.occurrence_at not in keep]
         lifecycle.drop_occurrences(session, gone, now)
         upcoming = [e for e in upcoming if e.id not in gone]
         newsletter.scheduled_until = now  # the new schedule's editions are made from now on
     for edition in upcoming:
         assert edition.occurrence_at is not None
-        values: dict[str, Any] = local_delivery(newsletter, edition.occurrence_at) if retimed else {}
-        was_subject = render_subject(before.subject_template, newsletter=before.name, when=edition.occurrence_at,
+        # A triggered edition's subject was written for its send time (digest.editions.triggers).
+        when = edition.send_at if edition.story_triggered else edition.occurrence_at
+        values: dict[str, Any] = (local_delivery(newsletter, when) if retimed and not edition.story_triggered
+                                  else {})
+        was_subject = render_subject(before.subject_template, newsletter=before.name, when=when,
                                      zone=before.timezone)
         if edition.subject == was_subject:  # not one an editor wrote for this edition
             values["subject"] = render_subject(newsletter.subject_template, newsletter=newsletter.name,
-                                               when=edition.occurrence_at, zone=newsletter.timezone)
+                                               when=when, zone=newsletter.timezone)
         for name in ("topics", "max_stories", "window_hours"):
             if getattr(edition, name) == getattr(before, name):
                 values[name] = getattr(newsletter, name)

@@ -116,6 +116,8 @@ def schedule_newsletter(session: Session, newsletter: Newsletter, now: datetime,
                         ahead_hours: int = SCHEDULE_AHEAD_HOURS) -> int:
     """One newsletter's share of schedule_editions: beat calls it for each, and changing or
     resuming a newsletter calls it at once, so its next editions show straight away."""
+    if newsletter.cron is None:  # sent by its stories alone (digest.editions.triggers)
+        return 0
     until = now + timedelta(hours=ahead_hours)
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     if (problem := subject_problem(newsletter.subject_template)) is not None:

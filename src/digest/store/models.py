@@ -261,6 +261,8 @@ class Edition(Base):
         BigId, ForeignKey("newsletters.id", ondelete="SET NULL"), index=True
     )
     occurrence_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Made by its newsletter's story trigger, not its cron (digest.editions.triggers).
+    story_triggered: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     note: Mapped[str | None] = mapped_column(Text)  # the editor's note at the top
     # Delivery at each reader's local time: "HH:MM" on `local_date` in the reader's zone
     # (`local_zone` for readers without one). None: everyone at send_at.
@@ -402,7 +404,8 @@ class Notice(Base):
 
 
 class Newsletter(Base):
-    """A recurring digest: a cron expression in an IANA zone, an audience, a format."""
+    """A recurring digest: a cron expression in an IANA zone and/or a story trigger, an
+    audience, a format."""
 
     __tablename__ = "newsletters"
 
@@ -410,9 +413,16 @@ class Newsletter(Base):
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(120))
     sender_name: Mapped[str | None] = mapped_column(String(120))
-    cron: Mapped[str] = mapped_column(String(100))
+    # None: no schedule, the newsletter goes by its story trigger alone.
+    cron: Mapped[str | None] = mapped_column(String(100))
     timezone: Mapped[str] = mapped_column(String(64))
     topics: Mapped[list[str] | None] = mapped_column(JSON)
+    # Sent by stories (an alert): an edition when `trigger_stories` new qualifying stories
+    # have arrived since the last one, at most one in `trigger_every_minutes`, going out
+    # `trigger_hold_minutes` after it is made. None: no story trigger (digest.editions.triggers).
+    trigger_stories: Mapped[int | None] = mapped_column(Integer)
+    trigger_every_minutes: Mapped[int] = mapped_column(Integer, default=60, server_default=text("60"))
+    trigger_hold_minutes: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     max_stories: Mapped[int] = mapped_column(Integer, default=5)
     # Fewer qualifying stories than this and the edition is skipped, not sent half-empty.
     min_stories: Mapped[int] = mapped_column(Integer, default=1)

@@ -134,6 +134,38 @@ def test_every_bad_field_shows_at_once_at_its_field_and_nothing_changes(live: St
         assert session.get_one(Newsletter, newsletter_id).cron == "0 7 * * *"
 
 
+def test_a_newsletter_sent_by_its_stories_from_the_form_each_bad_trigger_field_at_its_field(
+        live: Stack, editor: httpx.Client) -> None:
+    newsletter_id = morning(live)
+    page = editor.get(f"/editor/newsletters/{newsletter_id}")
+    assert "<legend>Send when stories arrive</legend>" in page.text and 'id="trigger_stories"' in page.text
+    edit_page, action = f"/editor/newsletters/{newsletter_id}", f"/editor/newsletters/{newsletter_id}"
+    bad = post(editor, edit_page, action, form_of(newsletter_id, trigger_stories="many", trigger_every_minutes="0",
+                                                  trigger_hold_minutes="-1"))
+    assert bad.status_code == 400
+    for field in ("trigger_stories", "trigger_every_minutes", "trigger_hold_minutes"):
+        assert re.search(rf'<p class="field-error" id="{field}-error">([^<]+)</p>', bad.text), field
+        assert re.search(rf'id="{field}"[^>]*aria-invalid="true"', bad.text), field
+    neither = post(editor, edit_page, action, form_of(newsletter_id, cron="", trigger_stories=""))
+    assert neither.status_code == 400
+    assert re.search(r'<p class="field-error" id="cron-error">[^<]*story trigger[^<]*</p>', neither.text)
+
+    saved = post(editor, edit_page, action, form_of(newsletter_id, cron="", trigger_stories="3",
+                                                    trigger_every_minutes="20", trigger_hold_minutes="5"))
+    assert saved.status_code == 303, saved.text
+    words = "When 3 new stories have arrived, at most every 20 minutes, held 5 minutes for editors"
+    assert words in editor.get("/editor/newsletters").text
+    assert words in editor.get("/editor").text  # the dashboard, with no next cron occurrence
+    again = editor.get(f"/editor/newsletters/{newsletter_id}").text
+    assert 'id="trigger_stories" name="trigger_stories" type="number" min="0" max="1000" value="3"' in again
+    assert "its next edition is made when 3 new stories have arrived" in again
+    assert {e.status for e in editions(live, newsletter_id)} == {EditionStatus.CANCELLED}  # its cron editions
+    with live.factory() as session:
+        stored = session.get_one(Newsletter, newsletter_id)
+        assert (stored.cron, stored.trigger_stories, stored.trigger_every_minutes,
+                stored.trigger_hold_minutes) == (None, 3, 20, 5)
+
+
 def test_the_live_preview_says_what_a_schedule_and_subject_mean(live: Stack, editor: httpx.Client) -> None:
     good = editor.get("/editor/newsletters/schedule", params={
         "cron": "0 7 * * 1-5", "timezone": "Europe/Kyiv", "subject_template": "{{ newsletter }}, {{ weekday }}",
@@ -218,6 +250,25 @@ def test_api_reads_and_changes_a_newsletter(live: Stack, api: httpx.Client) -> N
     assert api.post(f"/newsletters/{newsletter_id}/explode").status_code == 422
     assert api.get("/newsletters/999999").status_code == 404
     assert api.patch("/newsletters/999999", json={"name": "X"}).status_code == 404
+
+
+def test_api_makes_and_changes_a_newsletter_sent_by_its_stories(live: Stack, api: httpx.Client) -> None:
+    neither = api.post("/newsletters", json={"slug": "never", "name": "Never"})
+    assert neither.status_code == 400 and set(neither.json()["fields"]) == {"cron"}
+    made = api.post("/newsletters", json={"slug": "alerts", "name": "Alerts", "trigger_stories": 2,
+                                          "trigger_hold_minutes": 10})
+    assert made.status_code == 201, made.text
+    body = made.json()
+    assert (body["cron"], body["trigger_stories"], body["trigger_every_minutes"], body["trigger_hold_minutes"]) == (
+        None, 2, 60, 10)
+    assert body["schedule"] == "When 2 new stories have arrived, at most every 60 minutes, held 10 minutes for editors"
+    bad = api.patch(f"/newsletters/{body['id']}", json={"trigger_stories": None, "trigger_every_minutes": 0})
+    assert bad.status_code == 400 and set(bad.json()["fields"]) == {"cron", "trigger_every_minutes"}
+    both = api.patch(f"/newsletters/{body['id']}", json={"cron": "0 7 * * *"})
+    assert both.status_code == 200 and both.json()["trigger_stories"] == 2 and both.json()["cron"] == "0 7 * * *"
+    cron_only = api.patch(f"/newsletters/{body['id']}", json={"trigger_stories": None})
+    assert cron_only.status_code == 200 and cron_only.json()["trigger_stories"] is None
+    assert api.patch(f"/newsletters/{body['id']}", json={"cron": None}).status_code == 400
 
 
 def test_api_ops_token_reads_but_cannot_change(live: Stack, web: str) -> None:

@@ -297,6 +297,28 @@ def test_a_newsletter_can_take_the_existing_readers_and_editions_show_their_audi
     assert own == {joined["id"]: 1, {n["slug"]: n["id"] for n in listed}["sports"]: 0}
 
 
+def test_a_newsletter_sent_by_its_stories_needs_no_cron_and_a_trigger_can_be_cleared(ws: Workspace) -> None:
+    refused = ws.run("newsletters", "add", "never", "--name", "Never")
+    assert refused.returncode != 0 and "story trigger" in refused.stderr and "Traceback" not in refused.stderr
+    alerts = ws.json("newsletters", "add", "alerts", "--name", "Alerts", "--trigger-stories", "3",
+                     "--trigger-every", "20", "--trigger-hold", "5")
+    assert isinstance(alerts, dict)
+    assert (alerts["cron"], alerts["trigger_stories"], alerts["trigger_every_minutes"],
+            alerts["trigger_hold_minutes"]) == (None, 3, 20, 5)
+    assert alerts["schedule"] == ("When 3 new stories have arrived, at most every 20 minutes, "
+                                  "held 5 minutes for editors")
+    assert ws.json("editions", "list") == []  # no cron: no editions ahead
+    cleared = ws.run("newsletters", "edit", "alerts", "--trigger-stories", "0")
+    assert cleared.returncode != 0 and "story trigger" in cleared.stderr
+    both = ws.json("newsletters", "edit", "alerts", "--cron", "0 7 * * *", "--trigger-every", "90")
+    assert isinstance(both, dict) and both["schedule"] == (
+        "At 07:00, every day, UTC; and when 3 new stories have arrived, at most every 90 minutes, "
+        "held 5 minutes for editors")
+    cron_only = ws.json("newsletters", "edit", "alerts", "--trigger-stories", "0")
+    assert isinstance(cron_only, dict) and cron_only["trigger_stories"] is None
+    assert cron_only["schedule"] == "At 07:00, every day, UTC"
+
+
 def test_subscribers_import_reports_bad_lines(ws: Workspace) -> None:
     ws.ok("subscribers", "add", "ann@example.com")
     (ws.folder / "readers.csv").write_text(

@@ -57,7 +57,8 @@ class IngestRequest(BaseModel):
 class NewsletterIn(BaseModel):
     slug: Text64
     name: Text120
-    cron: Text100
+    cron: Text100 | None = Field(None, description="five-field cron in `timezone`; null: sent by its stories alone "
+                                                   "(then `trigger_stories` is needed)")
     timezone: Text64 = "UTC"
     topics: list[Text64] | None = None
     max_stories: int = 5
@@ -69,10 +70,15 @@ class NewsletterIn(BaseModel):
     local_time: bool = Field(False, description="deliver at the schedule's hour in each reader's own zone")
     new_editions: Literal["scheduled", "draft"] = Field(
         "scheduled", description="what the schedule makes: editions that go by themselves, or drafts to schedule")
+    trigger_stories: int | None = Field(None, description="an edition when this many new qualifying stories have "
+                                                          "arrived since the last one; null or 0: no story trigger")
+    trigger_every_minutes: int = Field(60, description="at most one story-triggered edition in this many minutes")
+    trigger_hold_minutes: int = Field(0, description="a story-triggered edition goes this long after it is made")
 
 
 class NewsletterPatch(BaseModel):
-    """Each field given is changed; one left out stays as it is (null: no sender name, every topic)."""
+    """Each field given is changed; one left out stays as it is (null: no sender name, every
+    topic, no cron, no story trigger)."""
 
     name: Text120 | None = None
     sender_name: Text120 | None = None
@@ -85,6 +91,9 @@ class NewsletterPatch(BaseModel):
     subject_template: Text300 | None = None
     local_time: bool | None = None
     new_editions: Literal["scheduled", "draft"] | None = None
+    trigger_stories: int | None = Field(None, description="null or 0: no story trigger")
+    trigger_every_minutes: int | None = None
+    trigger_hold_minutes: int | None = None
 
 
 class EditionIn(BaseModel):

@@ -38,7 +38,8 @@ def add_newsletter(services: ServicesDep, user: ApiEditor, body: NewsletterIn) -
         topics=body.topics, max_stories=body.max_stories, min_stories=body.min_stories,
         subject_template=body.subject_template, sender_name=body.sender_name,
         subscribe_existing=body.subscribe_existing, window_hours=body.window_hours, local_time=body.local_time,
-        new_editions=body.new_editions)
+        new_editions=body.new_editions, trigger_stories=body.trigger_stories,
+        trigger_every_minutes=body.trigger_every_minutes, trigger_hold_minutes=body.trigger_hold_minutes)
 
 
 @router.patch("/{newsletter_id}")
@@ -49,9 +50,12 @@ def patch_newsletter(services: ServicesDep, user: ApiEditor, newsletter_id: Path
     each bad input; 409 for an archived newsletter."""
     given = body.model_fields_set
     changes = NewsletterChanges(
-        name=body.name, cron=body.cron, timezone=body.timezone, max_stories=body.max_stories,
+        name=body.name, cron=body.cron if "cron" in given else KEEP, timezone=body.timezone,
+        max_stories=body.max_stories,
         min_stories=body.min_stories, window_hours=body.window_hours, subject_template=body.subject_template,
         local_time=body.local_time, new_editions=body.new_editions,
+        trigger_stories=body.trigger_stories if "trigger_stories" in given else KEEP,
+        trigger_every_minutes=body.trigger_every_minutes, trigger_hold_minutes=body.trigger_hold_minutes,
         sender_name=body.sender_name if "sender_name" in given else KEEP,
         topics=body.topics if "topics" in given else KEEP)
     return actions.newsletters.edit(services.deps(), actor(user, "api"), newsletter_id, changes).data["newsletter"]

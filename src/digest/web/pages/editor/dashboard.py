@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from digest.editions import ScheduleError, list_newsletters, occurrences, schedule_in_words
+from digest.editions import ScheduleError, list_newsletters, occurrences, sends_in_words
 from digest.observe import edition_counts
 from digest.readers import subscriber_counts
 from digest.store import Edition, EditionStatus, utcnow
@@ -44,9 +44,10 @@ def dashboard(request: Request, user: EditorUser, done: str = "") -> Response:
                                       Edition.status.in_((EditionStatus.DRAFT, EditionStatus.SCHEDULED)))
                 .order_by(Edition.send_at).limit(1))
             next_time = next_edition.send_at if next_edition else (
-                _next_occurrence(newsletter.cron, newsletter.timezone, now) if newsletter.active else None)
+                _next_occurrence(newsletter.cron, newsletter.timezone, now)
+                if newsletter.active and newsletter.cron else None)
             newsletters.append({"row": newsletter, "next_edition": next_edition, "next_time": next_time,
-                                "schedule": schedule_in_words(newsletter.cron, newsletter.timezone),
+                                "schedule": sends_in_words(newsletter),
                                 "subscribers": subscribers.get(newsletter.id, 0)})
     return editor_page(request, "editor/dashboard.html", "dashboard", {
         "newsletters": newsletters, "upcoming": upcoming, "recent": recent, "counts": counts}, done=done)

@@ -33,6 +33,7 @@ from digest.editions import (
     next_sends,
     render_subject,
     schedule_in_words,
+    sends_in_words,
     upcoming_count,
 )
 from digest.errors import Invalid
@@ -44,7 +45,7 @@ from digest.web.pages.editor.common import editor_form_page, editor_page, see_ot
 
 router = APIRouter(prefix="/editor")
 TEXT_FIELDS = ("slug", "name", "sender_name", "cron", "timezone", "subject_template", "new_editions")
-NUMBER_FIELDS = ("max_stories", "min_stories", "window_hours")
+NUMBER_FIELDS = ("max_stories", "min_stories", "window_hours", "trigger_every_minutes", "trigger_hold_minutes")
 STATE_NOTICES = {
     "pause": "Newsletter paused: it makes no editions, and its upcoming ones wait as drafts.",
     "resume": "Newsletter resumed: its schedule runs again from now.",
@@ -67,7 +68,7 @@ def newsletters_page(request: Request, user: EditorUser, done: str = "") -> Resp
         counts = subscriber_counts(session)
         last, upcoming = last_editions(session), next_editions(session, now)
         rows = [{"newsletter": n, "state": newsletter_state(n), "subscribers": counts.get(n.id, 0),
-                 "schedule": schedule_in_words(n.cron, n.timezone), "next": upcoming.get(n.id),
+                 "schedule": sends_in_words(n), "next": upcoming.get(n.id),
                  "last": last.get(n.id)} for n in list_newsletters(session)]
         # Archived ones last: they are history.
         rows.sort(key=lambda r: (r["state"] == "archived", r["newsletter"].name.lower()))
@@ -102,13 +103,18 @@ def _preview(values: dict[str, Any]) -> dict[str, Any]:
 def schedule_preview(cron: str, zone: str, template: str, name: str, now: datetime) -> dict[str, Any]:
     """{words, next: [readable times], subject, errors: {field: message}}."""
     result: dict[str, Any] = {"words": "", "next": [], "subject": "", "errors": {}}
+    if not cron.strip():  # no schedule: sent by its stories alone (or the save says a trigger is needed)
+        cron = ""
+        result["words"] = "No schedule: only when stories arrive (below)"
     for field, check, value in (("cron", check_cron, cron), ("timezone", check_zone, zone)):
+        if field == "cron" and not cron:
+            continue
         try:
             check(value)
         except Invalid as exc:
             result["errors"][field] = exc.message
     first = now
-    if not result["errors"]:
+    if not result["errors"] and cron:
         sends = next_sends(cron, zone, now)
         result["words"] = schedule_in_words(cron, zone)
         result["next"] = [f"{t:%a} {t.day} {t:%b %Y, %H:%M} {t:%Z}" for t in sends]
@@ -136,7 +142,8 @@ def new_newsletter(request: Request, user: EditorUser) -> Response:
         "slug": "", "name": "", "sender_name": "", "cron": "0 7 * * *",
         "timezone": services_of(request).settings.timezone, "topics": [], "max_stories": 5, "min_stories": 1,
         "window_hours": 48, "subject_template": DEFAULT_SUBJECT, "local_time": False, "new_editions": "scheduled",
-        "subscribe_existing": False}, active_readers=_active_readers(request))
+        "subscribe_existing": False, "trigger_stories": "", "trigger_every_minutes": 60, "trigger_hold_minutes": 0},
+        active_readers=_active_readers(request))
 
 
 def _read_form(form: Form) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -150,8 +157,15 @@ def _read_form(form: Form) -> tuple[dict[str, Any], dict[str, Any]]:
     for name in NUMBER_FIELDS:
         raw = values[name] = form.get(name).strip()
         if raw:  # empty: the default (a new newsletter) or as it was (a change)
-            numbers[name] = int(raw) if raw.lstrip("-").isdigit() and len(raw) <= 7 else raw
+            numbers[name] = _number(raw)
+    # Always given: empty (or 0) is "no story trigger".
+    raw = values["trigger_stories"] = form.get("trigger_stories").strip()
+    numbers["trigger_stories"] = _number(raw) if raw else None
     return values, numbers
+
+
+def _number(raw: str) -> Any:
+    return int(raw) if raw.lstrip("-").isdigit() and len(raw) <= 7 else raw
 
 
 @router.post("/newsletters/new")
@@ -161,7 +175,7 @@ def add_newsletter(request: Request, user: EditorUser, form: CheckedForm) -> Res
     try:
         created = actions.newsletters.add_newsletter(
             services_of(request).deps(), actor(user, "web"), slug=values["slug"], name=values["name"],
-            cron=values["cron"], timezone=values["timezone"], topics=values["topics"] or None,
+            cron=values["cron"] or None, timezone=values["timezone"], topics=values["topics"] or None,
             subject_template=values["subject_template"], sender_name=values["sender_name"] or None,
             local_time=values["local_time"], new_editions=values["new_editions"] or "scheduled",
             subscribe_existing=values["subscribe_existing"], **numbers)
@@ -176,10 +190,13 @@ def add_newsletter(request: Request, user: EditorUser, form: CheckedForm) -> Res
 
 def _values_of(newsletter: Newsletter) -> dict[str, Any]:
     return {"slug": newsletter.slug, "name": newsletter.name, "sender_name": newsletter.sender_name or "",
-            "cron": newsletter.cron, "timezone": newsletter.timezone, "topics": newsletter.topics or [],
+            "cron": newsletter.cron or "", "timezone": newsletter.timezone, "topics": newsletter.topics or [],
             "max_stories": newsletter.max_stories, "min_stories": newsletter.min_stories,
             "window_hours": newsletter.window_hours, "subject_template": newsletter.subject_template,
-            "local_time": newsletter.local_time, "new_editions": newsletter.new_editions.value}
+            "local_time": newsletter.local_time, "new_editions": newsletter.new_editions.value,
+            "trigger_stories": newsletter.trigger_stories or "",
+            "trigger_every_minutes": newsletter.trigger_every_minutes,
+            "trigger_hold_minutes": newsletter.trigger_hold_minutes}
 
 
 def _edit_page(request: Request, ref: int, values: dict[str, Any] | None = None,
@@ -207,7 +224,7 @@ def save_newsletter(request: Request, user: EditorUser, newsletter_id: int, form
     with services_of(request).factory() as session:
         values["slug"] = get_newsletter(session, newsletter_id).slug  # not changed here: links and the archive use it
     changes = NewsletterChanges(
-        name=values["name"], cron=values["cron"], timezone=values["timezone"],
+        name=values["name"], cron=values["cron"] or None, timezone=values["timezone"],
         subject_template=values["subject_template"], local_time=values["local_time"],
         new_editions=values["new_editions"] or None, sender_name=values["sender_name"] or None,
         topics=values["topics"] or None, **numbers)
