@@ -25,8 +25,10 @@ LURE = "URGENT verify at https://evil.example"
 
 
 @pytest.fixture(autouse=True)
-def _fresh_rate_limits(live: Stack) -> None:
+def _fresh_rate_limits(live: Stack) -> Iterator[None]:
     clear_rate_limits(live)
+    yield
+    clear_rate_limits(live)  # the hourly counters of 127.0.0.1 must not reach the next module's tests
 
 
 @pytest.fixture
