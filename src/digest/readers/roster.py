@@ -10,14 +10,26 @@ import csv
 import io
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TextIO
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from digest.errors import Conflict
 from digest.readers.addresses import InvalidReader, clean_name, clean_topics, email_hash, new_token, normalise_email
-from digest.readers.subscriptions import subscribe_to_all
-from digest.store import ConsentEvent, Subscriber, SubscriberStatus, SubscriberTopic, Suppression, utcnow
+from digest.readers.formats import EMAIL_COLUMNS, IMPORT_STATUSES, LAYOUTS, SERVICES, Incoming, detect_service
+from digest.readers.subscriptions import active_newsletters, subscribe_to_all
+from digest.store import (
+    ConsentEvent,
+    NewsletterSubscription,
+    Notice,
+    Subscriber,
+    SubscriberStatus,
+    SubscriberTopic,
+    Suppression,
+    utcnow,
+)
 
 IMPORT_CHUNK_ROWS = 1000
 # The largest CSV the web page and the API take (~200,000 readers); the command line reads any.
@@ -69,12 +81,30 @@ def add_subscriber(
     return subscriber
 
 
+# A status in the file (formats.IMPORT_STATUSES) → the reader's here, and the reason a
+# departed address is kept on the suppression list.
+STATUS_OF = {
+    "subscribed": SubscriberStatus.ACTIVE, "pending": SubscriberStatus.PENDING,
+    "unsubscribed": SubscriberStatus.UNSUBSCRIBED, "blocklisted": SubscriberStatus.UNSUBSCRIBED,
+    "cleaned": SubscriberStatus.BOUNCED, "bounced": SubscriberStatus.BOUNCED,
+    "complained": SubscriberStatus.COMPLAINED,
+}
+SUPPRESSION_REASON = {"unsubscribed": "unsubscribed", "blocklisted": "blocklisted", "cleaned": "bounced",
+                      "bounced": "bounced", "complained": "complained"}
+DEPARTURE_KIND = {"unsubscribed": "unsubscribe", "blocklisted": "unsubscribe", "cleaned": "bounce",
+                  "bounced": "bounce", "complained": "complaint"}
+UNMATCHED_TAGS_MAX = 50  # distinct tags named in the report; the rest only counted
+
+
 @dataclass
 class ImportReport:
     """What an import did. `errors`: the rows refused (bad, or suppressed), by line in the
     file; `skipped`: the rows left alone because the address is on the list already (its
     reader, whatever their state, is not touched: an import never brings back a reader who
-    left); `rows`: how many data rows were read."""
+    left); `rows`: how many data rows were read; `statuses`: readers imported per status in
+    the file (formats.IMPORT_STATUSES); `unmatched_tags`: tags or labels that are neither a
+    topic nor a newsletter, with how many rows named them; `notice_ids`: confirmations to
+    enqueue once the import has committed."""
 
     imported: int = 0
     duplicates: int = 0
@@ -82,6 +112,10 @@ class ImportReport:
     errors: list[tuple[int, str]] = field(default_factory=list)
     skipped: list[tuple[int, str]] = field(default_factory=list)
     rows: int = 0
+    service: str = "csv"
+    statuses: dict[str, int] = field(default_factory=dict)
+    unmatched_tags: dict[str, int] = field(default_factory=dict)
+    notice_ids: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -91,17 +125,40 @@ class _Row:
     key: str
     name: str | None
     topics: list[str]
+    status: str = "pending"
+    newsletters: list[int] | None = None  # None: every active one (for a reader on the list)
+    incoming: Incoming | None = None
 
 
-def _csv_reader(text: str) -> csv.DictReader[str]:
-    reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff")))  # a spreadsheet's byte order mark
+@dataclass(frozen=True)
+class ImportOptions:
+    """How to read a file: `service` (formats.SERVICES; None: detect from the header),
+    `status` for rows whose file says none (None: the layout's default; digest's own CSV:
+    pending, or subscribed when `confirmed`), the file's name for the consent ledger, and
+    whether pending readers get a confirmation now."""
+
+    service: str | None = None
+    status: str | None = None
+    confirmed: bool = False
+    file_name: str | None = None
+    send_confirmations: bool = False
+
+
+def _csv_reader(source: str | TextIO, service: str | None = None) -> tuple[csv.DictReader[str], str]:
+    stream = io.StringIO(source.removeprefix("\ufeff")) if isinstance(source, str) else source  # a spreadsheet's BOM
+    reader = csv.DictReader(stream)
     try:
         fieldnames = reader.fieldnames
     except csv.Error as exc:
         raise InvalidReader(f"the CSV cannot be read at line 1: {exc}") from None
-    if not fieldnames or "email" not in [f.strip().lower() for f in fieldnames]:
-        raise InvalidReader("the CSV needs a header line with an 'email' column (and optionally name, topics)")
-    return reader
+    columns = [f.strip().lower().lstrip("\ufeff") for f in fieldnames or []]
+    chosen = service or detect_service(columns)
+    if chosen is not None and chosen not in LAYOUTS:
+        raise InvalidReader(f"unknown service {chosen!r}; use one of {', '.join(SERVICES)}")
+    if chosen is None or EMAIL_COLUMNS.get(chosen, "email") not in columns:
+        where = EMAIL_COLUMNS.get(chosen or "csv", "email")
+        raise InvalidReader(f"the CSV needs a header line with an '{where}' column (and optionally name, topics)")
+    return reader, chosen
 
 
 def _records(reader: csv.DictReader[str]) -> Iterator[dict[str, str]]:
@@ -117,59 +174,130 @@ def _records(reader: csv.DictReader[str]) -> Iterator[dict[str, str]]:
         yield record
 
 
-def count_csv_rows(text: str) -> int:
+def count_csv_rows(source: str | TextIO) -> int:
     """How many data rows the CSV holds (InvalidReader as `import_csv` would raise it): the
     total for a progress bar."""
-    return sum(1 for _ in _records(_csv_reader(text)))
+    return sum(1 for _ in _records(_csv_reader(source)[0]))
 
 
-def read_csv_rows(text: str, allowed_topics: list[str], report: ImportReport) -> Iterator[_Row]:
-    """Valid rows of a CSV with columns email,name,topics; bad ones go to report.errors
+def detect_file_service(source: str | TextIO) -> str:
+    """The service whose layout the file's header row has (InvalidReader without one)."""
+    return _csv_reader(source)[1]
+
+
+class _Resolver:
+    """Tags and newsletter slugs of one import, against the topics and newsletters there are."""
+
+    def __init__(self, session: Session, allowed_topics: list[str], report: ImportReport) -> None:
+        self.allowed = allowed_topics
+        self.report = report
+        self.newsletters: dict[str, int] = {}
+        for newsletter in active_newsletters(session):
+            self.newsletters[newsletter.name.strip().lower()] = newsletter.id
+            self.newsletters[newsletter.slug.lower()] = newsletter.id
+        self.all_newsletters = sorted(set(self.newsletters.values()))
+
+    def slugs(self, raw: str | None) -> list[int] | None:
+        if raw is None:
+            return None
+        wanted = [s.strip().lower() for s in raw.replace(";", ",").split(",") if s.strip()]
+        unknown = [s for s in wanted if s not in self.newsletters]
+        if unknown:
+            raise InvalidReader(f"unknown newsletter(s) {', '.join(unknown)}")
+        return sorted({self.newsletters[s] for s in wanted}) or None
+
+    def tags(self, tags: list[str]) -> tuple[list[str], list[int] | None]:
+        topics: set[str] = set()
+        newsletters: set[int] = set()
+        for tag in tags:
+            word = " ".join(tag.split()).lower()
+            if word in self.allowed:
+                topics.add(word)
+            elif word in self.newsletters:
+                newsletters.add(self.newsletters[word])
+            elif word in self.report.unmatched_tags or len(self.report.unmatched_tags) < UNMATCHED_TAGS_MAX:
+                self.report.unmatched_tags[word] = self.report.unmatched_tags.get(word, 0) + 1
+        return sorted(topics), sorted(newsletters) or None
+
+
+def read_rows(source: str | TextIO, options: ImportOptions, resolver: _Resolver, report: ImportReport) -> Iterator[_Row]:
+    """Valid rows of the file, one at a time, in our words; bad ones go to report.errors
     with their line number in the file."""
-    reader = _csv_reader(text)
+    reader, service = _csv_reader(source, options.service)
+    report.service = service
+    layout = LAYOUTS[service]
+    if options.status is not None and options.status not in IMPORT_STATUSES:
+        raise InvalidReader(f"unknown status {options.status!r}; use one of {', '.join(IMPORT_STATUSES)}")
+    default = (options.status or ("subscribed" if options.confirmed else "pending")) if service == "csv" else options.status
     for record in _records(reader):
         line = reader.line_num
         report.rows += 1
-        row = {(k or "").strip().lower(): (v or "") for k, v in record.items() if isinstance(v, str)}
+        row = {(k or "").strip().lower().lstrip("\ufeff"): (v or "").strip() for k, v in record.items()
+               if isinstance(v, str)}
         try:
-            address, key = normalise_email(row.get("email", ""))
-            yield _Row(line, address, key, clean_name(row.get("name") or None),
-                       clean_topics(row.get("topics") or None, allowed_topics))
+            incoming = layout(row, default)
+            address, key = normalise_email(incoming.email)
+            if service == "csv":
+                topics, newsletters = clean_topics(incoming.topics, resolver.allowed), resolver.slugs(incoming.newsletters)
+            else:
+                topics, newsletters = resolver.tags(incoming.tags)
+            yield _Row(line, address, key, clean_name(incoming.name), topics, incoming.status, newsletters, incoming)
         except InvalidReader as exc:
             report.errors.append((line, str(exc)))
 
 
 def import_csv(
     session: Session,
-    text: str,
+    text: str | TextIO,
     *,
     allowed_topics: list[str],
     confirmed: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    """Import in chunks: one existence query and two bulk inserts per chunk, not per row.
-    `progress(n)` is told after each chunk how many more rows of the file were read."""
+    """digest's own CSV (email,name,topics; status and newsletters optional)."""
+    return import_file(session, text, allowed_topics=allowed_topics, progress=progress,
+                       options=ImportOptions(service="csv", confirmed=confirmed))
+
+
+def import_file(
+    session: Session,
+    source: str | TextIO,
+    *,
+    allowed_topics: list[str],
+    options: ImportOptions = ImportOptions(),
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Import a subscriber export (digest's own or another service's, formats.SERVICES), read
+    as a stream of rows, in chunks: one existence query and a few bulk inserts per chunk, not
+    per row. Readers already on the list and suppressed addresses are left alone, so a
+    second run changes nothing. `progress(n)` is told after each chunk how many more rows
+    of the file were read."""
     report = ImportReport()
+    resolver = _Resolver(session, allowed_topics, report)
     chunk: list[_Row] = []
     told = 0
     added: set[str] = set()  # keys this import added, to tell a repeat in the file from a reader
-    for row in read_csv_rows(text, allowed_topics, report):
+    for row in read_rows(source, options, resolver, report):
         chunk.append(row)
         if len(chunk) >= IMPORT_CHUNK_ROWS:
-            _import_chunk(session, chunk, confirmed, report, added)
+            _import_chunk(session, chunk, options, resolver, report, added)
             chunk = []
             if progress:
                 progress(report.rows - told)
                 told = report.rows
     if chunk:
-        _import_chunk(session, chunk, confirmed, report, added)
+        _import_chunk(session, chunk, options, resolver, report, added)
     if progress and report.rows > told:
         progress(report.rows - told)
     return report
 
 
-def _import_chunk(session: Session, chunk: list[_Row], confirmed: bool, report: ImportReport,
-                  added: set[str]) -> None:
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _import_chunk(session: Session, chunk: list[_Row], options: ImportOptions, resolver: _Resolver,
+                  report: ImportReport, added: set[str]) -> None:
     keys = {row.key for row in chunk}
     known = set(session.scalars(select(Subscriber.email_key).where(Subscriber.email_key.in_(keys))))
     hashes = {email_hash(key): key for key in keys}
@@ -190,20 +318,7 @@ def _import_chunk(session: Session, chunk: list[_Row], confirmed: bool, report: 
         fresh[row.key] = row
     if not fresh:
         return
-    values = [
-        {
-            "email": row.email,
-            "email_key": row.key,
-            "name": row.name,
-            "status": SubscriberStatus.ACTIVE if confirmed else SubscriberStatus.PENDING,
-            "token": new_token(),
-            "consent_source": "import",
-            "created_at": now,
-            "confirmed_at": now if confirmed else None,
-        }
-        for row in fresh.values()
-    ]
-    session.execute(insert(Subscriber), values)
+    session.execute(insert(Subscriber), [_subscriber_values(row, now) for row in fresh.values()])
     ids = {
         key: subscriber_id
         for key, subscriber_id in session.execute(
@@ -215,11 +330,62 @@ def _import_chunk(session: Session, chunk: list[_Row], confirmed: bool, report: 
     ]
     if topic_rows:
         session.execute(insert(SubscriberTopic), topic_rows)
-    session.execute(insert(ConsentEvent), [
-        {"subscriber_id": ids[key], "kind": "subscribe", "channel": "import", "at": now,
-         "detail": {"confirmed": confirmed, "line": row.line}}
-        for key, row in fresh.items()
-    ])
-    subscribe_to_all(session, ids.values())
+    events = [_subscribe_event(ids[key], row, options, report.service, now) for key, row in fresh.items()]
+    events += [{"subscriber_id": ids[key], "kind": DEPARTURE_KIND[row.status], "channel": "import", "at": now,
+                "detail": {"status": row.status, "line": row.line}}
+               for key, row in fresh.items() if row.status in DEPARTURE_KIND]
+    session.execute(insert(ConsentEvent), events)
+    departed = [{"email_hash": email_hash(key), "reason": SUPPRESSION_REASON[row.status], "created_at": now}
+                for key, row in fresh.items() if row.status in SUPPRESSION_REASON]
+    if departed:
+        session.execute(insert(Suppression), departed)
+    subscriptions = [
+        {"newsletter_id": n, "subscriber_id": ids[key]} for key, row in fresh.items()
+        for n in (row.newsletters if row.newsletters is not None
+                  else [] if row.status in SUPPRESSION_REASON else resolver.all_newsletters)]
+    if subscriptions:
+        session.execute(insert(NewsletterSubscription), subscriptions)
+    if options.send_confirmations:
+        pending = [{"subscriber_id": ids[key], "kind": "confirm"} for key, row in fresh.items() if row.status == "pending"]
+        if pending:
+            report.notice_ids += list(session.scalars(insert(Notice).returning(Notice.id), pending))
+    for row in fresh.values():
+        report.statuses[row.status] = report.statuses.get(row.status, 0) + 1
     report.imported += len(fresh)
     added.update(fresh)
+
+
+def _subscriber_values(row: _Row, now: datetime) -> dict[str, Any]:
+    incoming = row.incoming
+    opted_in = incoming.opted_in_at if incoming else None
+    confirmed_at = incoming.confirmed_at if incoming else None
+    status = STATUS_OF[row.status]
+    return {
+        "email": row.email,
+        "email_key": row.key,
+        "name": row.name,
+        "status": status,
+        "token": new_token(),
+        "consent_source": "import",
+        "created_at": opted_in or now,
+        "confirmed_at": (confirmed_at or opted_in or now) if status == SubscriberStatus.ACTIVE else confirmed_at,
+        "unsubscribed_at": ((incoming.left_at if incoming else None) or now) if row.status in SUPPRESSION_REASON else None,
+        "unsubscribe_channel": "import" if row.status in SUPPRESSION_REASON else None,
+    }
+
+
+def _subscribe_event(subscriber_id: int, row: _Row, options: ImportOptions, service: str,
+                     now: datetime) -> dict[str, Any]:
+    """The `subscribe` event of an imported reader: the original opt-in (time, IP, source)
+    and the file it came from, in the detail; only what the file said is kept."""
+    incoming = row.incoming
+    detail: dict[str, Any] = {"confirmed": row.status == "subscribed", "line": row.line}
+    if service != "csv":
+        detail.update(service=service, status=row.status)
+    if incoming is not None:
+        optional = {"file": options.file_name, "opted_in_at": _iso(incoming.opted_in_at),
+                    "confirmed_at": _iso(incoming.confirmed_at), "source": incoming.source,
+                    "original": incoming.extra or None}
+        detail.update({k: v for k, v in optional.items() if v})
+    return {"subscriber_id": subscriber_id, "kind": "subscribe", "channel": "import", "at": now,
+            "ip": incoming.ip if incoming else None, "detail": detail}
