@@ -156,7 +156,7 @@ def _csv_reader(source: str | TextIO, service: str | None = None) -> tuple[csv.D
     if chosen is not None and chosen not in LAYOUTS:
         raise InvalidReader(f"unknown service {chosen!r}; use one of {', '.join(SERVICES)}")
     if chosen is None or EMAIL_COLUMNS.get(chosen, "email") not in columns:
-        where = EMAIL_COLUMNS.get(chosen or "csv", "email")
+        where = "Email Address" if chosen == "mailchimp" else "email"  # as the service spells it
         raise InvalidReader(f"the CSV needs a header line with an '{where}' column (and optionally name, topics)")
     return reader, chosen
 
@@ -174,10 +174,10 @@ def _records(reader: csv.DictReader[str]) -> Iterator[dict[str, str]]:
         yield record
 
 
-def count_csv_rows(source: str | TextIO) -> int:
-    """How many data rows the CSV holds (InvalidReader as `import_csv` would raise it): the
-    total for a progress bar."""
-    return sum(1 for _ in _records(_csv_reader(source)[0]))
+def count_csv_rows(source: str | TextIO, service: str | None = None) -> int:
+    """How many data rows the CSV holds (InvalidReader as `import_file` would raise it for
+    `service`, None: detected): the total for a progress bar."""
+    return sum(1 for _ in _records(_csv_reader(source, service)[0]))
 
 
 def detect_file_service(source: str | TextIO) -> str:
