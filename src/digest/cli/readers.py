@@ -45,7 +45,7 @@ def _count_lines(file: Path) -> int:
 @app.command("import")
 def subscribers_import(
     file: Annotated[Path, typer.Argument(help="A subscriber export: digest's CSV (email,name,topics) or another service's.")],
-    source: Annotated[str | None, typer.Option("--from", help="mailchimp, substack, ghost, listmonk, beehiiv or csv; "
+    source: Annotated[str | None, typer.Option("--from", help="mailchimp, substack, ghost, listmonk, beehiiv, csv or json (digest's own); "
                                                              "detected from the header row when left out.")] = None,
     status: Annotated[str | None, typer.Option(help="The status of rows whose file says none (a Mailchimp "
                                                     "per-status file): subscribed, pending, unsubscribed, cleaned, …")] = None,

@@ -66,7 +66,7 @@ from digest.readers.on_behalf import (
     require_present,
     resend_confirmation,
 )
-from digest.readers.formats import DEPARTED, IMPORT_STATUSES, SERVICES
+from digest.readers.formats import DEPARTED, IMPORT_STATUSES, SERVICES, count_csv_rows, detect_file_service
 from digest.readers.roster import (
     CSV_UPLOAD_MAX_BYTES,
     AlreadySubscribed,
@@ -74,8 +74,6 @@ from digest.readers.roster import (
     ImportReport,
     Suppressed,
     add_subscriber,
-    count_csv_rows,
-    detect_file_service,
     import_csv,
     import_file,
 )

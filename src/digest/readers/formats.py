@@ -1,6 +1,7 @@
-"""Other services' subscriber exports, read into one shape: what `roster` imports.
+"""Subscriber exports, ours and other services', read into one shape: what `roster` imports.
 
-Pure: a header row picks a layout (`detect_service`), and a layout turns one CSV record
+Pure: `open_records` reads a file as a stream of records with their line numbers; its
+header row picks a layout (`detect_service`), and a layout turns one CSV record
 into an `Incoming` (address, name, the service's status in our words, tags, opt-in time,
 IP, source). Nothing here touches the database.
 
@@ -14,15 +15,20 @@ ask: an unknown status word is a bad row, never "subscribed".
 from __future__ import annotations
 
 import csv
+import io
 import ipaddress
+import itertools
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, TextIO
 
 from digest.readers.addresses import InvalidReader
 
-SERVICES = ("mailchimp", "substack", "ghost", "listmonk", "beehiiv", "csv")
+SERVICES = ("mailchimp", "substack", "ghost", "listmonk", "beehiiv", "csv", "json")
+# digest's own exports: topics and newsletters in them are checked strictly.
+OWN_FORMATS = ("csv", "json")
 IMPORT_STATUSES = ("subscribed", "pending", "unsubscribed", "cleaned", "bounced", "blocklisted", "complained")
 # A departed address is suppressed: never mailed, and a later sign-up sends nothing.
 DEPARTED = ("unsubscribed", "cleaned", "bounced", "blocklisted", "complained")
@@ -218,7 +224,7 @@ def plain(row: dict[str, str], default: str | None) -> Incoming:
 
 LAYOUTS: dict[str, Mapper] = {
     "mailchimp": mailchimp, "substack": substack, "ghost": ghost, "listmonk": listmonk, "beehiiv": beehiiv,
-    "csv": plain,
+    "csv": plain, "json": plain,
 }
 # The column (lower-cased) each layout's address is in.
 EMAIL_COLUMNS = {"mailchimp": "email address"}
@@ -241,3 +247,84 @@ def detect_service(header: Sequence[str]) -> str | None:
     if "utm_source" in columns or "referring_site" in columns or "subscription_tier" in columns:
         return "beehiiv"
     return "csv"
+
+
+# ------------------------------------------------------------------ reading a file
+
+
+def open_records(source: str | TextIO, service: str | None = None) -> tuple[Iterator[tuple[int, dict[str, Any]]], str]:
+    """The file's records with their line numbers, and the service whose layout it has
+    (`service`, or detected from the header row). A file starting with "[" is digest's
+    JSON export: one reader a line, read as a stream."""
+    stream = io.StringIO(source.removeprefix("\ufeff")) if isinstance(source, str) else source  # a spreadsheet's BOM
+    lines = iter(stream)
+    first = next(lines, "").lstrip("\ufeff")
+    if first.lstrip().startswith("[") and service in (None, "json"):
+        return _json_records(first, lines), "json"
+    reader = csv.DictReader(itertools.chain([first], lines))
+    try:
+        fieldnames = reader.fieldnames
+    except csv.Error as exc:
+        raise InvalidReader(f"the CSV cannot be read at line 1: {exc}") from None
+    columns = [f.strip().lower() for f in fieldnames or []]
+    chosen = service or detect_service(columns)
+    if chosen is not None and chosen not in LAYOUTS:
+        raise InvalidReader(f"unknown service {chosen!r}; use one of {', '.join(SERVICES)}")
+    if chosen is None or EMAIL_COLUMNS.get(chosen, "email") not in columns:
+        where = "Email Address" if chosen == "mailchimp" else "email"  # as the service spells it
+        raise InvalidReader(f"the CSV needs a header line with an '{where}' column (and optionally name, topics)")
+    return ((reader.line_num, record) for record in _records(reader)), chosen
+
+
+def _records(reader: csv.DictReader[str]) -> Iterator[dict[str, str]]:
+    """The reader's records; a line the csv module cannot read (a field past its size
+    limit) refuses the whole file, naming the line."""
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InvalidReader(f"the CSV cannot be read at line {reader.line_num + 1}: {exc}") from None
+        yield record
+
+
+def _json_records(first: str, lines: Iterator[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """digest's JSON export, "[", then one reader object a line, then "]": each object as
+    a CSV record would be (lists joined by ";"). An array on one line is read whole."""
+    if first.strip() != "[":
+        try:
+            items = json.loads(first + "".join(lines))
+        except ValueError as exc:
+            raise InvalidReader(f"the JSON cannot be read: {exc}") from None
+        if not isinstance(items, list):
+            raise InvalidReader("the JSON must be an array of readers")
+        yield from ((1, _json_record(item, 1)) for item in items)
+        return
+    for number, text in enumerate(lines, start=2):
+        text = text.strip().removesuffix(",")
+        if text in ("", "]"):
+            continue
+        try:
+            item = json.loads(text)
+        except ValueError as exc:
+            raise InvalidReader(f"the JSON cannot be read at line {number}: {exc}") from None
+        yield number, _json_record(item, number)
+
+
+def _json_record(item: Any, line: int) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise InvalidReader(f"the JSON cannot be read at line {line}: a reader must be an object")
+    return {str(k): ";".join(map(str, v)) if isinstance(v, list) else "" if v is None else str(v)
+            for k, v in item.items()}
+
+
+def count_csv_rows(source: str | TextIO, service: str | None = None) -> int:
+    """How many data rows the file holds (InvalidReader as `import_file` would raise it for
+    `service`, None: detected): the total for a progress bar."""
+    return sum(1 for _ in open_records(source, service)[0])
+
+
+def detect_file_service(source: str | TextIO) -> str:
+    """The service whose layout the file's header row has (InvalidReader without one)."""
+    return open_records(source)[1]

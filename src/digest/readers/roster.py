@@ -6,8 +6,6 @@ suppressed address (erased, bounced, complained) is never re-added.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from digest.errors import Conflict
 from digest.readers.addresses import InvalidReader, clean_name, clean_topics, email_hash, new_token, normalise_email
-from digest.readers.formats import EMAIL_COLUMNS, IMPORT_STATUSES, LAYOUTS, SERVICES, Incoming, detect_service
+from digest.readers.formats import IMPORT_STATUSES, LAYOUTS, OWN_FORMATS, Incoming, open_records
 from digest.readers.subscriptions import active_newsletters, subscribe_to_all
 from digest.store import (
     ConsentEvent,
@@ -144,47 +142,6 @@ class ImportOptions:
     send_confirmations: bool = False
 
 
-def _csv_reader(source: str | TextIO, service: str | None = None) -> tuple[csv.DictReader[str], str]:
-    stream = io.StringIO(source.removeprefix("\ufeff")) if isinstance(source, str) else source  # a spreadsheet's BOM
-    reader = csv.DictReader(stream)
-    try:
-        fieldnames = reader.fieldnames
-    except csv.Error as exc:
-        raise InvalidReader(f"the CSV cannot be read at line 1: {exc}") from None
-    columns = [f.strip().lower().lstrip("\ufeff") for f in fieldnames or []]
-    chosen = service or detect_service(columns)
-    if chosen is not None and chosen not in LAYOUTS:
-        raise InvalidReader(f"unknown service {chosen!r}; use one of {', '.join(SERVICES)}")
-    if chosen is None or EMAIL_COLUMNS.get(chosen, "email") not in columns:
-        where = "Email Address" if chosen == "mailchimp" else "email"  # as the service spells it
-        raise InvalidReader(f"the CSV needs a header line with an '{where}' column (and optionally name, topics)")
-    return reader, chosen
-
-
-def _records(reader: csv.DictReader[str]) -> Iterator[dict[str, str]]:
-    """The reader's records; a line the csv module cannot read (a field past its size
-    limit) refuses the whole file, naming the line."""
-    while True:
-        try:
-            record = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise InvalidReader(f"the CSV cannot be read at line {reader.line_num + 1}: {exc}") from None
-        yield record
-
-
-def count_csv_rows(source: str | TextIO, service: str | None = None) -> int:
-    """How many data rows the CSV holds (InvalidReader as `import_file` would raise it for
-    `service`, None: detected): the total for a progress bar."""
-    return sum(1 for _ in _records(_csv_reader(source, service)[0]))
-
-
-def detect_file_service(source: str | TextIO) -> str:
-    """The service whose layout the file's header row has (InvalidReader without one)."""
-    return _csv_reader(source)[1]
-
-
 class _Resolver:
     """Tags and newsletter slugs of one import, against the topics and newsletters there are."""
 
@@ -223,21 +180,21 @@ class _Resolver:
 def read_rows(source: str | TextIO, options: ImportOptions, resolver: _Resolver, report: ImportReport) -> Iterator[_Row]:
     """Valid rows of the file, one at a time, in our words; bad ones go to report.errors
     with their line number in the file."""
-    reader, service = _csv_reader(source, options.service)
+    records, service = open_records(source, options.service)
     report.service = service
     layout = LAYOUTS[service]
     if options.status is not None and options.status not in IMPORT_STATUSES:
         raise InvalidReader(f"unknown status {options.status!r}; use one of {', '.join(IMPORT_STATUSES)}")
-    default = (options.status or ("subscribed" if options.confirmed else "pending")) if service == "csv" else options.status
-    for record in _records(reader):
-        line = reader.line_num
+    strict = service in OWN_FORMATS
+    default = (options.status or ("subscribed" if options.confirmed else "pending")) if strict else options.status
+    for line, record in records:
         report.rows += 1
         row = {(k or "").strip().lower().lstrip("\ufeff"): (v or "").strip() for k, v in record.items()
                if isinstance(v, str)}
         try:
             incoming = layout(row, default)
             address, key = normalise_email(incoming.email)
-            if service == "csv":
+            if strict:
                 topics, newsletters = clean_topics(incoming.topics, resolver.allowed), resolver.slugs(incoming.newsletters)
             else:
                 topics, newsletters = resolver.tags(incoming.tags)
@@ -380,7 +337,7 @@ def _subscribe_event(subscriber_id: int, row: _Row, options: ImportOptions, serv
     and the file it came from, in the detail; only what the file said is kept."""
     incoming = row.incoming
     detail: dict[str, Any] = {"confirmed": row.status == "subscribed", "line": row.line}
-    if service != "csv":
+    if service not in OWN_FORMATS:
         detail.update(service=service, status=row.status)
     if incoming is not None:
         optional = {"file": options.file_name, "opted_in_at": _iso(incoming.opted_in_at),

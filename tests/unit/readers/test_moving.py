@@ -280,6 +280,27 @@ def test_export_round_trip_gives_the_same_readers(session: Session, newsletters:
     assert as_json[0].keys() >= {"email", "status", "topics", "newsletters", "created_at", "confirmed_at", "opt_in_ip"}
 
 
+def test_the_json_export_imports_back_line_by_line(session: Session, newsletters: dict[str, int]) -> None:
+    run(session, FILES["csv"])
+    run(session, FILES["ghost"])
+    exported = "".join(export_lines(session, ReaderFilter(), "json"))
+    before = (sorted((s.email, s.status.value, tuple(s.topics), s.created_at) for s in session.scalars(select(Subscriber))),
+              set(suppressed(session)))
+    for model in (NewsletterSubscription, SubscriberTopic, ConsentEvent, Subscriber, Suppression):
+        session.execute(model.__table__.delete())  # type: ignore[attr-defined]
+
+    assert detect_file_service(exported) == "json"
+    report = import_file(session, exported, allowed_topics=TOPICS)
+
+    assert (report.service, report.errors, report.imported) == ("json", [], len(before[0]))
+    assert (sorted((s.email, s.status.value, tuple(s.topics), s.created_at) for s in session.scalars(select(Subscriber))),
+            set(suppressed(session))) == before
+    broken = exported.splitlines()
+    broken[3] = broken[3][:20]
+    with pytest.raises(InvalidReader, match="the JSON cannot be read at line 4"):
+        import_file(session, "\n".join(broken), allowed_topics=TOPICS)
+
+
 def test_the_export_of_a_status_and_an_empty_json_export(session: Session) -> None:
     run(session, FILES["beehiiv"])
     lines = "".join(export_lines(session, ReaderFilter(status="pending"))).splitlines()

@@ -48,7 +48,7 @@ async def _csv_upload(request: Request) -> tuple[Form, bytes]:
 
 
 SERVICE_LABELS = {"mailchimp": "Mailchimp", "substack": "Substack", "ghost": "Ghost", "listmonk": "listmonk",
-                  "beehiiv": "beehiiv", "csv": "digest CSV"}
+                  "beehiiv": "beehiiv", "csv": "digest CSV", "json": "digest JSON"}
 
 
 def _import_page(request: Request, *, report: readers.ImportReport | None = None, error: str | None = None,
