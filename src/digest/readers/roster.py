@@ -1,7 +1,11 @@
-"""The list of readers: add one, import many (CSV, in chunks, never a query per row).
+"""The list of readers: add one, import many (digest's CSV or JSON, or another service's
+export read by `formats`; in chunks, never a query per row).
 
-A reader added here by staff or an import is subscribed to every active newsletter; a
-suppressed address (erased, bounced, complained) is never re-added.
+A reader added here by staff is subscribed to every active newsletter, an imported one to
+the newsletters their row names (else every one, unless they had left); a suppressed
+address (erased, bounced, complained) is never re-added. An import keeps the file's
+statuses: a departed address (unsubscribed, cleaned, bounced, blocklisted, complained) is
+added as departed and put on the suppression list, so it is never mailed.
 """
 
 from __future__ import annotations
@@ -221,7 +225,7 @@ def import_file(
     source: str | TextIO,
     *,
     allowed_topics: list[str],
-    options: ImportOptions = ImportOptions(),
+    options: ImportOptions | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
     """Import a subscriber export (digest's own or another service's, formats.SERVICES), read
@@ -229,6 +233,7 @@ def import_file(
     per row. Readers already on the list and suppressed addresses are left alone, so a
     second run changes nothing. `progress(n)` is told after each chunk how many more rows
     of the file were read."""
+    options = options or ImportOptions()
     report = ImportReport()
     resolver = _Resolver(session, allowed_topics, report)
     chunk: list[_Row] = []
