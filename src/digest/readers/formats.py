@@ -180,7 +180,7 @@ def listmonk(row: dict[str, str], default: str | None) -> Incoming:
     tags: list[str] = split_list(row.get("lists"))
     try:
         attributes = json.loads(row.get("attributes") or "{}")
-    except ValueError:
+    except (ValueError, RecursionError):
         raise InvalidReader("attributes is not JSON") from None
     if isinstance(attributes, dict) and isinstance(attributes.get("topics"), list):
         tags += [str(t) for t in attributes["topics"]]
@@ -295,7 +295,7 @@ def _json_records(first: str, lines: Iterator[str]) -> Iterator[tuple[int, dict[
     if first.strip() != "[":
         try:
             items = json.loads(first + "".join(lines))
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise InvalidReader(f"the JSON cannot be read: {exc}") from None
         if not isinstance(items, list):
             raise InvalidReader("the JSON must be an array of readers")
@@ -307,7 +307,7 @@ def _json_records(first: str, lines: Iterator[str]) -> Iterator[tuple[int, dict[
             continue
         try:
             item = json.loads(text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise InvalidReader(f"the JSON cannot be read at line {number}: {exc}") from None
         yield number, _json_record(item, number)
 

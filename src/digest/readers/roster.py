@@ -149,14 +149,19 @@ class ImportOptions:
 class _Resolver:
     """Tags and newsletter slugs of one import, against the topics and newsletters there are."""
 
-    def __init__(self, session: Session, allowed_topics: list[str], report: ImportReport) -> None:
+    def __init__(self, allowed_topics: list[str], report: ImportReport, newsletters: dict[str, int]) -> None:
         self.allowed = allowed_topics
         self.report = report
-        self.newsletters: dict[str, int] = {}
+        self.newsletters = newsletters  # by lower-cased slug and name
+        self.all_newsletters = sorted(set(newsletters.values()))
+
+    @classmethod
+    def of(cls, session: Session, allowed_topics: list[str], report: ImportReport) -> _Resolver:
+        newsletters: dict[str, int] = {}
         for newsletter in active_newsletters(session):
-            self.newsletters[newsletter.name.strip().lower()] = newsletter.id
-            self.newsletters[newsletter.slug.lower()] = newsletter.id
-        self.all_newsletters = sorted(set(self.newsletters.values()))
+            newsletters[newsletter.name.strip().lower()] = newsletter.id
+            newsletters[newsletter.slug.lower()] = newsletter.id
+        return cls(allowed_topics, report, newsletters)
 
     def slugs(self, raw: str | None) -> list[int] | None:
         if raw is None:
@@ -207,6 +212,14 @@ def read_rows(source: str | TextIO, options: ImportOptions, resolver: _Resolver,
             report.errors.append((line, str(exc)))
 
 
+def read_csv_rows(source: str | TextIO, allowed_topics: list[str], report: ImportReport, *,
+                  service: str | None = "csv") -> Iterator[_Row]:
+    """Valid rows of a file (digest's CSV unless `service` says otherwise; None: detected),
+    without a database: no newsletter is known, so newsletter names are bad rows (digest's
+    CSV) or unmatched tags (others). For checks and the fuzzer."""
+    return read_rows(source, ImportOptions(service=service), _Resolver(allowed_topics, report, {}), report)
+
+
 def import_csv(
     session: Session,
     text: str | TextIO,
@@ -235,7 +248,7 @@ def import_file(
     of the file were read."""
     options = options or ImportOptions()
     report = ImportReport()
-    resolver = _Resolver(session, allowed_topics, report)
+    resolver = _Resolver.of(session, allowed_topics, report)
     chunk: list[_Row] = []
     told = 0
     added: set[str] = set()  # keys this import added, to tell a repeat in the file from a reader
