@@ -86,7 +86,8 @@ def subscribers_import(
     out.print(f"{report.service}: imported {report.imported}" + (f" ({statuses})" if statuses else "")
               + f", already subscribed {report.duplicates}, suppressed {report.suppressed}, "
               f"rejected {len(report.errors) - report.suppressed}"
-              + (f", confirmations sent {len(report.notice_ids)}" if send_confirmations else ""),
+              + (f", confirmations sent {len(report.notice_ids)}" if send_confirmations else "")
+              + (f", left as the file says {len(report.left)}" if report.left else ""),
               markup=False, highlight=False, soft_wrap=True)
 
 

@@ -15,13 +15,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from digest.errors import Conflict
+from digest.infra import announce_after_commit
 from digest.readers.addresses import InvalidReader, clean_name, clean_topics, email_hash, new_token, normalise_email
 from digest.readers.formats import IMPORT_STATUSES, LAYOUTS, OWN_FORMATS, Incoming, open_records
 from digest.readers.subscriptions import active_newsletters, subscribe_to_all
+from digest.readers.suppression import ON_THE_LIST
 from digest.store import (
     ConsentEvent,
     NewsletterSubscription,
@@ -101,9 +103,9 @@ UNMATCHED_TAGS_MAX = 50  # distinct tags named in the report; the rest only coun
 @dataclass
 class ImportReport:
     """What an import did. `errors`: the rows refused (bad, or suppressed), by line in the
-    file; `skipped`: the rows left alone because the address is on the list already (its
-    reader, whatever their state, is not touched: an import never brings back a reader who
-    left); `rows`: how many data rows were read; `statuses`: readers imported per status in
+    file; `skipped`: the rows whose address is on the list already (an import never brings
+    back a reader who left, nor changes a reader, except that a departure in the file is
+    applied: see `left`); `rows`: how many data rows were read; `statuses`: readers imported per status in
     the file (formats.IMPORT_STATUSES); `unmatched_tags`: tags or labels that are neither a
     topic nor a newsletter, with how many rows named them; `notice_ids`: confirmations to
     enqueue once the import has committed."""
@@ -118,6 +120,7 @@ class ImportReport:
     statuses: dict[str, int] = field(default_factory=dict)
     unmatched_tags: dict[str, int] = field(default_factory=dict)
     notice_ids: list[int] = field(default_factory=list)
+    left: list[tuple[int, str]] = field(default_factory=list)  # readers on the list the file says left: they did
 
 
 @dataclass
@@ -280,17 +283,24 @@ def _import_chunk(session: Session, chunk: list[_Row], options: ImportOptions, r
         select(Suppression.email_hash).where(Suppression.email_hash.in_(list(hashes))))}
     now = utcnow()
     fresh: dict[str, _Row] = {}
+    departing: dict[str, _Row] = {}
     for row in chunk:
         if row.key in known or row.key in fresh:
             report.duplicates += 1
             where = "earlier in this file" if row.key in fresh or row.key in added else "on the list already"
-            report.skipped.append((row.line, f"{row.email} is {where}; left as it is"))
+            if row.key in known and row.status in SUPPRESSION_REASON:
+                departing[row.key] = row
+                report.skipped.append((row.line, f"{row.email} is {where}; the file says {row.status}, so the "
+                                                 "address is suppressed and a reader on the list leaves"))
+            else:
+                report.skipped.append((row.line, f"{row.email} is {where}; left as it is"))
             continue
         if row.key in suppressed:
             report.suppressed += 1
             report.errors.append((row.line, f"{row.email} is on the suppression list; not imported"))
             continue
         fresh[row.key] = row
+    _depart_known(session, departing, suppressed, report, now)
     if not fresh:
         return
     session.execute(insert(Subscriber), [_subscriber_values(row, now) for row in fresh.values()])
@@ -328,6 +338,37 @@ def _import_chunk(session: Session, chunk: list[_Row], options: ImportOptions, r
         report.statuses[row.status] = report.statuses.get(row.status, 0) + 1
     report.imported += len(fresh)
     added.update(fresh)
+
+
+def _depart_known(session: Session, departing: dict[str, _Row], suppressed: set[str], report: ImportReport,
+                  now: datetime) -> None:
+    """Readers already here whose row says they left the other service: one still on the
+    list leaves (status by STATUS_OF, a consent event, running sends told after commit) and
+    every such address is suppressed. A file can end a subscription, never start one again;
+    a second run changes nothing."""
+    if not departing:
+        return
+    by_status: dict[SubscriberStatus, list[str]] = {}
+    for key, row in departing.items():
+        by_status.setdefault(STATUS_OF[row.status], []).append(key)
+    events = []
+    for status, keys in by_status.items():
+        for subscriber_id, key in session.execute(
+                update(Subscriber).where(Subscriber.email_key.in_(keys), Subscriber.status.in_(ON_THE_LIST))
+                .values(status=status, unsubscribed_at=now, unsubscribe_channel="import")
+                .returning(Subscriber.id, Subscriber.email_key).execution_options(synchronize_session=False)):
+            row = departing[key]
+            events.append({"subscriber_id": subscriber_id, "kind": DEPARTURE_KIND[row.status], "channel": "import",
+                           "at": now, "detail": {"status": row.status, "line": row.line}})
+            announce_after_commit(session, subscriber_id)
+            report.left.append((row.line, row.email))
+    if events:
+        session.execute(insert(ConsentEvent), events)
+    new = {email_hash(key): SUPPRESSION_REASON[row.status] for key, row in departing.items() if key not in suppressed}
+    if new:
+        session.execute(insert(Suppression), [{"email_hash": h, "reason": reason, "created_at": now}
+                                              for h, reason in new.items()])
+        suppressed.update(key for key in departing)
 
 
 def _subscriber_values(row: _Row, now: datetime) -> dict[str, Any]:

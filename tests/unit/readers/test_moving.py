@@ -20,11 +20,13 @@ from digest.readers import (
     InvalidReader,
     ReaderFilter,
     RequestContext,
+    add_subscriber,
     detect_file_service,
     email_hash,
     export_lines,
     import_file,
     request_subscription,
+    unsubscribe,
 )
 from digest.store import (
     ConsentEvent,
@@ -182,6 +184,28 @@ def test_departed_addresses_are_suppressed_and_never_mailed(session: Session, ne
     before = snapshot(session)
     for key in sorted(departed)[:5]:
         assert request_subscription(session, key, name=None, topics=[], allowed_topics=TOPICS, ctx=SIGN_UP) == (None, False)
+    assert snapshot(session) == before
+
+
+def test_a_later_file_that_says_a_reader_left_makes_them_leave(session: Session) -> None:
+    run(session, MAILCHIMP["subscribed"])
+    gone = file_rows(MAILCHIMP["subscribed"])[3]["Email Address"]
+    native = add_subscriber(session, "native@example.com", allowed_topics=TOPICS, confirmed=True)
+    unsubscribe(session, native, SIGN_UP)
+    header, *rows = MAILCHIMP["unsubscribed"].read_text().splitlines()
+    later = "\n".join([header, rows[0].replace(rows[0].split(",")[0], f'"{gone}"', 1),
+                       rows[1].replace(rows[1].split(",")[0], '"native@example.com"', 1)]) + "\n"
+
+    report = import_file(session, later, allowed_topics=TOPICS)
+
+    assert (report.imported, report.duplicates, report.left) == (0, 2, [(2, gone)])
+    reader = session.scalar(select(Subscriber).where(Subscriber.email_key == gone))
+    assert reader is not None and reader.status.value == "unsubscribed" and reader.unsubscribe_channel == "import"
+    assert [e.kind for e in session.scalars(select(ConsentEvent).where(ConsentEvent.subscriber_id == reader.id)
+                                            .order_by(ConsentEvent.id))] == ["subscribe", "unsubscribe"]
+    assert set(suppressed(session)) == {email_hash(gone), email_hash("native@example.com")}
+    before = snapshot(session)
+    assert import_file(session, later, allowed_topics=TOPICS).left == []
     assert snapshot(session) == before
 
 
