@@ -110,6 +110,8 @@ def csv_import(data: bytes) -> None:
         count_csv_rows(text)
         for _ in read_csv_rows(text, TOPICS, ImportReport()):
             pass
+        for _ in read_csv_rows(text, TOPICS, ImportReport(), service=None):  # any service's layout, detected
+            pass
     except InvalidReader:
         pass
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TextIO
 
 from digest import delivery
 from digest.actions.base import Actor, Deps, Outcome, audited
 from digest.actions.shapes import reader_json, subscriber_json
 from digest.readers import (
+    ImportOptions,
     ImportReport,
     ReaderFilter,
     RequestContext,
@@ -26,7 +27,7 @@ from digest.readers import (
     change_topics,
     count_readers,
     get_reader,
-    import_csv,
+    import_file,
     resend_confirmation,
     subscribed_ids,
     unsubscribe,
@@ -52,24 +53,38 @@ def add_reader(deps: Deps, actor: Actor, email: str, *, name: str | None = None,
         return subscriber_json(subscriber)
 
 
-def import_readers(deps: Deps, actor: Actor, text: str, *, confirmed: bool = False,
-                   progress: Callable[[int], None] | None = None) -> ImportReport:
-    """A CSV of email,name,topics: valid rows imported, bad ones reported by line; all in one
-    transaction, so an import cut short (the process killed) leaves nothing behind.
-    `progress(n)`: n more rows of the file were read."""
+def import_readers(deps: Deps, actor: Actor, source: str | TextIO, *, confirmed: bool = False,
+                   progress: Callable[[int], None] | None = None, service: str | None = None,
+                   status: str | None = None, file_name: str | None = None,
+                   send_confirmations: bool = False) -> ImportReport:
+    """A subscriber export, digest's own CSV (email,name,topics) or another service's
+    (`service`, detected from the header when None): valid rows imported with their
+    statuses, bad ones reported by line; all in one transaction, so an import cut short
+    (the process killed) leaves nothing behind. Confirmations to pending readers, with
+    `send_confirmations`, are enqueued after the commit. `progress(n)`: n more rows read."""
+    options = ImportOptions(service=service, status=status, confirmed=confirmed, file_name=file_name,
+                            send_confirmations=send_confirmations)
     with audited(deps, actor, "readers.import", "csv") as (session, row):
-        report = import_csv(session, text, allowed_topics=deps.settings.topic_list, confirmed=confirmed,
-                            progress=progress)
+        report = import_file(session, source, allowed_topics=deps.settings.topic_list, options=options,
+                             progress=progress)
         row.update(rows=report.rows, imported=report.imported, duplicates=report.duplicates,
                    suppressed=report.suppressed, rejected=len(report.errors) - report.suppressed)
+        if report.service != "csv":
+            row.update(service=report.service, statuses=report.statuses)
+    for notice_id in report.notice_ids:
+        try:
+            deps.enqueue_notice(notice_id)
+        except Exception as exc:  # noqa: BLE001 - the rows are committed: the sweeper sends them later
+            log.warning("notice %s not enqueued now (%s); the sweeper will send it", notice_id, exc)
+            break
     return report
 
 
-def export_readers(deps: Deps, actor: Actor, which: ReaderFilter) -> int:
+def export_readers(deps: Deps, actor: Actor, which: ReaderFilter, *, fmt: str = "csv") -> int:
     """Record that the readers `which` matches are leaving as a file (who took them, with
-    which filter, how many); returns how many. The caller then writes them with
-    `readers.export_csv`."""
-    with audited(deps, actor, "readers.export", "csv") as (session, row):
+    which filter, how many, as `fmt`); returns how many. The caller then writes them with
+    `readers.export_csv` or `readers.export_lines`."""
+    with audited(deps, actor, "readers.export", fmt) as (session, row):
         count = count_readers(session, which)
         shown = {"q": which.q, "status": which.status, "newsletter_id": which.newsletter_id, "topic": which.topic}
         row.update(count=count, **{key: value for key, value in shown.items() if value not in (None, "")})

@@ -5,7 +5,8 @@ newsletter subscriptions. Every change of consent writes a ConsentEvent; an unsu
 announced to running send loops once it commits (digest.infra.departures).
 
 - `addresses`: check and normalise an address, a name, topics; the mailbox the limits count
-- `roster`: add one reader, import many (CSV)
+- `roster`: add one reader, import many (digest's CSV or another service's export)
+- `formats`: other services' subscriber exports (Mailchimp, Substack, Ghost, listmonk, beehiiv)
 - `lifecycle`: sign up, confirm, preferences, pause, leave, export, be forgotten
 - `subscriptions`: which newsletters a reader takes
 - `consent`: the ledger (GDPR Art. 7)
@@ -26,6 +27,8 @@ from digest.readers.addresses import (
 from digest.readers.consent import CONSENT_TEXT, CONSENT_VERSION, RequestContext, record
 from digest.readers.directory import (
     EXPORT_COLUMNS,
+    EXPORT_FORMATS,
+    MOVING_COLUMNS,
     READERS_PAGE_MAX,
     DeliveryLine,
     FeedbackLine,
@@ -34,6 +37,7 @@ from digest.readers.directory import (
     ReaderNotFound,
     count_readers,
     export_csv,
+    export_lines,
     get_reader,
     newsletters_of,
     reader_history,
@@ -62,14 +66,16 @@ from digest.readers.on_behalf import (
     require_present,
     resend_confirmation,
 )
+from digest.readers.formats import DEPARTED, IMPORT_STATUSES, SERVICES, count_csv_rows, detect_file_service
 from digest.readers.roster import (
     CSV_UPLOAD_MAX_BYTES,
     AlreadySubscribed,
+    ImportOptions,
     ImportReport,
     Suppressed,
     add_subscriber,
-    count_csv_rows,
     import_csv,
+    import_file,
 )
 from digest.readers.subscriptions import (
     active_newsletters,
@@ -82,7 +88,8 @@ from digest.readers.subscriptions import (
 from digest.readers.suppression import bounce_readers, complain, count_soft_bounce, is_suppressed, suppress
 
 __all__ = [
-    "CONFIRM_RESEND_COOLDOWN_SECONDS", "CSV_UPLOAD_MAX_BYTES", "CONSENT_TEXT", "CONSENT_VERSION", "EXPORT_COLUMNS", "PAUSE_MAX_WEEKS",
+    "CONFIRM_RESEND_COOLDOWN_SECONDS", "CSV_UPLOAD_MAX_BYTES", "DEPARTED", "IMPORT_STATUSES", "SERVICES",
+    "ImportOptions", "detect_file_service", "import_file", "EXPORT_FORMATS", "MOVING_COLUMNS", "export_lines", "CONSENT_TEXT", "CONSENT_VERSION", "EXPORT_COLUMNS", "PAUSE_MAX_WEEKS",
     "READERS_PAGE_MAX", "UNSUBSCRIBES", "AlreadySubscribed", "DeliveryLine", "FeedbackLine", "ImportReport",
     "InvalidReader", "NotPending", "ReaderErased", "ReaderFilter", "ReaderHistory", "ReaderNotFound",
     "RequestContext", "Suppressed", "active_newsletters", "add_subscriber", "bounce_readers",

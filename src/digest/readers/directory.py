@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,6 +36,10 @@ from digest.store import (
 READERS_PAGE_MAX = 500
 EXPORT_CHUNK_ROWS = 1000
 EXPORT_COLUMNS = ("email", "name", "status", "topics", "newsletters", "created_at")
+# The moving-out export: the list's columns and each reader's consent, which `import_file`
+# reads back (created_at is the opt-in time; opt_in_ip the first subscribe event's).
+MOVING_COLUMNS = (*EXPORT_COLUMNS, "confirmed_at", "unsubscribed_at", "opt_in_ip", "consent_source")
+EXPORT_FORMATS = ("csv", "json")
 QUERY_MAX_CHARS = 320  # the longest address
 # A spreadsheet reads a cell starting with one of these as a formula (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -222,6 +227,64 @@ def export_csv(session: Session, f: ReaderFilter) -> Iterator[str]:
             for s in chunk)
         after = chunk[-1].id
         session.expunge_all()  # keep memory flat however long the list
+
+
+def export_lines(session: Session, f: ReaderFilter, fmt: str = "csv") -> Iterator[str]:
+    """Every reader the filter matches, oldest first, with MOVING_COLUMNS: as CSV (topics
+    and newsletters joined with ";", names defused for spreadsheets) or as a JSON array, one
+    reader a line (lists as lists, names as written). EXPORT_CHUNK_ROWS readers at a time."""
+    if fmt not in EXPORT_FORMATS:
+        raise Invalid("format must be csv or json")
+    if fmt == "csv":
+        yield _csv_line(MOVING_COLUMNS)
+    else:
+        yield "["
+    sep = "\n"
+    for chunk in _moving_chunks(session, f):
+        if fmt == "csv":
+            yield "".join(_csv_line(
+                _no_formula(v) if k == "name" else ";".join(v) if isinstance(v, list) else "" if v is None else v
+                for k, v in reader.items()) for reader in chunk)
+            continue
+        parts = []
+        for reader in chunk:
+            parts.append(sep + json.dumps(reader, ensure_ascii=False))
+            sep = ",\n"
+        yield "".join(parts)
+    if fmt == "json":
+        yield "]\n" if sep == "\n" else "\n]\n"
+
+
+def _moving_chunks(session: Session, f: ReaderFilter) -> Iterator[list[dict[str, Any]]]:
+    conditions = _conditions(f)
+    slugs: dict[int, str] = {i: slug for i, slug in session.execute(select(Newsletter.id, Newsletter.slug))}
+    after = 0
+    while True:
+        chunk = list(session.scalars(select(Subscriber).where(*conditions, Subscriber.id > after)
+                                     .order_by(Subscriber.id).limit(EXPORT_CHUNK_ROWS)))
+        if not chunk:
+            return
+        ids = [s.id for s in chunk]
+        newsletters = newsletters_of(session, ids)
+        ips: dict[int, str | None] = {}
+        for subscriber_id, ip in session.execute(
+                select(ConsentEvent.subscriber_id, ConsentEvent.ip)
+                .where(ConsentEvent.subscriber_id.in_(ids), ConsentEvent.kind == "subscribe")
+                .order_by(ConsentEvent.id)):
+            ips.setdefault(subscriber_id, ip)
+        yield [{
+            "email": s.email, "name": s.name or "", "status": s.status.value, "topics": s.topics,
+            "newsletters": [slugs[n] for n in newsletters[s.id] if n in slugs],
+            "created_at": s.created_at.isoformat(), "confirmed_at": _iso(s.confirmed_at),
+            "unsubscribed_at": _iso(s.unsubscribed_at), "opt_in_ip": ips.get(s.id),
+            "consent_source": s.consent_source,
+        } for s in chunk]
+        after = chunk[-1].id
+        session.expunge_all()  # keep memory flat however long the list
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
 
 
 def _csv_line(values: Iterable[Any]) -> str:

@@ -344,6 +344,32 @@ def test_subscribers_import_reports_bad_lines(ws: Workspace) -> None:
     assert ws.counts()["subscribers"] == 3
 
 
+FIXTURE_IMPORTS = Path(__file__).parents[2] / "fixtures" / "imports"
+
+
+def test_subscribers_import_from_another_service_then_export_and_back(ws: Workspace) -> None:
+    shutil.copy(FIXTURE_IMPORTS / "beehiiv/subscribers_export_2026-11-30.csv", ws.folder / "beehiiv.csv")
+
+    result = ws.run("subscribers", "import", "beehiiv.csv")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ("beehiiv: imported 35 (subscribed 15, pending 12, unsubscribed 4, cleaned 4), "
+                                     "already subscribed 0, suppressed 0, rejected 1")
+    assert result.stderr.startswith("line 19: unknown status 'archived'")
+    again = ws.run("subscribers", "import", "beehiiv.csv", "--from", "beehiiv")
+    assert "imported 0, already subscribed 35" in again.stdout
+
+    exported = ws.run("subscribers", "export", "--status", "pending")
+    assert exported.returncode == 0, exported.stderr
+    lines = exported.stdout.splitlines()
+    assert lines[0].startswith("email,name,status,topics,newsletters,created_at,confirmed_at")
+    assert len(lines) == 13 and all(",pending," in line for line in lines[1:])
+    ws.ok("subscribers", "export", "--format", "json", "--out", "all.json")
+    assert len(json.loads((ws.folder / "all.json").read_text())) == 35
+    refused = ws.run("subscribers", "import", "beehiiv.csv", "--from", "hotmail")
+    assert refused.returncode == 1 and "unknown --from 'hotmail'" in refused.stderr
+
+
 def test_editions_preview_writes_html(stocked: Workspace, tmp_path: Path) -> None:
     out = tmp_path / "preview.html"
 

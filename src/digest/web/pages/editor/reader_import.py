@@ -47,10 +47,15 @@ async def _csv_upload(request: Request) -> tuple[Form, bytes]:
     return form, data
 
 
+SERVICE_LABELS = {"mailchimp": "Mailchimp", "substack": "Substack", "ghost": "Ghost", "listmonk": "listmonk",
+                  "beehiiv": "beehiiv", "csv": "digest CSV", "json": "digest JSON"}
+
+
 def _import_page(request: Request, *, report: readers.ImportReport | None = None, error: str | None = None,
-                 confirmed: bool = False, status: int = 200) -> Response:
+                 confirmed: bool = False, source: str | None = None, status: int = 200) -> Response:
     return editor_page(request, "editor/readers_import.html", "readers", {
-        **_report_context(report), "error": error, "confirmed": confirmed,
+        **_report_context(report), "error": error, "confirmed": confirmed, "source": source,
+        "services": list(SERVICE_LABELS.items()),
         "max_mb": readers.CSV_UPLOAD_MAX_BYTES // (1024 * 1024)}, status)
 
 
@@ -58,7 +63,9 @@ def _report_context(report: readers.ImportReport | None) -> dict[str, Any]:
     if report is None:
         return {"report": None}
     refused = sorted(report.errors)
-    return {"report": report, "refused": refused[:REPORT_ROWS_SHOWN], "refused_more": len(refused) - REPORT_ROWS_SHOWN,
+    statuses = [(name, report.statuses[name]) for name in readers.IMPORT_STATUSES if name in report.statuses]
+    return {"report": report, "statuses": statuses, "departed": readers.DEPARTED,
+            "service_label": SERVICE_LABELS.get(report.service, report.service), "refused": refused[:REPORT_ROWS_SHOWN], "refused_more": len(refused) - REPORT_ROWS_SHOWN,
             "skipped": report.skipped[:REPORT_ROWS_SHOWN], "skipped_more": len(report.skipped) - REPORT_ROWS_SHOWN,
             "rejected": len(report.errors) - report.suppressed}
 
@@ -73,28 +80,33 @@ def import_file(request: Request, user: EditorUser,
                 upload: Annotated[tuple[Form, bytes], Depends(_csv_upload)]) -> Response:
     form, data = upload
     confirmed = form.get("confirmed") == "yes"
+    source = form.get("from") or None
+    if source is not None and source not in SERVICE_LABELS:
+        return _import_page(request, error="Choose a service from the list.", confirmed=confirmed, status=400)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return _import_page(request, error="The file is not UTF-8 text: save it from your spreadsheet as "
-                                           "“CSV UTF-8” and try again.", confirmed=confirmed, status=400)
+                                           "“CSV UTF-8” and try again.", confirmed=confirmed, source=source, status=400)
     try:
-        total = readers.count_csv_rows(text)  # the header and the file's shape, checked before anything starts
+        total = readers.count_csv_rows(text, source)  # the header and the file's shape, checked before anything starts
     except readers.InvalidReader as exc:
-        return _import_page(request, error=f"Nothing was imported: {exc}.", confirmed=confirmed, status=400)
+        return _import_page(request, error=f"Nothing was imported: {exc}.", confirmed=confirmed, source=source,
+                            status=400)
     if form.get("stream") == "1":
-        return StreamingResponse(_stream(request, user, text, confirmed, total), media_type="application/x-ndjson",
-                                 headers=STREAM_HEADERS)
+        return StreamingResponse(_stream(request, user, text, confirmed, total, source),
+                                 media_type="application/x-ndjson", headers=STREAM_HEADERS)
     report = actions.readers.import_readers(services_of(request).deps(), actor(user, "web"), text,
-                                            confirmed=confirmed)
-    return _import_page(request, report=report, confirmed=confirmed)
+                                            confirmed=confirmed, service=source)
+    return _import_page(request, report=report, confirmed=confirmed, source=source)
 
 
 def _line(value: dict[str, Any]) -> bytes:
     return (json.dumps(value) + "\n").encode("utf-8")
 
 
-def _stream(request: Request, user: User, text: str, confirmed: bool, total: int) -> Iterator[bytes]:
+def _stream(request: Request, user: User, text: str, confirmed: bool, total: int,
+            source: str | None) -> Iterator[bytes]:
     """Progress lines while the import runs in its own thread (a plain iterator: Starlette
     runs each step in its thread pool, never on the event loop)."""
     events: queue.Queue[dict[str, Any] | None] = queue.Queue()
@@ -104,7 +116,7 @@ def _stream(request: Request, user: User, text: str, confirmed: bool, total: int
     def run() -> None:
         try:
             report = actions.readers.import_readers(deps, actor(user, "web"), text, confirmed=confirmed,
-                                                    progress=lambda n: events.put({"read": n}))
+                                                    service=source, progress=lambda n: events.put({"read": n}))
             html = templates.get_template("editor/_import_report.html").render(_report_context(report))
             events.put({"done": True, **actions.import_json(report), "html": html})
         except DigestError as exc:

@@ -70,6 +70,8 @@ def readers_page(request: Request, user: ReaderViewer, q: str = "", status: str 
         "newsletters": newsletters, "topics": services_of(request).settings.topic_list,
         "may_change": may_change(user),
         "export_url": "/editor/readers/export.csv" + _query(filters),
+        "moving_csv_url": "/editor/readers/export.csv" + _query({**filters, "consent": "1"}),
+        "moving_json_url": "/editor/readers/export.json" + _query(filters),
         "prev_url": f"/editor/readers{_query(filters, page=page - 1)}" if page > 1 else None,
         "next_url": f"/editor/readers{_query(filters, page=page + 1)}" if page * READERS_PAGE_SIZE < total else None,
         "first": which.offset + 1, "last": which.offset + len(rows),
@@ -78,19 +80,33 @@ def readers_page(request: Request, user: ReaderViewer, q: str = "", status: str 
 
 @router.get("/readers/export.csv")
 def export(request: Request, user: EditorUser, q: str = "", status: str = "", newsletter: str = "",
-           topic: str = "") -> Response:
+           topic: str = "", consent: str = "") -> Response:
     """Every reader the filter matches, as CSV (email,name,status,topics,newsletters,
-    created_at); written to the audit log first (`readers.export`: who, which filter, how
-    many), since the file takes readers' addresses out of digest."""
+    created_at; with `consent=1` the moving-out columns too: confirmed_at, unsubscribed_at,
+    opt_in_ip, consent_source); written to the audit log first (`readers.export`: who,
+    which filter, how many), since the file takes readers' addresses out of digest."""
+    return _export(request, user, reader_filter(q, status, newsletter, topic), "csv", full=consent == "1")
+
+
+@router.get("/readers/export.json")
+def export_json(request: Request, user: EditorUser, q: str = "", status: str = "", newsletter: str = "",
+                topic: str = "") -> Response:
+    """The moving-out export as a JSON array, one reader a line (as `digest subscribers
+    export --format json`), audited like the CSV."""
+    return _export(request, user, reader_filter(q, status, newsletter, topic), "json", full=True)
+
+
+def _export(request: Request, user: User, which: readers.ReaderFilter, fmt: str, *, full: bool) -> Response:
     services = services_of(request)
-    which = reader_filter(q, status, newsletter, topic)
-    actions.readers.export_readers(services.deps(), actor(user, "web"), which)
+    actions.readers.export_readers(services.deps(), actor(user, "web"), which, fmt=fmt)
 
     def lines() -> Iterator[bytes]:
         with services.factory() as session:
-            for text in readers.export_csv(session, which):
+            chunks = readers.export_lines(session, which, fmt) if full else readers.export_csv(session, which)
+            for text in chunks:
                 yield text.encode("utf-8")
 
-    filename = f"readers-{utcnow():%Y%m%d-%H%M}.csv"
-    return StreamingResponse(lines(), media_type="text/csv; charset=utf-8", headers={
+    filename = f"readers-{utcnow():%Y%m%d-%H%M}.{fmt}"
+    media = "text/csv; charset=utf-8" if fmt == "csv" else "application/json"
+    return StreamingResponse(lines(), media_type=media, headers={
         "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"})
