@@ -23,7 +23,9 @@ from tests.support.samples import RSS
 from tests.support.stack import Stack
 from tests.support.web import EDITOR, OPS, csrf_token, h1, signed_in, submit
 
-pytestmark = pytest.mark.integration
+# PostgreSQL only: the library underneath runs on SQLite in its unit tests, and CI keeps
+# its half hour.
+pytestmark = [pytest.mark.integration, pytest.mark.parametrize("stack", ["postgresql"], indirect=True)]
 
 LAST_MODIFIED = "Mon, 22 May 2023 10:00:00 GMT"
 GONE = b"<p>taken down</p>"

@@ -22,6 +22,9 @@ from tests.support.readers import audit_rows
 from tests.support.stack import Stack
 from tests.support.web import EDITOR, clear_rate_limits, csrf_token, sign_in
 
+# PostgreSQL only: the import itself runs on SQLite in tests/unit/readers/test_moving.py.
+pytestmark = [pytest.mark.integration, pytest.mark.parametrize("stack", ["postgresql"], indirect=True)]
+
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "imports"
 BEEHIIV = FIXTURES / "beehiiv/subscribers_export_2026-11-30.csv"
 

@@ -93,6 +93,7 @@ def test_confirmations_to_one_domain_stop_at_the_hourly_cap_with_the_same_answer
     assert all(reader_by_email(live, a) is not None for a in addresses)
 
 
+@pytest.mark.parametrize("stack", ["postgresql"], indirect=True)  # 60 padded sign-ups: once is enough
 def test_the_answer_takes_the_same_time_for_a_new_a_subscribed_and_a_suppressed_address(
         live: Stack, client: httpx.Client) -> None:
     """Medians of 20 sign-ups each, interleaved so the machine's load falls on all three

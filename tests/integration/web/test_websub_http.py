@@ -25,7 +25,9 @@ from tests.support.http_server import allow_loopback, local_server, page
 from tests.support.samples import TOPICS
 from tests.support.stack import Stack
 
-pytestmark = pytest.mark.integration
+# PostgreSQL only: the library underneath runs on SQLite in its unit tests, and CI keeps
+# its half hour.
+pytestmark = [pytest.mark.integration, pytest.mark.parametrize("stack", ["postgresql"], indirect=True)]
 
 
 @dataclass

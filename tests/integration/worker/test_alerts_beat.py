@@ -22,7 +22,9 @@ from tests.support.processes import launch_beat
 from tests.support.samples import TOPICS
 from tests.support.stack import Stack
 
-pytestmark = pytest.mark.integration
+# PostgreSQL only: the library underneath runs on SQLite in its unit tests, and CI keeps
+# its half hour.
+pytestmark = [pytest.mark.integration, pytest.mark.parametrize("stack", ["postgresql"], indirect=True)]
 
 
 def arrive(live: Stack, *titles: str) -> None:
