@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from datetime import datetime, timedelta
 
 from prometheus_client import Counter, Histogram
@@ -105,10 +106,15 @@ def _claim(factory: sessionmaker[Session], feed_id: int, now: datetime, force: b
             if session.scalar(select(Feed.id).where(Feed.id == feed_id)) is None:
                 raise FeedNotFound(f"no feed with id {feed_id}")
             return None
-    return _Claimed(feed_id, row.url, row.etag, row.last_modified, row.every_minutes, row.failures,
-                    Mapping(tuple(row.topics or ()), dict(row.category_topics or {}), row.featured,
-                            tuple(row.featured_categories or ())),
+    return _Claimed(feed_id, row.url, row.etag, row.last_modified, row.every_minutes, row.failures, _mapping(row),
                     row.hub_url, row.hub_state, row.hub_lease_until, row.hub_requested_at)
+
+
+def _mapping(row: Any) -> Mapping:
+    """A feed's mapping from a row holding its topics, category_topics, featured and
+    featured_categories columns."""
+    return Mapping(tuple(row.topics or ()), dict(row.category_topics or {}), row.featured,
+                   tuple(row.featured_categories or ()))
 
 
 def poll_feed(factory: sessionmaker[Session], feed_id: int, *, force: bool = False, now: datetime | None = None,
@@ -127,15 +133,27 @@ def poll_feed(factory: sessionmaker[Session], feed_id: int, *, force: bool = Fal
         raise
     POLLS.labels(result.outcome).inc()
     POLL_SECONDS.observe(time.monotonic() - started)
-    hub_url = result.hub.hub if result.hub else claimed.hub_url if result.outcome == "not_modified" else None
-    if result.outcome in ("stories", "not_modified") and needs_subscription(
-            hub_url, claimed.hub_state if hub_url == claimed.hub_url else None, claimed.hub_lease_until,
-            claimed.hub_requested_at if hub_url == claimed.hub_url else None, now):
+    if _wants_subscription(claimed, result, now):
         subscribe(factory, feed_id, get_settings().base_url, now)  # its failure is on the feed, not the poll
     log.info("feed %s polled: %s", feed_id, result.outcome,
              extra={"feed_id": feed_id, "outcome": result.outcome, "added": result.added,
                     "updated": result.updated, "error": result.error})
     return result
+
+
+def _wants_subscription(claimed: _Claimed, result: PollResult, now: datetime) -> bool:
+    """After a good poll: the hub the feed advertises now (a full answer's, or the one kept
+    when it answered 304) needs a subscription. A hub other than the one we knew starts
+    from nothing: no state, never asked."""
+    if result.outcome == "not_modified":
+        hub_url = claimed.hub_url
+    elif result.outcome == "stories" and result.hub is not None:
+        hub_url = result.hub.hub
+    else:
+        return False
+    if hub_url != claimed.hub_url:
+        return needs_subscription(hub_url, None, None, None, now)
+    return needs_subscription(hub_url, claimed.hub_state, claimed.hub_lease_until, claimed.hub_requested_at, now)
 
 
 def _release(factory: sessionmaker[Session], feed_id: int) -> None:
@@ -167,17 +185,8 @@ def _poll_claimed(factory: sessionmaker[Session], claimed: _Claimed, now: dateti
         hub = feed_hub(fetched.body, fetched.url)
     except ParseError as exc:
         return _record(factory, claimed, now, PollResult(feed_id, "failed", error=f"could not read {url}: {exc}"))
-    for attempt in (1, 2):
-        try:
-            with factory.begin() as session:
-                filed = _file_items(session, feed_id, stories, now)
-                result = PollResult(feed_id, "stories", filed.added, filed.changed, hub=hub)
-                return _finish(session, claimed, now, result, fetched)
-        except IntegrityError:
-            # Another feed filed the same new story a moment before us: now it is known.
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+    return _file_retrying(factory, feed_id, stories, now, lambda session, filed: _finish(
+        session, claimed, now, PollResult(feed_id, "stories", filed.added, filed.changed, hub=hub), fetched))
 
 
 def file_pushed(factory: sessionmaker[Session], feed_id: int, body: bytes, signature: str | None,
@@ -195,28 +204,30 @@ def file_pushed(factory: sessionmaker[Session], feed_id: int, body: bytes, signa
     if row.hub_state not in ("requested", "verified") or not signature_matches(row.hub_secret, body, signature):
         result = PollResult(feed_id, "forged")
     else:
-        mapping = Mapping(tuple(row.topics or ()), dict(row.category_topics or {}), row.featured,
-                          tuple(row.featured_categories or ()))
         try:
-            stories = [apply_mapping(story, mapping) for story in parse_feed_source(body)]
+            stories = [apply_mapping(story, _mapping(row)) for story in parse_feed_source(body)]
         except ParseError as exc:
             result = PollResult(feed_id, "failed", error=f"a pushed update could not be read: {exc}")
         else:
-            result = _file_retrying(factory, feed_id, stories, now)
+            result = _file_retrying(factory, feed_id, stories, now,
+                                    lambda _, filed: PollResult(feed_id, "pushed", filed.added, filed.changed))
     POLLS.labels(f"push_{result.outcome}").inc()
     log.info("feed %s push: %s", feed_id, result.outcome,
              extra={"feed_id": feed_id, "outcome": result.outcome, "added": result.added, "error": result.error})
     return result
 
 
-def _file_retrying(factory: sessionmaker[Session], feed_id: int, stories: list[StoryIn], now: datetime) -> PollResult:
+def _file_retrying(factory: sessionmaker[Session], feed_id: int, stories: list[StoryIn], now: datetime,
+                   then: Callable[[Session, IngestResult], PollResult]) -> PollResult:
+    """File the items and, in the same transaction, `then` (record the poll, or name the
+    push's outcome). Tried twice: another feed (or a poll beside a push) may have filed the
+    same new story a moment before us, and on the second try it is known."""
     for attempt in (1, 2):
         try:
             with factory.begin() as session:
-                filed = _file_items(session, feed_id, stories, now)
-                return PollResult(feed_id, "pushed", filed.added, filed.changed)
+                return then(session, _file_items(session, feed_id, stories, now))
         except IntegrityError:
-            if attempt == 2:  # a poll filed the same new item a moment before: now it is known
+            if attempt == 2:
                 raise
     raise AssertionError("unreachable")
 
