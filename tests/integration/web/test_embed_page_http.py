@@ -56,6 +56,8 @@ def test_the_snippet_for_a_newsletter_with_topics_and_script(live: Stack, editor
     assert "embed.js" not in snippet(plain.text)
     assert f'<iframe src="{live.base_url}/embed/frame?newsletter=morning"' in snippet(framed.text)
     assert 'value="iframe" checked' in framed.text
+    # Its preview is the form the frame holds, not a frame this page could not show.
+    assert "digest-signup" in framed.text.split('class="embed-preview"')[1]
     # The preview is an inert frame: sandboxed with nothing allowed (no script, no form post).
     assert re.search(r'<iframe class="embed-preview" title="[^"]+" sandbox srcdoc="', chosen.text)
     assert "No site may carry it yet" in plain.text  # DIGEST_EMBED_ORIGINS unset on this stack

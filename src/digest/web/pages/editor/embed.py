@@ -38,10 +38,15 @@ def embed_page(request: Request, user: EditorUser, newsletter: str = "",
     try:
         snippet = actions.embed.embed_snippet(services.deps(), newsletter=slug or None, topics=chosen,
                                               script=variant == "script", iframe=variant == "iframe")
+        # The iframe variant's snippet is only a frame pointing at our own /embed/frame, which
+        # this page may not frame: the preview shows the form that frame holds instead.
+        preview = (actions.embed.frame_form(services.deps(), "preview", newsletter=slug or None, topics=chosen)
+                   if variant == "iframe" else snippet)
     except DigestError as exc:  # e.g. a newsletter archived between the list and the snippet
-        snippet, error = "", str(exc)
+        snippet, preview, error = "", "", str(exc)
     origins = list(settings.embed_origin_list)
     return editor_page(request, "editor/embed.html", "embed", {
         "newsletters": newsletters, "newsletter": slug, "topics": settings.topic_list, "chosen": chosen,
-        "variant": variant if variant in VARIANTS else "form", "variants": VARIANTS, "snippet": snippet, "origins": origins, "error": error,
+        "variant": variant if variant in VARIANTS else "form", "variants": VARIANTS, "snippet": snippet,
+        "preview": preview, "origins": origins, "error": error,
         "base_url": settings.base_url})
