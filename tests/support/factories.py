@@ -66,3 +66,9 @@ def make_user(live: Stack, email: str, role: str, *, one_time: bool = False) -> 
     user's id."""
     with live.factory.begin() as session:
         return staff.create_user(session, email, role, PASSWORD, one_time=one_time).id
+
+
+def make_api_token(live: Stack, email: str, role: str) -> str:
+    """A new staff user with an API token; returns the token."""
+    with live.factory.begin() as session:
+        return staff.create_api_token(session, staff.create_user(session, email, role, PASSWORD), "tests")[1]

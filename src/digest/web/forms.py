@@ -6,6 +6,7 @@ page a person can read: too large (413), not UTF-8 (400), not a form (415).
 
 from __future__ import annotations
 
+from typing import NamedTuple
 from urllib.parse import parse_qsl
 
 from starlette.datastructures import UploadFile
@@ -114,8 +115,14 @@ def require_csrf(request: Request, form: Form, secret: str) -> None:
                          "This form has expired or was not sent from our page. Reload the page and try again.")
 
 
-async def read_upload(request: Request, limit: int, file_field: str) -> tuple[Form, bytes]:
-    """A multipart form with one file in `file_field`: (the other fields, the file's bytes).
+class Upload(NamedTuple):
+    form: Form  # the other fields
+    data: bytes
+    file_name: str | None  # as the browser named it: the base name only, one line, at most 200 characters
+
+
+async def read_upload(request: Request, limit: int, file_field: str) -> Upload:
+    """A multipart form with one file in `file_field`.
 
     Bounded like read_form (the whole body at most `limit` bytes); an empty or missing file
     is a 400, so callers only ever see a real upload.
@@ -130,12 +137,14 @@ async def read_upload(request: Request, limit: int, file_field: str) -> tuple[Fo
         raise BadRequest(400, "Bad request", "The form could not be read.") from None
     pairs: list[tuple[str, str]] = []
     data = b""
+    file_name: str | None = None
     try:
         for key, value in parsed.multi_items():
             if isinstance(value, UploadFile):
                 if key != file_field:
                     raise BadRequest(400, "Bad request", "Files are not accepted in that field.")
                 data = await value.read()
+                file_name = _base_name(value.filename)
             else:
                 pairs.append((key, value))
     finally:
@@ -145,4 +154,12 @@ async def read_upload(request: Request, limit: int, file_field: str) -> tuple[Fo
             raise BadRequest(400, "Bad request", f"The field {key[:40]!r} is too long or holds a NUL byte.")
     if not data:
         raise BadRequest(400, "No file", "Choose a file to upload.")
-    return Form(pairs), data
+    return Upload(Form(pairs), data, file_name)
+
+
+def _base_name(name: str | None) -> str | None:
+    """The name a browser gave an upload, fit to keep in a record: some browsers send a
+    whole Windows path; control characters and the like go."""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(ch for ch in base if ch.isprintable()).strip()
+    return base[:200] or None

@@ -419,7 +419,8 @@ def test_an_import_reports_every_refused_row_by_line(live: Stack, editor: httpx.
     new = reader_by_email(live, "new.three@example.com")
     assert new is not None and (new.status, new.topics) == (SubscriberStatus.PENDING, ["health", "science"])
     assert reader_status(live, roster.dan) == "unsubscribed"  # a reader who left stays left
-    assert consent_events(live, new.id) == [("subscribe", "import", {"confirmed": False, "line": 7})]
+    assert consent_events(live, new.id) == [("subscribe", "import", {"confirmed": False, "line": 7,
+                                                                     "file": "readers.csv"})]  # the file's name
     assert audit_rows(live, "readers.") == [("readers.import", "csv", "web", EDITOR, {
         "rows": 6, "imported": 2, "duplicates": 2, "suppressed": 0, "rejected": 2})]
 

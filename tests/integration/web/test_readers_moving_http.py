@@ -15,8 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from digest.store.models import Subscriber, Suppression
-from tests.support.factories import make_user
+from sqlalchemy import select
+
+from digest.store.models import ConsentEvent, Subscriber, Suppression
+from tests.support.factories import make_api_token, make_user
 from tests.support.queries import count
 from tests.support.readers import audit_rows
 from tests.support.stack import Stack
@@ -95,3 +97,37 @@ def test_the_moving_out_exports_carry_consent_and_are_audited(live: Stack, edito
     assert len(readers) == 35 and {r["status"] for r in readers} == {"active", "pending", "unsubscribed", "bounced"}
     assert [row[:2] for row in audit_rows(live, "readers.export")] == [("readers.export", "csv"),
                                                                        ("readers.export", "json")]
+
+
+def test_a_browser_import_keeps_the_files_name_in_each_readers_consent(live: Stack, editor: httpx.Client) -> None:
+    upload(editor, BEEHIIV)
+
+    with live.factory() as session:
+        details = session.scalars(select(ConsentEvent.detail).where(ConsentEvent.kind == "subscribe")).all()
+    assert len(details) == 35
+    assert {d["file"] for d in details} == {BEEHIIV.name}  # type: ignore[index]
+    assert {d["service"] for d in details} == {"beehiiv"}  # type: ignore[index]
+
+
+def test_the_api_import_takes_another_services_export_by_name(live: Stack, web: str) -> None:
+    clear_rate_limits(live)
+    token = make_api_token(live, EDITOR, "editor")
+    text = (FIXTURES / "mailchimp/unsubscribed_members_export_7f3a9c.csv").read_text(encoding="utf-8")
+    with httpx.Client(base_url=f"{web}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=30) as api:
+        wrong = api.post("/readers/import", json={"csv": text, "from": "beehiiv"})
+        assert wrong.status_code == 400 and "column" in wrong.json()["error"]
+        assert api.post("/readers/import", json={"csv": text, "from": "hotmail"}).status_code == 422
+
+        response = api.post("/readers/import", json={"csv": text, "from": "mailchimp",
+                                                     "file_name": "members_export.csv"})
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    rows = sum(1 for _ in csv.reader(io.StringIO(text))) - 1
+    assert body["rows"] == rows and body["imported"] == rows and body["errors"] == []
+    assert count(live, Subscriber) == rows and count(live, Suppression) == rows  # unsubscribed: never mailed
+    with live.factory() as session:
+        details = session.scalars(select(ConsentEvent.detail).where(ConsentEvent.kind == "subscribe")).all()
+    assert {(d["service"], d["status"], d["file"]) for d in details} == {  # type: ignore[index]
+        ("mailchimp", "unsubscribed", "members_export.csv")}
+    assert audit_rows(live, "readers.")[0][4]["service"] == "mailchimp"  # type: ignore[index]

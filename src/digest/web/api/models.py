@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import Path, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from digest.readers import CSV_UPLOAD_MAX_BYTES
 
@@ -149,10 +149,19 @@ class TokenIn(BaseModel):
 
 
 class ImportIn(BaseModel):
-    csv: str = Field(description="the file's text: a header line with an email column, and optionally name and "
-                                 "topics (split on ; or ,)", pattern=NO_NUL, max_length=CSV_UPLOAD_MAX_BYTES)
-    confirmed: bool = Field(False, description="import as active readers (consent gathered elsewhere); "
-                                               "otherwise pending")
+    model_config = ConfigDict(populate_by_name=True)
+
+    csv: str = Field(description="the file's text: digest's CSV (a header line with an email column, and optionally "
+                                 "name and topics, split on ; or ,) or another service's export (see `from`)",
+                     pattern=NO_NUL, max_length=CSV_UPLOAD_MAX_BYTES)
+    from_: Literal["mailchimp", "substack", "ghost", "listmonk", "beehiiv", "csv", "json"] | None = Field(
+        None, alias="from", description="whose export the file is; left out: told from its header row")
+    confirmed: bool = Field(False, description="digest's CSV: import as active readers (consent gathered "
+                                               "elsewhere); otherwise pending")
+    status: Literal["subscribed", "pending", "unsubscribed", "cleaned", "bounced", "blocklisted", "complained"] | None = Field(
+        None, description="the status of rows whose file gives none")
+    file_name: Text200 | None = Field(None, description="the file's name, kept in each imported reader's consent record")
+    send_confirmations: bool = Field(False, description="mail a confirmation to each pending reader now")
 
 
 class FeedIn(BaseModel):

@@ -45,7 +45,10 @@ def unsubscribe(services: ServicesDep, user: ApiEditor, reader_id: PathId) -> di
 
 @router.post("/import")
 def import_readers(services: ServicesDep, user: ApiEditor, body: ImportIn) -> dict[str, Any]:
-    """A CSV (email,name,topics) as the command line imports it: valid rows in, the rest
-    refused or left alone, by line."""
-    report = actions.readers.import_readers(services.deps(), actor(user, "api"), body.csv, confirmed=body.confirmed)
+    """A subscriber export (digest's CSV, or Mailchimp's, Substack's, Ghost's, listmonk's or
+    beehiiv's: `from`, or told from the header) as the command line imports it: valid rows
+    in with their statuses, the rest refused or left alone, by line."""
+    report = actions.readers.import_readers(
+        services.deps(), actor(user, "api"), body.csv, confirmed=body.confirmed, service=body.from_,
+        status=body.status, file_name=body.file_name, send_confirmations=body.send_confirmations)
     return actions.import_json(report)

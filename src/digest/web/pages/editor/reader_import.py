@@ -31,7 +31,7 @@ from digest import actions, readers
 from digest.errors import DigestError
 from digest.store import User
 from digest.web.deps import EditorUser, actor, services_of
-from digest.web.forms import Form, read_upload, require_csrf
+from digest.web.forms import Upload, read_upload, require_csrf
 from digest.web.pages.editor.common import editor_page
 
 log = logging.getLogger(__name__)
@@ -40,11 +40,11 @@ REPORT_ROWS_SHOWN = 500  # per list; the API answers every row
 STREAM_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}  # no proxy buffering
 
 
-async def _csv_upload(request: Request) -> tuple[Form, bytes]:
-    """The uploaded file's bytes and the fields around it, checked for CSRF (reading is async)."""
-    form, data = await read_upload(request, readers.CSV_UPLOAD_MAX_BYTES, "file")
-    require_csrf(request, form, services_of(request).settings.secret_key)
-    return form, data
+async def _csv_upload(request: Request) -> Upload:
+    """The uploaded file and the fields around it, checked for CSRF (reading is async)."""
+    upload = await read_upload(request, readers.CSV_UPLOAD_MAX_BYTES, "file")
+    require_csrf(request, upload.form, services_of(request).settings.secret_key)
+    return upload
 
 
 SERVICE_LABELS = {"mailchimp": "Mailchimp", "substack": "Substack", "ghost": "Ghost", "listmonk": "listmonk",
@@ -77,8 +77,8 @@ def import_form(request: Request, user: EditorUser) -> Response:
 
 @router.post("/readers/import")
 def import_file(request: Request, user: EditorUser,
-                upload: Annotated[tuple[Form, bytes], Depends(_csv_upload)]) -> Response:
-    form, data = upload
+                upload: Annotated[Upload, Depends(_csv_upload)]) -> Response:
+    form, data, file_name = upload
     confirmed = form.get("confirmed") == "yes"
     source = form.get("from") or None
     if source is not None and source not in SERVICE_LABELS:
@@ -94,10 +94,10 @@ def import_file(request: Request, user: EditorUser,
         return _import_page(request, error=f"Nothing was imported: {exc}.", confirmed=confirmed, source=source,
                             status=400)
     if form.get("stream") == "1":
-        return StreamingResponse(_stream(request, user, text, confirmed, total, source),
+        return StreamingResponse(_stream(request, user, text, confirmed, total, source, file_name),
                                  media_type="application/x-ndjson", headers=STREAM_HEADERS)
     report = actions.readers.import_readers(services_of(request).deps(), actor(user, "web"), text,
-                                            confirmed=confirmed, service=source)
+                                            confirmed=confirmed, service=source, file_name=file_name)
     return _import_page(request, report=report, confirmed=confirmed, source=source)
 
 
@@ -106,7 +106,7 @@ def _line(value: dict[str, Any]) -> bytes:
 
 
 def _stream(request: Request, user: User, text: str, confirmed: bool, total: int,
-            source: str | None) -> Iterator[bytes]:
+            source: str | None, file_name: str | None) -> Iterator[bytes]:
     """Progress lines while the import runs in its own thread (a plain iterator: Starlette
     runs each step in its thread pool, never on the event loop)."""
     events: queue.Queue[dict[str, Any] | None] = queue.Queue()
@@ -116,7 +116,8 @@ def _stream(request: Request, user: User, text: str, confirmed: bool, total: int
     def run() -> None:
         try:
             report = actions.readers.import_readers(deps, actor(user, "web"), text, confirmed=confirmed,
-                                                    service=source, progress=lambda n: events.put({"read": n}))
+                                                    service=source, file_name=file_name,
+                                                    progress=lambda n: events.put({"read": n}))
             html = templates.get_template("editor/_import_report.html").render(_report_context(report))
             events.put({"done": True, **actions.import_json(report), "html": html})
         except DigestError as exc:

@@ -146,7 +146,7 @@ def ingest_feed(request: Request, user: EditorUser, form: CheckedForm) -> Respon
 
 async def _upload(request: Request) -> bytes:
     """The uploaded file's bytes, the form around it checked for CSRF (reading is async)."""
-    form, data = await read_upload(request, STORY_UPLOAD_MAX_BYTES, "file")
+    form, data, _ = await read_upload(request, STORY_UPLOAD_MAX_BYTES, "file")
     require_csrf(request, form, services_of(request).settings.secret_key)
     return data
 
