@@ -56,17 +56,19 @@ def add_reader(deps: Deps, actor: Actor, email: str, *, name: str | None = None,
 def import_readers(deps: Deps, actor: Actor, source: str | TextIO, *, confirmed: bool = False,
                    progress: Callable[[int], None] | None = None, service: str | None = None,
                    status: str | None = None, file_name: str | None = None,
-                   send_confirmations: bool = False) -> ImportReport:
+                   send_confirmations: bool = False, read_aside: bool = False) -> ImportReport:
     """A subscriber export, digest's own CSV (email,name,topics) or another service's
     (`service`, detected from the header when None): valid rows imported with their
     statuses, bad ones reported by line; all in one transaction, so an import cut short
     (the process killed) leaves nothing behind. Confirmations to pending readers, with
-    `send_confirmations`, are enqueued after the commit. `progress(n)`: n more rows read."""
+    `send_confirmations`, are enqueued after the commit. `progress(n)`: n more rows read.
+    `read_aside`: the file is read in a second process while this one writes (the command
+    line's; a web server's threads keep to one process)."""
     options = ImportOptions(service=service, status=status, confirmed=confirmed, file_name=file_name,
                             send_confirmations=send_confirmations)
     with audited(deps, actor, "readers.import", "csv") as (session, row):
         report = import_file(session, source, allowed_topics=deps.settings.topic_list, options=options,
-                             progress=progress)
+                             progress=progress, read_aside=read_aside)
         row.update(rows=report.rows, imported=report.imported, duplicates=report.duplicates,
                    suppressed=report.suppressed, rejected=len(report.errors) - report.suppressed)
         if report.service != "csv":

@@ -19,6 +19,8 @@ GOAL_PLAN_RSS_MB = 300.0
 PLAN_RSS_FLAT_RATIO = 1.25  # "flat": the largest size's peak within 25 % of the smallest's
 GOAL_UNSUBSCRIBE_P99_MS = 25.0
 GOAL_FEEDS_304_CORE_SHARE = 0.10  # 1,000 feeds polled every minute, answering 304: < 10 % of a core
+GOAL_IMPORT_1M_SECONDS = 120.0  # a million readers moved in within two minutes, on PostgreSQL
+GOAL_IMPORT_RSS_MB = 300.0  # at flat memory, whatever the file's size
 GOAL_ARCHIVE_SIGNINS_RATIO = 1.5  # GET /archive p99 during sign-ins, against its p99 alone
 
 
@@ -55,6 +57,21 @@ def _feed_figures(f: dict[str, Figure], feeds: dict[str, Any]) -> None:
                                              met=share < GOAL_FEEDS_304_CORE_SHARE)
 
 
+def _moving_in_figures(f: dict[str, Figure], moving: dict[str, Any]) -> None:
+    full, tenth = moving["full"], moving["baseline"]
+    rows = full["rows"]
+    f["import_seconds"] = Figure(
+        f"moving in: {_size_name(rows)} readers imported (Mailchimp export)", full["seconds"], "s",
+        tenth["seconds"] * rows / tenth["rows"], f"{_size_name(tenth['rows'])} × {rows // tenth['rows']}",
+        full["seconds"] / (tenth["seconds"] * rows / tenth["rows"]), "×",
+        f"≤ {GOAL_IMPORT_1M_SECONDS:.0f} s per 1M", full["seconds"] <= GOAL_IMPORT_1M_SECONDS * rows / 1_000_000)
+    f["import_rows_per_second"] = Figure("moving in: readers imported per second", full["rows_per_second"], "rows/s")
+    f["import_rss_mb"] = Figure(
+        f"moving in: peak RSS at {_size_name(rows)}", full["peak_rss_mb"], "MB", tenth["peak_rss_mb"],
+        f"at {_size_name(tenth['rows'])}", full["peak_rss_mb"] / tenth["peak_rss_mb"], "×",
+        f"≤ {GOAL_IMPORT_RSS_MB:.0f} MB", full["peak_rss_mb"] <= GOAL_IMPORT_RSS_MB)
+
+
 @dataclass
 class Results:
     figures: dict[str, Figure] = field(default_factory=dict)
@@ -68,10 +85,12 @@ class Results:
 def _figures(results: Results, prep: dict[str, Any], ceiling: dict[str, Any], e2e: dict[str, Any],
              plans: list[dict[str, Any]], unsub: dict[str, Any], trips: dict[str, Any], connections: int,
              pipelined: dict[str, Any] | None = None, loop: dict[str, Any] | None = None,
-             feeds: dict[str, Any] | None = None) -> None:
+             feeds: dict[str, Any] | None = None, moving: dict[str, Any] | None = None) -> None:
     f = results.figures
     if feeds:
         _feed_figures(f, feeds)
+    if moving:
+        _moving_in_figures(f, moving)
     fast, stdlib, naive = prep["fast_median_us"], prep["stdlib_median_us"], prep["naive_median_us"]
     f["prep_fast_us"] = Figure("prep: fast path, median", fast, "µs", stdlib, "stdlib build",
                                stdlib / fast, "× faster", f"≤ {GOAL_PREP_US:.0f} µs", fast <= GOAL_PREP_US)

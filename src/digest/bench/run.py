@@ -19,6 +19,7 @@ from rich.console import Console
 from digest.bench.end_to_end import measure_end_to_end
 from digest.bench.event_loop import SIGNIN_CLIENTS, measure_event_loop
 from digest.bench.feeds import feed_count, measure_feeds
+from digest.bench.moving_in import import_rows, measure_moving_in
 from digest.bench.options import WORKER_CONCURRENCY, BenchOptions
 from digest.bench.planning import measure_planning
 from digest.bench.prep import measure_message_prep
@@ -93,6 +94,8 @@ def run_bench(options: BenchOptions, progress: Console) -> Results:
             loop = results.details["event_loop"] = measure_event_loop(options, database_url, port, workdir)
             step(f"feed polls ({feed_count(options)} feeds: full answers, then 304s)")
             feeds = results.details["feeds"] = measure_feeds(options, database_url)
+            step(f"moving in: a Mailchimp export of {import_rows(options):,} readers imported, and a tenth of it")
+            moving = results.details["moving_in"] = measure_moving_in(options, workdir)
             step(f"SQL statements per send_batch {ROUND_TRIP_BATCHES}")
             trips = results.details["round_trips"] = measure_round_trips(options)
             plans = results.details["planning"] = []
@@ -108,7 +111,7 @@ def run_bench(options: BenchOptions, progress: Console) -> Results:
     results.details["seconds"] = time.perf_counter() - started
     results.details["load_average_at_end"] = os.getloadavg()
     step("done")
-    _figures(results, prep, ceiling, e2e, plans, unsub, trips, connections, pipelined, loop, feeds)
+    _figures(results, prep, ceiling, e2e, plans, unsub, trips, connections, pipelined, loop, feeds, moving)
     return results
 
 def _hide_password(url: str) -> str:

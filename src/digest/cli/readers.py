@@ -51,6 +51,8 @@ def subscribers_import(
                                                     "per-status file): subscribed, pending, unsubscribed, cleaned, …")] = None,
     confirmed: Annotated[bool, typer.Option(help="digest's CSV without a status column: import as active readers.")] = False,
     send_confirmations: Annotated[bool, typer.Option(help="Send pending readers a confirmation now.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON (the API's answer), "
+                                                         "bad rows included, instead of lines.")] = False,
 ) -> None:
     """Import readers from a subscriber export, with their statuses; bad rows are reported
     by line, the rest imported. Departed addresses go to the suppression list."""
@@ -73,9 +75,12 @@ def subscribers_import(
             task = progress.add_task("import", total=total or None)
             report = actions.readers.import_readers(
                 world, ACTOR, stream, confirmed=confirmed, service=source, status=status, file_name=file.name,
-                send_confirmations=send_confirmations, progress=lambda n: progress.advance(task, n))
+                send_confirmations=send_confirmations, progress=lambda n: progress.advance(task, n), read_aside=True)
     except UnicodeDecodeError:
         raise UserError(f"{file} is not UTF-8 text") from None
+    if as_json:
+        print_json(actions.import_json(report))
+        return
     for line, message in report.errors:
         err.print(f"line {line}: {message}", markup=False, highlight=False, soft_wrap=True)
     if report.unmatched_tags:

@@ -67,6 +67,7 @@ from digest.readers.on_behalf import (
     resend_confirmation,
 )
 from digest.readers.formats import DEPARTED, IMPORT_STATUSES, SERVICES, count_csv_rows, detect_file_service
+from digest.readers.read_aside import ReaderLost
 from digest.readers.roster import (
     CSV_UPLOAD_MAX_BYTES,
     AlreadySubscribed,
@@ -91,7 +92,7 @@ __all__ = [
     "CONFIRM_RESEND_COOLDOWN_SECONDS", "CSV_UPLOAD_MAX_BYTES", "DEPARTED", "IMPORT_STATUSES", "SERVICES",
     "ImportOptions", "detect_file_service", "import_file", "EXPORT_FORMATS", "MOVING_COLUMNS", "export_lines", "CONSENT_TEXT", "CONSENT_VERSION", "EXPORT_COLUMNS", "PAUSE_MAX_WEEKS",
     "READERS_PAGE_MAX", "UNSUBSCRIBES", "AlreadySubscribed", "DeliveryLine", "FeedbackLine", "ImportReport",
-    "InvalidReader", "NotPending", "ReaderErased", "ReaderFilter", "ReaderHistory", "ReaderNotFound",
+    "InvalidReader", "NotPending", "ReaderErased", "ReaderLost", "ReaderFilter", "ReaderHistory", "ReaderNotFound",
     "RequestContext", "Suppressed", "active_newsletters", "add_subscriber", "bounce_readers",
     "change_newsletters", "change_topics", "clean_name", "clean_topics", "complain", "confirm", "count_csv_rows",
     "count_readers", "count_soft_bounce", "email_hash", "erase", "export_csv", "export_data", "find_by_token",

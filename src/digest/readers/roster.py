@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session
 from digest.errors import Conflict
 from digest.infra import announce_after_commit
 from digest.readers.addresses import InvalidReader, clean_name, clean_topics, email_hash, new_token, normalise_email
+from digest.readers.read_aside import can_read_aside
+from digest.readers.read_aside import read_aside as aside
 from digest.readers.formats import IMPORT_STATUSES, LAYOUTS, OWN_FORMATS, Incoming, open_records
 from digest.readers.subscriptions import active_newsletters, subscribe_to_all
 from digest.readers.suppression import ON_THE_LIST
@@ -32,10 +34,13 @@ from digest.store import (
     SubscriberStatus,
     SubscriberTopic,
     Suppression,
+    one_of,
+    reserve_ids,
     utcnow,
+    write_rows,
 )
 
-IMPORT_CHUNK_ROWS = 1000
+IMPORT_CHUNK_ROWS = 2000
 # The largest CSV the web page and the API take (~200,000 readers); the command line reads any.
 CSV_UPLOAD_MAX_BYTES = 10 * 1024 * 1024
 
@@ -133,6 +138,10 @@ class _Row:
     status: str = "pending"
     newsletters: list[int] | None = None  # None: every active one (for a reader on the list)
     incoming: Incoming | None = None
+    # Made while reading (in the reading process, for a large file): the reader's columns
+    # but the id, and their `subscribe` event but the reader's id.
+    values: dict[str, Any] = field(default_factory=dict)
+    event: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -199,10 +208,9 @@ def read_rows(source: str | TextIO, options: ImportOptions, resolver: _Resolver,
         raise InvalidReader(f"unknown status {options.status!r}; use one of {', '.join(IMPORT_STATUSES)}")
     strict = service in OWN_FORMATS
     default = (options.status or ("subscribed" if options.confirmed else "pending")) if strict else options.status
-    for line, record in records:
+    for line, record in records:  # keys in our spelling already (formats.column_name)
         report.rows += 1
-        row = {(k or "").strip().lower().lstrip("\ufeff"): (v or "").strip() for k, v in record.items()
-               if isinstance(v, str)}
+        row = {k: v.strip() for k, v in record.items() if isinstance(v, str)}
         try:
             incoming = layout(row, default)
             address, key = normalise_email(incoming.email)
@@ -243,51 +251,92 @@ def import_file(
     allowed_topics: list[str],
     options: ImportOptions | None = None,
     progress: Callable[[int], None] | None = None,
+    read_aside: bool = False,
 ) -> ImportReport:
     """Import a subscriber export (digest's own or another service's, formats.SERVICES), read
     as a stream of rows, in chunks: one existence query and a few bulk inserts per chunk, not
     per row. Readers already on the list and suppressed addresses are left alone, so a
     second run changes nothing. `progress(n)` is told after each chunk how many more rows
-    of the file were read."""
+    of the file were read. `read_aside`: read the file in a forked process while this one
+    writes (readers.read_aside; the command line's large files), where fork exists."""
     options = options or ImportOptions()
     report = ImportReport()
     resolver = _Resolver.of(session, allowed_topics, report)
-    chunk: list[_Row] = []
     told = 0
-    added: set[str] = set()  # keys this import added, to tell a repeat in the file from a reader
-    for row in read_rows(source, options, resolver, report):
-        chunk.append(row)
-        if len(chunk) >= IMPORT_CHUNK_ROWS:
-            _import_chunk(session, chunk, options, resolver, report, added)
-            chunk = []
-            if progress:
-                progress(report.rows - told)
-                told = report.rows
-    if chunk:
-        _import_chunk(session, chunk, options, resolver, report, added)
+    added = _Added()
+    now = utcnow()
+    if read_aside and can_read_aside():
+        packed = aside(lambda: map(_pack, _chunks(source, options, resolver, report, now)),
+                       lambda: _hand_over(report), lambda learned: _take_over(report, learned))
+        chunks: Iterator[list[_Row]] = map(_unpack, packed)
+    else:
+        chunks = _chunks(source, options, resolver, report, now)
+    for chunk in chunks:
+        _import_chunk(session, chunk, options, resolver, report, added, now)
+        if progress and report.rows > told:
+            progress(report.rows - told)
+            told = report.rows
     if progress and report.rows > told:
         progress(report.rows - told)
     return report
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+def _chunks(source: str | TextIO, options: ImportOptions, resolver: _Resolver,
+            report: ImportReport, now: datetime) -> Iterator[list[_Row]]:
+    """The file's valid rows in chunks, each with the columns and event it will be written as."""
+    chunk: list[_Row] = []
+    for row in read_rows(source, options, resolver, report):
+        row.values = _subscriber_values(row, now)
+        row.event = _subscribe_event(row, options, report.service, now)
+        row.incoming = None  # all of it is in values and event now
+        chunk.append(row)
+        if len(chunk) >= IMPORT_CHUNK_ROWS:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _pack(chunk: list[_Row]) -> list[tuple[Any, ...]]:
+    """A chunk as plain tuples for the pipe: pickle makes and reads these faster than
+    dataclasses, and at a million rows that is the importing process's time."""
+    return [(row.line, row.email, row.key, row.name, row.topics, row.status, row.newsletters, None, row.values,
+             row.event) for row in chunk]
+
+
+def _unpack(packed: list[tuple[Any, ...]]) -> list[_Row]:
+    return [_Row(*fields) for fields in packed]
+
+
+def _hand_over(report: ImportReport) -> dict[str, Any]:
+    """What reading has learned since it last said (in the reading process): the refused
+    rows are handed over and forgotten there."""
+    learned = {"rows": report.rows, "service": report.service, "errors": report.errors,
+               "unmatched_tags": report.unmatched_tags}
+    report.errors = []
+    return learned
+
+
+def _take_over(report: ImportReport, learned: dict[str, Any]) -> None:
+    report.rows, report.service, report.unmatched_tags = learned["rows"], learned["service"], learned["unmatched_tags"]
+    report.errors += learned["errors"]
 
 
 def _import_chunk(session: Session, chunk: list[_Row], options: ImportOptions, resolver: _Resolver,
-                  report: ImportReport, added: set[str]) -> None:
+                  report: ImportReport, added: _Added, now: datetime) -> None:
     keys = {row.key for row in chunk}
-    known = set(session.scalars(select(Subscriber.email_key).where(Subscriber.email_key.in_(keys))))
+    known = dict(session.execute(select(Subscriber.email_key, Subscriber.id)
+                                 .where(one_of(session, Subscriber.email_key, list(keys)))).all())
     hashes = {email_hash(key): key for key in keys}
     suppressed = {hashes[h] for h in session.scalars(
-        select(Suppression.email_hash).where(Suppression.email_hash.in_(list(hashes))))}
-    now = utcnow()
+        select(Suppression.email_hash).where(one_of(session, Suppression.email_hash, list(hashes))))}
     fresh: dict[str, _Row] = {}
     departing: dict[str, _Row] = {}
     for row in chunk:
         if row.key in known or row.key in fresh:
             report.duplicates += 1
-            where = "earlier in this file" if row.key in fresh or row.key in added else "on the list already"
+            earlier = row.key in fresh or added.holds(known[row.key])
+            where = "earlier in this file" if earlier else "on the list already"
             if row.key in known and row.status in SUPPRESSION_REASON:
                 departing[row.key] = row
                 report.skipped.append((row.line, f"{row.email} is {where}; the file says {row.status}, so the "
@@ -303,33 +352,22 @@ def _import_chunk(session: Session, chunk: list[_Row], options: ImportOptions, r
     _depart_known(session, departing, suppressed, report, now)
     if not fresh:
         return
-    session.execute(insert(Subscriber), [_subscriber_values(row, now) for row in fresh.values()])
-    ids = {
-        key: subscriber_id
-        for key, subscriber_id in session.execute(
-            select(Subscriber.email_key, Subscriber.id).where(Subscriber.email_key.in_(list(fresh)))
-        )
-    }
-    topic_rows = [
-        {"subscriber_id": ids[key], "topic": topic} for key, row in fresh.items() for topic in row.topics
-    ]
-    if topic_rows:
-        session.execute(insert(SubscriberTopic), topic_rows)
-    events = [_subscribe_event(ids[key], row, options, report.service, now) for key, row in fresh.items()]
+    ids = _write_readers(session, fresh)
+    added.note(ids.values())
+    write_rows(session, SubscriberTopic.__table__, [
+        {"subscriber_id": ids[key], "topic": topic} for key, row in fresh.items() for topic in row.topics])
+    events = [{"subscriber_id": ids[key], **row.event} for key, row in fresh.items()]
     events += [{"subscriber_id": ids[key], "kind": DEPARTURE_KIND[row.status], "channel": "import", "at": now,
-                "detail": {"status": row.status, "line": row.line}}
+                "ip": None, "detail": {"status": row.status, "line": row.line}}
                for key, row in fresh.items() if row.status in DEPARTURE_KIND]
-    session.execute(insert(ConsentEvent), events)
-    departed = [{"email_hash": email_hash(key), "reason": SUPPRESSION_REASON[row.status], "created_at": now}
-                for key, row in fresh.items() if row.status in SUPPRESSION_REASON]
-    if departed:
-        session.execute(insert(Suppression), departed)
-    subscriptions = [
+    write_rows(session, ConsentEvent.__table__, events)
+    write_rows(session, Suppression.__table__, [
+        {"email_hash": email_hash(key), "reason": SUPPRESSION_REASON[row.status], "created_at": now}
+        for key, row in fresh.items() if row.status in SUPPRESSION_REASON])
+    write_rows(session, NewsletterSubscription.__table__, [
         {"newsletter_id": n, "subscriber_id": ids[key]} for key, row in fresh.items()
         for n in (row.newsletters if row.newsletters is not None
-                  else [] if row.status in SUPPRESSION_REASON else resolver.all_newsletters)]
-    if subscriptions:
-        session.execute(insert(NewsletterSubscription), subscriptions)
+                  else [] if row.status in SUPPRESSION_REASON else resolver.all_newsletters)])
     if options.send_confirmations:
         pending = [{"subscriber_id": ids[key], "kind": "confirm"} for key, row in fresh.items() if row.status == "pending"]
         if pending:
@@ -337,7 +375,43 @@ def _import_chunk(session: Session, chunk: list[_Row], options: ImportOptions, r
     for row in fresh.values():
         report.statuses[row.status] = report.statuses.get(row.status, 0) + 1
     report.imported += len(fresh)
-    added.update(fresh)
+
+
+def _write_readers(session: Session, fresh: dict[str, _Row]) -> dict[str, int]:
+    """Insert the new readers; their ids by email key. On PostgreSQL the ids are taken
+    from the sequence first and the rows copied (store.bulk); elsewhere they are read back."""
+    values = [row.values for row in fresh.values()]
+    reserved = reserve_ids(session, Subscriber.__table__, len(values))
+    if reserved is not None:
+        for row_values, subscriber_id in zip(values, reserved, strict=True):
+            row_values["id"] = subscriber_id
+        write_rows(session, Subscriber.__table__, values)
+        return dict(zip(fresh, reserved, strict=True))
+    write_rows(session, Subscriber.__table__, values)
+    return dict(session.execute(select(Subscriber.email_key, Subscriber.id)
+                                .where(Subscriber.email_key.in_(list(fresh)))).all())
+
+
+class _Added:
+    """The ids this import gave its readers, as ranges (a chunk's ids are nearly always
+    one run), to tell an address repeated in the file from a reader who was here before:
+    a set of every key would hold a million strings for a million-row file."""
+
+    def __init__(self) -> None:
+        self.ranges: list[tuple[int, int]] = []
+
+    def note(self, ids: Iterable[int]) -> None:
+        run: list[int] = []
+        for subscriber_id in sorted(ids):
+            if run and subscriber_id != run[-1] + 1:
+                self.ranges.append((run[0], run[-1]))
+                run = []
+            run.append(subscriber_id)
+        if run:
+            self.ranges.append((run[0], run[-1]))
+
+    def holds(self, subscriber_id: int) -> bool:
+        return any(low <= subscriber_id <= high for low, high in self.ranges)
 
 
 def _depart_known(session: Session, departing: dict[str, _Row], suppressed: set[str], report: ImportReport,
@@ -390,18 +464,24 @@ def _subscriber_values(row: _Row, now: datetime) -> dict[str, Any]:
     }
 
 
-def _subscribe_event(subscriber_id: int, row: _Row, options: ImportOptions, service: str,
-                     now: datetime) -> dict[str, Any]:
-    """The `subscribe` event of an imported reader: the original opt-in (time, IP, source)
-    and the file it came from, in the detail; only what the file said is kept."""
+def _subscribe_event(row: _Row, options: ImportOptions, service: str, now: datetime) -> dict[str, Any]:
+    """The `subscribe` event of an imported reader, but the reader's id: the original
+    opt-in (time, IP, source) and the file it came from, in the detail; only what the file
+    said is kept."""
     incoming = row.incoming
     detail: dict[str, Any] = {"confirmed": row.status == "subscribed", "line": row.line}
     if service not in OWN_FORMATS:
-        detail.update(service=service, status=row.status)
+        detail["service"], detail["status"] = service, row.status
+    if options.file_name:
+        detail["file"] = options.file_name
     if incoming is not None:
-        optional = {"file": options.file_name, "opted_in_at": _iso(incoming.opted_in_at),
-                    "confirmed_at": _iso(incoming.confirmed_at), "source": incoming.source,
-                    "original": incoming.extra or None}
-        detail.update({k: v for k, v in optional.items() if v})
-    return {"subscriber_id": subscriber_id, "kind": "subscribe", "channel": "import", "at": now,
-            "ip": incoming.ip if incoming else None, "detail": detail}
+        if incoming.opted_in_at:
+            detail["opted_in_at"] = incoming.opted_in_at.isoformat()
+        if incoming.confirmed_at:
+            detail["confirmed_at"] = incoming.confirmed_at.isoformat()
+        if incoming.source:
+            detail["source"] = incoming.source
+        if incoming.extra:
+            detail["original"] = incoming.extra
+    return {"kind": "subscribe", "channel": "import", "at": now, "ip": incoming.ip if incoming else None,
+            "detail": detail}

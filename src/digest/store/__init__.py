@@ -5,6 +5,7 @@
 module may write which table state is told in each domain package: this one only defines.
 """
 
+from digest.store.bulk import one_of, reserve_ids, write_rows
 from digest.store.engine import get_engine, make_engine, session_factory, session_scope
 from digest.store.migrate import current_and_head, is_initialised, upgrade
 from digest.store.models import (
@@ -50,5 +51,5 @@ __all__ = [
     "NewEditions", "NewsletterSubscription", "Notice", "NoticeStatus", "Role", "StatusCode", "Story", "StoryStatus", "Subscriber",
     "SubscriberStatus", "SubscriberTopic", "Suppression", "UTCDateTime", "User", "WebSession",
     "current_and_head", "get_engine", "is_initialised", "make_engine", "session_factory", "session_scope",
-    "ts", "upgrade", "utcnow", "with_id_list",
+    "one_of", "reserve_ids", "ts", "upgrade", "utcnow", "with_id_list", "write_rows",
 ]

@@ -31,6 +31,7 @@ FIGURES = {
     "archive_idle_p99_ms", "archive_signins_p99_ms", "archive_signins_ratio", "signins_per_second",  # 7. web layer
     "feeds_full_polls", "feeds_full_cpu_ms", "feeds_304_polls", "feeds_304_cpu_ms",  # 8. feed polls
     "feeds_1000_per_minute_core",
+    "import_seconds", "import_rows_per_second", "import_rss_mb",  # 9. moving in
 }
 
 
@@ -55,12 +56,13 @@ def test_quick_bench_measures_every_figure(tmp_path: Path) -> None:
     # Goals are judged, whatever the verdict on this machine.
     assert all(isinstance(figures[key]["met"], bool)
                for key in ("prep_fast_us", "e2e_msgs", "unsubscribe_p99_ms", "sql_per_batch_5000",
-                           "feeds_1000_per_minute_core"))
+                           "feeds_1000_per_minute_core", "import_seconds", "import_rss_mb"))
     assert details_feeds_ok(results["details"]["feeds"])
     details = results["details"]
     assert details["end_to_end"]["counts"] == {"sent": details["end_to_end"]["readers"]}
     assert details["unsubscribe"]["ok"] == details["unsubscribe"]["requests"]
     assert [plan["planned"] for plan in details["planning"]] == list(QUICK_PLAN_SIZES)
+    assert [details["moving_in"][run]["rows"] for run in ("baseline", "full")] == [2_000, 20_000]
     table = done.stdout.decode()
     assert "met?" in table and "end to end" in table
 
