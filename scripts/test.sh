@@ -73,5 +73,24 @@ bash scripts/fuzz.sh all "${DIGEST_FUZZ_SECONDS:-5}" > test-artifacts/fuzz.log 2
   tail -n 40 test-artifacts/fuzz.log; echo "fuzzing found a crash: see test-artifacts/fuzz/" >&2; exit 1; }
 grep -E "^== |stat::number_of_executed_units" test-artifacts/fuzz.log | paste - - | awk '{print $2, $NF, "inputs"}'
 
-log "running the tests"
-exec .venv/bin/pytest "$@"
+# Two halves side by side (tests/conftest.py: DIGEST_TEST_SHARD), each with its own Redis
+# database and temporary folder; DIGEST_TEST_PARALLEL=0 runs one pytest, as does giving
+# test paths or options other than the CI's. Output is streamed with the half's name.
+if [ "${DIGEST_TEST_PARALLEL:-1}" = 0 ]; then
+  log "running the tests"
+  exec .venv/bin/pytest "$@"
+fi
+log "running the tests: two halves side by side (a: unit, architecture, SQLite stack; b: the rest)"
+run_half() {  # NAME REDIS_DB ARGS...
+  local name=$1 db=$2; shift 2
+  DIGEST_TEST_SHARD=$name DIGEST_TEST_REDIS_URL="redis://127.0.0.1:6379/$db" \
+    .venv/bin/pytest -p no:cacheprovider --basetemp="$(mktemp -d "/tmp/digest-tests-$name-XXXXXX")" "$@" \
+    2>&1 | tee "test-artifacts/pytest-$name.log" | sed -u "s/^/[$name] /"
+}
+started=$SECONDS
+run_half a 13 "$@" & half_a=$!
+run_half b 12 "$@" & half_b=$!
+status_a=0; wait $half_a || status_a=$?
+status_b=0; wait $half_b || status_b=$?
+log "tests done in $((SECONDS - started)) s: half a exit $status_a, half b exit $status_b (logs: test-artifacts/pytest-a.log, -b.log)"
+[ "$status_a" = 0 ] && [ "$status_b" = 0 ]
