@@ -91,7 +91,7 @@ def clean_ip(raw: str | None) -> str | None:
         # is already canonical: the C parser checks one in well under a µs, ipaddress in ~10.
         socket.inet_pton(socket.AF_INET, text)
         return text
-    except OSError:
+    except (OSError, ValueError):  # not dotted IPv4 (ValueError: a NUL in it)
         pass
     try:
         return str(ipaddress.ip_address(text))

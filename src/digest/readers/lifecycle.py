@@ -19,7 +19,7 @@ from digest.infra import announce_after_commit
 from digest.readers.addresses import clean_name, clean_topics, new_token, normalise_email
 from digest.readers.consent import RequestContext, consent_values, record
 from digest.readers.subscriptions import active_newsletters, set_subscriptions
-from digest.readers.suppression import is_suppressed, suppress
+from digest.readers.suppression import LIFTED_BY_CONSENT, lift_for_consent, suppress, suppression_reason
 from digest.store import (
     ConsentEvent,
     Delivery,
@@ -62,13 +62,16 @@ def request_subscription(
     """Record a sign-up request: (reader or None, whether to send a confirmation).
 
     The caller answers the same way whatever happens here, so the form never reveals who
-    is subscribed. Suppressed addresses are ignored; active readers are left as they are;
-    pending and departed readers get a (new) confirmation request.
+    is subscribed. Suppressed addresses are ignored, except where the block was the
+    person's own choice (erased, unsubscribed elsewhere: LIFTED_BY_CONSENT), which a new
+    confirmed consent ends; active readers are left as they are; pending and departed
+    readers get a (new) confirmation request.
     """
     address, key = normalise_email(email)
     clean = clean_name(name)
     chosen = clean_topics(topics, allowed_topics)
-    if is_suppressed(session, key):
+    reason = suppression_reason(session, key)
+    if reason is not None and reason not in LIFTED_BY_CONSENT:
         return None, False
     subscriber = session.scalar(select(Subscriber).where(Subscriber.email_key == key))
     if subscriber is not None and subscriber.status in (SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED):
@@ -105,7 +108,8 @@ def confirm(session: Session, subscriber: Subscriber, ctx: RequestContext) -> bo
     if result.rowcount != 1:
         return False
     session.refresh(subscriber)
-    record(session, subscriber, "confirm", ctx, with_text=True)
+    lifted = lift_for_consent(session, subscriber.email_key)
+    record(session, subscriber, "confirm", ctx, with_text=True, detail={"lifted_block": True} if lifted else None)
     return True
 
 

@@ -17,10 +17,31 @@ from digest.store import Subscriber, SubscriberStatus, Suppression
 
 # A reader in one of these states still counts as on the list: a hard bounce ends it.
 ON_THE_LIST = (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING)
+# Reasons a person's own new consent ends: they erased their data, or another service's
+# list said they had unsubscribed. These block imports and silent re-adds, not the person:
+# a sign-up asks them to confirm like anyone new, and their confirmation lifts the block.
+# A bounce, a complaint or a blocklisting stays: the mailbox or its owner said no.
+LIFTED_BY_CONSENT = ("erased", "unsubscribed")
 
 
 def is_suppressed(session: Session, email_key: str) -> bool:
     return session.get(Suppression, email_hash(email_key)) is not None
+
+
+def suppression_reason(session: Session, email_key: str) -> str | None:
+    row = session.get(Suppression, email_hash(email_key))
+    return row.reason if row is not None else None
+
+
+def lift_for_consent(session: Session, email_key: str) -> bool:
+    """The address confirmed a new subscription: a block its owner's own choice put there
+    (LIFTED_BY_CONSENT) ends. True if one did."""
+    row = session.get(Suppression, email_hash(email_key))
+    if row is None or row.reason not in LIFTED_BY_CONSENT:
+        return False
+    session.delete(row)
+    session.flush()
+    return True
 
 
 def suppress(session: Session, email_key: str, reason: str) -> bool:

@@ -199,13 +199,15 @@ def test_the_answer_is_the_same_for_new_active_and_erased_addresses(live: Stack,
     assert all(shape(r) == first for r in answers.values())
 
     wait_for_mail(live, "fresh@example.org")
+    wait_for_mail(live, "erased@example.org")  # a new consent asked for, like anyone new
     settle(live)
-    assert set(live.smtp.by_recipient()) == {"fresh@example.org"}
+    assert set(live.smtp.by_recipient()) == {"fresh@example.org", "erased@example.org"}
     active = reader_by_email(live, "active@example.org")
     assert active is not None and active.status == SubscriberStatus.ACTIVE
     assert count(live, Notice, Notice.subscriber_id == active.id) == 0
-    assert reader_by_email(live, "erased@example.org") is None
-    assert count(live, Subscriber) == 3  # active, the erased placeholder, fresh
+    back = reader_by_email(live, "erased@example.org")
+    assert back is not None and back.status == SubscriberStatus.PENDING
+    assert count(live, Subscriber) == 4  # active, the erased placeholder, fresh, the one back
 
 
 def test_a_second_request_within_the_cooldown_sends_no_second_confirmation(
@@ -553,7 +555,7 @@ def test_my_data_download_has_profile_consent_records_and_deliveries(live: Stack
     assert {n["kind"] for n in data["notices"]} == {"confirm", "welcome"}
 
 
-def test_erase_forgets_the_reader_and_the_address_cannot_be_signed_up_again(
+def test_erase_forgets_the_reader_and_only_a_new_confirmed_sign_up_brings_the_address_back(
         live: Stack, client: httpx.Client) -> None:
     address = "forget.me@example.org"
     subscriber = subscribe_and_confirm(live, client, address, name="Forgettable", topics=("health",))
@@ -585,14 +587,74 @@ def test_erase_forgets_the_reader_and_the_address_cannot_be_signed_up_again(
                  f"/preferences/{subscriber.token}/data.json"):
         assert client.get(path).status_code == 404, path
 
+    # The block stops imports and staff from adding the address back, not its owner: a
+    # sign-up asks them to confirm like anyone new, and their confirmation lifts it.
+    with live.factory.begin() as session, pytest.raises(readers.Suppressed):
+        add_subscriber(session, address, allowed_topics=TOPICS, confirmed=True)
     live.smtp.clear()
+    clear_rate_limits(live)  # the sign-up form's cooldown per address: this test's first sign-up was just now
     again = subscribe(client, "Forget.Me@EXAMPLE.org", name="Back again")
     assert again.status_code == 200
     assert h1(again.text) == "Check your inbox"
+    [received] = wait_for_mail(live, "Forget.Me@example.org", subject="Confirm")
+    back = reader_by_email(live, "Forget.Me@example.org")
+    assert back is not None and back.id != subscriber.id and back.status == SubscriberStatus.PENDING
+    with live.factory() as session:
+        assert session.get(Suppression, hashlib.sha256(address.lower().encode()).hexdigest()) is not None
+    assert client.get(confirm_link(received, live.base_url)).status_code == 200
+    assert reader_by_id(live, back.id).status == SubscriberStatus.ACTIVE
+    with live.factory() as session:
+        assert session.get(Suppression, hashlib.sha256(address.lower().encode()).hexdigest()) is None
+        kinds = session.execute(select(ConsentEvent.kind, ConsentEvent.detail)
+                                .where(ConsentEvent.subscriber_id == back.id).order_by(ConsentEvent.id)).all()
+    assert [(kind, detail.get("lifted_block") if detail else None) for kind, detail in kinds] == [
+        ("subscribe", None), ("confirm", True)]
+    wait_for_mail(live, "Forget.Me@example.org", subject="Welcome")
+
+
+def test_an_unsubscribed_readers_preferences_offer_to_subscribe_again_and_save_nothing(
+        live: Stack, client: httpx.Client) -> None:
+    subscriber = subscribe_and_confirm(live, client, "leaver@example.org", topics=("health",))
+    csrf = _preferences_form(client, subscriber.token)
+    assert client.post(f"/unsubscribe/{subscriber.token}", data={"csrf_token": csrf, "from": "preferences"}
+                       ).status_code == 200
+    page = client.get(f"/preferences/{subscriber.token}").text
+    assert "You are unsubscribed" in page and "Subscribe again" in page
+    assert 'name="topics"' not in page and "Save preferences" not in page  # no choices that would change nothing
+
+    saved = client.post(f"/preferences/{subscriber.token}", data={"csrf_token": csrf, "topics": ["science"],
+                                                                  "frequency": "every", "pause_weeks": "0"})
+    assert saved.status_code == 409 and "Subscribe again" in saved.text
+    assert reader_by_id(live, subscriber.id).status == SubscriberStatus.UNSUBSCRIBED
+    assert reader_by_id(live, subscriber.id).topics == ["health"]
+
+    live.smtp.clear()
+    again = client.post(f"/preferences/{subscriber.token}", data={"csrf_token": csrf, "action": "resubscribe"})
+    assert again.status_code == 200 and "we sent a link" in again.text
+    assert reader_by_id(live, subscriber.id).status == SubscriberStatus.PENDING
+    [received] = wait_for_mail(live, "leaver@example.org", subject="Confirm")
+    assert client.get(confirm_link(received, live.base_url)).status_code == 200
+    back = reader_by_id(live, subscriber.id)
+    assert back.status == SubscriberStatus.ACTIVE and back.topics == ["health"]
+    with live.factory() as session:
+        kinds = list(session.scalars(select(ConsentEvent.kind).where(ConsentEvent.subscriber_id == subscriber.id)
+                                     .order_by(ConsentEvent.id)))
+    assert kinds[-2:] == ["subscribe", "confirm"]  # a new consent, recorded as such
+    wait_for_mail(live, "leaver@example.org", subject="Welcome")
+
+
+def test_a_bounced_readers_preferences_say_so_and_offer_no_way_back(live: Stack, client: httpx.Client) -> None:
+    subscriber = add_active_reader(live, "gone@example.org")
+    with live.factory.begin() as session:
+        readers.bounce_readers(session, [subscriber.id])
+    page = client.get(f"/preferences/{subscriber.token}").text
+    assert "We cannot send to this address" in page and "Subscribe again" not in page
+    csrf = csrf_token(page)
+    refused = client.post(f"/preferences/{subscriber.token}", data={"csrf_token": csrf, "action": "resubscribe"})
+    assert refused.status_code == 409
+    assert reader_by_id(live, subscriber.id).status == SubscriberStatus.BOUNCED
     settle(live)
-    assert live.smtp.messages == []
-    assert count(live, Subscriber) == 1
-    assert count(live, Notice) == 0
+    assert live.smtp.by_recipient().get("gone@example.org") is None
 
 
 # ------------------------------------------------------------------ bad input, never a 500

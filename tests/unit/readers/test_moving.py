@@ -15,12 +15,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from digest.delivery import ledger
+from digest.readers.formats import clean_ip
 from digest.readers import (
     ImportOptions,
     InvalidReader,
     ReaderFilter,
     RequestContext,
     add_subscriber,
+    confirm,
     detect_file_service,
     email_hash,
     export_lines,
@@ -180,11 +182,23 @@ def test_departed_addresses_are_suppressed_and_never_mailed(session: Session, ne
     assert mailed == {s.email_key for s in readers if s.status.value == "active"}
     assert not mailed & departed
 
-    # A later sign-up of a departed address sends nothing and changes nothing.
+    # A later sign-up of an address that bounced, complained or was blocklisted sends
+    # nothing and changes nothing; one that unsubscribed is the person's own choice, which
+    # their new sign-up undoes with a confirmation like anyone's (double opt-in again).
+    said_no = sorted(k for k in departed if hashes[email_hash(k)] != "unsubscribed")
+    left = sorted(k for k in departed if hashes[email_hash(k)] == "unsubscribed")
+    assert len(said_no) >= 5 and len(left) >= 5
     before = snapshot(session)
-    for key in sorted(departed)[:5]:
+    for key in said_no[:5]:
         assert request_subscription(session, key, name=None, topics=[], allowed_topics=TOPICS, ctx=SIGN_UP) == (None, False)
     assert snapshot(session) == before
+    for key in left[:2]:
+        reader, confirm_now = request_subscription(session, key, name=None, topics=[], allowed_topics=TOPICS,
+                                                   ctx=SIGN_UP)
+        assert confirm_now and reader is not None and reader.status.value == "pending"
+        assert suppressed(session)[email_hash(key)] == "unsubscribed"  # still blocked until they confirm
+        assert confirm(session, reader, SIGN_UP)
+        assert email_hash(key) not in suppressed(session)
 
 
 def test_a_later_file_that_says_a_reader_left_makes_them_leave(session: Session) -> None:
@@ -330,3 +344,12 @@ def test_the_export_of_a_status_and_an_empty_json_export(session: Session) -> No
     lines = "".join(export_lines(session, ReaderFilter(status="pending"))).splitlines()
     assert len(lines) == 13 and all(",pending," in line for line in lines[1:])
     assert json.loads("".join(export_lines(session, ReaderFilter(q="nobody"), "json"))) == []
+
+
+@pytest.mark.parametrize(("raw", "kept"), [
+    ("203.0.113.7", "203.0.113.7"), (" 198.51.100.1 ", "198.51.100.1"), ("2001:DB8::1", "2001:db8::1"),
+    ("::ffff:192.0.2.1", "::ffff:c000:201"), ("010.0.0.1", None), ("1.2.3", None), ("999.1.1.1", None),
+    ("1.2.3.4\x00", None), ("\x00", None), ("not an ip", None), ("", None), (None, None),
+])
+def test_an_opt_in_ip_is_kept_in_its_canonical_form_or_dropped(raw: str | None, kept: str | None) -> None:
+    assert clean_ip(raw) == kept

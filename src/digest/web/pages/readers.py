@@ -56,6 +56,8 @@ _NO_STORE = {"Cache-Control": "no-store"}
 EMBED_SCRIPT = Path(__file__).parent.parent / "static" / "embed.js"
 PAUSE_CHOICES_WEEKS = (0, 1, 2, 4, 8, 12)
 ZONES = sorted(available_timezones())
+RESUBSCRIBE_PER_DAY = 5
+DEPARTED_STATUSES = (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)
 ONE_CLICK_FIELD = ("List-Unsubscribe", "One-Click")
 
 
@@ -421,7 +423,8 @@ def _preferences_context(subscriber: Subscriber, services: Services, **extra: An
         "topics": services.settings.topic_list, "frequency": subscriber.frequency.value,
         "paused_until": subscriber.paused_until, "pause_choices": PAUSE_CHOICES_WEEKS,
         "timezone": subscriber.timezone or "", "zones": ZONES,
-        "saved": False, "error": None, **extra,
+        "departed": subscriber.status in DEPARTED_STATUSES, "consent_text": readers.CONSENT_TEXT,
+        "saved": False, "error": None, "resubscribed": False, **extra,
     }
 
 
@@ -438,28 +441,64 @@ def preferences_page(request: Request, token: str) -> Response:
 def save_preferences(request: Request, token: str, form: CheckedForm) -> Response:
     services = services_of(request)
     pause = form.get("pause_weeks", "0")
+    notice_id = None
     try:
         with services.factory.begin() as session:
             subscriber = readers.find_by_token(session, token)
             if subscriber is None or subscriber.erased_at is not None:
                 raise BadRequest(404, "Link not recognised", "This preferences link is not valid.")
-            if form.get("action") == "resume":
-                readers.resume(session, subscriber, _context(request, "preferences"))
+            if form.get("action") == "resubscribe":
+                context, notice_id = _resubscribe(request, services, session, subscriber)
+            elif subscriber.status in DEPARTED_STATUSES:
+                # Saving choices would look like coming back and change nothing: say so.
+                raise BadRequest(409, "You are unsubscribed",
+                                 "We send this address nothing, so there are no choices to save. "
+                                 "Use \u201cSubscribe again\u201d on your preferences page to come back.")
             else:
-                if not pause.isdigit():
-                    raise InvalidReader("choose how many weeks to pause from the list")
-                readers.update_preferences(
-                    session, subscriber, name=form.get("name"), topics=form.get_all("topics"),
-                    frequency=form.get("frequency", Frequency.EVERY.value), pause_weeks=int(pause),
-                    allowed_topics=services.settings.topic_list, ctx=_context(request, "preferences"),
-                    newsletter_ids=_newsletter_ids(form, services),
-                    timezone=form.get("timezone").strip() or None)
-            context = _preferences_context(subscriber, services, saved=True)
+                if form.get("action") == "resume":
+                    readers.resume(session, subscriber, _context(request, "preferences"))
+                else:
+                    if not pause.isdigit():
+                        raise InvalidReader("choose how many weeks to pause from the list")
+                    readers.update_preferences(
+                        session, subscriber, name=form.get("name"), topics=form.get_all("topics"),
+                        frequency=form.get("frequency", Frequency.EVERY.value), pause_weeks=int(pause),
+                        allowed_topics=services.settings.topic_list, ctx=_context(request, "preferences"),
+                        newsletter_ids=_newsletter_ids(form, services),
+                        timezone=form.get("timezone").strip() or None)
+                context = _preferences_context(subscriber, services, saved=True)
     except (InvalidReader, ValueError) as exc:
         subscriber = _reader_or_404(services, token)
         return _page(request, "preferences.html",
                      _preferences_context(subscriber, services, error=str(exc)), 400, csrf=True)
+    if notice_id is not None:
+        _enqueue_notice(services, notice_id)  # after the commit: the worker must find the notice
     return _page(request, "preferences.html", context, csrf=True)
+
+
+def _resubscribe(request: Request, services: Services, session: Any,
+                 subscriber: Subscriber) -> tuple[dict[str, Any], int | None]:
+    """A departed reader asks to come back from their preferences page: double opt-in
+    again (a new consent event, a confirmation mail), to the newsletters they had."""
+    settings = services.settings
+    chosen = sorted(readers.subscribed_ids(session, subscriber.id)) or None
+    again, wants_confirmation = readers.request_subscription(
+        session, subscriber.email, name=subscriber.name, topics=subscriber.topics,
+        allowed_topics=settings.topic_list, ctx=_context(request, "preferences"), newsletter_ids=chosen)
+    if again is None:  # bounced or complained: the mailbox or its owner said no
+        raise BadRequest(409, "We cannot send to this address",
+                         "Mail to this address bounced or was reported as unwanted, so we cannot subscribe it again.")
+    notice_id = None
+    # The page is the reader's own (its link is their secret), so the sign-up form's
+    # cooldown per address does not apply: someone who left a minute ago may come back
+    # now. A few a day still bound what a leaked link could send.
+    if wants_confirmation and _allowed(lambda: services.limiter.hit(
+            "resubscribe", str(subscriber.id), RESUBSCRIBE_PER_DAY, 86400)):
+        notice_id = readers.queue_notice(session, again, "confirm")
+    session.flush()
+    return _preferences_context(again, services, resubscribed=notice_id is not None,
+                                error=None if notice_id is not None else
+                                "We have sent you several links today: please use the newest one."), notice_id
 
 
 @router.get("/preferences/{token}/data.json")
