@@ -14,13 +14,14 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, unquote, urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from digest.zones import UnknownZone, load_zone
 
 DEV_SECRET_KEY = "dev-insecure-change-me"
 PACKAGE_ROOT = Path(__file__).resolve().parent
@@ -317,9 +318,9 @@ class Settings(BaseSettings):
     @classmethod
     def _timezone(cls, value: str) -> str:
         try:
-            return ZoneInfo(value.strip()).key
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Kyiv)") from None
+            return load_zone(value).key
+        except UnknownZone as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("ses_topic_arns")
     @classmethod

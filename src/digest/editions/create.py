@@ -4,11 +4,11 @@ find and list them; the checks an edition's subject, send time and limits must p
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from digest.zones import UnknownZone, load_zone
 from digest.errors import DigestError, Invalid, NotFound
 from digest.mail import HeaderInjection, check_header_value
 from digest.readers import clean_topics
@@ -52,10 +52,9 @@ class NewsletterNotFound(EditionError, NotFound):
 def parse_send_at(at: str | None, tz: str | None, now: datetime) -> datetime:
     """An aware UTC datetime from ISO 8601 text; naive times are read in `tz` (default UTC)."""
     try:
-        zone = ZoneInfo(tz) if tz else UTC
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidEdition(f"unknown time zone {tz!r} (use an IANA name such as Europe/Kyiv)",
-                             field="tz") from None
+        zone = load_zone(tz) if tz else UTC
+    except UnknownZone as exc:
+        raise InvalidEdition(str(exc), field="tz") from None
     if at is None:
         return now
     try:

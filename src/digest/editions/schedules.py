@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from cron_descriptor import ExpressionDescriptor, FormatException, Options
 from croniter import CroniterBadCronError, croniter
@@ -25,6 +25,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from digest.editions.subjects import SubjectTemplates, subject_problem
+from digest.zones import UnknownZone, load_zone
 from digest.errors import Invalid
 from digest.store import Edition, EditionStatus, NewEditions, Newsletter
 
@@ -53,9 +54,9 @@ def check_cron(expression: str) -> str:
 
 def check_zone(name: str) -> ZoneInfo:
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ScheduleError(f"unknown time zone {name!r} (use an IANA name such as Europe/Kyiv)") from None
+        return load_zone(name)
+    except UnknownZone as exc:
+        raise ScheduleError(str(exc)) from None
 
 
 def occurrences(expression: str, zone: str, after: datetime, until: datetime,

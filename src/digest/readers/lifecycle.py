@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from prometheus_client import Counter
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from digest.zones import UnknownZone, load_zone
 from digest.infra import announce_after_commit
 from digest.readers.addresses import clean_name, clean_topics, new_token, normalise_email
 from digest.readers.consent import RequestContext, consent_values, record
@@ -173,9 +173,9 @@ def update_preferences(
 ) -> None:
     if timezone:
         try:
-            ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {timezone[:64]!r}: use a name like Europe/Kyiv") from None
+            load_zone(timezone)
+        except UnknownZone as exc:
+            raise ValueError(str(exc)) from None
     try:
         chosen_frequency = Frequency(frequency)
     except ValueError:

@@ -16,7 +16,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
-from zoneinfo import available_timezones
 
 import redis
 from fastapi import APIRouter, Request
@@ -44,6 +43,7 @@ from digest.web.embedding import (
     wants_json,
 )
 from digest.web.forms import BadRequest, csrf_pair, require_csrf
+from digest.zones import zone_choices
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -55,7 +55,7 @@ SENT_MESSAGE = ("Check your inbox: if that address can receive our emails, a mes
 _NO_STORE = {"Cache-Control": "no-store"}
 EMBED_SCRIPT = Path(__file__).parent.parent / "static" / "embed.js"
 PAUSE_CHOICES_WEEKS = (0, 1, 2, 4, 8, 12)
-ZONES = sorted(available_timezones())
+ZONES = zone_choices()  # the picker's list: UTC, then real zones by region
 RESUBSCRIBE_PER_DAY = 5
 DEPARTED_STATUSES = (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)
 ONE_CLICK_FIELD = ("List-Unsubscribe", "One-Click")

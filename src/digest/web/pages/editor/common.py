@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
@@ -18,8 +18,9 @@ from digest.errors import Invalid
 from digest.observe import edition_counts
 from digest.web.deps import services_of, staff_page
 from digest.web.forms import Form
+from digest.zones import zone_choices
 
-ZONES = sorted(available_timezones())
+ZONES = zone_choices()  # the picker's list: UTC, then real zones by region
 
 # What a redirect's ?done= says on the page it lands on; fixed text, never echoed input.
 NOTICES = {
