@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from datetime import datetime, timedelta
 
 from prometheus_client import Counter, Histogram
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import Connection, Engine, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest.feeds.registry import FeedNotFound, set_active
+from digest.feeds.registry import FeedNotFound
 from digest.config import get_settings
 from digest.feeds.rules import MAX_FAILURES, Mapping, apply_mapping, item_key, next_poll, retry_after
 from digest.feeds.websub import needs_subscription, signature_matches, subscribe
@@ -108,18 +109,34 @@ _CLAIM_DUE = _CLAIM_ANY.where(_FEEDS.c.active.is_(True),
 _SET_FEED = update(_FEEDS).where(_FEEDS.c.id == bindparam("feed_id", type_=_FEEDS.c.id.type))
 
 
+@contextmanager
+def _transaction(factory: sessionmaker[Session]) -> Iterator[Connection | Session]:
+    """A transaction for the claim, the release and a poll that files nothing, committed on
+    leaving. On the factory's engine directly when it is bound to one: these statements are
+    Core, and an ORM Session's begin, connection and commit cost about as much CPU as the
+    statements themselves. Otherwise (a factory bound to a connection, or to several
+    engines) through a Session, which knows its binds."""
+    bind = factory.kw.get("bind")
+    if isinstance(bind, Engine):
+        with bind.begin() as connection:
+            yield connection
+    else:
+        with factory.begin() as session:
+            yield session
+
+
 def _claim(factory: sessionmaker[Session], feed_id: int, now: datetime, force: bool) -> _Claimed | None:
     """Take the feed for this poll and read what the poll needs; None when another poller
     holds it or (unless `force`: someone asked for this poll) it is paused or not yet due.
     FeedNotFound for an unknown id."""
-    with factory.begin() as session:
+    with _transaction(factory) as db:
         # One statement takes the feed and reads what the poll needs (RETURNING: PostgreSQL
         # and SQLite 3.35+): a 304 poll is a few milliseconds, round trips a large share.
-        row = session.connection().execute(
-            _CLAIM_ANY if force else _CLAIM_DUE,
-            {"feed_id": feed_id, "now": now, "until": now + timedelta(seconds=CLAIM_SECONDS)}).one_or_none()
+        row = db.execute(_CLAIM_ANY if force else _CLAIM_DUE,
+                         {"feed_id": feed_id, "now": now,
+                          "until": now + timedelta(seconds=CLAIM_SECONDS)}).one_or_none()
         if row is None:
-            if session.scalar(select(Feed.id).where(Feed.id == feed_id)) is None:
+            if db.scalar(select(Feed.id).where(Feed.id == feed_id)) is None:
                 raise FeedNotFound(f"no feed with id {feed_id}")
             return None
     return _Claimed(feed_id, row.url, row.etag, row.last_modified, row.every_minutes, row.failures, _mapping(row),
@@ -173,8 +190,8 @@ def _wants_subscription(claimed: _Claimed, result: PollResult, now: datetime) ->
 
 
 def _release(factory: sessionmaker[Session], feed_id: int) -> None:
-    with factory.begin() as session:
-        session.connection().execute(_SET_FEED, {"feed_id": feed_id, "polling_until": None})
+    with _transaction(factory) as db:
+        db.execute(_SET_FEED, {"feed_id": feed_id, "polling_until": None})
 
 
 def _poll_claimed(factory: sessionmaker[Session], claimed: _Claimed, now: datetime, fetcher: Fetcher) -> PollResult:
@@ -269,11 +286,11 @@ def _file_items(session: Session, feed_id: int, stories: list[StoryIn], now: dat
 
 def _record(factory: sessionmaker[Session], claimed: _Claimed, now: datetime, result: PollResult,
             fetched: Fetched | None = None, wait: timedelta | None = None) -> PollResult:
-    with factory.begin() as session:
-        return _finish(session, claimed, now, result, fetched, wait)
+    with _transaction(factory) as db:
+        return _finish(db, claimed, now, result, fetched, wait)
 
 
-def _finish(session: Session, claimed: _Claimed, now: datetime, result: PollResult,
+def _finish(db: Connection | Session, claimed: _Claimed, now: datetime, result: PollResult,
             fetched: Fetched | None = None, wait: timedelta | None = None) -> PollResult:
     """Write how the poll went and let go of the feed: one UPDATE (the claim means no one
     else wrote the poll state since it was read). A 410 stops the feed; failures in a row
@@ -291,15 +308,17 @@ def _finish(session: Session, claimed: _Claimed, now: datetime, result: PollResu
             values.update(etag=_header(fetched, "etag"), last_modified=_header(fetched, "last-modified"),
                           hub_url=result.hub.hub if result.hub else None,
                           hub_topic=result.hub.topic if result.hub else None)
-        if fetched.moved_to and fetched.moved_to != claimed.url and session.scalar(
+        if fetched.moved_to and fetched.moved_to != claimed.url and db.scalar(
                 select(Feed.id).where(Feed.url == fetched.moved_to)) is None:
             log.info("feed %s moved for good to %s", claimed.id, fetched.moved_to, extra={"feed_id": claimed.id})
             values["url"] = fetched.moved_to  # 301/308: the new address from now on
-    session.connection().execute(_SET_FEED, {"feed_id": claimed.id, **values})
+    # Pausing is in the same UPDATE: what set_active(False, reason) writes, as a Core
+    # statement for a Connection as well as a Session.
     if result.outcome == "gone":  # 410: the publisher took the feed down for good
-        set_active(session, claimed.id, False, now, f"gone: {error}"[:300])
+        values.update(active=False, paused_reason=f"gone: {error}"[:300])
     elif failed and failures >= MAX_FAILURES:
-        set_active(session, claimed.id, False, now, f"paused after {failures} failed polls in a row: {error}"[:300])
+        values.update(active=False, paused_reason=f"paused after {failures} failed polls in a row: {error}"[:300])
+    db.execute(_SET_FEED, {"feed_id": claimed.id, **values})
     return result
 
 
