@@ -10,6 +10,7 @@ answer again changes nothing.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +20,7 @@ from typing import Any
 from datetime import datetime, timedelta
 
 from prometheus_client import Counter, Histogram
-from sqlalchemy import Connection, Engine, bindparam, or_, select, update
+from sqlalchemy import Connection, Engine, Update, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -103,10 +104,20 @@ _CLAIM_ANY = (update(_FEEDS)
                          _FEEDS.c.hub_lease_until, _FEEDS.c.hub_requested_at))
 _CLAIM_DUE = _CLAIM_ANY.where(_FEEDS.c.active.is_(True),
                               _FEEDS.c.next_poll_at <= bindparam("now", type_=_FEEDS.c.next_poll_at.type))
-# One feed's poll state: executed with {"feed_id": ..., column: value, ...}, whose column
-# keys make the SET clause (no .values()), so each set of columns is compiled once and then
-# found in the engine's compiled cache.
-_SET_FEED = update(_FEEDS).where(_FEEDS.c.id == bindparam("feed_id", type_=_FEEDS.c.id.type))
+
+
+@functools.cache
+def _set_feed(columns: tuple[str, ...]) -> Update:
+    """UPDATE feeds SET <columns> WHERE id = :feed_id, its values bound as set_<column>:
+    one statement per set of columns (a poll writes one of a few), so each is compiled
+    once and then found in the engine's compiled cache. KeyError for a column feeds has not."""
+    return (update(_FEEDS).where(_FEEDS.c.id == bindparam("feed_id", type_=_FEEDS.c.id.type))
+            .values({_FEEDS.c[name]: bindparam(f"set_{name}", type_=_FEEDS.c[name].type) for name in columns}))
+
+
+def _write_feed(db: Connection | Session, feed_id: int, values: dict[str, object]) -> None:
+    db.execute(_set_feed(tuple(values)),
+               {"feed_id": feed_id, **{f"set_{name}": value for name, value in values.items()}})
 
 
 @contextmanager
@@ -193,7 +204,7 @@ def _wants_subscription(claimed: _Claimed, result: PollResult, now: datetime) ->
 
 def _release(factory: sessionmaker[Session], feed_id: int) -> None:
     with _autocommit(factory) as db:
-        db.execute(_SET_FEED, {"feed_id": feed_id, "polling_until": None})
+        _write_feed(db, feed_id, {"polling_until": None})
 
 
 def _poll_claimed(factory: sessionmaker[Session], claimed: _Claimed, now: datetime, fetcher: Fetcher) -> PollResult:
@@ -320,7 +331,7 @@ def _finish(db: Connection | Session, claimed: _Claimed, now: datetime, result: 
         values.update(active=False, paused_reason=f"gone: {error}"[:300])
     elif failed and failures >= MAX_FAILURES:
         values.update(active=False, paused_reason=f"paused after {failures} failed polls in a row: {error}"[:300])
-    db.execute(_SET_FEED, {"feed_id": claimed.id, **values})
+    _write_feed(db, claimed.id, values)
     return result
 
 
