@@ -10,19 +10,21 @@ answer again changes nothing.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from datetime import datetime, timedelta
 
 from prometheus_client import Counter, Histogram
-from sqlalchemy import or_, select, update
+from sqlalchemy import Connection, Engine, Update, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest.feeds.registry import FeedNotFound, set_active
+from digest.feeds.registry import FeedNotFound
 from digest.config import get_settings
 from digest.feeds.rules import MAX_FAILURES, Mapping, apply_mapping, item_key, next_poll, retry_after
 from digest.feeds.websub import needs_subscription, signature_matches, subscribe
@@ -86,24 +88,68 @@ class _Claimed:
     hub_requested_at: datetime | None
 
 
+# The claim and the finish run on every poll, and a poll answered 304 costs a few ms of
+# CPU, so they are Core statements built once, with bound parameters: an ORM UPDATE built
+# per call spent more CPU building the statement, generating its cache key and
+# synchronising a session it did not need than PostgreSQL spent running it.
+_FEEDS = Feed.__table__
+_FREE = or_(_FEEDS.c.polling_until.is_(None),
+            _FEEDS.c.polling_until < bindparam("now", type_=_FEEDS.c.polling_until.type))
+_CLAIM_ANY = (update(_FEEDS)
+              .where(_FEEDS.c.id == bindparam("feed_id", type_=_FEEDS.c.id.type), _FREE)
+              .values(polling_until=bindparam("until", type_=_FEEDS.c.polling_until.type))
+              .returning(_FEEDS.c.url, _FEEDS.c.etag, _FEEDS.c.last_modified, _FEEDS.c.every_minutes,
+                         _FEEDS.c.failures, _FEEDS.c.topics, _FEEDS.c.category_topics, _FEEDS.c.featured,
+                         _FEEDS.c.featured_categories, _FEEDS.c.hub_url, _FEEDS.c.hub_state,
+                         _FEEDS.c.hub_lease_until, _FEEDS.c.hub_requested_at))
+_CLAIM_DUE = _CLAIM_ANY.where(_FEEDS.c.active.is_(True),
+                              _FEEDS.c.next_poll_at <= bindparam("now", type_=_FEEDS.c.next_poll_at.type))
+
+
+@functools.cache
+def _set_feed(columns: tuple[str, ...]) -> Update:
+    """UPDATE feeds SET <columns> WHERE id = :feed_id, its values bound as set_<column>:
+    one statement per set of columns (a poll writes one of a few), so each is compiled
+    once and then found in the engine's compiled cache. KeyError for a column feeds has not."""
+    return (update(_FEEDS).where(_FEEDS.c.id == bindparam("feed_id", type_=_FEEDS.c.id.type))
+            .values({_FEEDS.c[name]: bindparam(f"set_{name}", type_=_FEEDS.c[name].type) for name in columns}))
+
+
+def _write_feed(db: Connection | Session, feed_id: int, values: dict[str, object]) -> None:
+    db.execute(_set_feed(tuple(values)),
+               {"feed_id": feed_id, **{f"set_{name}": value for name, value in values.items()}})
+
+
+@contextmanager
+def _autocommit(factory: sessionmaker[Session]) -> Iterator[Connection | Session]:
+    """Where the claim, the release and a poll that files nothing write: each statement
+    commits itself. They are one UPDATE each (the finish may read first whether a moved
+    feed's new address is taken, which one transaction at READ COMMITTED would not make
+    atomic either), so a transaction around them only added BEGIN and COMMIT round trips;
+    and an ORM Session's begin, connection and commit cost about as much CPU as the Core
+    statements themselves. A factory not bound to one engine (bound to a connection, or
+    to several engines) is used as it is: a Session transaction, committed on leaving."""
+    bind = factory.kw.get("bind")
+    if isinstance(bind, Engine):
+        with bind.connect() as connection:
+            yield connection.execution_options(isolation_level="AUTOCOMMIT")
+    else:
+        with factory.begin() as session:
+            yield session
+
+
 def _claim(factory: sessionmaker[Session], feed_id: int, now: datetime, force: bool) -> _Claimed | None:
     """Take the feed for this poll and read what the poll needs; None when another poller
     holds it or (unless `force`: someone asked for this poll) it is paused or not yet due.
     FeedNotFound for an unknown id."""
-    conditions = [Feed.id == feed_id, or_(Feed.polling_until.is_(None), Feed.polling_until < now)]
-    if not force:
-        conditions += [Feed.active.is_(True), Feed.next_poll_at <= now]
-    columns = (Feed.url, Feed.etag, Feed.last_modified, Feed.every_minutes, Feed.failures, Feed.topics,
-               Feed.category_topics, Feed.featured, Feed.featured_categories, Feed.hub_url, Feed.hub_state,
-               Feed.hub_lease_until, Feed.hub_requested_at)
-    with factory.begin() as session:
+    with _autocommit(factory) as db:
         # One statement takes the feed and reads what the poll needs (RETURNING: PostgreSQL
         # and SQLite 3.35+): a 304 poll is a few milliseconds, round trips a large share.
-        row = session.execute(update(Feed).where(*conditions)
-                              .values(polling_until=now + timedelta(seconds=CLAIM_SECONDS))
-                              .returning(*columns)).one_or_none()
+        row = db.execute(_CLAIM_ANY if force else _CLAIM_DUE,
+                         {"feed_id": feed_id, "now": now,
+                          "until": now + timedelta(seconds=CLAIM_SECONDS)}).one_or_none()
         if row is None:
-            if session.scalar(select(Feed.id).where(Feed.id == feed_id)) is None:
+            if db.scalar(select(Feed.id).where(Feed.id == feed_id)) is None:
                 raise FeedNotFound(f"no feed with id {feed_id}")
             return None
     return _Claimed(feed_id, row.url, row.etag, row.last_modified, row.every_minutes, row.failures, _mapping(row),
@@ -157,8 +203,8 @@ def _wants_subscription(claimed: _Claimed, result: PollResult, now: datetime) ->
 
 
 def _release(factory: sessionmaker[Session], feed_id: int) -> None:
-    with factory.begin() as session:
-        session.execute(update(Feed).where(Feed.id == feed_id).values(polling_until=None))
+    with _autocommit(factory) as db:
+        _write_feed(db, feed_id, {"polling_until": None})
 
 
 def _poll_claimed(factory: sessionmaker[Session], claimed: _Claimed, now: datetime, fetcher: Fetcher) -> PollResult:
@@ -253,11 +299,11 @@ def _file_items(session: Session, feed_id: int, stories: list[StoryIn], now: dat
 
 def _record(factory: sessionmaker[Session], claimed: _Claimed, now: datetime, result: PollResult,
             fetched: Fetched | None = None, wait: timedelta | None = None) -> PollResult:
-    with factory.begin() as session:
-        return _finish(session, claimed, now, result, fetched, wait)
+    with _autocommit(factory) as db:
+        return _finish(db, claimed, now, result, fetched, wait)
 
 
-def _finish(session: Session, claimed: _Claimed, now: datetime, result: PollResult,
+def _finish(db: Connection | Session, claimed: _Claimed, now: datetime, result: PollResult,
             fetched: Fetched | None = None, wait: timedelta | None = None) -> PollResult:
     """Write how the poll went and let go of the feed: one UPDATE (the claim means no one
     else wrote the poll state since it was read). A 410 stops the feed; failures in a row
@@ -275,15 +321,17 @@ def _finish(session: Session, claimed: _Claimed, now: datetime, result: PollResu
             values.update(etag=_header(fetched, "etag"), last_modified=_header(fetched, "last-modified"),
                           hub_url=result.hub.hub if result.hub else None,
                           hub_topic=result.hub.topic if result.hub else None)
-        if fetched.moved_to and fetched.moved_to != claimed.url and session.scalar(
+        if fetched.moved_to and fetched.moved_to != claimed.url and db.scalar(
                 select(Feed.id).where(Feed.url == fetched.moved_to)) is None:
             log.info("feed %s moved for good to %s", claimed.id, fetched.moved_to, extra={"feed_id": claimed.id})
             values["url"] = fetched.moved_to  # 301/308: the new address from now on
-    session.execute(update(Feed).where(Feed.id == claimed.id).values(**values))
+    # Pausing is in the same UPDATE: what set_active(False, reason) writes, as a Core
+    # statement for a Connection as well as a Session.
     if result.outcome == "gone":  # 410: the publisher took the feed down for good
-        set_active(session, claimed.id, False, now, f"gone: {error}"[:300])
+        values.update(active=False, paused_reason=f"gone: {error}"[:300])
     elif failed and failures >= MAX_FAILURES:
-        set_active(session, claimed.id, False, now, f"paused after {failures} failed polls in a row: {error}"[:300])
+        values.update(active=False, paused_reason=f"paused after {failures} failed polls in a row: {error}"[:300])
+    _write_feed(db, claimed.id, values)
     return result
 
 

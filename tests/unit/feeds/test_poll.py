@@ -97,6 +97,21 @@ def test_a_feed_is_read_then_answered_304_to_its_own_validators(factory: session
     assert "digest/" in server.seen[0][1]["User-Agent"]
 
 
+def test_a_factory_bound_to_a_connection_polls_through_its_sessions(engine: Engine, server: LocalServer) -> None:
+    # The claim and the finish go to the factory's engine directly when it has one; any
+    # other factory still polls, through Sessions.
+    server.routes["/feed"] = conditional(rss(ONE), '"v1"', "Tue, 01 Dec 2026 10:00:00 GMT")
+    with engine.connect() as connection:
+        bound = sessionmaker(connection, expire_on_commit=False)
+        feed_id = register(bound, server.url("/feed"))
+
+        outcomes = [poll_feed(bound, feed_id, force=True).outcome for _ in range(2)]
+
+        state = feed(bound, feed_id)
+    assert outcomes == ["stories", "not_modified"]
+    assert (state.etag, state.last_status, state.polling_until) == ('"v1"', "not_modified", None)
+
+
 def test_items_are_recognised_by_guid_changed_ones_update_and_vanished_ones_stay(
         factory: sessionmaker[Session], server: LocalServer) -> None:
     server.routes["/feed"] = page(rss(ONE, TWO), "application/rss+xml")
