@@ -15,6 +15,7 @@ command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 [ -x /usr/bin/chromium ] || need+=(chromium)   # the browser tests drive Debian's Chromium
+command -v spamassassin >/dev/null 2>&1 || need+=(spamassassin)  # scores every kind of message
 if [ ${#need[@]} -gt 0 ]; then
   log "installing Debian packages: ${need[*]}"
   as_root apt-get update -qq

@@ -36,19 +36,21 @@ def seed_readers(factory: sessionmaker[Session], count: int, *, prefix: str = "r
     return addresses
 
 
-def due_edition(factory: sessionmaker[Session], subject: str = "Today's featured stories") -> int:
+def due_edition(factory: sessionmaker[Session], subject: str = "Today's featured stories",
+                newsletter_id: int | None = None) -> int:
     with factory.begin() as session:
         edition = Edition(subject=subject, send_at=utcnow() - timedelta(seconds=1),
                           status=EditionStatus.SCHEDULED, max_stories=5,
-                          window_hours=SAMPLE_WINDOW_HOURS)
+                          window_hours=SAMPLE_WINDOW_HOURS, newsletter_id=newsletter_id)
         session.add(edition)
         session.flush()
         return edition.id
 
 
-def send_due_edition(live: Stack, subject: str = "Today's featured stories", timeout: float = 60) -> int:
+def send_due_edition(live: Stack, subject: str = "Today's featured stories", timeout: float = 60,
+                     newsletter_id: int | None = None) -> int:
     """A due edition, released through the session's worker as beat would; its id once it is sent."""
-    edition_id = due_edition(live.factory, subject)
+    edition_id = due_edition(live.factory, subject, newsletter_id)
     live.client.send_task("digest.release_due_editions")
     live.wait_for_edition(edition_id, timeout=timeout)
     return edition_id
