@@ -2,8 +2,9 @@
 
 DIGEST_TEST_SHARD splits one run into two halves that scripts/test.sh runs side by side
 (each with its own Redis database, PostgreSQL database and temporary folders): `a` holds
-the unit and architecture tests and the integration tests on the SQLite stack; `b` holds
-the rest (the PostgreSQL stack, chaos, the benchmark's smoke run). Unset: everything.
+the unit and architecture tests, the integration tests on the SQLite stack, the
+benchmark's smoke run and the wheel; `b` holds the rest (the PostgreSQL stack, chaos).
+Unset: everything (tests/support/shards.py).
 Much of a run is waiting on processes, servers and the network stack, so two halves on
 two cores take well under the sum of their times.
 """

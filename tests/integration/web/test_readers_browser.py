@@ -27,8 +27,8 @@ from tests.support.web import EDITOR, OPS
 # in the HTTP tests), which keeps CI's half hour.
 pytestmark = [pytest.mark.integration, pytest.mark.parametrize("stack", ["postgresql"], indirect=True)]
 
-IMPORT_ROWS = 3000  # three chunks of the import: the bar moves three times
-BAD_ROWS = {3: "not-an-address,Nobody,", 1500: "ann.lee@example.com,Ann again,", 2900: "late@example.com,,astrology"}
+IMPORT_ROWS = 6000  # three chunks of the import (readers.roster.IMPORT_CHUNK_ROWS, 2,000): the bar moves three times
+BAD_ROWS = {3: "not-an-address,Nobody,", 3000: "ann.lee@example.com,Ann again,", 5900: "late@example.com,,astrology"}
 
 # Every value the progress bar takes, in order (set before the form is sent).
 WATCH_PROGRESS = """() => {
@@ -108,12 +108,12 @@ def test_an_editor_finds_a_reader_reads_their_history_unsubscribes_them_and_impo
         "name": "subscribers.csv", "mimeType": "text/csv", "buffer": big_csv(IMPORT_ROWS, bad=BAD_ROWS).encode()}])
     page.get_by_role("button", name="Import", exact=True).click()
     expect(page.get_by_role("heading", name="Import report")).to_be_visible(timeout=60_000)
-    expect(page.get_by_role("status").filter(has_text="Done: 3,000 imported, 3,003 rows read.")).to_be_visible()
+    expect(page.get_by_role("status").filter(has_text="Done: 6,000 imported, 6,003 rows read.")).to_be_visible()
     seen = page.evaluate("window.progressSeen")
     values = [value for value, _ in seen if value]
-    assert len(set(values)) >= 3 and values == sorted(values), seen  # after each chunk of 1,000 rows
-    assert seen[-1] == [3003, 3003], seen
-    expect(page.locator("#import-progress")).to_have_attribute("value", "3003")
+    assert len(set(values)) >= 3 and values == sorted(values), seen  # after each chunk of 2,000 rows
+    assert seen[-1] == [6003, 6003], seen
+    expect(page.locator("#import-progress")).to_have_attribute("value", "6003")
     refused = page.get_by_role("table", name="Refused rows, by line in the file")
     expect(refused.get_by_role("row")).to_have_count(3)
     expect(refused.get_by_role("row").nth(1)).to_contain_text("3")
