@@ -61,12 +61,13 @@ def subscribers_import(
         raise UserError(f"unknown --from {source!r}; use one of {', '.join(readers.SERVICES)}")
     if status is not None and status not in readers.IMPORT_STATUSES:
         raise UserError(f"unknown --status {status!r}; use one of {', '.join(readers.IMPORT_STATUSES)}")
+    err = Console(stderr=True)
     try:
-        total = _count_lines(file)
+        # The bar's total costs a read of the whole file: only when there is a bar to show.
+        total = _count_lines(file) if err.is_terminal else 0
         stream = file.open(encoding="utf-8-sig", newline="")
     except OSError as exc:
         raise UserError(f"cannot read {file}: {exc.strerror}") from None
-    err = Console(stderr=True)
     # A bar only on a terminal: piped stderr gets the "line N:" errors and nothing else.
     progress = Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=err, transient=True, disable=not err.is_terminal)

@@ -142,6 +142,7 @@ class _Row:
     # but the id, and their `subscribe` event but the reader's id.
     values: dict[str, Any] = field(default_factory=dict)
     event: dict[str, Any] = field(default_factory=dict)
+    hash: str = ""  # email_hash(key): the suppression list's form of the address
 
 
 @dataclass(frozen=True)
@@ -288,6 +289,7 @@ def _chunks(source: str | TextIO, options: ImportOptions, resolver: _Resolver,
     for row in read_rows(source, options, resolver, report):
         row.values = _subscriber_values(row, now)
         row.event = _subscribe_event(row, options, report.service, now)
+        row.hash = email_hash(row.key)
         row.incoming = None  # all of it is in values and event now
         chunk.append(row)
         if len(chunk) >= IMPORT_CHUNK_ROWS:
@@ -301,7 +303,7 @@ def _pack(chunk: list[_Row]) -> list[tuple[Any, ...]]:
     """A chunk as plain tuples for the pipe: pickle makes and reads these faster than
     dataclasses, and at a million rows that is the importing process's time."""
     return [(row.line, row.email, row.key, row.name, row.topics, row.status, row.newsletters, None, row.values,
-             row.event) for row in chunk]
+             row.event, row.hash) for row in chunk]
 
 
 def _unpack(packed: list[tuple[Any, ...]]) -> list[_Row]:
@@ -327,7 +329,7 @@ def _import_chunk(session: Session, chunk: list[_Row], options: ImportOptions, r
     keys = {row.key for row in chunk}
     known = dict(session.execute(select(Subscriber.email_key, Subscriber.id)
                                  .where(one_of(session, Subscriber.email_key, list(keys)))).all())
-    hashes = {email_hash(key): key for key in keys}
+    hashes = {row.hash: row.key for row in chunk}
     suppressed = {hashes[h] for h in session.scalars(
         select(Suppression.email_hash).where(one_of(session, Suppression.email_hash, list(hashes))))}
     fresh: dict[str, _Row] = {}
@@ -362,8 +364,8 @@ def _import_chunk(session: Session, chunk: list[_Row], options: ImportOptions, r
                for key, row in fresh.items() if row.status in DEPARTURE_KIND]
     write_rows(session, ConsentEvent.__table__, events)
     write_rows(session, Suppression.__table__, [
-        {"email_hash": email_hash(key), "reason": SUPPRESSION_REASON[row.status], "created_at": now}
-        for key, row in fresh.items() if row.status in SUPPRESSION_REASON])
+        {"email_hash": row.hash, "reason": SUPPRESSION_REASON[row.status], "created_at": now}
+        for row in fresh.values() if row.status in SUPPRESSION_REASON])
     write_rows(session, NewsletterSubscription.__table__, [
         {"newsletter_id": n, "subscriber_id": ids[key]} for key, row in fresh.items()
         for n in (row.newsletters if row.newsletters is not None
