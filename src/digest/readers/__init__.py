@@ -63,6 +63,7 @@ from digest.readers.on_behalf import (
     ReaderErased,
     change_newsletters,
     change_topics,
+    last_confirmation_failed,
     require_present,
     resend_confirmation,
 )
@@ -96,7 +97,7 @@ __all__ = [
     "RequestContext", "Suppressed", "active_newsletters", "add_subscriber", "bounce_readers",
     "change_newsletters", "change_topics", "clean_name", "clean_topics", "complain", "confirm", "count_csv_rows",
     "count_readers", "count_soft_bounce", "email_hash", "erase", "export_csv", "export_data", "find_by_token",
-    "get_reader", "import_csv", "is_suppressed", "mailbox_key", "new_token", "newsletters_of", "normalise_email", "queue_notice",
+    "get_reader", "import_csv", "is_suppressed", "last_confirmation_failed", "mailbox_key", "new_token", "newsletters_of", "normalise_email", "queue_notice",
     "reader_history", "record", "request_subscription", "require_present", "resend_confirmation", "resume",
     "search_readers", "set_subscriptions", "subscribe_existing", "subscribe_to_all", "subscribed_ids",
     "subscriber_counts", "suppress", "unsubscribe",

@@ -21,7 +21,7 @@ from digest.readers.addresses import clean_topics
 from digest.readers.consent import RequestContext, record
 from digest.readers.lifecycle import queue_notice
 from digest.readers.subscriptions import set_subscriptions, subscribed_ids
-from digest.store import Notice, Subscriber, SubscriberStatus, SubscriberTopic, utcnow
+from digest.store import Notice, NoticeStatus, Subscriber, SubscriberStatus, SubscriberTopic, utcnow
 
 # A second press within this time sends no second confirmation.
 CONFIRM_RESEND_COOLDOWN_SECONDS = 60
@@ -75,15 +75,25 @@ def change_newsletters(session: Session, subscriber: Subscriber, newsletter_ids:
 def resend_confirmation(session: Session, subscriber: Subscriber, now: datetime | None = None) -> int | None:
     """Queue a fresh confirmation email for a pending reader; its notice id (the caller
     enqueues it after commit), or None when one was queued in the last
-    CONFIRM_RESEND_COOLDOWN_SECONDS. NotPending for anyone else: a reader who left comes
+    CONFIRM_RESEND_COOLDOWN_SECONDS and did not fail. NotPending for anyone else: a reader who left comes
     back only by signing up again."""
     require_present(subscriber)
     if subscriber.status != SubscriberStatus.PENDING:
         raise NotPending(f"{subscriber.email} is {subscriber.status.value}: only a pending reader can be sent "
                          "a confirmation")
     since = (now or utcnow()) - timedelta(seconds=CONFIRM_RESEND_COOLDOWN_SECONDS)
+    # A confirmation that failed (a bounce, retries run out) does not hold the next one back.
     recent = session.scalar(select(Notice.id).where(Notice.subscriber_id == subscriber.id, Notice.kind == "confirm",
-                                                    Notice.created_at >= since).limit(1))
+                                                    Notice.created_at >= since,
+                                                    Notice.status != NoticeStatus.FAILED).limit(1))
     if recent is not None:
         return None
     return queue_notice(session, subscriber, "confirm")
+
+
+def last_confirmation_failed(session: Session, subscriber_id: int) -> bool:
+    """The reader's latest confirmation could not be sent (bounced, or retries ran out): a
+    new request should not wait out the sign-up form's cooldown for a mail that never came."""
+    status = session.scalar(select(Notice.status).where(Notice.subscriber_id == subscriber_id, Notice.kind == "confirm")
+                            .order_by(Notice.id.desc()).limit(1))
+    return status == NoticeStatus.FAILED

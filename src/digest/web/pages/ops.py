@@ -16,8 +16,9 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
 from digest import actions
-from digest.observe import QueueSnapshot, feed_health, queue_snapshot, watched_editions
+from digest.observe import QueueSnapshot, failed_notices, feed_health, queue_snapshot, watched_editions
 from digest.store import AuditEntry, utcnow
+from digest.web.api.models import PathId
 from digest.web.deps import CheckedForm, OpsUser, Services, actor, services_of, staff_page
 from digest.web.forms import BadRequest
 from digest.web.pages.editor import cancel_question
@@ -38,6 +39,7 @@ def snapshot(services: Services) -> dict[str, Any]:
         current: QueueSnapshot = queue_snapshot(session, watched_editions(session, now), now, services.redis,
                                                 settings.task_queue)
         feeds = feed_health(session)
+        notices = failed_notices(session, now)
     return {
         "now": now, "editions": current.editions, "errors": current.errors,
         "oldest_waiting_seconds": current.oldest_waiting_seconds, "queue": current.queue,
@@ -45,16 +47,19 @@ def snapshot(services: Services) -> dict[str, Any]:
         "paused": current.paused,
         "limits": {"global": settings.rate_limit_per_second, "domains": settings.domain_limits,
                    "smtp": [t.url.split("@")[-1] for t in settings.smtp_targets]},
-        "feeds": feeds,
-        "json": {**current.as_json(), "feeds": feeds.as_json()},
+        "feeds": feeds, "notices": notices,
+        "json": {**current.as_json(), "feeds": feeds.as_json(), "failed_notices": [n.as_json() for n in notices]},
     }
 
 
-def flash(done: str, edition: int, changed: bool, count: int) -> str | None:
+def flash(done: str, edition: int, changed: bool, count: int, reader: int = 0) -> str | None:
     """The banner after an action, composed here from our own words: the URL only says which
-    action, on which edition, and how many (a link cannot put its own text in our voice)."""
+    action, on which edition or reader, and how many (a link cannot put its own text in our voice)."""
     if done == "password-changed":
         return PASSWORD_CHANGED
+    if done == "confirm":
+        return (f"reader #{reader}: a new confirmation is on its way" if changed else
+                f"reader #{reader}: a confirmation was queued in the last minute; nothing more sent")
     if done not in ACTIONS:
         return None
     if not changed:
@@ -64,9 +69,18 @@ def flash(done: str, edition: int, changed: bool, count: int) -> str | None:
 
 @router.get("/ops")
 def dashboard(request: Request, user: OpsUser, done: str = "", edition: int = 0, changed: int = 0,
-              count: int = 0) -> Response:
+              count: int = 0, reader: int = 0) -> Response:
     return staff_page(request, "ops/dashboard.html", {"s": snapshot(services_of(request)), "active": "ops",
-                                                      "flash": flash(done, edition, bool(changed), count)})
+                                                      "flash": flash(done, edition, bool(changed), count, reader)})
+
+
+@router.post("/ops/readers/{reader_id}/confirm")
+def resend_confirmation(request: Request, reader_id: PathId, user: OpsUser, form: CheckedForm) -> Response:
+    """A failed confirmation sent again (the list of failed mail on the dashboard): the
+    same action as the reader page's, audited with `via` ops."""
+    outcome = actions.readers.send_confirmation(services_of(request).deps(), actor(user, "ops"), reader_id)
+    query = urlencode({"done": "confirm", "reader": reader_id, "changed": int(outcome.changed)})
+    return RedirectResponse(f"/ops?{query}", status_code=303)
 
 
 @router.get("/ops/panel")

@@ -247,8 +247,11 @@ def _subscribe(request: Request, form: Any, services: Services) -> Response:
             subscriber, wants_confirmation = readers.request_subscription(
                 session, email, name=name or None, topics=topics, allowed_topics=settings.topic_list,
                 ctx=door.consent_context(), newsletter_ids=newsletter_ids)
-            if wants_confirmation and subscriber is not None and _allowed(
-                    lambda: limiter.once_per("confirm-cooldown", mailbox, settings.subscribe_cooldown_seconds)) \
+            # The cooldown keeps the form from mailing one address again and again; a
+            # confirmation that failed to send is no reason to make its reader wait.
+            if wants_confirmation and subscriber is not None and (
+                    readers.last_confirmation_failed(session, subscriber.id) or _allowed(
+                        lambda: limiter.once_per("confirm-cooldown", mailbox, settings.subscribe_cooldown_seconds))) \
                     and _confirmation_to_domain_allowed(limiter, mailbox, settings):
                 notice_id = readers.queue_notice(session, subscriber, "confirm")
     except InvalidReader as exc:
