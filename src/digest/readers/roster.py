@@ -28,12 +28,14 @@ from digest.readers.subscriptions import active_newsletters, subscribe_to_all
 from digest.readers.suppression import ON_THE_LIST
 from digest.store import (
     ConsentEvent,
+    CopyPlan,
     NewsletterSubscription,
     Notice,
     Subscriber,
     SubscriberStatus,
     SubscriberTopic,
     Suppression,
+    copy_plan,
     one_of,
     reserve_ids,
     utcnow,
@@ -128,6 +130,21 @@ class ImportReport:
     left: list[tuple[int, str]] = field(default_factory=list)  # readers on the list the file says left: they did
 
 
+# The keys of _subscriber_values and of _subscribe_event's dict, in order: a CopyPlan's.
+READER_KEYS = ("email", "email_key", "name", "status", "token", "consent_source", "created_at", "confirmed_at",
+               "unsubscribed_at", "unsubscribe_channel")
+EVENT_KEYS = ("kind", "channel", "at", "ip", "detail")
+
+
+@dataclass(frozen=True)
+class _Plans:
+    """How the reading process readies readers and their events for COPY (PostgreSQL, read
+    aside): as plain tuples the importing process only prefixes with ids and copies."""
+
+    readers: CopyPlan
+    events: CopyPlan
+
+
 @dataclass
 class _Row:
     line: int
@@ -140,8 +157,8 @@ class _Row:
     incoming: Incoming | None = None
     # Made while reading (in the reading process, for a large file): the reader's columns
     # but the id, and their `subscribe` event but the reader's id.
-    values: dict[str, Any] = field(default_factory=dict)
-    event: dict[str, Any] = field(default_factory=dict)
+    values: Any = None  # a dict, or with _Plans the tuple COPY takes
+    event: Any = None
     hash: str = ""  # email_hash(key): the suppression list's form of the address
 
 
@@ -266,14 +283,18 @@ def import_file(
     told = 0
     added = _Added()
     now = utcnow()
+    plans: _Plans | None = None
     if read_aside and can_read_aside():
-        packed = aside(lambda: map(_pack, _chunks(source, options, resolver, report, now)),
+        reader_plan = copy_plan(session, Subscriber.__table__, READER_KEYS, lead=("id",))
+        event_plan = copy_plan(session, ConsentEvent.__table__, EVENT_KEYS, lead=("subscriber_id",))
+        plans = _Plans(reader_plan, event_plan) if reader_plan and event_plan else None
+        packed = aside(lambda: map(_pack, _chunks(source, options, resolver, report, now, plans)),
                        lambda: _hand_over(report), lambda learned: _take_over(report, learned))
         chunks: Iterator[list[_Row]] = map(_unpack, packed)
     else:
         chunks = _chunks(source, options, resolver, report, now)
     for chunk in chunks:
-        _import_chunk(session, chunk, options, resolver, report, added, now)
+        _import_chunk(session, chunk, options, resolver, report, added, now, plans)
         if progress and report.rows > told:
             progress(report.rows - told)
             told = report.rows
@@ -283,12 +304,14 @@ def import_file(
 
 
 def _chunks(source: str | TextIO, options: ImportOptions, resolver: _Resolver,
-            report: ImportReport, now: datetime) -> Iterator[list[_Row]]:
+            report: ImportReport, now: datetime, plans: _Plans | None = None) -> Iterator[list[_Row]]:
     """The file's valid rows in chunks, each with the columns and event it will be written as."""
     chunk: list[_Row] = []
     for row in read_rows(source, options, resolver, report):
         row.values = _subscriber_values(row, now)
         row.event = _subscribe_event(row, options, report.service, now)
+        if plans is not None:
+            row.values, row.event = plans.readers.text_row(row.values), plans.events.text_row(row.event)
         row.hash = email_hash(row.key)
         row.incoming = None  # all of it is in values and event now
         chunk.append(row)
@@ -325,7 +348,7 @@ def _take_over(report: ImportReport, learned: dict[str, Any]) -> None:
 
 
 def _import_chunk(session: Session, chunk: list[_Row], options: ImportOptions, resolver: _Resolver,
-                  report: ImportReport, added: _Added, now: datetime) -> None:
+                  report: ImportReport, added: _Added, now: datetime, plans: _Plans | None = None) -> None:
     keys = {row.key for row in chunk}
     known = dict(session.execute(select(Subscriber.email_key, Subscriber.id)
                                  .where(one_of(session, Subscriber.email_key, list(keys)))).all())
@@ -354,15 +377,20 @@ def _import_chunk(session: Session, chunk: list[_Row], options: ImportOptions, r
     _depart_known(session, departing, suppressed, report, now)
     if not fresh:
         return
-    ids = _write_readers(session, fresh)
+    ids = _write_readers(session, fresh, plans)
     added.note(ids.values())
     write_rows(session, SubscriberTopic.__table__, [
         {"subscriber_id": ids[key], "topic": topic} for key, row in fresh.items() for topic in row.topics])
-    events = [{"subscriber_id": ids[key], **row.event} for key, row in fresh.items()]
-    events += [{"subscriber_id": ids[key], "kind": DEPARTURE_KIND[row.status], "channel": "import", "at": now,
-                "ip": None, "detail": {"status": row.status, "line": row.line}}
-               for key, row in fresh.items() if row.status in DEPARTURE_KIND]
-    write_rows(session, ConsentEvent.__table__, events)
+    departures = [(ids[key], {"kind": DEPARTURE_KIND[row.status], "channel": "import", "at": now, "ip": None,
+                              "detail": {"status": row.status, "line": row.line}})
+                  for key, row in fresh.items() if row.status in DEPARTURE_KIND]
+    if plans is not None:
+        plans.events.write(session, [(ids[key], *row.event) for key, row in fresh.items()]
+                           + [(reader_id, *plans.events.text_row(event)) for reader_id, event in departures])
+    else:
+        write_rows(session, ConsentEvent.__table__, [{"subscriber_id": ids[key], **row.event}
+                                                     for key, row in fresh.items()]
+                   + [{"subscriber_id": reader_id, **event} for reader_id, event in departures])
     write_rows(session, Suppression.__table__, [
         {"email_hash": row.hash, "reason": SUPPRESSION_REASON[row.status], "created_at": now}
         for row in fresh.values() if row.status in SUPPRESSION_REASON])
@@ -379,11 +407,14 @@ def _import_chunk(session: Session, chunk: list[_Row], options: ImportOptions, r
     report.imported += len(fresh)
 
 
-def _write_readers(session: Session, fresh: dict[str, _Row]) -> dict[str, int]:
+def _write_readers(session: Session, fresh: dict[str, _Row], plans: _Plans | None = None) -> dict[str, int]:
     """Insert the new readers; their ids by email key. On PostgreSQL the ids are taken
     from the sequence first and the rows copied (store.bulk); elsewhere they are read back."""
     values = [row.values for row in fresh.values()]
     reserved = reserve_ids(session, Subscriber.__table__, len(values))
+    if plans is not None and reserved is not None:
+        plans.readers.write(session, [(subscriber_id, *row) for subscriber_id, row in zip(reserved, values, strict=True)])
+        return dict(zip(fresh, reserved, strict=True))
     if reserved is not None:
         for row_values, subscriber_id in zip(values, reserved, strict=True):
             row_values["id"] = subscriber_id

@@ -5,7 +5,7 @@
 module may write which table state is told in each domain package: this one only defines.
 """
 
-from digest.store.bulk import one_of, reserve_ids, write_rows
+from digest.store.bulk import CopyPlan, copy_plan, one_of, reserve_ids, write_rows
 from digest.store.engine import get_engine, make_engine, session_factory, session_scope
 from digest.store.migrate import current_and_head, is_initialised, upgrade
 from digest.store.models import (
@@ -46,7 +46,7 @@ from digest.store.models import (
 )
 
 __all__ = [
-    "FINAL_DELIVERY_STATUSES", "ApiToken", "AuditEntry", "Base", "ConsentEvent", "Delivery", "DeliveryStatus",
+    "CopyPlan", "copy_plan", "FINAL_DELIVERY_STATUSES", "ApiToken", "AuditEntry", "Base", "ConsentEvent", "Delivery", "DeliveryStatus",
     "Edition", "EditionCuration", "EditionStatus", "EditionStory", "ErrorCode", "Feed", "FeedItem", "Frequency", "Newsletter",
     "NewEditions", "NewsletterSubscription", "Notice", "NoticeStatus", "Role", "StatusCode", "Story", "StoryStatus", "Subscriber",
     "SubscriberStatus", "SubscriberTopic", "Suppression", "UTCDateTime", "User", "WebSession",

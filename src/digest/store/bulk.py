@@ -14,10 +14,13 @@ table's sequence first (`reserve_ids`) and writes them itself. SQLite has no seq
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, Table, any_, bindparam, func, insert, select, text
+from sqlalchemy import JSON, ColumnElement, String, Table, any_, bindparam, func, insert, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -73,6 +76,63 @@ def _plan(session: Session, table: Table, keys: list[str]) -> tuple[list[str], l
     columns = [table.columns[k] for k in keys] + missing
     processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
     return [c.name for c in columns], defaults, processors
+
+
+@dataclass(frozen=True)
+class CopyPlan:
+    """Rows with `keys` going into `table` by COPY, worked out once where the session is
+    (it reads the dialect) and usable anywhere after, a forked reading process included:
+    `text_row` turns one row's dict into the plain tuple COPY takes (each value through its
+    column's bind processing, times as ISO text, JSON as text, the Python-side defaults
+    appended), which pickles in a few µs; `write` copies such tuples, each after its `lead`
+    values (the ids the writer knows and the reader does not)."""
+
+    table: Table
+    keys: tuple[str, ...]
+    lead: tuple[str, ...]
+    columns: tuple[str, ...]
+    defaults: tuple[Any, ...]
+    processors: tuple[Callable[[Any], Any], ...]
+
+    def text_row(self, values: dict[str, Any]) -> tuple[Any, ...]:
+        return (*(process(values[key]) for key, process in zip(self.keys, self.processors, strict=True)),
+                *self.defaults)
+
+    def write(self, session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        names = ", ".join(session.get_bind().dialect.identifier_preparer.quote(c) for c in self.columns)
+        raw = session.connection().connection.driver_connection
+        with raw.cursor() as cursor, cursor.copy(f"COPY {self.table.name} ({names}) FROM STDIN") as copy:  # type: ignore[union-attr]
+            for row in rows:
+                copy.write_row(row)
+
+
+def copy_plan(session: Session, table: Table, keys: Sequence[str], lead: Sequence[str] = ()) -> CopyPlan | None:
+    """A CopyPlan on PostgreSQL; None elsewhere (write_rows inserts there)."""
+    if not is_postgresql(session):
+        return None
+    columns, defaults, _ = _plan(session, table, [*lead, *keys])
+    dialect = session.get_bind().dialect
+    processors = tuple(_as_text(table.columns[key], dialect) for key in keys)
+    text_defaults = tuple(_as_text(table.columns[name], dialect)(value)
+                          for name, value in zip(columns[len(lead) + len(keys):], defaults, strict=True))
+    return CopyPlan(table, tuple(keys), tuple(lead), tuple(columns), text_defaults, processors)
+
+
+def _as_text(column: Any, dialect: Any) -> Callable[[Any], Any]:
+    """The column's bind processing, then a form COPY's text format reads as the column's
+    type: JSON as its text, times in ISO 8601 (with their offset)."""
+    if isinstance(column.type, JSON):
+        return lambda value: None if value is None else json.dumps(value)
+    process = column.type.dialect_impl(dialect).bind_processor(dialect)
+
+    def as_text(value: Any) -> Any:
+        if process is not None:
+            value = process(value)
+        return value.isoformat() if isinstance(value, datetime) else value
+
+    return as_text
 
 
 def analyze(session: Session, table: Table) -> None:
