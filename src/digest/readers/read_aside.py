@@ -53,6 +53,7 @@ def read_aside(read: Callable[[], Iterator[Chunk]], state: Callable[[], Any],
             try:
                 kind, payload, learned = receiving.recv()
             except EOFError:
+                process.join(JOIN_SECONDS)  # the pipe closes as the process ends: wait for its exit status
                 raise ReaderLost(f"the import's reading process ended unexpectedly (exit {process.exitcode})") from None
             merge(learned)
             if kind == "error":
