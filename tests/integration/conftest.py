@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 
+import httpx
 import pytest
 import redis
 from celery import Celery
@@ -17,6 +18,7 @@ from digest.store.migrate import upgrade
 from tests.support.lane import Lane, lane_for_a_test, shared_lane
 from tests.support.processes import REPO, free_port, start_web, start_worker, stop_web, stop_worker
 from tests.support.smtp import RecordingHandler, start_smtp_server
+from tests.support.web import clear_rate_limits
 from tests.support.stack import PG_ADMIN_URL, REDIS_URL, SEND_TABLES, TASK_QUEUE, Stack, in_process_factory
 
 pytestmark = pytest.mark.integration
@@ -113,3 +115,12 @@ def ops_lane(stack: Stack) -> Iterator[Lane]:
 def lane(live: Stack, ops_lane: Lane) -> Iterator[Lane]:
     """The ops lane on a clean database with the sample stories; nothing left running after."""
     yield from lane_for_a_test(live, ops_lane)
+
+
+@pytest.fixture
+def client(live: Stack, web: str) -> Iterator[httpx.Client]:
+    """A browser-less visitor of `digest serve`: no cookies yet, redirects not followed, and
+    the rate limits of earlier tests cleared. A module that needs another kind defines its own."""
+    clear_rate_limits(live)
+    with httpx.Client(base_url=web, timeout=30, follow_redirects=False) as c:
+        yield c

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, String, Table, any_, bindparam, func, insert, select, text
+from sqlalchemy import JSON, ColumnElement, String, Table, any_, bindparam, func, insert, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -41,8 +41,10 @@ def one_of(session: Session, column: InstrumentedAttribute[str], values: Sequenc
 def reserve_ids(session: Session, table: Table, count: int) -> list[int] | None:
     """`count` new ids for `table` from its sequence (PostgreSQL), in ascending order; None
     on a database without sequences."""
-    if not is_postgresql(session) or count == 0:
-        return None if not is_postgresql(session) else []
+    if not is_postgresql(session):
+        return None
+    if count == 0:
+        return []
     sequence = func.pg_get_serial_sequence(table.name, "id")
     return list(session.scalars(select(func.nextval(sequence)).select_from(func.generate_series(1, count))))
 
@@ -51,31 +53,11 @@ def write_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -
     """Insert `rows` (dicts with the same keys) into `table`, in the session's transaction."""
     if not rows:
         return
-    if not is_postgresql(session):
+    plan = copy_plan(session, table, list(rows[0]))
+    if plan is None:
         session.execute(insert(table), list(rows))
         return
-    keys = list(rows[0])
-    columns, defaults, processors = _plan(session, table, keys)
-    names = ", ".join(session.get_bind().dialect.identifier_preparer.quote(c) for c in columns)
-    raw = session.connection().connection.driver_connection
-    with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:  # type: ignore[union-attr]
-        processed = [(i, p) for i, p in enumerate(processors) if p is not None]
-        for row in rows:
-            values = [row[k] for k in keys] + defaults
-            for i, process in processed:
-                values[i] = process(values[i])
-            copy.write_row(values)
-
-
-def _plan(session: Session, table: Table, keys: list[str]) -> tuple[list[str], list[Any], list[Callable[[Any], Any] | None]]:
-    """The columns to copy (the rows' keys, then the columns with a Python-side default the
-    rows leave out), those defaults' values, and each column's bind processor."""
-    dialect = session.get_bind().dialect
-    missing = [c for c in table.columns if c.key not in keys and c.default is not None and not c.primary_key]
-    defaults = [c.default.arg(None) if c.default.is_callable else c.default.arg for c in missing]  # type: ignore[union-attr]
-    columns = [table.columns[k] for k in keys] + missing
-    processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
-    return [c.name for c in columns], defaults, processors
+    plan.write(session, [plan.text_row(row) for row in rows])
 
 
 @dataclass(frozen=True)
@@ -112,12 +94,15 @@ def copy_plan(session: Session, table: Table, keys: Sequence[str], lead: Sequenc
     """A CopyPlan on PostgreSQL; None elsewhere (write_rows inserts there)."""
     if not is_postgresql(session):
         return None
-    columns, defaults, _ = _plan(session, table, [*lead, *keys])
     dialect = session.get_bind().dialect
+    given = {*lead, *keys}
+    # The columns with a Python-side default the rows leave out, filled in as the ORM would.
+    missing = [c for c in table.columns if c.key not in given and c.default is not None and not c.primary_key]
+    defaults = tuple(_as_text(c, dialect)(c.default.arg(None) if c.default.is_callable else c.default.arg)  # type: ignore[union-attr]
+                     for c in missing)
     processors = tuple(_as_text(table.columns[key], dialect) for key in keys)
-    text_defaults = tuple(_as_text(table.columns[name], dialect)(value)
-                          for name, value in zip(columns[len(lead) + len(keys):], defaults, strict=True))
-    return CopyPlan(table, tuple(keys), tuple(lead), tuple(columns), text_defaults, processors)
+    columns = (*(table.columns[k].name for k in (*lead, *keys)), *(c.name for c in missing))
+    return CopyPlan(table, tuple(keys), tuple(lead), columns, defaults, processors)
 
 
 def _as_text(column: Any, dialect: Any) -> Callable[[Any], Any]:
@@ -133,10 +118,3 @@ def _as_text(column: Any, dialect: Any) -> Callable[[Any], Any]:
         return value.isoformat() if isinstance(value, datetime) else value
 
     return as_text
-
-
-def analyze(session: Session, table: Table) -> None:
-    """Refresh the planner's statistics after a large load (PostgreSQL), so the next
-    queries on the table are planned for its new size."""
-    if is_postgresql(session):
-        session.execute(text(f"ANALYZE {table.name}"))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,7 +20,7 @@ from tests.support.factories import seed_stories, send_due_edition
 from tests.support.mail import wait_for_mail
 from tests.support.queries import reader_by_email
 from tests.support.stack import Stack, settle
-from tests.support.web import clear_rate_limits, subscribe_and_confirm
+from tests.support.web import subscribe_and_confirm
 
 # One stack is enough: the messages are built by the same code on either database.
 pytestmark = [pytest.mark.integration, pytest.mark.parametrize("stack", ["postgresql"], indirect=True)]
@@ -45,12 +44,6 @@ def spam_score(raw: bytes) -> tuple[float, str]:
     assert status, done.stdout[:2000]
     return float(status.group(2)), " ".join(status.group(3).decode().split())
 
-
-@pytest.fixture
-def client(live: Stack, web: str) -> Iterator[httpx.Client]:
-    clear_rate_limits(live)
-    with httpx.Client(base_url=web, timeout=20, follow_redirects=False) as client:
-        yield client
 
 
 def test_every_kind_of_message_scores_low_with_spamassassin(live: Stack, client: httpx.Client) -> None:

@@ -38,7 +38,7 @@ from tests.support.mail import wait_for_mail
 from tests.support.queries import count, story_ids
 from tests.support.samples import SAMPLE_WINDOW_HOURS
 from tests.support.stack import Stack
-from tests.support.web import EDITOR, OPS, PASSWORD, clear_rate_limits, csrf_token, sign_in
+from tests.support.web import EDITOR, OPS, PASSWORD, csrf_token, sign_in
 
 pytestmark = pytest.mark.integration
 
@@ -88,12 +88,6 @@ def draft(client: httpx.Client, subject: str = "Weekend reads", **fields: object
 
 # ------------------------------------------------------------------ fixtures
 
-
-@pytest.fixture
-def client(live: Stack, web: str) -> Iterator[httpx.Client]:
-    clear_rate_limits(live)
-    with httpx.Client(base_url=web, timeout=15, follow_redirects=False) as c:
-        yield c
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ one at once when they sign up again (the form's cooldown is for mail that went o
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from html import unescape
 
 import httpx
@@ -16,19 +15,13 @@ from tests.support.factories import make_user
 from tests.support.mail import wait_for_mail
 from tests.support.queries import reader_by_email
 from tests.support.stack import Stack, settle
-from tests.support.web import OPS, clear_rate_limits, csrf_token, signed_in, subscribe
+from tests.support.web import OPS, csrf_token, signed_in, subscribe
 
 # PostgreSQL only: the notices' SQL is the same on SQLite, and the reader pages run on both.
 pytestmark = [pytest.mark.integration, pytest.mark.parametrize("stack", ["postgresql"], indirect=True)]
 
 BOUNCE = "550 5.1.1 mailbox unavailable"
 
-
-@pytest.fixture
-def client(live: Stack, web: str) -> Iterator[httpx.Client]:
-    clear_rate_limits(live)
-    with httpx.Client(base_url=web, timeout=20, follow_redirects=False) as client:
-        yield client
 
 
 def fail_confirmations(live: Stack, address: str) -> int:

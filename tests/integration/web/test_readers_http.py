@@ -14,7 +14,6 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterator
 from html import unescape
 
 import httpx
@@ -47,7 +46,7 @@ from tests.support.readers import (
     seed_roster,
 )
 from tests.support.stack import Stack, settle
-from tests.support.web import EDITOR, OPS, clear_rate_limits, csrf_token, sign_in
+from tests.support.web import EDITOR, OPS, csrf_token, sign_in
 
 pytestmark = pytest.mark.integration
 
@@ -105,12 +104,6 @@ def after_redirect(client: httpx.Client, response: httpx.Response) -> str:
 
 # ------------------------------------------------------------------ fixtures
 
-
-@pytest.fixture
-def client(live: Stack, web: str) -> Iterator[httpx.Client]:
-    clear_rate_limits(live)
-    with httpx.Client(base_url=web, timeout=30, follow_redirects=False) as c:
-        yield c
 
 
 @pytest.fixture

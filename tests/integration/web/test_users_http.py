@@ -21,7 +21,7 @@ from digest.store.models import AuditEntry, Role, User, WebSession
 from digest.web.pages.auth import PASSWORD_ATTEMPTS_PER_USER
 from tests.support.factories import make_user
 from tests.support.stack import Stack
-from tests.support.web import EDITOR, OPS, PASSWORD, clear_rate_limits, csrf_token, h1, sign_in, submit
+from tests.support.web import EDITOR, OPS, PASSWORD, csrf_token, h1, sign_in, submit
 
 pytestmark = pytest.mark.integration
 
@@ -32,12 +32,6 @@ PASSWORD_PAGE = "/account/password"
 
 # ------------------------------------------------------------------ helpers
 
-
-@pytest.fixture
-def client(live: Stack, web: str) -> Iterator[httpx.Client]:
-    clear_rate_limits(live)
-    with httpx.Client(base_url=web, timeout=15, follow_redirects=False) as c:
-        yield c
 
 
 @contextmanager
