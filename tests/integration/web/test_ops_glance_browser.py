@@ -187,6 +187,10 @@ def test_ops_during_a_rate_limited_send(live: Stack, limited: tuple[Lane, str], 
             scroll_width, client_width = main_fits(page)
             assert scroll_width <= client_width, f"{width} px: main is {scroll_width} px wide in {client_width}"
             assert page.evaluate("document.documentElement.scrollWidth") <= width
+            if width == DESKTOP_WIDTH:  # the tables fit too, with no scrolling inside their box
+                wide = page.eval_on_selector_all(
+                    "#panel .table-wrap", "ws => ws.filter(w => w.scrollWidth > w.clientWidth).map(w => w.ariaLabel)")
+                assert wide == [], f"tables wider than their box at {width} px: {wide}"
             assert card_buttons_in_view(page, edition_id, width) == []
             expect(page.locator(f'article[data-edition="{edition_id}"]').get_by_role("button", name="Pause")).to_be_visible()
             page.screenshot(path=str(SCREENSHOTS / f"ops-sending-{width}.png"), full_page=True)
