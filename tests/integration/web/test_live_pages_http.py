@@ -14,7 +14,9 @@ import re
 from datetime import timedelta
 from html import unescape
 
+import httpx
 import pytest
+from sqlalchemy import select
 
 from digest.store import ConsentEvent, Edition, EditionStatus, Newsletter, NewsletterSubscription, utcnow
 from tests.support.factories import make_user, seed_readers, seed_stories, send_due_edition
@@ -98,3 +100,49 @@ def test_pages_follow_a_send_and_chart_it(live: Stack, web: str) -> None:
         assert sum(series["lines"]["sent"]) == 12
         page = ops.get("/ops").text
         assert sum(chart_json(page, "send-rate")["lines"]["sent"]) == 12  # type: ignore[arg-type]
+
+
+def test_a_cancelled_edition_is_duplicated_into_a_draft_in_one_click(live: Stack, web: str) -> None:
+    """With its curation (a pin, an exclusion, a rewritten headline); never one that reached
+    anyone, which would reach them twice (409 edition_already_sent, and no button)."""
+    from digest.store import EditionCuration, Story
+    from tests.support.factories import make_api_token
+    from tests.support.web import csrf_token
+
+    make_user(live, EDITOR, "editor")
+    seed_stories(live.factory)
+    with live.factory.begin() as session:
+        stories = session.scalars(select(Story.id).order_by(Story.id)).all()[:2]
+        cancelled = Edition(subject="Morning briefing", send_at=utcnow() - timedelta(minutes=5),
+                            status=EditionStatus.CANCELLED, max_stories=4, window_hours=24, note="Good morning.")
+        session.add(cancelled)
+        session.flush()
+        session.add_all([EditionCuration(edition_id=cancelled.id, story_id=stories[0], action="pin", position=0,
+                                         headline="A better headline"),
+                         EditionCuration(edition_id=cancelled.id, story_id=stories[1], action="exclude")])
+        cancelled_id = cancelled.id
+
+    with signed_in(web, EDITOR, "/editor") as editor:
+        page = editor.get(f"/editor/editions/{cancelled_id}").text
+        assert "Duplicate as a new draft" in page
+        done = editor.post(f"/editor/editions/{cancelled_id}/duplicate", data={"csrf_token": csrf_token(page)})
+        assert done.status_code == 303
+        copy_id = int(re.search(r"/editor/editions/(\d+)\?done=duplicated", done.headers["location"]).group(1))  # type: ignore[union-attr]
+        assert "A copy of that edition, as a draft" in editor.get(done.headers["location"]).text
+    with live.factory() as session:
+        copy = session.get_one(Edition, copy_id)
+        assert (copy.subject, copy.status, copy.note, copy.max_stories, copy.window_hours) == (
+            "Morning briefing", EditionStatus.DRAFT, "Good morning.", 4, 24)
+        rows = {(r.story_id, r.action, r.position, r.headline) for r in session.scalars(
+            select(EditionCuration).where(EditionCuration.edition_id == copy_id))}
+        assert rows == {(stories[0], "pin", 0, "A better headline"), (stories[1], "exclude", None, None)}
+
+    seed_readers(live.factory, 3)
+    sent_id = send_due_edition(live, "Already out")
+    token = make_api_token(live, "admin@example.org", "admin")
+    refused = httpx.post(f"{web}/api/v1/editions/{sent_id}/duplicate", headers={"Authorization": f"Bearer {token}"})
+    assert refused.status_code == 409 and refused.json()["code"] == "edition_already_sent", refused.text
+    assert httpx.post(f"{web}/api/v1/editions/999999/duplicate",
+                      headers={"Authorization": f"Bearer {token}"}).status_code == 404
+    with signed_in(web, EDITOR, "/editor") as editor:
+        assert "Duplicate as a new draft" not in editor.get(f"/editor/editions/{sent_id}").text

@@ -149,7 +149,7 @@ def test_ops_watches_pauses_and_resumes_a_send(live: Stack, lane: Lane, context:
     assert paused["pending"] >= LEFT_AT_HOLD - UNRECORDED_AT_MOST
     assert lane.smtp.count() == paused["sent"]
     expect_row(row, paused)
-    expect(page.locator(f'li[data-edition="{edition_id}"]')).to_contain_text(f"pause by {OPS}")
+    expect(page.locator(f'article[data-edition="{edition_id}"]')).to_contain_text(f"pause by {OPS}")
     assert ledger(live, edition_id) == paused  # a poll later: paused means nothing more is sent
     shoot(page, "dashboard")
 

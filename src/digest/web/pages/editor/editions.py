@@ -242,6 +242,9 @@ def edition_page(request: Request, user: EditorUser, edition_id: int, q: str = "
             "status": edition.status.value,
             "overdue": edition.status == EditionStatus.DRAFT and edition.send_at < utcnow(),
             "delivery": delivery_context(session, edition) if edition.started_at else None,
+            # A copy is offered for an edition that ended without reaching anyone.
+            "can_duplicate": (edition.status in (EditionStatus.CANCELLED, EditionStatus.SKIPPED)
+                              and not counts.sent and not counts.bounced),
         }
         if section := NOTICE_SECTIONS.get(done):
             # Said beside the control that did it, where the page lands (#note, #test, #stories),
@@ -295,6 +298,13 @@ def send_test(request: Request, user: EditorUser, edition_id: int, form: Checked
     actions.editions.test_send(services.deps(), actor(user, "web"), edition_id, form.get("email").strip(),
                                make_transport(services.settings), form.get("as_email").strip() or None)
     return _back(edition_id, "test-sent", "#test")
+
+
+@router.post("/editions/{edition_id}/duplicate")
+def duplicate_edition(request: Request, user: EditorUser, edition_id: int, form: CheckedForm) -> Response:
+    """One click from a cancelled (or skipped) edition to a new draft like it."""
+    copy = actions.editions.duplicate(services_of(request).deps(), actor(user, "web"), edition_id)
+    return see_other(f"/editor/editions/{copy['id']}?done=duplicated")
 
 
 # While an edition sends, its page follows it: htmx asks for this fragment every few seconds
