@@ -26,6 +26,13 @@ def workers_online(queue: str) -> list[dict[str, Any]] | None:
         return _workers_cache["value"]  # type: ignore[no-any-return]
 
 
+def workers_asked() -> bool:
+    """Whether an answer (or the broker's silence) has come back yet: until then
+    workers_online's None means "not known yet", not "unreachable"."""
+    with _workers_lock:
+        return bool(_workers_cache.get("answered"))
+
+
 def _refresh_workers(queue: str) -> None:
     value: list[dict[str, Any]] | None
     try:
@@ -44,4 +51,4 @@ def _refresh_workers(queue: str) -> None:
     except Exception:  # noqa: BLE001 - the broker being down is shown as such
         value = None
     with _workers_lock:
-        _workers_cache.update(at=time.monotonic(), value=value, refreshing=False)
+        _workers_cache.update(at=time.monotonic(), value=value, refreshing=False, answered=True)

@@ -22,7 +22,7 @@ from digest.web.api.models import PathId
 from digest.web.deps import CheckedForm, OpsUser, Services, actor, services_of, staff_page
 from digest.web.forms import BadRequest
 from digest.web.pages.editor import cancel_question
-from digest.worker import workers_online
+from digest.worker import workers_asked, workers_online
 
 router = APIRouter()
 ACTIONS = ("pause", "resume", "cancel", "retry-failed", "send-missing")
@@ -45,7 +45,8 @@ def snapshot(services: Services) -> dict[str, Any]:
     return {
         "now": now, "editions": current.editions, "errors": current.errors,
         "oldest_waiting_seconds": current.oldest_waiting_seconds, "queue": current.queue,
-        "queue_depth": current.queue_depth, "workers": workers, "paused": current.paused,
+        "queue_depth": current.queue_depth, "workers": workers, "workers_asked": workers_asked(),
+        "paused": current.paused,
         "limits": workers_limits(workers), "chart": chart, "feeds": feeds, "notices": notices,
         "json": {**current.as_json(), "feeds": feeds.as_json(), "failed_notices": [n.as_json() for n in notices],
                  "send_rate": chart.as_json()},
