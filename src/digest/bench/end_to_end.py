@@ -18,7 +18,7 @@ from digest.bench.options import (
     BenchError,
     BenchOptions,
 )
-from digest.bench.history import seed_history
+from digest.bench.history import measure_dashboards, seed_history
 from digest.bench.seed import due_edition, seed_readers, seed_stories
 from digest.bench.services import (
     Sink,
@@ -62,6 +62,7 @@ def measure_end_to_end(options: BenchOptions, database_url: str, sink: Sink, wor
         seed_readers(engine, options.readers)
         seed_seconds = time.perf_counter() - seeded
         history = seed_history(engine, history_days) if history_days else None
+        dashboards = measure_dashboards(database_url, options.redis_url)
         edition_id = due_edition(factory)
         queue = f"digest-bench-{uuid.uuid4().hex[:10]}"
         metrics_dir = workdir / "prometheus"
@@ -114,7 +115,7 @@ def measure_end_to_end(options: BenchOptions, database_url: str, sink: Sink, wor
             "batch_size": BATCH_SIZE, "worker_concurrency": WORKER_CONCURRENCY,
             "seed_seconds": seed_seconds, "edition_id": edition_id,
             "cpu_us_per_message": cpu_us, "cpu_cores_busy": sum(cpu_us.values()) * options.readers / 1e6 / elapsed,
-            "history": history,
+            "history": history, "dashboards_ms": dashboards,
         }
     finally:
         engine.dispose()

@@ -66,6 +66,16 @@ def seed_history(engine: Engine, days: int) -> dict[str, Any]:
                    days.send_at + make_interval(secs => r.id % 600), days.ids
             FROM days CROSS JOIN subscribers r
             """)).rowcount
+    with engine.begin() as conn:  # as the product keeps them: each sent edition counted when it finished
+        conn.execute(text(
+            """
+            INSERT INTO edition_tallies (edition_id, sent, failed, bounced, skipped, queued, counted_at)
+            SELECT d.edition_id, count(*) FILTER (WHERE d.status = 'sent'), count(*) FILTER (WHERE d.status = 'failed'),
+                   count(*) FILTER (WHERE d.status = 'bounced'), count(*) FILTER (WHERE d.status = 'skipped'),
+                   count(*) FILTER (WHERE d.status = 'queued'), now()
+            FROM deliveries d JOIN editions e ON e.id = d.edition_id
+            WHERE e.subject LIKE 'Daily %' GROUP BY d.edition_id
+            """))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE deliveries"))
         conn.execute(text("ANALYZE stories"))
@@ -73,3 +83,78 @@ def seed_history(engine: Engine, days: int) -> dict[str, Any]:
         size = conn.execute(text("SELECT pg_total_relation_size('deliveries')")).scalar_one()
     return {"days": days, "delivery_rows": rows, "seed_seconds": time.perf_counter() - started,
             "deliveries_mb": size / 2**20}
+
+
+DASHBOARD_LOOKS = 5
+GOAL_DASHBOARD_MS = 200.0
+
+
+def measure_dashboards(database_url: str, redis_url: str) -> dict[str, float]:
+    """The median of DASHBOARD_LOOKS looks at what /ops, `digest status --json`, /metrics
+    and the editor dashboard read, in milliseconds, on this database (the queries and their
+    assembly, in this process; the HTTP layer adds a millisecond or two)."""
+    import statistics
+
+    import redis as redis_lib
+    from sqlalchemy.orm import sessionmaker
+
+    from digest.observe import (
+        edition_counts,
+        failed_notices,
+        feed_health,
+        queue_snapshot,
+        readers_by_day,
+        render_metrics,
+        send_rate,
+        watched_editions,
+    )
+    from digest.readers import subscriber_counts
+    from digest.store import make_engine, utcnow
+
+    engine = make_engine(database_url)
+    factory = sessionmaker(engine, expire_on_commit=False)
+    broker = redis_lib.Redis.from_url(redis_url)
+    queue = "digest-bench-dashboards"
+
+    def ops() -> None:
+        now = utcnow()
+        with factory() as session:
+            watched = watched_editions(session, now)
+            queue_snapshot(session, watched, now, broker, queue).as_json()
+            send_rate(session, [e.id for e in watched], now)
+            feed_health(session)
+            failed_notices(session, now)
+
+    def status() -> None:
+        now = utcnow()
+        with factory() as session:
+            queue_snapshot(session, watched_editions(session, now), now, broker, queue).as_json()
+
+    def metrics() -> None:
+        render_metrics(factory, broker, queue)
+
+    def editor() -> None:
+        now = utcnow()
+        with factory() as session:
+            recent = list(session.execute(text(
+                "SELECT id FROM editions WHERE status IN ('sent', 'cancelled', 'skipped') "
+                "ORDER BY send_at DESC, id DESC LIMIT 30")).scalars())
+            edition_counts(session, recent)
+            subscriber_counts(session)
+            readers_by_day(session, None, now)
+
+    looks = {"ops_ms": ops, "status_json_ms": status, "metrics_ms": metrics, "editor_dashboard_ms": editor}
+    try:
+        result = {}
+        for name, look in looks.items():
+            look()  # warm: the first look pays for connecting
+            times = []
+            for _ in range(DASHBOARD_LOOKS):
+                started = time.perf_counter()
+                look()
+                times.append((time.perf_counter() - started) * 1000)
+            result[name] = statistics.median(times)
+        return result
+    finally:
+        broker.close()
+        engine.dispose()

@@ -9,7 +9,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from digest.bench.history import goal_share
+from digest.bench.history import GOAL_DASHBOARD_MS, goal_share
 from digest.bench.round_trips import ROUND_TRIP_BATCHES
 
 # Goals, from the issue.
@@ -44,6 +44,14 @@ def _history_figures(f: dict[str, Figure], fresh: dict[str, Any], histories: lis
     """The send rate and the planning time with N days of history, against the fresh run's."""
     for run in histories:
         days = run["history"]["days"]
+        rows = run["history"]["delivery_rows"]
+        for look, label in (("ops_ms", "/ops"), ("status_json_ms", "digest status --json"), ("metrics_ms", "/metrics"),
+                            ("editor_dashboard_ms", "editor dashboard")):
+            value, fresh_value = run["dashboards_ms"][look], fresh["dashboards_ms"][look]
+            f[f"history_{days}d_{look}"] = Figure(
+                f"{label} with {rows:,} delivery rows", value, "ms", fresh_value, "fresh database",
+                value / fresh_value if fresh_value else None, "×", f"≤ {GOAL_DASHBOARD_MS:.0f} ms",
+                value <= GOAL_DASHBOARD_MS)
         share = run["messages_per_second"] / fresh["messages_per_second"]
         goal = goal_share(days)
         f[f"history_{days}d_msgs"] = Figure(

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import JSON, TextClause, bindparam, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from digest.editions import ScheduleError, local_instant
+from digest.editions import ScheduleError, local_instant, tallies
 from digest.store import Delivery, DeliveryStatus, Edition, EditionStatus, ErrorCode, UTCDateTime, ts
 
 # Well under Redis' visibility timeout (3600 s): a longer countdown in the broker is redelivered and
@@ -362,11 +362,15 @@ def requeue_cut_short(session: Session, edition_id: int) -> int:
 
 
 def bounce_sent(session: Session, delivery_id: int, error: str) -> bool:
-    """A hard-bounce report for a delivery we recorded sent: now bounced. True if changed."""
-    return session.execute(
+    """A hard-bounce report for a delivery we recorded sent: now bounced (its edition's
+    tally too, in the same transaction). True if changed."""
+    changed = session.execute(
         update(Delivery).where(Delivery.id == delivery_id, Delivery.status == DeliveryStatus.SENT)
         .values(status=DeliveryStatus.BOUNCED, last_error=error[:1000], error_code=ErrorCode.HARD_BOUNCE)
         .execution_options(synchronize_session=False)).rowcount == 1
+    if changed:
+        tallies.bounced(session, delivery_id)
+    return changed
 
 
 def note_soft_bounce(session: Session, delivery_id: int, error: str) -> bool:

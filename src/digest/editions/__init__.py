@@ -18,7 +18,7 @@ ahead of time so editors can curate them; one-off editions are made by hand.
 - `preview`: as a reader would get it; a test send
 """
 
-from digest.editions import lifecycle
+from digest.editions import lifecycle, tallies
 from digest.editions.content import edition_view, load_edition_view, primary_story_ids
 from digest.editions.create import (
     MAX_STORIES_LIMIT,
@@ -95,6 +95,7 @@ from digest.editions.triggers import (
 from digest.editions.variants import SPARE_STORIES, choose, live_candidates, reader_history
 
 __all__ = [
+    "tallies",
     "AlreadySent", "duplicate_edition",
     # newsletters: change, pause, resume, archive; their schedules in words
     "DEFAULT_SUBJECT", "STATE_ACTIONS", "NewsletterArchived", "NewsletterChanges", "change_state", "edit_newsletter",

@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
+from digest.editions import tallies
 from digest.editions.create import get_edition
 from digest.errors import Conflict, Invalid
 from digest.store import Delivery, DeliveryStatus, Edition, EditionStatus, StatusCode, utcnow
@@ -141,7 +142,10 @@ def finish_if_complete(session: Session, edition_id: int, now: datetime) -> bool
     """sending → sent once no delivery is left queued. Conditional, so safe to repeat."""
     pending = select(Delivery.id).where(Delivery.edition_id == edition_id,
                                         Delivery.status == DeliveryStatus.QUEUED).exists()
-    return _move(session, "finish", (Edition.id == edition_id) & ~pending, now, None) == 1
+    if _move(session, "finish", (Edition.id == edition_id) & ~pending, now, None) != 1:
+        return False
+    tallies.write(session, edition_id, now)  # no row can change now but by a bounce: counted once
+    return True
 
 
 def skip_thin(session: Session, edition_id: int, now: datetime, chosen: int, minimum: int) -> None:
@@ -175,6 +179,7 @@ def reopen(session: Session, edition_id: int, now: datetime, why: str) -> tuple[
     (this call changed it, it is sending now)."""
     reason = {"retry-failed": "retrying failed deliveries", "send-missing": "sending to the missing"}[why]
     if _move(session, why, Edition.id == edition_id, now, reason) == 1:
+        tallies.drop(session, edition_id)
         return True, True
     status = session.scalar(select(Edition.status).where(Edition.id == edition_id))
     return False, status == EditionStatus.SENDING

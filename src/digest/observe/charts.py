@@ -17,6 +17,7 @@ from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from digest.observe.health import delivery_counts
 from digest.store import (
     ConsentEvent,
     Delivery,
@@ -152,13 +153,7 @@ def newsletter_reach(session: Session, newsletter_id: int, limit: int = REACH_ED
                Edition.status.in_([EditionStatus.SENT, EditionStatus.SENDING, EditionStatus.CANCELLED]))
         .order_by(Edition.send_at.desc(), Edition.id.desc()).limit(limit)))[::-1]
     ids = [e.id for e in editions]
-    lines = {label: [0] * len(ids) for label in DELIVERY_LINES.values()}
-    if ids:
-        where = {edition_id: i for i, edition_id in enumerate(ids)}
-        for edition_id, status, count in session.execute(
-                select(Delivery.edition_id, Delivery.status, func.count())
-                .where(Delivery.edition_id.in_(ids), Delivery.status.in_(list(DELIVERY_LINES)))
-                .group_by(Delivery.edition_id, Delivery.status)):
-            lines[DELIVERY_LINES[DeliveryStatus(status)]][where[edition_id]] += count
+    counts = delivery_counts(session, ids)  # sent editions from their tallies
+    lines = {label: [counts[i][status.value] for i in ids] for status, label in DELIVERY_LINES.items()}
     return Chart("Readers reached per edition", "edition", [e.send_at for e in editions], lines,
                  x_labels=[f"{e.send_at:%-d %b} · {e.subject}" for e in editions])

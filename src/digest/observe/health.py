@@ -17,7 +17,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from digest.delivery import error_reason, ledger
-from digest.editions import is_auto_paused
+from digest.editions import is_auto_paused, tallies
 from digest.store import Delivery, DeliveryStatus, Edition, EditionStatus, Newsletter, Subscriber, utcnow
 
 RECENT_HOURS = 24
@@ -69,14 +69,23 @@ def watched_editions(session: Session, now: datetime) -> list[Edition]:
         )).order_by(Edition.send_at.desc(), Edition.id.desc()).limit(50)))
 
 
-def _delivery_counts(session: Session, ids: list[int]) -> dict[int, Counter[str]]:
-    """Per edition, its deliveries by status: one grouped query."""
+def delivery_counts(session: Session, ids: list[int]) -> dict[int, Counter[str]]:
+    """Per edition, its deliveries by status: a sent edition's from its tally (counted when
+    it finished, digest.editions.tallies), every other's counted now in one grouped query,
+    so a look costs the editions still moving, not the history."""
     counts: dict[int, Counter[str]] = {i: Counter() for i in ids}
-    for edition_id, status, count in session.execute(
-            select(Delivery.edition_id, Delivery.status, func.count()).where(Delivery.edition_id.in_(ids))
-            .group_by(Delivery.edition_id, Delivery.status)):
-        counts[edition_id][DeliveryStatus(status).value] = count
+    tallied = tallies.read(session, ids)
+    counts.update(tallied)
+    live = [i for i in ids if i not in tallied]
+    if live:
+        for edition_id, status, count in session.execute(
+                select(Delivery.edition_id, Delivery.status, func.count()).where(Delivery.edition_id.in_(live))
+                .group_by(Delivery.edition_id, Delivery.status)):
+            counts[edition_id][DeliveryStatus(status).value] = count
     return counts
+
+
+
 
 
 @dataclass
@@ -111,7 +120,7 @@ def edition_audiences(session: Session, editions: list[Edition], now: datetime,
     picks now (or at its send time, if later: a reader's pause may end before it), one count
     per distinct newsletter, topics and hour. After release: its delivery rows."""
     counts = planned if planned is not None else {
-        i: sum(c.values()) for i, c in _delivery_counts(session, [e.id for e in editions]).items()}
+        i: sum(c.values()) for i, c in delivery_counts(session, [e.id for e in editions]).items()}
     audiences: dict[int, int] = {}
     seen: dict[tuple[object, ...], int] = {}
     for edition in editions:
@@ -133,7 +142,7 @@ def edition_counts(session: Session, edition_ids: list[int] | None = None) -> li
     if edition_ids is not None:
         query = query.where(Edition.id.in_(edition_ids))
     editions = list(session.scalars(query))
-    counts = _delivery_counts(session, [e.id for e in editions])
+    counts = delivery_counts(session, [e.id for e in editions])
     audiences = edition_audiences(session, editions, utcnow(), {i: sum(c.values()) for i, c in counts.items()})
     return [EditionCounts(
         id=e.id, subject=e.subject, status=e.status.value, send_at=e.send_at.isoformat(),
@@ -146,7 +155,7 @@ def edition_counts(session: Session, edition_ids: list[int] | None = None) -> li
 
 def edition_health(session: Session, editions: list[Edition], now: datetime) -> list[EditionHealth]:
     ids = [e.id for e in editions]
-    counts = _delivery_counts(session, ids)
+    counts = delivery_counts(session, ids)
     audiences = edition_audiences(session, editions, now, {i: sum(c.values()) for i, c in counts.items()})
     since = now - timedelta(seconds=RATE_WINDOW_SECONDS)
     rates = dict(session.execute(

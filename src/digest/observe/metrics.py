@@ -13,6 +13,7 @@ Two kinds:
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest.delivery import MESSAGES, SEND_SECONDS
 from digest.readers import UNSUBSCRIBES
-from digest.store import Delivery, Edition, EditionStatus, Newsletter
+from digest.store import Delivery, Edition, EditionStatus, EditionTally, Newsletter
 
 
 class LedgerCollector(Collector):
@@ -44,12 +45,25 @@ class LedgerCollector(Collector):
         with self.factory() as session:
             names = dict(session.execute(select(Newsletter.id, Newsletter.slug)).all())
             total_pending = 0
+            by_newsletter: Counter[tuple[str, str]] = Counter()
+            # Sent editions from their tallies (counted when they finished); the rows of the
+            # others (sending, paused, cancelled, reopened) counted now.
+            for row in session.execute(select(Edition.newsletter_id, func.sum(EditionTally.sent),
+                                              func.sum(EditionTally.failed), func.sum(EditionTally.bounced),
+                                              func.sum(EditionTally.skipped), func.sum(EditionTally.queued))
+                                       .join(Edition, Edition.id == EditionTally.edition_id)
+                                       .group_by(Edition.newsletter_id)):
+                for status, count in zip(("sent", "failed", "bounced", "skipped", "queued"), row[1:], strict=True):
+                    by_newsletter[(names.get(row[0], "none"), status)] += int(count or 0)
             for newsletter_id, status, count in session.execute(
                     select(Edition.newsletter_id, Delivery.status, func.count())
                     .join(Edition, Edition.id == Delivery.edition_id)
+                    .where(~select(EditionTally.edition_id).where(EditionTally.edition_id == Edition.id).exists())
                     .group_by(Edition.newsletter_id, Delivery.status)):
-                status_value = getattr(status, "value", status)
-                deliveries.add_metric([names.get(newsletter_id, "none"), status_value], count)
+                by_newsletter[(names.get(newsletter_id, "none"), getattr(status, "value", status))] += count
+            for (name, status_value), count in sorted(by_newsletter.items()):
+                if count:  # as a GROUP BY would have it: no series for a status with no row
+                    deliveries.add_metric([name, status_value], count)
                 if status_value == "queued":
                     total_pending += count
             by_status = dict(session.execute(select(Edition.status, func.count()).group_by(Edition.status)).all())

@@ -20,6 +20,7 @@ from digest.store.models import (
     EditionCuration,
     EditionStatus,
     EditionStory,
+    EditionTally,
     ErrorCode,
     Feed,
     FeedItem,
@@ -47,7 +48,7 @@ from digest.store.models import (
 
 __all__ = [
     "CopyPlan", "copy_plan", "FINAL_DELIVERY_STATUSES", "ApiToken", "AuditEntry", "Base", "ConsentEvent", "Delivery", "DeliveryStatus",
-    "Edition", "EditionCuration", "EditionStatus", "EditionStory", "ErrorCode", "Feed", "FeedItem", "Frequency", "Newsletter",
+    "Edition", "EditionCuration", "EditionStatus", "EditionStory", "EditionTally", "ErrorCode", "Feed", "FeedItem", "Frequency", "Newsletter",
     "NewEditions", "NewsletterSubscription", "Notice", "NoticeStatus", "Role", "StatusCode", "Story", "StoryStatus", "Subscriber",
     "SubscriberStatus", "SubscriberTopic", "Suppression", "UTCDateTime", "User", "WebSession",
     "current_and_head", "get_engine", "is_initialised", "make_engine", "session_factory", "session_scope",

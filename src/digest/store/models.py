@@ -294,6 +294,24 @@ class Edition(Base):
     newsletter: Mapped[Newsletter | None] = relationship(lazy="joined")
 
 
+class EditionTally(Base):
+    """A sent edition's deliveries by status, counted once when it finished (the same
+    transaction), so that dashboards and /metrics do not count its rows again on every look.
+    Kept true after: a bounce moves one from sent to bounced here too; reopening the edition
+    (retry failed, send to the missing) drops it and the rows are counted live until it
+    finishes again. Written only by digest.editions.tallies."""
+
+    __tablename__ = "edition_tallies"
+
+    edition_id: Mapped[int] = mapped_column(BigId, ForeignKey("editions.id", ondelete="CASCADE"), primary_key=True)
+    sent: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    bounced: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    queued: Mapped[int] = mapped_column(Integer, default=0)
+    counted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class EditionStory(Base):
     """The frozen, ordered list of stories an edition carries, written once at planning."""
 

@@ -33,6 +33,7 @@ FIGURES = {
     "feeds_1000_per_minute_core",
     "import_seconds", "import_rows_per_second", "import_rss_mb",  # 9. moving in
     "history_3d_msgs", "history_3d_release_s", "history_3d_postgres_cpu_us",  # 10. history (--history-days 3)
+    *(f"history_3d_{look}_ms" for look in ("ops", "status_json", "metrics", "editor_dashboard")),
 }
 
 
