@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from digest.editions.branding import newsletter_brand
 from digest.editions.selector import select_for_edition
 from digest.mail import EditionView, StoryView
 from digest.store import Edition, EditionCuration, EditionStory, Story
@@ -41,6 +42,8 @@ def edition_view(session: Session, edition: Edition, story_ids: list[int] | None
             summary=(override.summary if override and override.summary else story.summary),
             published_at=story.published_at,
             image_url=story.image_url,
+            image_width=story.image_width,
+            image_height=story.image_height,
             author=story.author,
             topics=tuple(story.topics or ()),
         )
@@ -55,6 +58,7 @@ def edition_view(session: Session, edition: Edition, story_ids: list[int] | None
         newsletter=newsletter.name if newsletter else None,
         newsletter_slug=newsletter.slug if newsletter else None,
         sender_name=newsletter.sender_name if newsletter and newsletter.sender_name else None,
+        brand=newsletter_brand(newsletter),
     )
 
 

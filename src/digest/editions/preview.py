@@ -97,7 +97,8 @@ def send_test(session: Session, edition_id: int, address: str, transport: Transp
     message_id = f"<test.{edition_id}.{int(utcnow().timestamp() * 1000)}@{settings.sender_domain}>"
     message = build_message(
         MessageHeaders(sender=shared.sender, subject=shared.subject, list_id=shared.list_id,
-                       feedback_id=shared.feedback_id, unsubscribe_mailto=shared.unsubscribe_mailto),
+                       feedback_id=shared.feedback_id, unsubscribe_mailto=shared.unsubscribe_mailto,
+                       reply_to=shared.reply_to),
         Personal(to_name=None, to_address=to_address, message_id=message_id, date=utcnow(),
                  unsubscribe_url=values["unsubscribe_url"], unsubscribe_token=reader.token,
                  text=body_text, html=body_html),

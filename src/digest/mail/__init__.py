@@ -9,6 +9,16 @@ knows the database.
 """
 
 from digest.mail.addresses import InvalidAddress, normalise_address
+from digest.mail.brand import (
+    BRAND_FIELDS,
+    DEFAULT_BRAND,
+    FONTS,
+    Brand,
+    BrandError,
+    BrandStyle,
+    check_brand,
+    contrast_ratio,
+)
 from digest.mail.dkim import DkimError, DkimSigner
 from digest.mail.headers import shared_headers
 from digest.mail.message import (
@@ -46,6 +56,7 @@ from digest.mail.transport import (
 )
 
 __all__ = [
+    "BRAND_FIELDS", "DEFAULT_BRAND", "FONTS", "Brand", "BrandError", "BrandStyle", "check_brand", "contrast_ratio",
     "Connection", "DkimError", "DkimSigner", "EditionView", "HeaderInjection", "InvalidAddress", "MessageHeaders", "Personal",
     "Reader", "RecordingTransport", "RenderedEdition", "SendError", "SmtpConnection", "StoryView", "TemplateError",
     "Transport", "WireMessage", "assemble_message", "build_message", "build_message_stdlib", "check_email_templates",
