@@ -17,6 +17,7 @@ def story_json(story: Story) -> dict[str, Any]:
         "published_at": story.published_at.isoformat(), "topics": story.topics or [],
         "featured": story.featured, "pinned": story.pinned, "status": story.status.value,
         "author": story.author, "image_url": story.image_url,
+        "image_width": story.image_width, "image_height": story.image_height,
     }
 
 

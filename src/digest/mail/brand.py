@@ -11,11 +11,14 @@ for Mac honour `prefers-color-scheme`) gets each colour lightened just enough to
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
+
+from markupsafe import Markup
 
 from digest.errors import Invalid
 from digest.mail.addresses import InvalidAddress, normalise_address
@@ -101,7 +104,8 @@ def lighten_to_pass(colour: str, background: str = DARK_BACKGROUND, ratio: float
 
 
 def _ratio_words(ratio: float) -> str:
-    return f"{ratio:.1f}:1"
+    # Rounded down: 4.48 is "4.4:1", never a "4.5:1" that is refused.
+    return f"{math.floor(ratio * 10) / 10:.1f}:1"
 
 
 def _colour(field: str, value: Any, where: str) -> str:
@@ -146,7 +150,9 @@ class Brand:
             accent=accent, link=link, accent_dark=lighten_to_pass(accent),
             # Headlines are the links: as clear as the body text in the dark, not merely legible.
             link_dark=lighten_to_pass(link, ratio=HEADLINE_DARK_RATIO),
-            font=FONTS[self.font or DEFAULT_FONT], body_font=FONTS[self.font or DEFAULT_BODY_FONT],
+            # Markup: the stacks are this module's own constants, quotes and all, and
+            # autoescaping would turn 'Times New Roman' into &#39;…&#39; in the CSS.
+            font=Markup(FONTS[self.font or DEFAULT_FONT]), body_font=Markup(FONTS[self.font or DEFAULT_BODY_FONT]),
             logo_url=self.logo_url,
             logo_width=self.logo_width or LOGO_WIDTH_DEFAULT_PX, footer_text=self.footer_text or "",
             language=language, dir=text_direction(language))

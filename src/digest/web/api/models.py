@@ -40,6 +40,9 @@ class StoryIn_(BaseModel):
     published_at: Text64 | None = None
     topics: list[Text64] = []
     image_url: Text2048 | None = None
+    image_width: int | None = Field(None, ge=1, le=20000, description="the image's width in pixels, if known")
+    image_height: int | None = Field(None, ge=1, le=20000, description="its height; the email sets a height "
+                                                                       "only when both are known")
     author: Text200 | None = None
     featured: bool = False
 
