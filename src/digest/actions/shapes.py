@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from digest.editions import newsletter_state, sends_in_words
+from digest.editions import newsletter_brand, newsletter_state, sends_in_words
 from digest.readers import ImportReport, ReaderHistory
 from digest.staff import account_status
 from digest.store import Edition, Feed, Newsletter, Story, Subscriber, User
@@ -57,6 +57,7 @@ def newsletter_json(newsletter: Newsletter) -> dict[str, Any]:
         "schedule": sends_in_words(newsletter),
         "trigger_stories": newsletter.trigger_stories, "trigger_every_minutes": newsletter.trigger_every_minutes,
         "trigger_hold_minutes": newsletter.trigger_hold_minutes,
+        "brand": newsletter_brand(newsletter).as_json(),
     }
 
 

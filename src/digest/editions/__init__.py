@@ -67,9 +67,12 @@ from digest.editions.newsletters import (
     upcoming_count,
 )
 from digest.editions.preview import (
+    CLIP_WARNING_BYTES,
     PREVIEW_READER,
     SAMPLE_TOKENS,
     TEST_SUBJECT_PREFIX,
+    brand_preview,
+    clip_warning,
     preview_edition,
     send_test,
 )
@@ -108,7 +111,9 @@ __all__ = [
     "preview_edition", "primary_story_ids", "reader_history", "reorder", "schedule_editions",
     "select_for_edition", "select_stories", "send_test", "set_note",
     # a newsletter's brand
-    "newsletter_brand", "reader_brand", "set_brand",
+    "newsletter_brand", "reader_brand", "set_brand", "brand_preview",
+    # the preview's warning before Gmail clips
+    "CLIP_WARNING_BYTES", "clip_warning",
     # newsletters sent by their stories
     "TriggerState", "decide", "sends_in_words", "trigger_editions", "trigger_in_words",
     # editing an edition before it goes

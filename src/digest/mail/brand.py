@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from markupsafe import Markup
 
-from digest.errors import Invalid
+from digest.errors import Unprocessable
 from digest.mail.addresses import InvalidAddress, normalise_address
 
 MIN_CONTRAST_RATIO = 4.5  # WCAG 2 AA for body text
@@ -55,7 +55,7 @@ BRAND_FIELDS = ("logo_url", "logo_width", "accent_color", "link_color", "font", 
                 "language")
 
 
-class BrandError(Invalid):
+class BrandError(Unprocessable):
     """A brand value refused; `fields` maps each bad one (JSON names) to why."""
 
     default_code = "invalid_brand"
@@ -101,6 +101,27 @@ def lighten_to_pass(colour: str, background: str = DARK_BACKGROUND, ratio: float
         if contrast_ratio(mixed, background) >= ratio:
             return mixed
     return "#ffffff"
+
+
+def darken_to_pass(colour: str, background: str, ratio: float = MIN_CONTRAST_RATIO) -> str:
+    """The colour mixed with black in steps of 5 % until it reads at `ratio` on `background`
+    (a light one)."""
+    r, g, b = hex_to_rgb(colour)
+    for step in range(21):
+        t = 1 - step / 20
+        mixed = "#{:02x}{:02x}{:02x}".format(*(round(c * t) for c in (r, g, b)))
+        if contrast_ratio(mixed, background) >= ratio:
+            return mixed
+    return "#000000"
+
+
+READER_PAGE_BACKGROUND = "#f2f2ef"  # templates/web/base.html: --bg, where links sit on the reader pages
+
+
+def reader_page_accent(brand: Brand) -> str:
+    """The accent for the newsletter's reader pages: links sit on their off-white page, a
+    little darker than white, so the accent is darkened as far as that needs (if at all)."""
+    return darken_to_pass(brand.accent_color or DEFAULT_ACCENT, READER_PAGE_BACKGROUND)
 
 
 def _ratio_words(ratio: float) -> str:
