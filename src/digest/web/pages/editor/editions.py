@@ -24,6 +24,7 @@ from digest.editions import (
     EditionFrozen,
     InvalidEdition,
     NewsletterNotFound,
+    clip_warning,
     edition_picks,
     get_edition,
     lifecycle,
@@ -238,7 +239,7 @@ def edition_page(request: Request, user: EditorUser, edition_id: int, q: str = "
             "editable": edition.status in EDITABLE,
             "actions": [a for a in EDITOR_ACTIONS if edition.status in lifecycle.ALLOWED_FROM[a]],
             "preview": {"subject": subject, "html": body_html, "text": body_text, "error": preview_error,
-                        "left_out": left_out},
+                        "left_out": left_out, "clip_warning": clip_warning(body_html)},
             "status": edition.status.value,
             "overdue": edition.status == EditionStatus.DRAFT and edition.send_at < utcnow(),
         }
