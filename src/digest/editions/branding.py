@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digest.editions.newsletters import NewsletterArchived, get_newsletter
-from digest.mail.brand import BRAND_FIELDS, DEFAULT_BRAND, Brand, check_brand
+from digest.mail import BRAND_FIELDS, DEFAULT_BRAND, Brand, check_brand
 from digest.store import Newsletter, NewsletterSubscription
 
 
