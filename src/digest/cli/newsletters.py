@@ -147,9 +147,11 @@ def newsletters_brand(
     ref: Ref,
     accent_color: Annotated[str | None, typer.Option(
         help="#rrggbb for the kicker, dateline rule and button; at least 4.5:1 on white.")] = None,
-    logo_url: Annotated[str | None, typer.Option(help="https:// image shown in the masthead instead of the name.")] = None,
+    logo_url: Annotated[str | None, typer.Option(
+        help="https:// image shown in the masthead instead of the name.")] = None,
     logo_width: Annotated[str | None, typer.Option(metavar="PIXELS", help="The logo's width, 16 to 536.")] = None,
-    link_color: Annotated[str | None, typer.Option(help="#rrggbb for headlines and footer links; 4.5:1 on white.")] = None,
+    link_color: Annotated[str | None, typer.Option(
+        help="#rrggbb for headlines and footer links; 4.5:1 on white.")] = None,
     font: Annotated[str | None, typer.Option(help=f"One of {', '.join(FONTS)}.")] = None,
     footer_text: Annotated[str | None, typer.Option(help="Plain text above the postal address.")] = None,
     reply_to: Annotated[str | None, typer.Option(help="Reply-To address of its mail.")] = None,

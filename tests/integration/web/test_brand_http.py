@@ -121,7 +121,8 @@ def test_the_brand_section_shows_each_error_at_its_field_then_saves(live: Stack,
     refused = editor.post(f"{page}/brand", data={"csrf_token": csrf_token(editor.get(page).text), **form})
     assert refused.status_code == 400
     text = unescape(refused.text)
-    assert '<p class="field-error" id="accent_color-error">accent_color #ffcc00 is 1.5:1 on white; needs 4.5:1</p>' in text
+    assert ('<p class="field-error" id="accent_color-error">accent_color #ffcc00 is 1.5:1 on white; needs 4.5:1</p>'
+            in text)
     assert 'id="logo_url-error">logo_url must be an https://' in text
     assert 'id="accent_color" name="accent_color" type="text" maxlength="7" value="#ffcc00"' in text  # kept as typed
     assert 'aria-describedby="accent-hint accent_color-error" aria-invalid="true"' in text

@@ -61,7 +61,8 @@ def style_of(element: lxml.html.HtmlElement) -> str:
 def test_spacing_is_on_table_cells_only() -> None:
     page = page_of(story(image_url="https://news.example.com/i.jpg", topics=("politics",), author="Dan"))
 
-    padded = [el.tag for el in page.iter() if isinstance(el.tag, str) and re.search(r"padding[a-z-]*:[1-9]", style_of(el))]
+    padded = [el.tag for el in page.iter()
+              if isinstance(el.tag, str) and re.search(r"padding[a-z-]*:[1-9]", style_of(el))]
     # Outlook's Word engine drops padding on divs, paragraphs and links.
     assert padded and set(padded) == {"td"}, padded
     assert page.cssselect("td.kicker") and page.cssselect("td.meta") and page.cssselect("td.story-image-cell")
@@ -110,12 +111,14 @@ def test_the_brand_reaches_the_digest() -> None:
     html_element = page.getroottree().getroot()
     assert (html_element.get("lang"), html_element.get("dir")) == ("ar", "rtl")
     (logo,) = page.cssselect("a.brand img.logo")
-    assert (logo.get("src"), logo.get("width"), logo.get("alt")) == ("https://cdn.example/logo.png", "180", "Political IQ")
+    assert (logo.get("src"), logo.get("width"), logo.get("alt")) == (
+        "https://cdn.example/logo.png", "180", "Political IQ")
     assert "max-width:180px" in style_of(logo) and "width:100%" in style_of(logo)  # never wider than a phone
     assert "color:#0b5394" in style_of(page.cssselect("td.kicker")[0])
     assert "border-bottom:3pxsolid#0b5394" in style_of(page.cssselect("td.dateline")[0])
     assert "color:#5b2a86" in style_of(page.cssselect("h2.headline a")[0])
-    assert "verdana" in style_of(page.cssselect("h2.headline")[0]) and "verdana" in style_of(page.cssselect("td.summary")[0])
+    assert "verdana" in style_of(page.cssselect("h2.headline")[0])
+    assert "verdana" in style_of(page.cssselect("td.summary")[0])
     assert "Reader-funded since 1921." in page.cssselect("td.footer")[0].text_content()
 
 
@@ -124,7 +127,8 @@ def test_the_default_brand_is_the_house_look() -> None:
 
     assert page.getroottree().getroot().get("lang") == "en"
     assert page.cssselect("a.brand")[0].text_content() == "Political IQ" and not page.cssselect("img.logo")
-    assert "georgia" in style_of(page.cssselect("h2.headline")[0]) and "arial" in style_of(page.cssselect("td.summary")[0])
+    assert "georgia" in style_of(page.cssselect("h2.headline")[0])
+    assert "arial" in style_of(page.cssselect("td.summary")[0])
 
 
 def test_the_text_part_carries_the_footer_text() -> None:

@@ -64,7 +64,8 @@ def patch_newsletter(services: ServicesDep, user: ApiEditor, newsletter_id: Path
         topics=body.topics if "topics" in given else KEEP)
     answer: dict[str, Any] = {}
     if given or not brand:
-        answer = actions.newsletters.edit(services.deps(), actor(user, "api"), newsletter_id, changes).data["newsletter"]
+        answer = actions.newsletters.edit(services.deps(), actor(user, "api"), newsletter_id,
+                                          changes).data["newsletter"]
     if brand:
         answer = actions.newsletters.brand(services.deps(), actor(user, "api"), newsletter_id, brand).data["newsletter"]
     return answer
