@@ -9,9 +9,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.orm import Session
 
 from digest.editions import brand_preview, get_newsletter, newsletter_brand
 from digest.mail import BRAND_FIELDS, FONTS, BrandError, check_brand
+from digest.store import Newsletter
 from digest.web.deps import EditorUser, services_of
 from digest.web.forms import Form
 
@@ -19,13 +21,13 @@ router = APIRouter(prefix="/editor")
 FIELD_MAX_CHARS = 2048  # the longest brand value (a logo's address); more is cut before checking
 
 
-def brand_values(newsletter: Any) -> dict[str, str]:
+def brand_values(newsletter: Newsletter) -> dict[str, str]:
     """The form's values: the stored brand, "" for a default."""
     stored = newsletter_brand(newsletter).as_json()
     return {name: "" if stored[name] is None else str(stored[name]) for name in BRAND_FIELDS}
 
 
-def brand_context(session: Any, newsletter: Any, values: dict[str, str] | None = None,
+def brand_context(session: Session, newsletter: Newsletter, values: dict[str, str] | None = None,
                   errors: dict[str, str] | None = None) -> dict[str, Any]:
     """What the Brand section shows: the values (typed, or stored), the errors at their
     fields, the fonts to choose from, and the preview of the typed brand where it is valid
@@ -35,7 +37,7 @@ def brand_context(session: Any, newsletter: Any, values: dict[str, str] | None =
             "brand_preview": _preview(session, newsletter.id, values)}
 
 
-def _preview(session: Any, newsletter_id: int, values: dict[str, str]) -> dict[str, Any]:
+def _preview(session: Session, newsletter_id: int, values: dict[str, str]) -> dict[str, Any]:
     errors: dict[str, str] = {}
     try:
         brand = check_brand(values)
