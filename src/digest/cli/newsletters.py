@@ -94,6 +94,8 @@ def newsletters_show(ref: Ref, as_json: Annotated[bool, typer.Option("--json", h
                 "new_editions", "trigger_stories", "trigger_every_minutes", "trigger_hold_minutes"):
         value = data[key]
         out.print(f"{key:>16}: {', '.join(value) or 'all' if isinstance(value, list) else value}", markup=False)
+    brand = ", ".join(f"{key}={value}" for key, value in data["brand"].items() if value is not None)
+    out.print(f"{'brand':>16}: {brand or 'default'} (digest newsletters brand)", markup=False)
 
 
 @app.command("edit")

@@ -68,6 +68,8 @@ def test_the_brand_is_set_printed_and_put_back(folder: Path) -> None:
     back = digest(folder, "newsletters", "brand", "morning", "--font", "", "--json")
     assert json.loads(back.stdout)["brand"]["font"] is None
     assert "font: (default)" in digest(folder, "newsletters", "brand", "morning").stdout
+    assert "brand: logo_url=https://cdn.example/logo.png, logo_width=180, accent_color=#0b5394" in digest(
+        folder, "newsletters", "show", "morning").stdout
 
 
 @pytest.mark.parametrize(("args", "line"), [
