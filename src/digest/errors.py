@@ -34,6 +34,13 @@ class Invalid(DigestError, ValueError):
     default_code = "invalid"
 
 
+class Unprocessable(Invalid):
+    """Well-formed input a rule refuses (a colour with too little contrast): the API's 422,
+    with the field named, as for a value of the wrong type."""
+
+    default_code = "unprocessable"
+
+
 class Conflict(DigestError):
     """Valid input refused by the current state: a frozen edition, a slug already taken."""
 
@@ -41,7 +48,7 @@ class Conflict(DigestError):
 
 
 # What each class means at the edges. Subclasses inherit their parent's entry.
-HTTP_STATUS = {NotFound: 404, Invalid: 400, Conflict: 409}
+HTTP_STATUS = {NotFound: 404, Invalid: 400, Unprocessable: 422, Conflict: 409}
 CLI_EXIT = {NotFound: 1, Invalid: 1, Conflict: 1}
 
 

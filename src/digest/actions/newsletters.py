@@ -1,4 +1,5 @@
-"""Actions on newsletters: create one, change it, pause, resume, archive and restore it.
+"""Actions on newsletters: create one, change it or its brand, pause, resume, archive and
+restore it.
 
 Beat makes each newsletter's editions a day or two ahead; a change here reaches the
 editions already made that have not started (digest.editions.newsletters says how).
@@ -6,7 +7,7 @@ editions already made that have not started (digest.editions.newsletters says ho
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -22,6 +23,7 @@ from digest.editions import (
     edit_newsletter,
     get_newsletter,
     schedule_newsletter,
+    set_brand,
 )
 from digest.readers import RequestContext, subscriber_counts
 from digest.store import NewEditions, utcnow
@@ -69,6 +71,22 @@ def edit(deps: Deps, actor: Actor, ref: str | int, changes: NewsletterChanges) -
         newsletter = get_newsletter(session, ref)
         row.target = f"newsletter:{newsletter.id}"
         changed = edit_newsletter(session, newsletter.id, changes, deps.settings.topic_list, utcnow())
+        row.update(changed=list(changed))
+        for name, (was, new) in changed.items():
+            row.update(**{name: new, f"{name}_was": was})
+        data = newsletter_detail(session, newsletter.id)
+    return Outcome(bool(changed), data={"newsletter": data, "changed": list(changed)})
+
+
+def brand(deps: Deps, actor: Actor, ref: str | int, changes: Mapping[str, Any]) -> Outcome:
+    """Change a newsletter's brand: the fields given (digest.mail.BRAND_FIELDS; None or ""
+    for the default), all checked first (BrandError.fields names each bad one, and a colour
+    refused says its contrast). The audit row lists each field changed with its new and old
+    value. `data`: the newsletter's JSON (`newsletter`, with `brand`) and the fields changed."""
+    with audited(deps, actor, "newsletter.brand") as (session, row):
+        newsletter = get_newsletter(session, ref)
+        row.target = f"newsletter:{newsletter.id}"
+        changed = set_brand(session, newsletter.id, changes)
         row.update(changed=list(changed))
         for name, (was, new) in changed.items():
             row.update(**{name: new, f"{name}_was": was})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from digest.editions import newsletter_state, sends_in_words
+from digest.editions import newsletter_brand, newsletter_state, sends_in_words
 from digest.readers import ImportReport, ReaderHistory
 from digest.staff import account_status
 from digest.store import Edition, Feed, Newsletter, Story, Subscriber, User
@@ -17,6 +17,7 @@ def story_json(story: Story) -> dict[str, Any]:
         "published_at": story.published_at.isoformat(), "topics": story.topics or [],
         "featured": story.featured, "pinned": story.pinned, "status": story.status.value,
         "author": story.author, "image_url": story.image_url,
+        "image_width": story.image_width, "image_height": story.image_height,
     }
 
 
@@ -56,6 +57,7 @@ def newsletter_json(newsletter: Newsletter) -> dict[str, Any]:
         "schedule": sends_in_words(newsletter),
         "trigger_stories": newsletter.trigger_stories, "trigger_every_minutes": newsletter.trigger_every_minutes,
         "trigger_hold_minutes": newsletter.trigger_hold_minutes,
+        "brand": newsletter_brand(newsletter).as_json(),
     }
 
 

@@ -9,6 +9,7 @@ import typer
 from digest import actions
 from digest.cli.common import ACTOR, UserError, deps, out, print_json, require_database, table
 from digest.editions import DEFAULT_SUBJECT, KEEP, NewsletterChanges, list_newsletters
+from digest.mail import FONTS
 from digest.readers import subscriber_counts
 from digest.store import session_scope
 
@@ -93,6 +94,8 @@ def newsletters_show(ref: Ref, as_json: Annotated[bool, typer.Option("--json", h
                 "new_editions", "trigger_stories", "trigger_every_minutes", "trigger_hold_minutes"):
         value = data[key]
         out.print(f"{key:>16}: {', '.join(value) or 'all' if isinstance(value, list) else value}", markup=False)
+    brand = ", ".join(f"{key}={value}" for key, value in data["brand"].items() if value is not None)
+    out.print(f"{'brand':>16}: {brand or 'default'} (digest newsletters brand)", markup=False)
 
 
 @app.command("edit")
@@ -139,6 +142,44 @@ def newsletters_edit(
     fields = ", ".join(outcome.data["changed"])
     out.print(f"newsletter {outcome.data['newsletter']['slug']}: {fields + ' changed' if fields else 'nothing changed'}"
               f" ({outcome.data['newsletter']['schedule']})", markup=False)
+
+
+@app.command("brand")
+def newsletters_brand(
+    ref: Ref,
+    accent_color: Annotated[str | None, typer.Option(
+        help="#rrggbb for the kicker, dateline rule and button; at least 4.5:1 on white.")] = None,
+    logo_url: Annotated[str | None, typer.Option(
+        help="https:// image shown in the masthead instead of the name.")] = None,
+    logo_width: Annotated[str | None, typer.Option(metavar="PIXELS", help="The logo's width, 16 to 536.")] = None,
+    link_color: Annotated[str | None, typer.Option(
+        help="#rrggbb for headlines and footer links; 4.5:1 on white.")] = None,
+    font: Annotated[str | None, typer.Option(help=f"One of {', '.join(FONTS)}.")] = None,
+    footer_text: Annotated[str | None, typer.Option(help="Plain text above the postal address.")] = None,
+    reply_to: Annotated[str | None, typer.Option(help="Reply-To address of its mail.")] = None,
+    language: Annotated[str | None, typer.Option(help="Language tag (en, fr-CA, ar): lang and direction.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the newsletter as a JSON object.")] = False,
+) -> None:
+    """Set a newsletter's brand; each option given is changed ('' puts back the default),
+    the rest stay. Without options, print the brand."""
+    given = {"accent_color": accent_color, "logo_url": logo_url, "logo_width": logo_width, "link_color": link_color,
+             "font": font, "footer_text": footer_text, "reply_to": reply_to, "language": language}
+    changes = {name: value for name, value in given.items() if value is not None}
+    if changes:
+        outcome = actions.newsletters.brand(deps(), ACTOR, ref, changes)
+        data, changed = outcome.data["newsletter"], outcome.data["changed"]
+    else:
+        require_database()
+        with session_scope() as session:
+            data, changed = actions.newsletters.newsletter_detail(session, ref), None
+    if as_json:
+        print_json(data)
+        return
+    if changed is not None:
+        fields = ", ".join(changed)
+        out.print(f"newsletter {data['slug']}: {fields + ' changed' if fields else 'nothing changed'}", markup=False)
+    for key, value in data["brand"].items():
+        out.print(f"{key:>12}: {'(default)' if value is None else value}", markup=False)
 
 
 def _state_command(action: str, done: str, help_text: str) -> None:

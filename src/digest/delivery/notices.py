@@ -14,6 +14,7 @@ from sqlalchemy import or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.config import Settings
+from digest.editions import reader_brand
 from digest.infra import make_confirm_token
 from digest.mail import (
     MessageHeaders,
@@ -68,6 +69,7 @@ def notice_context(session: Session, subscriber: Subscriber, settings: Settings,
                    kind: str = "confirm") -> dict[str, object]:
     base = settings.base_url
     name = typed_name(subscriber, kind)
+    brand = reader_brand(session, subscriber.id)
     return {
         "reader": {
             "greeting": f"Hi {name}," if name else "Hello,",
@@ -83,6 +85,8 @@ def notice_context(session: Session, subscriber: Subscriber, settings: Settings,
         "postal_address": settings.postal_address,
         "site_url": settings.public_site_url,
         "archive_url": f"{base}/archive",
+        "brand": brand.style(),
+        "reply_to": brand.reply_to or "",
     }
 
 
@@ -113,7 +117,7 @@ def send_notice(factory: sessionmaker[Session], notice_id: int, transport: Trans
     message = build_message(
         MessageHeaders(sender=settings.sender, subject=subject, list_id=settings.list_id,
                        feedback_id=f"{claimed.kind}:digest:notice:{settings.feedback_id_sender}",
-                       unsubscribe_mailto=settings.list_unsubscribe_mailto),
+                       unsubscribe_mailto=settings.list_unsubscribe_mailto, reply_to=str(context["reply_to"])),
         Personal(to_name=typed_name(subscriber, claimed.kind), to_address=subscriber.email, message_id=message_id,
                  date=utcnow(), unsubscribe_url=reader["unsubscribe_url"],
                  unsubscribe_token=subscriber.token, text=body_text, html=inline_css(body_html)),

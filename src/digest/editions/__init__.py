@@ -9,6 +9,8 @@ ahead of time so editors can curate them; one-off editions are made by hand.
 - `lifecycle`: the state machine (schedule, claim, finish, pause, cancel, reopen, …)
 - `newsletters`, `schedules`: recurring digests (create, change, pause, archive), cron in
   IANA zones, occurrences → editions, a schedule in words and its next sends
+- `branding`: a newsletter's brand (logo, colours, font, footer, reply-to, language) as
+  stored, and the brand a one-reader message (confirmation, welcome) takes
 - `triggers`: newsletters sent by their stories (an alert when N new stories have arrived,
   at most every M minutes, held K minutes for editors); `decide` is the pure rule
 - `selector`: which stories (pure), and freezing the list at release
@@ -46,6 +48,7 @@ from digest.editions.curation import (
     reorder,
     set_note,
 )
+from digest.editions.branding import newsletter_brand, reader_brand, set_brand
 from digest.editions.edit import KEEP, EditionChanges, EditionEdit, edit_edition
 from digest.editions.lifecycle import LifecycleError, is_auto_paused
 from digest.editions.newsletters import (
@@ -66,9 +69,12 @@ from digest.editions.newsletters import (
     upcoming_count,
 )
 from digest.editions.preview import (
+    CLIP_WARNING_BYTES,
     PREVIEW_READER,
     SAMPLE_TOKENS,
     TEST_SUBJECT_PREFIX,
+    brand_preview,
+    clip_warning,
     preview_edition,
     send_test,
 )
@@ -108,6 +114,10 @@ __all__ = [
     "live_candidates", "load_edition_view", "local_instant", "occurrences", "override", "parse_send_at",
     "preview_edition", "primary_story_ids", "reader_history", "reorder", "schedule_editions",
     "select_for_edition", "select_stories", "send_test", "set_note",
+    # a newsletter's brand
+    "newsletter_brand", "reader_brand", "set_brand", "brand_preview",
+    # the preview's warning before Gmail clips
+    "CLIP_WARNING_BYTES", "clip_warning",
     # newsletters sent by their stories
     "TriggerState", "decide", "sends_in_words", "trigger_editions", "trigger_in_words",
     # editing an edition before it goes

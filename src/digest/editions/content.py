@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from digest.editions.branding import newsletter_brand
 from digest.editions.selector import select_for_edition
 from digest.mail import EditionView, StoryView
 from digest.store import Edition, EditionCuration, EditionStory, Story
@@ -32,29 +33,33 @@ def edition_view(session: Session, edition: Edition, story_ids: list[int] | None
         for row in session.scalars(select(EditionCuration).where(EditionCuration.edition_id == edition.id))
     }
 
-    def view(story: Story) -> StoryView:
-        override = overrides.get(story.id)
-        return StoryView(
-            id=story.id,
-            title=(override.headline if override and override.headline else story.title),
-            url=story.url,
-            summary=(override.summary if override and override.summary else story.summary),
-            published_at=story.published_at,
-            image_url=story.image_url,
-            author=story.author,
-            topics=tuple(story.topics or ()),
-        )
-
     newsletter = edition.newsletter
     return EditionView(
         id=edition.id,
         subject=edition.subject,
         send_at=edition.send_at,
-        stories=tuple(view(stories[i]) for i in story_ids if i in stories),
+        stories=tuple(story_view(stories[i], overrides.get(i)) for i in story_ids if i in stories),
         note=edition.note,
         newsletter=newsletter.name if newsletter else None,
         newsletter_slug=newsletter.slug if newsletter else None,
         sender_name=newsletter.sender_name if newsletter and newsletter.sender_name else None,
+        brand=newsletter_brand(newsletter),
+    )
+
+
+def story_view(story: Story, override: EditionCuration | None = None) -> StoryView:
+    """A story as an edition shows it, with the editor's headline and summary for it."""
+    return StoryView(
+        id=story.id,
+        title=(override.headline if override and override.headline else story.title),
+        url=story.url,
+        summary=(override.summary if override and override.summary else story.summary),
+        published_at=story.published_at,
+        image_url=story.image_url,
+        image_width=story.image_width,
+        image_height=story.image_height,
+        author=story.author,
+        topics=tuple(story.topics or ()),
     )
 
 

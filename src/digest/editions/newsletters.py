@@ -1,9 +1,10 @@
 """Newsletters: recurring digests with their own schedule, audience and format.
 
-The only writer of the `newsletters` table (beat's progress mark, `scheduled_until`, is
-kept by `schedules`). A newsletter is created, changed, paused and resumed, archived and
-restored here; each change reaches the editions it has already made and that have not
-started, so what an editor sets is what the next edition does:
+The only writer of the `newsletters` table (beat's progress mark, `scheduled_until`, is kept
+by `schedules`; the `brand_*` columns by `branding`). A newsletter is created, changed,
+paused and resumed, archived and restored here; each change reaches the editions it has
+already made and that have not started, so what an editor sets is what the next edition
+does:
 
 - a newsletter has a schedule (cron), a story trigger (`digest.editions.triggers`: an
   edition when N new stories have arrived), or both; taking the cron away cancels the

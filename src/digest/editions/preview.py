@@ -8,15 +8,20 @@ there would tell staff who is subscribed."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digest.config import Settings
-from digest.editions.content import edition_view
+from digest.editions.branding import newsletter_brand
+from digest.editions.content import edition_view, story_view
 from digest.editions.create import get_edition
 from digest.editions.selector import select_for_edition
 from digest.editions.variants import SPARE_STORIES, choose, live_candidates, reader_history
 from digest.mail import (
+    Brand,
+    EditionView,
     MessageHeaders,
     Personal,
     Reader,
@@ -27,9 +32,15 @@ from digest.mail import (
     shared_headers,
 )
 from digest.readers import normalise_email
-from digest.store import Edition, Subscriber, utcnow
+from digest.store import Edition, Newsletter, Story, StoryStatus, Subscriber, utcnow
 
 TEST_SUBJECT_PREFIX = "[TEST] "
+# Gmail clips a message's HTML past 102 KB ("[Message clipped]", the rest and the
+# unsubscribe link behind a click): the editor is warned well before.
+GMAIL_CLIP_BYTES = 102 * 1024
+CLIP_WARNING_BYTES = 90 * 1024
+BRAND_PREVIEW_STORIES = 3
+DARK_MEDIA = "@media (prefers-color-scheme: dark)"
 
 
 PREVIEW_READER = Reader(email="reader@example.com", name="Sample Reader", token="preview-token")
@@ -55,6 +66,38 @@ def preview_edition(session: Session, edition_id: int, email: str | None = None)
     rendered = render_edition(view)
     body_html, body_text = rendered.personalise(reader_values(reader))
     return rendered.subject, body_html, body_text
+
+
+def clip_warning(body_html: str) -> str | None:
+    """What to tell the editor when an edition's HTML nears Gmail's clipping; None under
+    CLIP_WARNING_BYTES."""
+    size = len(body_html.encode("utf-8"))
+    if size <= CLIP_WARNING_BYTES:
+        return None
+    return (f"This edition's HTML is {size / 1024:.0f} KB: Gmail clips messages over {GMAIL_CLIP_BYTES // 1024} KB, "
+            "hiding the rest and the unsubscribe link behind \"View entire message\". "
+            "Fewer stories or shorter summaries bring it under.")
+
+
+def brand_preview(session: Session, newsletter_id: int, brand: Brand | None = None) -> dict[str, str]:
+    """A digest of the newsletter in `brand` (default: its own) as the sample reader gets it:
+    its latest edition's stories, or the newest published ones. `html`, `dark_html` (the
+    dark-mode rules applied whatever the browser prefers, for a preview that shows them) and
+    `text`."""
+    newsletter = session.get_one(Newsletter, newsletter_id)
+    edition = session.scalar(select(Edition).where(Edition.newsletter_id == newsletter_id)
+                             .order_by(Edition.send_at.desc()).limit(1))
+    if edition is not None:
+        view = edition_view(session, edition)
+    else:
+        stories = session.scalars(select(Story).where(Story.status == StoryStatus.PUBLISHED)
+                                  .order_by(Story.published_at.desc()).limit(BRAND_PREVIEW_STORIES))
+        view = EditionView(id=0, subject=newsletter.name, send_at=utcnow(), stories=tuple(map(story_view, stories)),
+                           newsletter=newsletter.name, newsletter_slug=newsletter.slug,
+                           sender_name=newsletter.sender_name)
+    view = replace(view, brand=brand or newsletter_brand(newsletter))
+    body_html, body_text = render_edition(view).personalise(reader_values(PREVIEW_READER))
+    return {"html": body_html, "dark_html": body_html.replace(DARK_MEDIA, "@media all"), "text": body_text}
 
 
 def _as_reader(session: Session, edition: Edition, email: str) -> tuple[str, str | None, list[int]]:
@@ -97,7 +140,8 @@ def send_test(session: Session, edition_id: int, address: str, transport: Transp
     message_id = f"<test.{edition_id}.{int(utcnow().timestamp() * 1000)}@{settings.sender_domain}>"
     message = build_message(
         MessageHeaders(sender=shared.sender, subject=shared.subject, list_id=shared.list_id,
-                       feedback_id=shared.feedback_id, unsubscribe_mailto=shared.unsubscribe_mailto),
+                       feedback_id=shared.feedback_id, unsubscribe_mailto=shared.unsubscribe_mailto,
+                       reply_to=shared.reply_to),
         Personal(to_name=None, to_address=to_address, message_id=message_id, date=utcnow(),
                  unsubscribe_url=values["unsubscribe_url"], unsubscribe_token=reader.token,
                  text=body_text, html=body_html),

@@ -9,6 +9,17 @@ knows the database.
 """
 
 from digest.mail.addresses import InvalidAddress, normalise_address
+from digest.mail.brand import (
+    BRAND_FIELDS,
+    DEFAULT_BRAND,
+    FONTS,
+    Brand,
+    BrandError,
+    BrandStyle,
+    check_brand,
+    contrast_ratio,
+    reader_page_accent,
+)
 from digest.mail.dkim import DkimError, DkimSigner
 from digest.mail.headers import shared_headers
 from digest.mail.message import (
@@ -46,6 +57,8 @@ from digest.mail.transport import (
 )
 
 __all__ = [
+    "BRAND_FIELDS", "DEFAULT_BRAND", "FONTS", "Brand", "BrandError", "BrandStyle", "check_brand", "contrast_ratio",
+    "reader_page_accent",
     "Connection", "DkimError", "DkimSigner", "EditionView", "HeaderInjection", "InvalidAddress", "MessageHeaders", "Personal",
     "Reader", "RecordingTransport", "RenderedEdition", "SendError", "SmtpConnection", "StoryView", "TemplateError",
     "Transport", "WireMessage", "assemble_message", "build_message", "build_message_stdlib", "check_email_templates",

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 SIGNED_HEADERS = (
-    b"from", b"to", b"subject", b"date", b"message-id", b"list-id", b"list-unsubscribe",
+    b"from", b"reply-to", b"to", b"subject", b"date", b"message-id", b"list-id", b"list-unsubscribe",
     b"list-unsubscribe-post", b"feedback-id", b"mime-version", b"content-type",
 )
 

@@ -1,4 +1,4 @@
-"""The headers every copy of one edition shares: From, Subject, List-Id, Feedback-ID."""
+"""The headers every copy of one edition shares: From, Reply-To, Subject, List-Id, Feedback-ID."""
 
 from __future__ import annotations
 
@@ -26,4 +26,5 @@ def shared_headers(view: EditionView, subject: str, settings: Settings) -> Messa
         list_id=list_id,
         feedback_id=f"{view.id}:digest:{campaign}:{settings.feedback_id_sender}",
         unsubscribe_mailto=settings.list_unsubscribe_mailto,
+        reply_to=view.brand.reply_to or "",
     )

@@ -100,9 +100,10 @@ class MessageHeaders:
     list_id: str
     feedback_id: str
     unsubscribe_mailto: str
+    reply_to: str = ""  # the newsletter's brand's; empty: replies go to From
 
     def __post_init__(self) -> None:
-        for what in ("sender", "subject", "list_id", "feedback_id", "unsubscribe_mailto"):
+        for what in ("sender", "subject", "list_id", "feedback_id", "unsubscribe_mailto", "reply_to"):
             check_header_value(getattr(self, what), what)
 
     @property
@@ -110,6 +111,7 @@ class MessageHeaders:
         name, address = parseaddr(self.sender)
         lines = [
             f"From: {encode_address(name, address)}",
+            *([f"Reply-To: {encode_address(None, self.reply_to)}"] if self.reply_to else []),
             f"Subject: {_encode_unstructured(self.subject)}",
             f"List-Id: {encode_list_id(self.list_id)}",
             "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
@@ -303,6 +305,8 @@ def build_message_stdlib(shared: MessageHeaders, personal: Personal) -> bytes:
     """The reference build with the standard library; slower, used to check the fast path."""
     message = EmailMessage(policy=SMTP)
     message["From"] = shared.sender
+    if shared.reply_to:
+        message["Reply-To"] = shared.reply_to
     # One encoded-word, as before encode_address folded: the email package refuses line
     # breaks in a value, decodes the name and folds it its own way.
     to_name = " ".join((personal.to_name or "").split())

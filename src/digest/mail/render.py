@@ -25,11 +25,13 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from jinja2 import TemplateError as JinjaTemplateError
 
 from digest.config import get_settings
+from digest.mail.brand import DEFAULT_BRAND, Brand
 from digest.mail.message import EncodedBody
 from digest.mail.templates import EMAIL_PARTS, EMAIL_TEMPLATES, check_templates, template_error
 
 # The parts of a message that differ per reader; everything else is shared.
 READER_FIELDS = ("greeting", "email", "unsubscribe_url", "preferences_url")
+STORY_IMAGE_MAX_PX = 536  # the content column: 600 less 32 px each side
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,19 @@ class StoryView:
     author: str | None = None
     topics: tuple[str, ...] = ()
     id: int = 0
+    image_width: int | None = None  # as its source gave it; None: not known
+    image_height: int | None = None
+
+    @property
+    def image_size(self) -> tuple[int, int | None]:
+        """(width, height) of the <img>: at most the column's width, the height scaled with
+        it when both are known (so the layout does not shift as images load), else None:
+        a guessed height would squash the picture."""
+        width = self.image_width if self.image_width and self.image_width > 0 else None
+        shown = min(width or STORY_IMAGE_MAX_PX, STORY_IMAGE_MAX_PX)
+        if width is None or not self.image_height or self.image_height <= 0:
+            return shown, None
+        return shown, max(1, round(self.image_height * shown / width))
 
 
 @dataclass(frozen=True)
@@ -55,6 +70,7 @@ class EditionView:
     newsletter: str | None = None
     newsletter_slug: str | None = None
     sender_name: str | None = None  # the newsletter's own From name, if it has one
+    brand: Brand = DEFAULT_BRAND  # its newsletter's, rendered into the edition once
 
 
 @dataclass(frozen=True)
@@ -138,6 +154,8 @@ def render_template(name: str, context: Mapping[str, Any]) -> tuple[str, str, st
     or broken file is a TemplateError naming it."""
     templates_dir = get_settings().templates_dir
     html_env, text_env = _environments(templates_dir)
+    if "brand" not in context:
+        context = {**context, "brand": DEFAULT_BRAND.style()}
     try:
         subject = " ".join(text_env.get_template(f"{name}/subject.txt").render(context).split())
         body_html = html_env.get_template(f"{name}/body.html").render(context)
@@ -183,6 +201,7 @@ def render_edition(edition: EditionView, template: str = "digest") -> RenderedEd
         "site_url": settings.public_site_url,
         "archive_url": f"{settings.base_url}/archive",
         "edition_url": f"{settings.base_url}/archive/{edition.id}",  # "view in browser"
+        "brand": edition.brand.style(),
     }
     subject, body_html, body_text = render_template(template, context)
     return RenderedEdition(

@@ -239,6 +239,10 @@ class Story(Base):
     summary: Mapped[str] = mapped_column(Text, default="")
     body: Mapped[str] = mapped_column(Text, default="")
     image_url: Mapped[str | None] = mapped_column(String(2048))
+    # The image's size in pixels as its source gave it (feed media attributes, og:image:width
+    # and height): the email's <img> gets a height only when both are known.
+    image_width: Mapped[int | None] = mapped_column(Integer)
+    image_height: Mapped[int | None] = mapped_column(Integer)
     author: Mapped[str | None] = mapped_column(String(200))
     published_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     topics: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -459,6 +463,15 @@ class Newsletter(Base):
     # Editions are created this far ahead so editors can curate them before they go.
     scheduled_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Its brand (digest.mail.brand checks every value; None: the default look).
+    brand_logo_url: Mapped[str | None] = mapped_column(String(2048))
+    brand_logo_width: Mapped[int | None] = mapped_column(Integer)
+    brand_accent_color: Mapped[str | None] = mapped_column(String(7))
+    brand_link_color: Mapped[str | None] = mapped_column(String(7))
+    brand_font: Mapped[str | None] = mapped_column(String(32))
+    brand_footer_text: Mapped[str | None] = mapped_column(String(500))
+    brand_reply_to: Mapped[str | None] = mapped_column(String(320))
+    brand_language: Mapped[str | None] = mapped_column(String(35))
 
 
 class NewsletterSubscription(Base):

@@ -31,6 +31,7 @@ from digest.stories.parse import (
     TITLE_MAX_CHARS,
     URL_MAX_CHARS,
     ParseError,
+    image_side,
     StoryIn,
     normalise_topics,
     one_line,
@@ -93,7 +94,7 @@ def parse_article_page(data: bytes, url: str | None, *, trusted_hosts: frozenset
         published_at=published_at,
         summary=summary,
         body=body,
-        image_url=_image(article, meta, url),
+        **_image(article, meta, url),
         author=_author(article, meta),
         topics=[t for t in topics if t != "featured"][:TOPICS_MAX],
         featured=True if "featured" in topics else None,
@@ -201,14 +202,20 @@ def _story_url(article: dict[str, Any], meta: _Meta, root: Any, fetched: str | N
     return fetched
 
 
-def _image(article: dict[str, Any], meta: _Meta, page_url: str | None) -> str | None:
-    for candidate in [*_urls(article.get("image")), meta.get("og:image"), meta.get("og:image:url"),
-                      meta.get("og:image:secure_url"), meta.get("twitter:image")]:
+def _image(article: dict[str, Any], meta: _Meta, page_url: str | None) -> dict[str, Any]:
+    """image_url, and its width and height where the page states them: an ImageObject's
+    own, or og:image:width/height for the og:image."""
+    stated = [(address, item.get("width"), item.get("height")) if isinstance(item, dict) else (address, None, None)
+              for item, address in _image_objects(article.get("image"))]
+    og = (meta.get("og:image:width"), meta.get("og:image:height"))
+    stated += [(meta.get(key), *og) for key in ("og:image", "og:image:url", "og:image:secure_url")]
+    stated.append((meta.get("twitter:image"), None, None))
+    for candidate, width, height in stated:
         if candidate:
             absolute = urljoin(page_url or "", candidate.strip())
             if absolute.startswith(("http://", "https://")) and len(absolute) <= URL_MAX_CHARS:
-                return absolute
-    return None
+                return {"image_url": absolute, "image_width": image_side(width), "image_height": image_side(height)}
+    return {"image_url": None, "image_width": None, "image_height": None}
 
 
 def _author(article: dict[str, Any], meta: _Meta) -> str | None:
@@ -266,13 +273,13 @@ def _keywords(value: Any) -> list[str]:
     return _strings(value)
 
 
-def _urls(value: Any) -> list[str]:
-    """image: a URL, an ImageObject ({url} or {@id}), or a list of either."""
+def _image_objects(value: Any) -> list[tuple[Any, str]]:
+    """image: a URL, an ImageObject ({url} or {@id}), or a list of either: (item, its URL)."""
     found = []
     for item in _as_list(value):
         address = item.get("url") or item.get("@id") if isinstance(item, dict) else item
         if isinstance(address, str):
-            found.append(address)
+            found.append((item, address))
     return found
 
 

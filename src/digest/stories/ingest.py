@@ -117,7 +117,8 @@ def _publisher_hosts() -> frozenset[str]:
     return frozenset(host for host in hosts if host)
 
 
-STORED_FIELDS = ("title", "summary", "body", "image_url", "author", "published_at", "topics")
+STORED_FIELDS = ("title", "summary", "body", "image_url", "image_width", "image_height", "author", "published_at",
+                 "topics")
 
 
 def upsert_stories(session: Session, stories: list[StoryIn], *, known: Mapping[str, int] | None = None) -> IngestResult:

@@ -25,6 +25,7 @@ from digest.infra import load_json
 SUMMARY_MAX_CHARS = 320
 TITLE_MAX_CHARS = 500
 URL_MAX_CHARS = 2048  # the url and image_url columns: a longer one would fail the whole INSERT
+IMAGE_SIDE_MAX_PX = 20_000  # a larger stated size is a mistake, not a picture: ignored
 TOPIC_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 # http(s), a host, then anything but whitespace and control characters.
 URL_RE = re.compile(r"https?://[^\s/?#\x00-\x1f\x7f]+(?:[/?#][^\s\x00-\x1f\x7f]*)?")
@@ -62,6 +63,10 @@ class StoryIn:
     summary: str = ""
     body: str = ""
     image_url: str | None = None
+    # The image's size as the source states it (media:content width/height,
+    # og:image:width/height); None when it says nothing.
+    image_width: int | None = None
+    image_height: int | None = None
     author: str | None = None
     topics: list[str] = field(default_factory=list)
     # None: the source says nothing, so an editor's choice is kept on re-ingest.
@@ -82,6 +87,16 @@ class StoryIn:
                 raise ParseError(f"{name}: holds a NUL or an unpaired surrogate")
         if not all(isinstance(topic, str) and _storable(topic) for topic in self.topics):
             raise ParseError("topics: hold a NUL or an unpaired surrogate")
+
+
+def image_side(value: Any) -> int | None:
+    """A stated image width or height ("800", 800, "800px") in whole pixels; None for
+    anything else: a size is a hint for the email's layout, never a reason to refuse."""
+    text = str(value).strip().removesuffix("px") if value is not None and not isinstance(value, bool) else ""
+    if not text.isdigit() or len(text) > 6:
+        return None
+    side = int(text)
+    return side if 0 < side <= IMAGE_SIDE_MAX_PX else None
 
 
 def _storable(text: str) -> bool:
@@ -225,6 +240,8 @@ def story_from_fields(item: Mapping[str, Any]) -> StoryIn:
         summary=summary,
         body=body,
         image_url=_check_url(image_url, "image_url") if image_url else None,
+        image_width=image_side(item.get("image_width")) if image_url else None,
+        image_height=image_side(item.get("image_height")) if image_url else None,
         author=one_line(str(item["author"]))[:200] if item.get("author") else None,
         topics=normalise_topics(item.get("topics")),
         featured=featured,
@@ -279,7 +296,7 @@ def parse_feed(data: bytes) -> list[StoryIn]:
                     published_at=published_at,
                     summary=summarise(summary),
                     body=body,
-                    image_url=_feed_image(entry),
+                    **_feed_image(entry),
                     author=_feed_author(entry),
                     topics=[t for t in topics if t != "featured"],
                     featured=featured,
@@ -313,13 +330,17 @@ def _feed_author(entry: Any) -> str | None:
     return name[:200]
 
 
-def _feed_image(entry: Any) -> str | None:
-    found = [str(media["url"]) for media in entry.get("media_content", []) + entry.get("media_thumbnail", [])
+def _feed_image(entry: Any) -> dict[str, Any]:
+    """image_url, image_width and image_height of an entry's first usable picture (Media
+    RSS states the size as attributes; an enclosure never does)."""
+    found = [(str(media["url"]), media.get("width"), media.get("height"))
+             for media in entry.get("media_content", []) + entry.get("media_thumbnail", [])
              if media.get("url", "").startswith(("http://", "https://"))]
-    found += [str(link.get("href")) for link in entry.get("links", [])
+    found += [(str(link.get("href")), None, None) for link in entry.get("links", [])
               if link.get("rel") == "enclosure" and link.get("type", "").startswith("image/")]
     # An image is optional: one too long for its column is left out, not the story.
-    return next((url for url in found if len(url) <= URL_MAX_CHARS), None)
+    url, width, height = next(((u, w, h) for u, w, h in found if len(u) <= URL_MAX_CHARS), (None, None, None))
+    return {"image_url": url, "image_width": image_side(width), "image_height": image_side(height)}
 
 
 # ---------------------------------------------------------------- plain-text article

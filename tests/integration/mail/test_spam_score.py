@@ -1,13 +1,16 @@
 """What a spam filter makes of digest's mail: Debian's SpamAssassin with its local rules
 only (`spamassassin -L -t`: no network tests), on every kind of message as the SMTP server
-received it: the digest with images and without, the confirmation, the welcome, and a
-digest of a newsletter with a long non-ASCII name. Each scores at most 0.5 (5.0 is spam);
-the scores go to test-artifacts/spam-scores.txt for the notes."""
+received it: the digest with images and without, the confirmation, the welcome, a digest
+of a newsletter with a long non-ASCII name, and a newsletter's brand with a logo (its
+digest, confirmation and welcome). Each scores at most 0.5 (5.0 is spam); the scores go to
+test-artifacts/spam-scores.txt for the notes."""
 
 from __future__ import annotations
 
+import email
 import re
 import shutil
+from email import policy
 import subprocess
 from pathlib import Path
 
@@ -15,6 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import update
 
+from digest.editions import set_brand
 from digest.store.models import Newsletter, NewsletterSubscription, Story
 from tests.support.factories import seed_stories, send_due_edition
 from tests.support.mail import wait_for_mail
@@ -28,6 +32,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.parametrize("stack", ["postgr
 MAX_SCORE = 0.5
 SA_TIMEOUT_SECONDS = 120
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
+BRAND = {"logo_url": "https://news.example.com/static/logo.png", "logo_width": 220, "accent_color": "#0b5394",
+         "link_color": "#1f3a5f", "font": "helvetica", "footer_text": "The Brand Desk is reader-funded.",
+         "reply_to": "desk@news.example.com", "language": "en-GB"}
 LONG_NAME = "Щоденні головні новини редакції «Київ» — Café Politique & Économie"
 
 
@@ -61,6 +68,27 @@ def test_every_kind_of_message_scores_low_with_spamassassin(live: Stack, client:
         session.execute(update(Story).values(image_url=None))
     send_due_edition(live, "Without pictures today")
     messages["digest, no images"] = wait_for_mail(live, reader, subject="Without pictures")[0].data
+
+    # A brand with a logo: the newsletter's digest, and the confirmation and welcome of a
+    # reader who joins it.
+    with live.factory.begin() as session:
+        branded = Newsletter(slug="brand", name="The Brand Desk", cron="0 7 * * *", timezone="UTC",
+                             subject_template="{{ newsletter }}: {{ date }}")
+        session.add(branded)
+        session.flush()
+        set_brand(session, branded.id, BRAND)
+        branded_id = branded.id
+    fan = "sa.brand@example.org"
+    subscribe_and_confirm(live, client, fan, name="Ana", topics=("world",))
+    messages["confirmation, a brand with a logo"] = wait_for_mail(live, fan, subject="Confirm")[0].data
+    messages["welcome, a brand with a logo"] = wait_for_mail(live, fan, subject="Welcome")[0].data
+    send_due_edition(live, "The Brand Desk today", newsletter_id=branded_id)
+    messages["digest, a brand with a logo"] = wait_for_mail(live, fan, subject="The Brand Desk today")[0].data
+    for kind in ("confirmation", "welcome", "digest"):
+        parsed = email.message_from_bytes(messages[f"{kind}, a brand with a logo"], policy=policy.default)
+        assert parsed["Reply-To"] == BRAND["reply_to"], kind
+        html_part = parsed.get_body(("html",))
+        assert html_part is not None and BRAND["logo_url"] in html_part.get_content(), kind
 
     subscriber = reader_by_email(live, reader)
     assert subscriber is not None

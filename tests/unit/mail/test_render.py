@@ -78,8 +78,8 @@ def test_media_query_survives_in_a_style_block() -> None:
 
     blocks = [style.text_content() for style in page.cssselect("style")]
     assert any("@media" in block and "max-width: 620px" in block for block in blocks)
-    # Only the responsive rules stay in <head>; the rest went onto the elements.
-    assert not any(".summary" in block for block in blocks)
+    # Only the responsive and dark-mode rules stay in <head>; the rest went onto the elements.
+    assert not any(re.search(r"\.summary\s*\{\s*font-family", block) for block in blocks)
 
 
 def test_the_container_is_fluid_up_to_600px_without_a_media_query_and_fixed_for_outlook() -> None:
@@ -132,9 +132,9 @@ def test_story_links_and_text() -> None:
     assert hrefs == ["https://news.example.com/transit?a=1&b=2", "https://news.example.com/markets"]
     assert [h.text_content() for h in page.cssselect("td.story h2")] == ["Council Approves Transit Overhaul",
                                                                         "Markets Rally"]
-    (view,) = page.cssselect("div.view a")
+    (view,) = page.cssselect("td.view a")
     assert view.get("href") == f"{BASE_URL}/archive/{edition().id}"
-    assert [d.text_content() for d in page.cssselect("div.summary")] == ["Two rapid lines & fewer loops.",
+    assert [d.text_content() for d in page.cssselect("td.summary")] == ["Two rapid lines & fewer loops.",
                                                                          "Stocks rose."]
 
 
@@ -196,7 +196,7 @@ def test_hostile_story_content_is_escaped_in_html() -> None:
     headline = page.cssselect("h2.headline a")[-1]
     assert headline.text_content() == HOSTILE_TITLE
     assert headline.get("href") == 'https://news.example.com/x?q="><script>alert(2)</script>'
-    assert page.cssselect("div.summary")[-1].text_content().startswith('<img src=x onerror="alert(3)">')
+    assert page.cssselect("td.summary")[-1].text_content().startswith('<img src=x onerror="alert(3)">')
 
 
 def test_template_syntax_and_guessed_placeholders_in_a_story_are_left_alone() -> None:

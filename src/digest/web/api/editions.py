@@ -12,6 +12,7 @@ from digest.editions import (
     KEEP,
     EditionChanges,
     InvalidEdition,
+    clip_warning,
     edition_view,
     get_edition,
     parse_send_at,
@@ -108,10 +109,14 @@ def order(services: ServicesDep, user: ApiEditor, edition_id: PathId, body: Orde
 
 
 @router.get("/{edition_id}/preview")
-def preview(services: ServicesDep, user: ApiStaff, edition_id: PathId, email: QueryText = None) -> dict[str, str]:
+def preview(services: ServicesDep, user: ApiStaff, edition_id: PathId,
+            email: QueryText = None) -> dict[str, str | int | None]:
+    """The copy a reader would get; `html_bytes` its HTML's size and `clip_warning` the
+    editor page's warning past 90 KB (Gmail clips at 102 KB), null under."""
     with services.factory() as session:
         subject, body_html, body_text = preview_edition(session, edition_id, email)
-    return {"subject": subject, "html": body_html, "text": body_text}
+    return {"subject": subject, "html": body_html, "text": body_text,
+            "html_bytes": len(body_html.encode("utf-8")), "clip_warning": clip_warning(body_html)}
 
 
 @router.post("/{edition_id}/test")

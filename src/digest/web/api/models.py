@@ -40,6 +40,9 @@ class StoryIn_(BaseModel):
     published_at: Text64 | None = None
     topics: list[Text64] = []
     image_url: Text2048 | None = None
+    image_width: int | None = Field(None, ge=1, le=20000, description="the image's width in pixels, if known")
+    image_height: int | None = Field(None, ge=1, le=20000, description="its height; the email sets a height "
+                                                                       "only when both are known")
     author: Text200 | None = None
     featured: bool = False
 
@@ -76,9 +79,27 @@ class NewsletterIn(BaseModel):
     trigger_hold_minutes: int = Field(0, description="a story-triggered edition goes this long after it is made")
 
 
+class BrandPatch(BaseModel):
+    """Each field given is changed, one left out stays; null (or "") goes back to the default.
+    A colour must read at 4.5:1 on white (422 with the measured ratio otherwise)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    logo_url: Text2048 | None = Field(None, description="https only; shown in the masthead instead of the name")
+    logo_width: int | None = Field(None, description="the logo's width in pixels, 16 to 536 (default 200)")
+    accent_color: Text | None = Field(None, description="#rrggbb: kicker, dateline rule, button", max_length=7)
+    link_color: Text | None = Field(None, description="#rrggbb: headlines and footer links", max_length=7)
+    font: Text64 | None = Field(None, description="georgia, times, arial, helvetica, verdana, tahoma, "
+                                                  "trebuchet or system")
+    footer_text: Text | None = Field(None, description="plain text above the postal address", max_length=500)
+    reply_to: Text | None = Field(None, description="the Reply-To address of its mail", max_length=320)
+    language: Text | None = Field(None, description="a language tag (en, fr-CA, ar); sets lang and dir",
+                                  max_length=35)
+
+
 class NewsletterPatch(BaseModel):
     """Each field given is changed; one left out stays as it is (null: no sender name, every
-    topic, no cron, no story trigger)."""
+    topic, no cron, no story trigger). `brand`: its fields given are changed (see BrandPatch)."""
 
     name: Text120 | None = None
     sender_name: Text120 | None = None
@@ -94,6 +115,7 @@ class NewsletterPatch(BaseModel):
     trigger_stories: int | None = Field(None, description="null or 0: no story trigger")
     trigger_every_minutes: int | None = None
     trigger_hold_minutes: int | None = None
+    brand: BrandPatch | None = None
 
 
 class EditionIn(BaseModel):

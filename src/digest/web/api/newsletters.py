@@ -9,6 +9,7 @@ from fastapi import APIRouter
 
 from digest import actions
 from digest.editions import KEEP, NewsletterChanges, list_newsletters
+from digest.mail import check_brand
 from digest.readers import subscriber_counts
 from digest.web.api.models import NewsletterIn, NewsletterPatch, PathId
 from digest.web.deps import ApiEditor, ApiStaff, ServicesDep, actor
@@ -45,10 +46,13 @@ def add_newsletter(services: ServicesDep, user: ApiEditor, body: NewsletterIn) -
 @router.patch("/{newsletter_id}")
 def patch_newsletter(services: ServicesDep, user: ApiEditor, newsletter_id: PathId,
                      body: NewsletterPatch) -> dict[str, Any]:
-    """Change the fields given; answers the newsletter as changed. Its upcoming editions
-    follow (a new schedule re-times them; see docs/newsletters.md). 400 with `fields` naming
-    each bad input; 409 for an archived newsletter."""
-    given = body.model_fields_set
+    """Change the fields given; answers the newsletter as changed (with its `brand`). Its
+    upcoming editions follow (a new schedule re-times them; see docs/newsletters.md). 400
+    with `fields` naming each bad input; 422 for a refused brand value (`fields` names it);
+    409 for an archived newsletter."""
+    given = body.model_fields_set - {"brand"}
+    brand = body.brand.model_dump(include=body.brand.model_fields_set) if body.brand is not None else {}
+    check_brand(brand)  # a refused brand changes nothing else either
     changes = NewsletterChanges(
         name=body.name, cron=body.cron if "cron" in given else KEEP, timezone=body.timezone,
         max_stories=body.max_stories,
@@ -58,7 +62,13 @@ def patch_newsletter(services: ServicesDep, user: ApiEditor, newsletter_id: Path
         trigger_every_minutes=body.trigger_every_minutes, trigger_hold_minutes=body.trigger_hold_minutes,
         sender_name=body.sender_name if "sender_name" in given else KEEP,
         topics=body.topics if "topics" in given else KEEP)
-    return actions.newsletters.edit(services.deps(), actor(user, "api"), newsletter_id, changes).data["newsletter"]
+    answer: dict[str, Any] = {}
+    if given or not brand:
+        answer = actions.newsletters.edit(services.deps(), actor(user, "api"), newsletter_id,
+                                          changes).data["newsletter"]
+    if brand:
+        answer = actions.newsletters.brand(services.deps(), actor(user, "api"), newsletter_id, brand).data["newsletter"]
+    return answer
 
 
 @router.post("/{newsletter_id}/{action}")

@@ -12,7 +12,8 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from digest.editions import edition_view, list_newsletters
+from digest.editions import edition_view, list_newsletters, newsletter_brand
+from digest.mail import reader_page_accent
 from digest.store import Edition, EditionStatus, EditionStory, Newsletter, Story
 from digest.web.deps import services_of
 from digest.web.forms import BadRequest
@@ -51,7 +52,8 @@ def _headlines(session: Session, editions: list[Edition]) -> dict[int, list[str]
 def _page(request: Request, newsletter: Newsletter | None, editions: list[Edition],
           newsletters: list[Newsletter]) -> Response:
     return request.app.state.templates.TemplateResponse(request, "archive.html", {
-        "editions": editions, "newsletter": newsletter, "newsletters": newsletters})
+        "editions": editions, "newsletter": newsletter, "newsletters": newsletters,
+        "accent": reader_page_accent(newsletter_brand(newsletter)) if newsletter else None})
 
 
 @router.get("/archive")
@@ -84,7 +86,9 @@ def archived_edition(request: Request, edition_id: int) -> Response:
         if edition is None or edition.status not in (EditionStatus.SENT, EditionStatus.SENDING, EditionStatus.PAUSED):
             raise BadRequest(404, "Not in the archive", "There is no sent edition with that number.")
         view = edition_view(session, edition)
-    return request.app.state.templates.TemplateResponse(request, "archive_edition.html", {"edition": view})
+    accent = reader_page_accent(view.brand) if edition.newsletter_id is not None else None
+    return request.app.state.templates.TemplateResponse(request, "archive_edition.html",
+                                                        {"edition": view, "accent": accent})
 
 
 def _rss(request: Request, newsletter: Newsletter | None, editions: list[Edition],

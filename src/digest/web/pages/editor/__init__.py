@@ -8,6 +8,7 @@ the message and a 4xx status; a frozen edition is a 409, never a 500.
 """
 
 from digest.web.pages.editor import (
+    brand,
     dashboard,
     editions,
     embed,
@@ -22,7 +23,8 @@ from digest.web.pages.editor import (
 )
 from digest.web.pages.editor.common import cancel_question, when
 
-routers = (dashboard.router, stories.router, feeds.router, newsletters.router, editions.router, embed.router,
+routers = (dashboard.router, stories.router, feeds.router, brand.router,
+           newsletters.router, editions.router, embed.router,
            tokens.router,
            users.router,
            # /editor/readers/import and /export.csv before /editor/readers/{reader_id}

@@ -42,6 +42,8 @@ from digest.readers import subscriber_counts
 from digest.store import Newsletter, Subscriber, SubscriberStatus, utcnow
 from digest.web.deps import CheckedForm, EditorUser, actor, services_of
 from digest.web.forms import Form
+from digest.mail import BrandError
+from digest.web.pages.editor.brand import brand_context, read_brand_form
 from digest.web.pages.editor.common import editor_form_page, editor_page, see_other
 
 router = APIRouter(prefix="/editor")
@@ -56,6 +58,7 @@ STATE_NOTICES = {
     "unchanged": "Nothing to change: it was already so.",
     "added": "Newsletter created. Its editions appear as their dates come near.",
     "already": "Nothing to change: it was already so.",
+    "branded": "Brand saved. Its next messages and its archive pages use it.",
 }
 
 
@@ -201,7 +204,9 @@ def _values_of(newsletter: Newsletter) -> dict[str, Any]:
 
 
 def _edit_page(request: Request, ref: int, values: dict[str, Any] | None = None,
-               errors: dict[str, str] | None = None, status: int = 200, done: str = "") -> Response:
+               errors: dict[str, str] | None = None, status: int = 200, done: str = "",
+               brand: tuple[dict[str, str], dict[str, str]] | None = None) -> Response:
+    """The newsletter's page; `brand`: the Brand section's typed values and their errors."""
     now = utcnow()
     with services_of(request).factory() as session:
         newsletter = get_newsletter(session, ref)
@@ -211,7 +216,8 @@ def _edit_page(request: Request, ref: int, values: dict[str, Any] | None = None,
                    "last": last_editions(session).get(newsletter.id), "zone": newsletter.timezone,
                    "notice": STATE_NOTICES.get(done),
                    "reach": newsletter_reach(session, newsletter.id),
-                   "readers_chart": readers_by_day(session, newsletter.id, now)}
+                   "readers_chart": readers_by_day(session, newsletter.id, now),
+                   **brand_context(session, newsletter, *(brand or (None, None)))}
         return _form_page(request, "editor/newsletter_edit.html", values or _values_of(newsletter), errors,
                           status, **context)
 
@@ -250,6 +256,19 @@ def archive_confirm(request: Request, user: EditorUser, newsletter_id: int) -> R
         return editor_page(request, "editor/newsletter_archive.html", "newsletter",
                            {"newsletter": newsletter, "upcoming": upcoming, "zone": newsletter.timezone,
                             "next": next_editions(session, now).get(newsletter.id)})
+
+
+# Before /newsletters/{newsletter_id}/{action}, which would take "brand" for an action.
+@router.post("/newsletters/{newsletter_id}/brand")
+def save_brand(request: Request, user: EditorUser, newsletter_id: int, form: CheckedForm) -> Response:
+    values = read_brand_form(form)
+    try:
+        outcome = actions.newsletters.brand(services_of(request).deps(), actor(user, "web"), newsletter_id, values)
+    except NewsletterArchived:  # archived in another tab: the page says so, and offers Restore
+        return see_other(f"/editor/newsletters/{newsletter_id}")
+    except BrandError as exc:
+        return _edit_page(request, newsletter_id, status=400, brand=(values, exc.fields))
+    return see_other(f"/editor/newsletters/{newsletter_id}?done={'branded' if outcome.changed else 'unchanged'}")
 
 
 @router.post("/newsletters/{newsletter_id}/{action}")
