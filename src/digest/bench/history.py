@@ -11,10 +11,26 @@ history, ≥ 85 % with 365.
 
 from __future__ import annotations
 
+import statistics
 import time
 from typing import Any
 
+import redis as redis_lib
 from sqlalchemy import Engine, text
+from sqlalchemy.orm import sessionmaker
+
+from digest.observe import (
+    edition_counts,
+    failed_notices,
+    feed_health,
+    queue_snapshot,
+    readers_by_day,
+    render_metrics,
+    send_rate,
+    watched_editions,
+)
+from digest.readers import subscriber_counts
+from digest.store import make_engine, utcnow
 
 HISTORY_STORIES_PER_EDITION = 5
 GOAL_HISTORY_SHARE = {90: 0.90, 365: 0.85}
@@ -93,24 +109,6 @@ def measure_dashboards(database_url: str, redis_url: str) -> dict[str, float]:
     """The median of DASHBOARD_LOOKS looks at what /ops, `digest status --json`, /metrics
     and the editor dashboard read, in milliseconds, on this database (the queries and their
     assembly, in this process; the HTTP layer adds a millisecond or two)."""
-    import statistics
-
-    import redis as redis_lib
-    from sqlalchemy.orm import sessionmaker
-
-    from digest.observe import (
-        edition_counts,
-        failed_notices,
-        feed_health,
-        queue_snapshot,
-        readers_by_day,
-        render_metrics,
-        send_rate,
-        watched_editions,
-    )
-    from digest.readers import subscriber_counts
-    from digest.store import make_engine, utcnow
-
     engine = make_engine(database_url)
     factory = sessionmaker(engine, expire_on_commit=False)
     broker = redis_lib.Redis.from_url(redis_url)
