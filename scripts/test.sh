@@ -16,7 +16,8 @@ command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 [ -x /usr/bin/chromium ] || need+=(chromium)   # the browser tests drive Debian's Chromium
 command -v spamassassin >/dev/null 2>&1 || need+=(spamassassin)  # scores every kind of message
-command -v node >/dev/null 2>&1 || need+=(nodejs npm)  # npm ci brings axe-core for the accessibility tests
+command -v node >/dev/null 2>&1 || need+=(nodejs)   # npm ci brings axe-core for the accessibility tests
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing Debian packages: ${need[*]}"
   as_root apt-get update -qq
