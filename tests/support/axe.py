@@ -14,6 +14,7 @@ report.txt has a line per page and one under it per rule broken there, for a per
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from functools import cache
@@ -91,25 +92,32 @@ def audit_page(page: Page, name: str) -> list[Violation]:
     `name` (a frame's as `name`-frame-N); returns the blocking (serious or critical)
     violations, for the test to assert there are none.
 
-    A frame is checked as a document of its own, loaded into the page after the page's own
-    check (so the page is left showing the last frame): the email previews are sandboxed
-    frames where no script runs, axe's included, and axe skips a frame it cannot run in."""
+    A frame is checked as a document of its own, in a scratch page beside this one (left as
+    it was): the email previews are sandboxed frames where no script runs, axe's included,
+    and axe skips a frame it cannot run in."""
     frames = [frame.content() for frame in page.main_frame.child_frames if not frame.is_detached()]
     blocking = _audit_document(page, name)
-    for number, html in enumerate(frames, start=1):
-        page.set_content(html)
-        blocking += [replace(v, rule=f"{v.rule} (in frame {number})")
-                     for v in _audit_document(page, f"{name}-frame-{number}")]
+    if frames:
+        scratch = page.context.new_page()
+        try:
+            for number, html in enumerate(frames, start=1):
+                scratch.set_content(html)
+                blocking += [replace(v, rule=f"{v.rule} (in frame {number})")
+                             for v in _audit_document(scratch, f"{name}-frame-{number}")]
+        finally:
+            scratch.close()
     return blocking
 
 
 def _audit_document(page: Page, name: str) -> list[Violation]:
+    started = time.monotonic()
     violations = run_axe(page)
+    seconds = time.monotonic() - started
     REPORTS.mkdir(parents=True, exist_ok=True)
     (REPORTS / f"{name}.json").write_text(json.dumps(
         {"url": page.url, "violations": [asdict(v) for v in violations]}, indent=2) + "\n")
     with (REPORTS / "report.txt").open("a", encoding="utf-8") as report:
-        report.write(f"{name}\t{page.url}\t{len(violations)} rules broken\n")
+        report.write(f"{name}\t{page.url}\t{len(violations)} rules broken\t{seconds:.2f} s\n")
         for violation in violations:
             report.write(f"  {violation.impact}\t{violation.rule}\t{violation.count}x\t{violation.help}\n")
     return [v for v in violations if v.blocking]

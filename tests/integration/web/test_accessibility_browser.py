@@ -45,7 +45,8 @@ from tests.support.mail import wait_for_mail
 from tests.support.queries import story_ids
 from tests.support.samples import TOPICS
 from tests.support.stack import Stack
-from tests.support.web import clear_rate_limits, confirm_link
+from tests.support.readers import big_csv
+from tests.support.web import OPS, clear_rate_limits, confirm_link
 
 pytestmark = pytest.mark.integration
 
@@ -197,6 +198,7 @@ def test_every_page_passes_axe(live: Stack, web: str, context: BrowserContext) -
     ids = _newsroom(live)
     readers = _readers(live)
     make_user(live, ADMIN, "admin")
+    make_user(live, OPS, "ops")
     other_user = make_user(live, "colleague@example.org", "editor")
     make_api_token(live, "robot@example.org", "editor")
     story = story_ids(live)["City Council Approves Overhaul of Downtown Transit Routes"]
@@ -271,10 +273,30 @@ def test_every_page_passes_axe(live: Stack, web: str, context: BrowserContext) -
                       ("ops-audit", "/ops/audit")):
         tour.visit(name, url)
     tour.visit("staff-missing", "/editor/editions/999999", status=404)
-    # A form sent back with errors at its fields.
+    # A form sent back with errors at its fields; an action's answer; an import's report.
     tour.visit("newsletter-new", "/editor/newsletters/new")
     tour.after("newsletter-new-errors", lambda: page.get_by_role("button", name="Create newsletter").click(),
                "/editor/newsletters/new")
+    tour.visit("edition-scheduled", f"/editor/editions/{ids['scheduled']}")
+    page.get_by_label("Send one copy to").fill("desk@example.org")
+    tour.after("edition-test-sent", lambda: page.get_by_role("button", name="Send test").click(),
+               "/editor/editions/{edition_id}")
+    expect(page.get_by_role("status").filter(has_text="Test sent")).to_be_visible()
+    tour.visit("readers-import", "/editor/readers/import")
+    page.get_by_label("CSV file").set_input_files(files=[{
+        "name": "readers.csv", "mimeType": "text/csv", "buffer": big_csv(5, bad={3: "not-an-address,Nobody,"}).encode()}])
+    page.get_by_role("button", name="Import", exact=True).click()
+    expect(page.get_by_role("heading", name="Import report")).to_be_visible()
+    tour.check("readers-import-report")
+
+    # Another role: ops, kept out of an editor's page.
+    page.get_by_role("button", name="Sign out").click()
+    page.goto("/login?next=/ops")
+    submit_sign_in(page, OPS)
+    heading(page, "Send queue")
+    tour.check("ops-as-ops")
+    tour.visit("staff-not-allowed", "/editor/stories", status=403)
+    wait_for_mail(live, "desk@example.org", subject="[TEST] ")  # nothing left in flight
 
     missed = sorted(set(tour.routes) - tour.visited - set(EXEMPT))
     assert not missed, f"pages axe did not check (visit them here, or exempt them with a reason): {missed}"
