@@ -87,20 +87,20 @@ def start_report() -> None:
             old.unlink()
 
 
-def audit_page(page: Page, name: str) -> list[Violation]:
+def audit_page(page: Page, name: str, *, frames: bool = True) -> list[Violation]:
     """axe on the page as it is now and on each frame in it, written to the report under
-    `name` (a frame's as `name`-frame-N); returns the blocking (serious or critical)
+    `name` (a frame's as `name`-frame-N; `frames` False: the page's own document only); returns the blocking (serious or critical)
     violations, for the test to assert there are none.
 
     A frame is checked as a document of its own, in a scratch page beside this one (left as
     it was): the email previews are sandboxed frames where no script runs, axe's included,
     and axe skips a frame it cannot run in."""
-    frames = [frame.content() for frame in page.main_frame.child_frames if not frame.is_detached()]
+    documents = [frame.content() for frame in page.main_frame.child_frames if frames and not frame.is_detached()]
     blocking = _audit_document(page, name)
-    if frames:
+    if documents:
         scratch = page.context.new_page()
         try:
-            for number, html in enumerate(frames, start=1):
+            for number, html in enumerate(documents, start=1):
                 scratch.set_content(html)
                 blocking += [replace(v, rule=f"{v.rule} (in frame {number})")
                              for v in _audit_document(scratch, f"{name}-frame-{number}")]

@@ -1,6 +1,6 @@
 """axe-core (WCAG 2.0 and 2.1, A and AA) on every HTML page digest serves, in a real browser
-(Debian's Chromium): no serious or critical violation anywhere; moderate and minor ones go to
-test-artifacts/axe/ (tests/support/axe.py).
+(Debian's Chromium), at desktop and phone width: no serious or critical violation anywhere;
+every violation, moderate and minor ones too, goes to test-artifacts/axe/ (tests/support/axe.py).
 
 Every page: the reader's (sign-up, sent, confirm, confirmed, preferences in each state,
 unsubscribe, unsubscribed, erased, archive, test links, the embed frame, error pages) and
@@ -16,7 +16,7 @@ PostgreSQL only: what axe sees is the template over the same queries on either d
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -31,7 +31,15 @@ from digest.readers import set_subscriptions
 from digest.store import Edition, EditionStatus, Feed, Newsletter, Subscriber, SubscriberStatus, utcnow
 from digest.web.app import Services, create_app
 from tests.support.axe import Violation, audit_page, html_get_routes, route_of, start_report
-from tests.support.browser import heading, launch_chromium, local_context, submit_sign_in
+from tests.support.browser import (
+    DESKTOP_WIDTH,
+    PHONE_WIDTH,
+    VIEW_HEIGHT,
+    heading,
+    launch_chromium,
+    local_context,
+    submit_sign_in,
+)
 from tests.support.factories import (
     add_active_reader,
     due_edition,
@@ -99,6 +107,13 @@ class Tour:
         own address matches)."""
         self.visited.add(route or route_of(self.routes, urlsplit(self.page.url).path))
         found = audit_page(self.page, name)
+        # And on a phone, where tables stack and navigation wraps (the frames are the same).
+        self.page.set_viewport_size({"width": PHONE_WIDTH, "height": VIEW_HEIGHT})
+        try:
+            found += [replace(v, rule=f"{v.rule} (at {PHONE_WIDTH} px)")
+                      for v in audit_page(self.page, f"{name}-{PHONE_WIDTH}", frames=False)]
+        finally:
+            self.page.set_viewport_size({"width": DESKTOP_WIDTH, "height": VIEW_HEIGHT})
         if found:
             self.blocking[name] = found
 
