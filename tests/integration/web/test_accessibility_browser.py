@@ -18,11 +18,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from fastapi import APIRouter, FastAPI
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
 
 from digest.config import Settings
 from digest.delivery.pipeline import release_due
@@ -200,11 +203,28 @@ def _newsroom(live: Stack) -> dict[str, int]:
     return {"newsletter": newsletter_id, "sent": sent, "scheduled": scheduled, "sending": sending, "feed": feed_id}
 
 
-def _app_routes(live: Stack) -> list[str]:
-    settings = Settings(env="test", secret_key="routes-only-0123456789", database_url=live.database_url)
-    services = Services(settings=settings, factory=live.factory, redis=None,  # type: ignore[arg-type]
+def _app(database_url: str) -> FastAPI:
+    """The app as `digest serve` builds it, for its routes only: nothing is asked of it."""
+    settings = Settings(env="test", secret_key="routes-only-0123456789", database_url=database_url)
+    services = Services(settings=settings, factory=sessionmaker(), redis=None,  # type: ignore[arg-type]
                         enqueue_notice=lambda _: None, enqueue_inbound=lambda _: None)
-    return html_get_routes(create_app(services))
+    return create_app(services)
+
+
+def test_a_page_added_later_is_among_the_routes_to_check(tmp_path: Path) -> None:
+    """The enumeration the tour is held to sees a page however it is added: on the app, or
+    on a router included with a prefix (as every page of digest's is)."""
+    app = _app(f"sqlite:///{tmp_path / 'unused.db'}")
+    before = html_get_routes(app)
+    assert {"/subscribe", "/editor/editions/{edition_id}", "/ops/audit", "/static/{path:path}"} <= set(before)
+    router = APIRouter(prefix="/editor")
+    router.add_api_route("/brand-new/{thing_id}", lambda thing_id: thing_id, methods=["GET"])
+    app.include_router(router)
+    app.add_api_route("/another-new", lambda: "", methods=["GET"])
+    app.add_api_route("/posted-only", lambda: "", methods=["POST"])
+    added = sorted(set(html_get_routes(app)) - set(before))
+    assert added == ["/another-new", "/editor/brand-new/{thing_id}"]
+    assert route_of(html_get_routes(app), "/editor/brand-new/7") == "/editor/brand-new/{thing_id}"
 
 
 @pytest.mark.parametrize("stack", ["postgresql"], indirect=True)
@@ -217,7 +237,7 @@ def test_every_page_passes_axe(live: Stack, web: str, context: BrowserContext) -
     other_user = make_user(live, "colleague@example.org", "editor")
     make_api_token(live, "robot@example.org", "editor")
     story = story_ids(live)["City Council Approves Overhaul of Downtown Transit Routes"]
-    tour = Tour(context.new_page(), _app_routes(live))
+    tour = Tour(context.new_page(), html_get_routes(_app(live.database_url)))
     page = tour.page
 
     # ---------------------------------------------------------------- a reader
