@@ -129,8 +129,8 @@ class Tour:
 
     def after(self, name: str, act: Callable[[], object], route: str) -> None:
         """Do `act` (a form sent) and check the page it answers with, counted for `route`."""
-        act()
-        self.page.wait_for_load_state()
+        with self.page.expect_navigation():
+            act()
         self.check(name, route=route)
 
 
