@@ -2,9 +2,9 @@
 
 axe-core comes from npm at the version package.json pins (package-lock.json holds its hash;
 scripts/test.sh runs `npm ci`). Its file is injected into the page (page.add_script_tag
-with the file's content) and run there; each frame's document is checked on its own. The context must be made with
-`bypass_csp=True`: digest's Content-Security-Policy refuses inline scripts, rightly, and an
-injected script is one. Nothing else about the page changes.
+with the file's content) and run there; each frame's document is checked on its own. The
+context must be made with `bypass_csp=True`: digest's Content-Security-Policy refuses inline
+scripts, rightly, and an injected script is one. Nothing else about the page changes.
 
 Serious and critical violations fail a test (`blocking`); every violation, moderate and
 minor ones included, is written to test-artifacts/axe/<name>.json, and test-artifacts/axe/
@@ -37,8 +37,8 @@ _RUN = """async ([tags, shown]) => {
                                              iframes: false});
     return results.violations.map(v => ({
         rule: v.id, impact: v.impact || 'minor', help: v.help, count: v.nodes.length,
-        nodes: v.nodes.slice(0, shown).map(n => `${n.target.join(' > ')}: ${n.html.slice(0, 200)}`
-                                                 + (n.failureSummary ? ` (${n.failureSummary.replace(/\\s+/g, ' ')})` : '')),
+        nodes: v.nodes.slice(0, shown).map(n => `${n.target.join(' > ')}: ${n.html.slice(0, 200)}` +
+            (n.failureSummary ? ` (${n.failureSummary.replace(/\\s+/g, ' ')})` : '')),
     }));
 }"""
 
@@ -89,8 +89,8 @@ def start_report() -> None:
 
 def audit_page(page: Page, name: str, *, frames: bool = True) -> list[Violation]:
     """axe on the page as it is now and on each frame in it, written to the report under
-    `name` (a frame's as `name`-frame-N; `frames` False: the page's own document only); returns the blocking (serious or critical)
-    violations, for the test to assert there are none.
+    `name` (a frame's as `name`-frame-N; `frames` False: the page's own document only);
+    returns the blocking (serious or critical) violations, for the test to assert there are none.
 
     A frame is checked as a document of its own, in a scratch page beside this one (left as
     it was): the email previews are sandboxed frames where no script runs, axe's included,
@@ -137,9 +137,10 @@ def _walk(routes: list[BaseRoute], prefix: str = "") -> Iterator[str]:
             yield prefix + route.path  # type: ignore[attr-defined]
 
 
-def html_get_routes(app: FastAPI) -> list[str]:
+def get_routes(app: FastAPI) -> list[str]:
     """Every path template the app answers GET on, in the order the router tries them, and
-    every mounted app as PREFIX/{path:path} (/static, /api/v1): what a test of every page must account for."""
+    every mounted app as PREFIX/{path:path} (/static, /api/v1): what a test of every page
+    must account for."""
     return list(_walk(app.routes))
 
 

@@ -31,9 +31,9 @@ from digest.config import Settings
 from digest.delivery.pipeline import release_due
 from digest.editions import PREVIEW_READER, SAMPLE_TOKENS, create_newsletter, schedule_editions
 from digest.readers import set_subscriptions
-from digest.store import Edition, EditionStatus, Feed, Newsletter, Subscriber, SubscriberStatus, utcnow
+from digest.store import Edition, EditionStatus, Feed, Subscriber, SubscriberStatus, utcnow
 from digest.web.app import Services, create_app
-from tests.support.axe import Violation, audit_page, html_get_routes, route_of, start_report
+from tests.support.axe import Violation, audit_page, get_routes, route_of, start_report
 from tests.support.browser import (
     DESKTOP_WIDTH,
     PHONE_WIDTH,
@@ -161,7 +161,8 @@ def _readers(live: Stack) -> dict[str, Subscriber]:
     """A reader in each state a preferences page shows differently."""
     found = {"active": add_active_reader(live, "active.reader@example.org", "Ada", topics=["politics"])}
     with live.factory.begin() as session:
-        for state, status, extra in (("paused", SubscriberStatus.ACTIVE, {"paused_until": utcnow() + timedelta(days=14)}),
+        paused = {"paused_until": utcnow() + timedelta(days=14)}
+        for state, status, extra in (("paused", SubscriberStatus.ACTIVE, paused),
                                      ("unsubscribed", SubscriberStatus.UNSUBSCRIBED, {}),
                                      ("bounced", SubscriberStatus.BOUNCED, {}),
                                      ("pending", SubscriberStatus.PENDING, {}),
@@ -215,16 +216,16 @@ def test_a_page_added_later_is_among_the_routes_to_check(tmp_path: Path) -> None
     """The enumeration the tour is held to sees a page however it is added: on the app, or
     on a router included with a prefix (as every page of digest's is)."""
     app = _app(f"sqlite:///{tmp_path / 'unused.db'}")
-    before = html_get_routes(app)
+    before = get_routes(app)
     assert {"/subscribe", "/editor/editions/{edition_id}", "/ops/audit", "/static/{path:path}"} <= set(before)
     router = APIRouter(prefix="/editor")
     router.add_api_route("/brand-new/{thing_id}", lambda thing_id: thing_id, methods=["GET"])
     app.include_router(router)
     app.add_api_route("/another-new", lambda: "", methods=["GET"])
     app.add_api_route("/posted-only", lambda: "", methods=["POST"])
-    added = sorted(set(html_get_routes(app)) - set(before))
+    added = sorted(set(get_routes(app)) - set(before))
     assert added == ["/another-new", "/editor/brand-new/{thing_id}"]
-    assert route_of(html_get_routes(app), "/editor/brand-new/7") == "/editor/brand-new/{thing_id}"
+    assert route_of(get_routes(app), "/editor/brand-new/7") == "/editor/brand-new/{thing_id}"
 
 
 @pytest.mark.parametrize("stack", ["postgresql"], indirect=True)
@@ -237,7 +238,7 @@ def test_every_page_passes_axe(live: Stack, web: str, context: BrowserContext) -
     other_user = make_user(live, "colleague@example.org", "editor")
     make_api_token(live, "robot@example.org", "editor")
     story = story_ids(live)["City Council Approves Overhaul of Downtown Transit Routes"]
-    tour = Tour(context.new_page(), html_get_routes(_app(live.database_url)))
+    tour = Tour(context.new_page(), get_routes(_app(live.database_url)))
     page = tour.page
 
     # ---------------------------------------------------------------- a reader
@@ -319,7 +320,8 @@ def test_every_page_passes_axe(live: Stack, web: str, context: BrowserContext) -
     expect(page.get_by_role("status").filter(has_text="Test sent")).to_be_visible()
     tour.visit("readers-import", "/editor/readers/import")
     page.get_by_label("CSV file").set_input_files(files=[{
-        "name": "readers.csv", "mimeType": "text/csv", "buffer": big_csv(5, bad={3: "not-an-address,Nobody,"}).encode()}])
+        "name": "readers.csv", "mimeType": "text/csv",
+        "buffer": big_csv(5, bad={3: "not-an-address,Nobody,"}).encode()}])
     page.get_by_role("button", name="Import", exact=True).click()
     expect(page.get_by_role("heading", name="Import report")).to_be_visible()
     tour.check("readers-import-report")

@@ -41,7 +41,8 @@ _FOCUS = """() => {
     const outline = style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0;
     const shadow = style.boxShadow && style.boxShadow !== 'none';
     return {shown: outline || shadow,
-            what: el.outerHTML.slice(0, 160) + ` (outline: ${style.outlineStyle} ${style.outlineWidth}, shadow: ${style.boxShadow})`};
+            what: el.outerHTML.slice(0, 160) +
+                  ` (outline: ${style.outlineStyle} ${style.outlineWidth}, shadow: ${style.boxShadow})`};
 }"""
 
 
