@@ -10,6 +10,7 @@ PostgreSQL only: the keys and the pages do not depend on the database.
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -22,6 +23,7 @@ from digest.store import Edition, EditionCuration, Subscriber
 from tests.support.browser import heading
 from tests.support.factories import make_user, seed_readers, seed_stories
 from tests.support.mail import html_part, wait_for_mail
+from tests.support.processes import REPO
 from tests.support.samples import TOPICS
 from tests.support.stack import Stack
 from tests.support.web import EDITOR, PASSWORD
@@ -181,3 +183,7 @@ def test_the_core_editor_job_by_keyboard_alone(live: Stack, context: BrowserCont
     for address in readers:
         [copy] = wait_for_mail(live, address, subject="Keyboard picks")
         assert COUNCIL in html_part(copy.message)
+    # How many keys the job takes, for the notes (reported, not asserted).
+    artifacts = REPO / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    (artifacts / "keyboard-job.json").write_text(json.dumps({"key_presses": keys.presses}) + "\n")
