@@ -34,10 +34,15 @@ COUNCIL = "City Council Approves Overhaul of Downtown Transit Routes"
 TAB_STOPS_AT_MOST = 120
 
 # What the focused element shows: an outline wider than nothing, or a box shadow. Inside a
-# frame (a link in the email preview) it is the frame's focused element that shows it.
+# frame (a link in the email preview) it is the frame's focused element that shows it; when
+# the frame's document itself has the focus (it scrolls), the frame.
 _FOCUS = """() => {
     let el = document.activeElement;
-    while (el && el.tagName === 'IFRAME' && el.contentDocument) el = el.contentDocument.activeElement;
+    while (el && el.tagName === 'IFRAME' && el.contentDocument) {
+        const inner = el.contentDocument.activeElement;
+        if (!inner || inner === el.contentDocument.body) break;
+        el = inner;
+    }
     if (!el || el === el.ownerDocument.body) return {shown: false, what: 'nothing focused'};
     const style = el.ownerDocument.defaultView.getComputedStyle(el);
     const outline = style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0;
