@@ -20,6 +20,7 @@ from digest.delivery import enqueue_batches, ledger
 from digest.editions import (
     EditionChanges,
     curate,
+    duplicate_edition,
     edit_edition,
     editable_edition,
     edition_picks,
@@ -183,6 +184,16 @@ def create_edition(deps: Deps, actor: Actor, *, subject: str, send_at: datetime,
     if not draft and send_at <= now:
         deps.release_now()
     return data
+
+
+def duplicate(deps: Deps, actor: Actor, edition_id: int) -> dict[str, Any]:
+    """A new draft copied from edition `edition_id` (its stories' curation, note, topics and
+    limits; digest.editions.duplicate_edition); returns the copy's JSON. AlreadySent (409)
+    when the original reached anyone."""
+    with audited(deps, actor, "edition.duplicate", _target(edition_id)) as (session, row):
+        copy = duplicate_edition(session, get_edition(session, edition_id))
+        row.update(copy_id=copy.id)
+        return edition_json(copy)
 
 
 def edit(deps: Deps, actor: Actor, edition_id: int, changes: EditionChanges) -> Outcome:

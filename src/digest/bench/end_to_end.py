@@ -18,6 +18,7 @@ from digest.bench.options import (
     BenchError,
     BenchOptions,
 )
+from digest.bench.history import seed_history
 from digest.bench.seed import due_edition, seed_readers, seed_stories
 from digest.bench.services import (
     Sink,
@@ -46,10 +47,12 @@ def _postgres_backends(factory: sessionmaker[Session]) -> list[int]:
                     .scalars())
 
 
-def measure_end_to_end(options: BenchOptions, database_url: str, sink: Sink, workdir: Path) -> dict[str, Any]:
+def measure_end_to_end(options: BenchOptions, database_url: str, sink: Sink, workdir: Path,
+                       history_days: int = 0) -> dict[str, Any]:
     """Release to sent, wall clock; and the CPU each party spent per message meanwhile
     (the worker's processes, PostgreSQL's backends for this database, smtp-sink), which
-    stays meaningful when other work shares the machine."""
+    stays meaningful when other work shares the machine. With `history_days`, on a
+    database that already holds that many days of daily editions to the same readers."""
 
     engine = make_engine(database_url)
     factory = sessionmaker(engine, expire_on_commit=False)
@@ -58,6 +61,7 @@ def measure_end_to_end(options: BenchOptions, database_url: str, sink: Sink, wor
         seeded = time.perf_counter()
         seed_readers(engine, options.readers)
         seed_seconds = time.perf_counter() - seeded
+        history = seed_history(engine, history_days) if history_days else None
         edition_id = due_edition(factory)
         queue = f"digest-bench-{uuid.uuid4().hex[:10]}"
         metrics_dir = workdir / "prometheus"
@@ -110,6 +114,7 @@ def measure_end_to_end(options: BenchOptions, database_url: str, sink: Sink, wor
             "batch_size": BATCH_SIZE, "worker_concurrency": WORKER_CONCURRENCY,
             "seed_seconds": seed_seconds, "edition_id": edition_id,
             "cpu_us_per_message": cpu_us, "cpu_cores_busy": sum(cpu_us.values()) * options.readers / 1e6 / elapsed,
+            "history": history,
         }
     finally:
         engine.dispose()

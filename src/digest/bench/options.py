@@ -27,6 +27,7 @@ class BenchOptions:
     quick: bool = False
     pg_url: str = DEFAULT_PG_URL
     redis_url: str = DEFAULT_REDIS_URL
+    history_days: tuple[int, ...] = ()  # end to end again on N days of daily editions, each N
 
     # Iterations and durations: the full run's, or the smoke test's.
     @property

@@ -9,6 +9,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from digest.bench.history import goal_share
 from digest.bench.round_trips import ROUND_TRIP_BATCHES
 
 # Goals, from the issue.
@@ -37,6 +38,25 @@ class Figure:
     ratio_unit: str = ""  # "×" or "%"
     goal: str = ""
     met: bool | None = None
+
+
+def _history_figures(f: dict[str, Figure], fresh: dict[str, Any], histories: list[dict[str, Any]]) -> None:
+    """The send rate and the planning time with N days of history, against the fresh run's."""
+    for run in histories:
+        days = run["history"]["days"]
+        share = run["messages_per_second"] / fresh["messages_per_second"]
+        goal = goal_share(days)
+        f[f"history_{days}d_msgs"] = Figure(
+            f"end to end with {days} days of history ({run['history']['delivery_rows']:,} delivery rows)",
+            run["messages_per_second"], "msg/s", fresh["messages_per_second"], "fresh database", share * 100, "%",
+            f"≥ {goal * 100:.0f} % of fresh", share >= goal)
+        f[f"history_{days}d_release_s"] = Figure(
+            f"planning with {days} days of history", run["release_seconds"], "s", fresh["release_seconds"],
+            "fresh database", run["release_seconds"] / fresh["release_seconds"], "×")
+        f[f"history_{days}d_postgres_cpu_us"] = Figure(
+            f"PostgreSQL CPU per message with {days} days of history", run["cpu_us_per_message"]["postgres"], "µs",
+            fresh["cpu_us_per_message"]["postgres"], "fresh database",
+            run["cpu_us_per_message"]["postgres"] / fresh["cpu_us_per_message"]["postgres"], "×")
 
 
 def _feed_figures(f: dict[str, Figure], feeds: dict[str, Any]) -> None:

@@ -23,7 +23,7 @@ from digest.bench.moving_in import import_rows, measure_moving_in
 from digest.bench.options import WORKER_CONCURRENCY, BenchOptions
 from digest.bench.planning import measure_planning
 from digest.bench.prep import measure_message_prep
-from digest.bench.report import Results, _figures
+from digest.bench.report import Results, _figures, _history_figures
 from digest.bench.round_trips import ROUND_TRIP_BATCHES, measure_round_trips
 from digest.bench.services import (
     private_redis,
@@ -88,6 +88,11 @@ def run_bench(options: BenchOptions, progress: Console) -> Results:
             ceiling["messages_per_second"] = statistics.mean(ceiling["before_and_after"])
             ceiling["client_cpu_us_per_message"] = statistics.mean(
                 [ceiling["client_cpu_us_per_message"], after["client_cpu_us_per_message"]])
+            histories = results.details["history"] = []
+            for days in options.history_days:
+                step(f"end to end again with {days} days of daily editions to the same {options.readers} readers")
+                with scratch_database(options.pg_url) as history_url:
+                    histories.append(measure_end_to_end(options, history_url, sink, workdir, history_days=days))
             step(f"one-click unsubscribe ({UNSUBSCRIBE_RATE_PER_SECOND}/s for {options.unsubscribe_seconds:.0f} s)")
             unsub = results.details["unsubscribe"] = measure_unsubscribe(options, database_url, port, workdir)
             step(f"GET /archive alone and during {SIGNIN_CLIENTS} sign-ins ({options.archive_requests} requests each)")
@@ -112,6 +117,7 @@ def run_bench(options: BenchOptions, progress: Console) -> Results:
     results.details["load_average_at_end"] = os.getloadavg()
     step("done")
     _figures(results, prep, ceiling, e2e, plans, unsub, trips, connections, pipelined, loop, feeds, moving)
+    _history_figures(results.figures, e2e, histories)
     return results
 
 def _hide_password(url: str) -> str:

@@ -125,6 +125,9 @@ def bench(
     = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
     redis_url: Annotated[str, typer.Option(envvar="DIGEST_BENCH_REDIS_URL", help="Redis for the Celery broker.")]
     = "redis://127.0.0.1:6379/14",
+    history_days: Annotated[str | None, typer.Option(
+        metavar="N[,N…]", help="Also send end to end on a database holding N days of daily editions to the same "
+                               "readers (e.g. 90 or 90,365), against the fresh run.")] = None,
 ) -> None:
     """Measure the send path (message build, SMTP ceiling, end to end, planning, unsubscribe,
     pages during sign-ins, SQL per batch) against real services on loopback, and print one
@@ -136,8 +139,14 @@ def bench(
         raise UserError(f"--plan-sizes must be comma-separated numbers, got {plan_sizes!r}") from None
     if not sizes or min(sizes) < 1:
         raise UserError("--plan-sizes needs at least one positive number")
+    try:
+        days = tuple(int(part) for part in history_days.split(",") if part.strip()) if history_days else ()
+    except ValueError:
+        raise UserError(f"--history-days must be comma-separated numbers of days, got {history_days!r}") from None
+    if any(d < 1 or d > 3650 for d in days):
+        raise UserError("--history-days takes days from 1 to 3650")
     options = BenchOptions(readers=readers or (QUICK_READERS if quick else DEFAULT_READERS),
-                           plan_sizes=sizes, quick=quick, pg_url=pg_url, redis_url=redis_url)
+                           plan_sizes=sizes, quick=quick, pg_url=pg_url, redis_url=redis_url, history_days=days)
     try:
         results = run_bench(options, Console(stderr=True))
     except BenchError as exc:

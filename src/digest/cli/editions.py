@@ -148,6 +148,20 @@ def editions_cancel(edition_id: EditionId) -> None:
     _steer(edition_id, "cancel")
 
 
+@app.command("duplicate")
+def editions_duplicate(
+    edition_id: EditionId,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
+) -> None:
+    """Copy an edition into a new draft (its stories' curation, note, topics and limits);
+    prints the copy's id. Refused for an edition that reached anyone: use send-missing."""
+    data = actions.editions.duplicate(deps(), ACTOR, edition_id)
+    if as_json:
+        print_json(data)
+    else:
+        sys.stdout.write(f"{data['id']}\n")
+
+
 @app.command("pause")
 def editions_pause(edition_id: EditionId) -> None:
     """Pause a sending edition (takes effect within a second)."""

@@ -120,7 +120,7 @@ def prepare_content(session: Session, edition_id: int, subscriber_ids: list[int]
                     now: datetime) -> BatchContent:
     edition = session.get_one(Edition, edition_id)
     candidates = live_candidates(session, edition_id, now)
-    history = reader_history(session, edition_id, subscriber_ids, now)
+    history = reader_history(session, edition_id, subscriber_ids, now, candidates)
     by_reader = {sid: choose(candidates, history.get(sid, set()), edition.max_stories)
                  for sid in subscriber_ids}
     rendered = {}

@@ -22,6 +22,8 @@ from digest.editions import lifecycle
 from digest.editions.content import edition_view, load_edition_view, primary_story_ids
 from digest.editions.create import (
     MAX_STORIES_LIMIT,
+    AlreadySent,
+    duplicate_edition,
     SUBJECT_MAX_CHARS,
     EditionError,
     EditionNotFound,
@@ -93,6 +95,7 @@ from digest.editions.triggers import (
 from digest.editions.variants import SPARE_STORIES, choose, live_candidates, reader_history
 
 __all__ = [
+    "AlreadySent", "duplicate_edition",
     # newsletters: change, pause, resume, archive; their schedules in words
     "DEFAULT_SUBJECT", "STATE_ACTIONS", "NewsletterArchived", "NewsletterChanges", "change_state", "edit_newsletter",
     "last_editions", "newsletter_state", "next_editions", "upcoming_count", "next_sends", "render_subject", "schedule_in_words", "schedule_newsletter",

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from digest.zones import UnknownZone, load_zone
-from digest.errors import DigestError, Invalid, NotFound
+from digest.errors import Conflict, DigestError, Invalid, NotFound
 from digest.mail import HeaderInjection, check_header_value
 from digest.readers import clean_topics
-from digest.store import Edition, EditionStatus, Newsletter
+from digest.store import Delivery, DeliveryStatus, Edition, EditionCuration, EditionStatus, Newsletter
 
 SUBJECT_MAX_CHARS = 300
 MAX_STORIES_LIMIT = 50
@@ -143,6 +143,36 @@ def create_edition(
     session.add(edition)
     session.flush()
     return edition
+
+
+class AlreadySent(Conflict):
+    """A copy of an edition some readers already have would reach them twice."""
+
+    default_code = "edition_already_sent"
+
+
+def duplicate_edition(session: Session, source: Edition) -> Edition:
+    """A new draft made from `source` (say, one cancelled by mistake): its newsletter,
+    subject, send time (passed: scheduling the copy sends it at once), local delivery,
+    topics, limits, the editor's note and every pin, exclusion, order and rewrite. Never
+    of an edition that reached a reader: they would get it twice; for that one,
+    send-missing finishes the original instead (AlreadySent, a Conflict)."""
+    reached = session.scalar(select(func.count()).select_from(Delivery).where(
+        Delivery.edition_id == source.id, Delivery.status.in_([DeliveryStatus.SENT, DeliveryStatus.BOUNCED])))
+    if reached:
+        raise AlreadySent(f"edition {source.id} reached {reached} reader{'s' if reached != 1 else ''}: a copy would "
+                          f"reach them twice; send it to the missing readers instead")
+    copy = Edition(newsletter_id=source.newsletter_id, subject=source.subject, send_at=source.send_at,
+                   local_time=source.local_time, local_date=source.local_date, local_zone=source.local_zone,
+                   topics=list(source.topics) if source.topics else None, max_stories=source.max_stories,
+                   window_hours=source.window_hours, note=source.note, status=EditionStatus.DRAFT)
+    session.add(copy)
+    session.flush()
+    for row in session.scalars(select(EditionCuration).where(EditionCuration.edition_id == source.id)):
+        session.add(EditionCuration(edition_id=copy.id, story_id=row.story_id, action=row.action,
+                                    position=row.position, headline=row.headline, summary=row.summary))
+    session.flush()
+    return copy
 
 
 def get_edition(session: Session, edition_id: int) -> Edition:

@@ -3,7 +3,10 @@
 Planning freezes the edition's stories plus a few spares. At send time, per batch:
 - a story retracted since planning is pulled (and the edition records it);
 - each reader gets the first `max_stories` candidates they have not received before, in
-  any edition of any newsletter (their delivery rows keep the story ids they got);
+  any edition of any newsletter (their delivery rows keep the story ids they got). Only
+  deliveries sent since the oldest candidate entered the database can hold one, so only
+  those are read (an index on reader and sent time): the cost follows the candidates'
+  age, a day or two, not the length of the reader's history;
 - readers with the same list share one rendering: most share the edition's primary list,
   so premailer still runs about once per edition per worker.
 Two queries per batch, whatever its size.
@@ -14,20 +17,20 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from digest.store import EditionStory, Story, StoryStatus, ts, with_id_list
 
 # Spare stories frozen beyond max_stories, to fill in for ones a reader already had.
 SPARE_STORIES = 5
-# How far back a reader's history is read for dedupe.
+# How far back a reader's history is read for dedupe, at most.
 HISTORY_DAYS = 180
 
 _HISTORY = with_id_list(
     "SELECT subscriber_id, story_ids FROM deliveries "
-    "WHERE subscriber_id IN_IDS AND status = 'sent' AND edition_id <> :e AND story_ids IS NOT NULL "
-    "AND sent_at > :since", ts("since"))
+    "WHERE subscriber_id IN_IDS AND sent_at > :since AND status = 'sent' AND edition_id <> :e "
+    "AND story_ids IS NOT NULL", ts("since"))
 
 
 def live_candidates(session: Session, edition_id: int, now: datetime) -> list[int]:
@@ -48,16 +51,31 @@ def live_candidates(session: Session, edition_id: int, now: datetime) -> list[in
     return [r.story_id for r in rows if r.pulled_at is None and r.status != StoryStatus.RETRACTED]
 
 
+def history_since(session: Session, candidates: list[int], now: datetime) -> datetime:
+    """The earliest a delivery could have carried one of `candidates`: when the oldest of
+    them entered the database (no edition can hold a story before that), and never more
+    than HISTORY_DAYS back."""
+    oldest = session.scalar(select(func.min(Story.created_at)).where(Story.id.in_(candidates))) if candidates else None
+    floor = now - timedelta(days=HISTORY_DAYS)
+    return max(floor, oldest - timedelta(seconds=1)) if oldest else floor
+
+
 def reader_history(session: Session, edition_id: int, subscriber_ids: list[int],
-                   now: datetime) -> dict[int, set[int]]:
-    if not subscriber_ids:
+                   now: datetime, candidates: list[int] | None = None) -> dict[int, set[int]]:
+    """Per reader, the stories they were sent before: those among `candidates` when given
+    (all the send path needs to choose, read only as far back as they could be), else
+    everything of the last HISTORY_DAYS."""
+    if not subscriber_ids or candidates == []:
         return {}
+    since = history_since(session, candidates, now) if candidates else now - timedelta(days=HISTORY_DAYS)
+    wanted = set(candidates) if candidates else None
     history: dict[int, set[int]] = {}
     for subscriber_id, story_ids in session.execute(
-            _HISTORY[session.get_bind().dialect.name], {"ids": subscriber_ids, "e": edition_id, "since": now - timedelta(days=HISTORY_DAYS)}):
+            _HISTORY[session.get_bind().dialect.name], {"ids": subscriber_ids, "e": edition_id, "since": since}):
         if isinstance(story_ids, str):  # raw SQL hands JSON back as text on SQLite
             story_ids = json.loads(story_ids)
-        history.setdefault(subscriber_id, set()).update(story_ids or ())
+        got = set(story_ids or ())
+        history.setdefault(subscriber_id, set()).update(got & wanted if wanted is not None else got)
     return history
 
 

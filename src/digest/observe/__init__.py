@@ -4,6 +4,7 @@ the ledger at scrape time), and structured logs (one JSON object a line, ids at 
 level).
 """
 
+from digest.observe.charts import Chart, edition_deliveries, newsletter_reach, readers_by_day, send_rate
 from digest.observe.feeds import FeedAlert, FeedHealth, feed_health
 from digest.observe.health import (
     EditionCounts,
@@ -14,6 +15,8 @@ from digest.observe.health import (
     edition_counts,
     edition_health,
     editions_by_status,
+    eta_seconds,
+    ops_order,
     error_groups,
     oldest_waiting_seconds,
     pending_deliveries,
@@ -27,8 +30,9 @@ from digest.observe.metrics import LedgerCollector, mark_process_dead
 from digest.observe.metrics import render as render_metrics
 
 __all__ = [
+    "Chart", "edition_deliveries", "newsletter_reach", "readers_by_day", "send_rate",
     "EditionCounts", "EditionHealth", "ErrorGroup", "FailedNotice", "FeedAlert", "FeedHealth", "JsonFormatter", "LedgerCollector",
     "QueueSnapshot", "configure", "edition_audiences", "edition_counts", "edition_health", "editions_by_status",
-    "error_groups", "failed_notices", "feed_health", "mark_process_dead", "oldest_waiting_seconds", "pending_deliveries", "queue_depth",
+    "error_groups", "eta_seconds", "ops_order", "failed_notices", "feed_health", "mark_process_dead", "oldest_waiting_seconds", "pending_deliveries", "queue_depth",
     "queue_snapshot", "render_metrics", "watched_editions",
 ]

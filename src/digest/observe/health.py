@@ -22,6 +22,10 @@ from digest.store import Delivery, DeliveryStatus, Edition, EditionStatus, Newsl
 
 RECENT_HOURS = 24
 RATE_WINDOW_SECONDS = 60
+# The ETA's rate: messages finished over the last two minutes, per second the edition has
+# actually been sending within them (a send 20 s old is not diluted by 100 s it did not run).
+ETA_WINDOW_SECONDS = 120
+ETA_MIN_SECONDS = 5
 ERROR_SAMPLE_ROWS = 5000
 
 
@@ -149,6 +153,11 @@ def edition_health(session: Session, editions: list[Edition], now: datetime) -> 
         select(Delivery.edition_id, func.count()).where(
             Delivery.edition_id.in_(ids), Delivery.status == DeliveryStatus.SENT, Delivery.sent_at >= since)
         .group_by(Delivery.edition_id)).all())
+    eta_since = now - timedelta(seconds=ETA_WINDOW_SECONDS)
+    finished_recently = dict(session.execute(
+        select(Delivery.edition_id, func.count()).where(
+            Delivery.edition_id.in_(ids), Delivery.status != DeliveryStatus.QUEUED, Delivery.attempted_at >= eta_since)
+        .group_by(Delivery.edition_id)).all())
     names = dict(session.execute(select(Newsletter.id, Newsletter.name)).all())
     result = []
     for edition in editions:
@@ -163,22 +172,56 @@ def edition_health(session: Session, editions: list[Edition], now: datetime) -> 
             finished_at=_iso(edition.finished_at), planned=sum(c.values()), sent=c["sent"],
             failed=c["failed"], bounced=c["bounced"], skipped=c["skipped"], pending=pending,
             rate_per_minute=rate,
-            # An ETA only means something while sending (a sent edition is done: 0).
-            eta_seconds=(0 if edition.status == EditionStatus.SENT
-                         else None if edition.status != EditionStatus.SENDING
-                         else int(pending * 60 / rate) if rate and pending else (0 if not pending else None)),
+            eta_seconds=eta_seconds(edition, pending, int(finished_recently.get(edition.id, 0)), now),
             auto_paused=is_auto_paused(edition),
             audience=audiences[edition.id],
         ))
     return result
 
 
+def eta_seconds(edition: Edition, pending: int, finished_recently: int, now: datetime) -> int | None:
+    """Seconds until the last pending message goes, at the rate of the last two minutes:
+    the messages finished in that window over the seconds the edition sent within it. Only
+    while sending (a sent edition is done: 0); None until there is a rate to go by."""
+    if edition.status == EditionStatus.SENT or (edition.status == EditionStatus.SENDING and not pending):
+        return 0
+    if edition.status != EditionStatus.SENDING or not finished_recently:
+        return None
+    began = max(now - timedelta(seconds=ETA_WINDOW_SECONDS), edition.started_at or now)
+    seconds = (now - began).total_seconds()
+    if seconds < ETA_MIN_SECONDS:
+        return None
+    return int(pending * seconds / finished_recently)
+
+
+# Where an edition sits on /ops: what is moving (or stopped mid-way) first, then what is
+# about to, then what is done.
+OPS_ORDER = {"sending": 0, "paused": 0, "scheduled": 1, "draft": 1}
+
+
+def ops_order(health: list[EditionHealth]) -> list[EditionHealth]:
+    """Sending and paused editions first, then scheduled soonest first, then the finished,
+    latest first."""
+    def key(h: EditionHealth) -> tuple[int, float]:
+        group = OPS_ORDER.get(h.status, 2)
+        at = datetime.fromisoformat(h.send_at).timestamp()
+        return group, (at if group == 1 else -at)
+    return sorted(health, key=key)
+
+
 @dataclass
 class ErrorGroup:
+    """Deliveries with an error, one reason and recipient domain in one edition: each
+    delivery counted once, by where it ended (failed and bounced are the /ops columns of the
+    same names; retrying are still queued after an error)."""
+
     reason: str
     domain: str
     edition_id: int
     count: int
+    failed: int = 0
+    bounced: int = 0
+    retrying: int = 0
 
     def label(self) -> str:
         return f"{self.reason} ({self.domain}): {self.count}"
@@ -187,16 +230,20 @@ class ErrorGroup:
 def error_groups(session: Session, edition_ids: list[int], limit: int = 20) -> list[ErrorGroup]:
     """Recent delivery errors grouped by reason and recipient domain, most frequent first."""
     rows = session.execute(
-        select(Delivery.edition_id, Delivery.last_error, Subscriber.email)
+        select(Delivery.edition_id, Delivery.last_error, Subscriber.email, Delivery.status)
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .where(Delivery.edition_id.in_(edition_ids), Delivery.last_error.is_not(None),
                Delivery.status.in_([DeliveryStatus.FAILED, DeliveryStatus.BOUNCED, DeliveryStatus.QUEUED]))
         .order_by(Delivery.attempted_at.desc().nulls_last()).limit(ERROR_SAMPLE_ROWS))
     groups: Counter[tuple[str, str, int]] = Counter()
-    for edition_id, error, email in rows:
-        groups[(error_reason(error), email.rsplit("@", 1)[-1].lower(), edition_id)] += 1
-    return [ErrorGroup(reason, domain, edition_id, count)
-            for (reason, domain, edition_id), count in groups.most_common(limit)]
+    ends: dict[tuple[str, str, int], Counter[str]] = {}
+    for edition_id, error, email, status in rows:
+        key = (error_reason(error), email.rsplit("@", 1)[-1].lower(), edition_id)
+        groups[key] += 1
+        ends.setdefault(key, Counter())[DeliveryStatus(status).value] += 1
+    return [ErrorGroup(reason, domain, edition_id, count, failed=ends[key]["failed"], bounced=ends[key]["bounced"],
+                       retrying=ends[key]["queued"])
+            for key, count in groups.most_common(limit) for reason, domain, edition_id in [key]]
 
 
 def oldest_waiting_seconds(session: Session, now: datetime) -> int | None:
@@ -248,8 +295,8 @@ class QueueSnapshot:
     def as_json(self) -> dict[str, Any]:
         return {
             "editions": [h.as_dict() for h in self.editions],
-            "errors": [{"reason": g.reason, "domain": g.domain, "edition_id": g.edition_id, "count": g.count}
-                       for g in self.errors],
+            "errors": [{"reason": g.reason, "domain": g.domain, "edition_id": g.edition_id, "count": g.count,
+                        "failed": g.failed, "bounced": g.bounced, "retrying": g.retrying} for g in self.errors],
             "queue": self.queue, "queue_depth": self.queue_depth,
             "oldest_waiting_seconds": self.oldest_waiting_seconds,
         }
@@ -260,7 +307,7 @@ def queue_snapshot(session: Session, editions: list[Edition], now: datetime, red
     """Health of `editions` (at most their first 50 for the error sample), the errors most
     common among them, the queue's depth in the broker and its oldest waiting work."""
     return QueueSnapshot(
-        now=now, editions=edition_health(session, editions, now),
+        now=now, editions=ops_order(edition_health(session, editions, now)),
         errors=error_groups(session, [e.id for e in editions][:50], limit=error_limit),
         oldest_waiting_seconds=oldest_waiting_seconds(session, now), queue=queue,
         queue_depth=queue_depth(redis_client, queue))

@@ -318,7 +318,7 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("edition_id", "subscriber_id", name="uq_delivery_edition_subscriber"),
         Index("ix_deliveries_edition_status", "edition_id", "status"),
-        Index("ix_deliveries_subscriber", "subscriber_id"),
+        Index("ix_deliveries_subscriber_sent", "subscriber_id", "sent_at"),
         Index("ix_deliveries_edition_attempted", "edition_id", "attempted_at"),
         Index("ix_deliveries_queued_edition_id", "edition_id", "id",
               postgresql_where=text("status = 'queued'"), sqlite_where=text("status = 'queued'")),

@@ -9,7 +9,7 @@ Tasks are thin: unpack JSON arguments, call digest.delivery or digest.feedback, 
 
 from digest.worker.app import VISIBILITY_TIMEOUT_SECONDS, app, make_app
 from digest.worker.embedded import broker_reachable, in_process_worker, publisher
-from digest.worker.inspect import workers_online
+from digest.worker.inspect import workers_asked, workers_online
 from digest.worker.tasks import (
     enqueue_batch,
     enqueue_inbound,
@@ -24,5 +24,5 @@ from digest.worker.tasks import (
 __all__ = [
     "VISIBILITY_TIMEOUT_SECONDS", "app", "broker_reachable", "enqueue_batch", "enqueue_inbound", "enqueue_notice",
     "in_process_worker", "make_app", "process_inbound", "publisher", "release_due_editions", "release_now", "send_batch",
-    "send_notice", "workers_online",
+    "send_notice", "workers_asked", "workers_online",
 ]

@@ -11,6 +11,7 @@ import os
 import threading
 
 from celery import Celery, signals
+from celery.worker.control import inspect_command
 
 from digest.config import get_settings
 from digest.delivery import journal_dir, replay_orphans
@@ -64,6 +65,24 @@ def make_app() -> Celery:
 
 
 app = make_app()
+
+
+def limits_in_force() -> dict[str, object]:
+    """What this process sends under: the figures /ops shows are the workers' own, read
+    from their settings, never the web process's (which may differ, or not be set)."""
+    settings = get_settings()
+    return {"global": settings.rate_limit_per_second, "domains": settings.domain_limits,
+            "smtp": [t.url.split("@")[-1] for t in settings.smtp_targets], "batch_size": settings.batch_size,
+            "metrics_port": int(os.environ["DIGEST_WORKER_METRICS_PORT"])
+            if os.environ.get("DIGEST_WORKER_METRICS_PORT", "").isdigit() else None}
+
+
+@inspect_command()
+def digest_limits(state: object) -> dict[str, object]:
+    """`celery inspect digest_limits`: this worker's sending limits, its pool size and its
+    metrics port (asked by /ops through a broadcast, answered by each worker)."""
+    pool = getattr(getattr(state, "consumer", None), "pool", None)
+    return {**limits_in_force(), "concurrency": getattr(pool, "num_processes", None)}
 
 
 @signals.setup_logging.connect

@@ -198,7 +198,7 @@ class Case:
     effect: Callable[[Stack, int], bool]
     action: str
     target: str
-    detail: dict[str, Any] | None
+    detail: dict[str, Any] | None | Callable[[dict[str, Any] | None], bool]
 
 
 def a_newsletter(live: Stack) -> int:
@@ -326,6 +326,32 @@ CASES: dict[str, Case] = {
         lambda live, i: read(live, select(Subscriber.unsubscribe_channel).where(Subscriber.id == i)) == "admin",
         "reader.unsubscribe", "reader:{id}", {"changed": True}),
 }
+
+
+def a_cancelled_draft_with_a_note(live: Stack) -> int:
+    edition_id = edition_in(live, EditionStatus.CANCELLED)
+    with live.factory.begin() as session:
+        session.get_one(Edition, edition_id).note = "Read this first."
+    return edition_id
+
+
+def duplicated(live: Stack, edition_id: int) -> bool:
+    with live.factory() as session:
+        copies = session.scalars(select(Edition).where(Edition.id != edition_id)).all()
+        return [(c.subject, c.status, c.note) for c in copies] == [
+            ("A cancelled edition", EditionStatus.DRAFT, "Read this first.")]
+
+
+def names_the_copy(detail: dict[str, Any] | None) -> bool:
+    return isinstance(detail, dict) and set(detail) == {"copy_id"} and isinstance(detail["copy_id"], int)
+
+
+CASES["duplicate"] = Case(
+    a_cancelled_draft_with_a_note,
+    {"web": lambda e, i: e.page_post(e.editor, f"/editor/editions/{i}", f"/editor/editions/{i}/duplicate"),
+     "api": lambda e, i: e.call("POST", f"/editions/{i}/duplicate"),
+     "cli": lambda e, i: e.cli("editions", "duplicate", str(i))},
+    duplicated, "edition.duplicate", "edition:{id}", names_the_copy)
 ACTORS = {"web": EDITOR, "ops": OPS, "api": ADMIN, "cli": "cli"}
 
 
@@ -342,7 +368,9 @@ def test_each_entry_point_takes_the_one_path(entry: Entry, name: str, via: str) 
         rows = session.scalars(select(AuditEntry).where(AuditEntry.id > before, AuditEntry.action != "login")).all()
     assert len(rows) == 1, [(r.action, r.target) for r in rows]
     row = rows[0]
-    assert (row.action, re.sub(r":\d+$", ":{id}", row.target), row.detail) == (case.action, case.target, case.detail)
+    detail = case.detail(row.detail) if callable(case.detail) else case.detail
+    expected = row.detail if detail is True else case.detail
+    assert (row.action, re.sub(r":\d+$", ":{id}", row.target), row.detail) == (case.action, case.target, expected)
     assert (row.via, row.actor) == (via, ACTORS[via])
     if "{id}" in case.target and subject:
         assert row.target == case.target.format(id=subject)

@@ -264,7 +264,7 @@ def test_an_edition_most_readers_refuse_pauses_itself(live: Stack, lane: Lane,
     assert health["status"] == "paused" and health["auto_paused"] is True
     assert health["status_reason"] == reason
     page = ops_client.get("/ops").text
-    assert '<span class="bad">auto</span>' in page and reason.split(" (most often")[0] in page
+    assert '<span class="bad">paused by itself</span>' in page and reason.split(" (most often")[0] in page
     time.sleep(0.5)
     assert ledger(live, edition_id) == stopped  # it stays paused: nothing more is tried
     assert edition_status(live, edition_id)[0] == "paused"

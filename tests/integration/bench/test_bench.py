@@ -32,13 +32,15 @@ FIGURES = {
     "feeds_full_polls", "feeds_full_cpu_ms", "feeds_304_polls", "feeds_304_cpu_ms",  # 8. feed polls
     "feeds_1000_per_minute_core",
     "import_seconds", "import_rows_per_second", "import_rss_mb",  # 9. moving in
+    "history_3d_msgs", "history_3d_release_s", "history_3d_postgres_cpu_us",  # 10. history (--history-days 3)
 }
 
 
 def test_quick_bench_measures_every_figure(tmp_path: Path) -> None:
     results_file = tmp_path / "bench.json"
     env = {**os.environ, "DIGEST_BENCH_PG_URL": PG_ADMIN_URL, "DIGEST_BENCH_REDIS_URL": REDIS_URL}
-    done = subprocess.run([sys.executable, "-m", "digest.cli", "bench", "--quick", "--json", str(results_file)],
+    done = subprocess.run([sys.executable, "-m", "digest.cli", "bench", "--quick", "--history-days", "3",
+                           "--json", str(results_file)],
                           env=env, capture_output=True, timeout=BENCH_TIMEOUT_SECONDS, check=False)
     assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
 
@@ -63,6 +65,10 @@ def test_quick_bench_measures_every_figure(tmp_path: Path) -> None:
     assert details["unsubscribe"]["ok"] == details["unsubscribe"]["requests"]
     assert [plan["planned"] for plan in details["planning"]] == list(QUICK_PLAN_SIZES)
     assert [details["moving_in"][run]["rows"] for run in ("baseline", "full")] == [2_000, 20_000]
+    [history] = details["history"]
+    assert history["counts"] == {"sent": history["readers"]}
+    assert history["history"]["delivery_rows"] == 3 * history["readers"]
+    assert isinstance(figures["history_3d_msgs"]["met"], bool)
     table = done.stdout.decode()
     assert "met?" in table and "end to end" in table
 

@@ -255,3 +255,38 @@ def test_values_past_their_columns_are_refused_by_name_not_by_the_database(facto
         create_newsletter(session, **{**common, "sender_name": "s" * 120, "subject_template": "t" * 300})
     with factory() as session:
         assert session.scalar(select(func.count()).select_from(Newsletter)) == 1
+
+
+def test_dedupe_reads_only_what_could_hold_a_candidate(factory) -> None:  # type: ignore[no-untyped-def]
+    """A reader's deliveries older than the oldest candidate story cannot carry it: they are
+    not read (so dedupe costs the same after a year of daily editions as after a week);
+    a delivery since then that carried a candidate is."""
+    from datetime import timedelta
+
+    from digest.editions import reader_history
+    from digest.store import DeliveryStatus
+
+    seed_stories(factory)
+    seed_readers(factory, 1)
+    now = utcnow()
+    with factory.begin() as session:
+        reader = session.scalars(select(Subscriber)).one()
+        stories = list(session.scalars(select(Story).order_by(Story.id)))[:3]
+        for story in stories:
+            story.created_at = now - timedelta(days=2)
+        old = Edition(subject="A year ago", send_at=now - timedelta(days=365), status=EditionStatus.SENT, max_stories=5,
+                      window_hours=48)
+        recent = Edition(subject="Yesterday", send_at=now - timedelta(days=1), status=EditionStatus.SENT, max_stories=5,
+                         window_hours=48)
+        session.add_all([old, recent])
+        session.flush()
+        session.add_all([
+            Delivery(edition_id=old.id, subscriber_id=reader.id, status=DeliveryStatus.SENT,
+                     sent_at=now - timedelta(days=100), story_ids=[stories[0].id]),
+            Delivery(edition_id=recent.id, subscriber_id=reader.id, status=DeliveryStatus.SENT,
+                     sent_at=now - timedelta(days=1), story_ids=[stories[1].id, 999_999])])
+        ids, reader_id = [s.id for s in stories], reader.id
+    with factory() as session:
+        assert reader_history(session, 0, [reader_id], now, ids) == {reader_id: {ids[1]}}
+        assert reader_history(session, 0, [reader_id], now) == {reader_id: {ids[0], ids[1], 999_999}}
+        assert reader_history(session, 0, [reader_id], now, []) == {}

@@ -24,6 +24,7 @@ from digest.readers import subscribe_to_all
 from digest.store.models import Edition, EditionStatus, Subscriber, utcnow
 from tests.support.factories import due_edition, seed_readers, seed_stories
 from tests.support.lane import Lane, ledger, start_lane
+from tests.support.processes import free_port
 from tests.support.samples import SAMPLE_WINDOW_HOURS, TOPICS
 from tests.support.stack import Stack
 
@@ -128,12 +129,15 @@ def test_the_ledger_gauges_say_what_the_database_and_redis_say(live: Stack, lane
 
 def test_multiprocess_counters_add_up_to_what_the_worker_sent(live: Stack, tmp_path: Path) -> None:
     """`digest serve` and the worker with PROMETHEUS_MULTIPROC_DIR: the counters of the
-    worker's prefork processes reach /metrics, summed."""
+    worker's prefork processes reach /metrics, summed; and the worker's own endpoint
+    (DIGEST_WORKER_METRICS_PORT, what the compose file's Prometheus scrapes) says the same."""
     seed_stories(live.factory)
     addresses = seed_readers(live.factory, 70, extra=["reject-1@example.org"])
     metrics_dir = tmp_path / "prometheus"
     metrics_dir.mkdir()
-    lane = start_lane(live, "multiproc", worker=False, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
+    worker_port = free_port()
+    lane = start_lane(live, "multiproc", worker=False, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+                      DIGEST_WORKER_METRICS_PORT=str(worker_port))
     try:
         edition_id = due_edition(live.factory)
         lane.release_due()  # batches wait in Redis: no worker yet
@@ -158,6 +162,9 @@ def test_multiprocess_counters_add_up_to_what_the_worker_sent(live: Stack, tmp_p
         assert after["digest_send_seconds_count"][()] == len(addresses)
         assert list(metrics_dir.glob("counter_*.db"))  # written by the worker's processes
         assert after["digest_queue_depth"] == {(("queue", lane.queue),): 0.0}
+        from_worker = scrape(f"http://127.0.0.1:{worker_port}")
+        assert from_worker["digest_messages_total"] == messages
+        assert from_worker["digest_send_seconds_count"][()] == len(addresses)
     finally:
         lane.settle()
         lane.stop()

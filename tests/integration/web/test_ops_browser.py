@@ -69,7 +69,7 @@ def shoot(page: Page, name: str) -> None:
 
 
 def cell(row: Locator, column: str) -> int:
-    return int(row.locator(f"td[data-col={column}]").inner_text())
+    return int(row.locator(f"[data-col={column}]").inner_text())
 
 
 def row_counts(row: Locator) -> dict[str, int]:
@@ -79,13 +79,13 @@ def row_counts(row: Locator) -> dict[str, int]:
 def expect_row(row: Locator, counts: dict[str, int], timeout_ms: int = 3 * POLL_SECONDS * 1000) -> None:
     """Within a few polls, the row shows exactly these numbers."""
     for column, value in counts.items():
-        expect(row.locator(f"td[data-col={column}]")).to_have_text(str(value), timeout=timeout_ms)
+        expect(row.locator(f"[data-col={column}]")).to_have_text(str(value), timeout=timeout_ms)
 
 
 _NEXT_SWAP_SENT = """edition => new Promise(resolve => {
     document.body.addEventListener('htmx:beforeRequest', () => {
         document.body.addEventListener('htmx:afterSwap', () => resolve(
-            document.querySelector(`tr[data-edition="${edition}"] td[data-col=sent]`).textContent), {once: true});
+            document.querySelector(`[data-edition="${edition}"] [data-col=sent]`).textContent), {once: true});
     }, {once: true});
 })"""
 
@@ -114,7 +114,7 @@ def test_ops_watches_pauses_and_resumes_a_send(live: Stack, lane: Lane, context:
     lane.smtp.delay = 0.04  # ~25 messages a second per worker process
     lane.smtp.hold(after=READERS - LEFT_AT_HOLD)  # it cannot finish before we have looked
     lane.release_due()
-    row = page.locator(f'tr[data-edition="{edition_id}"]')
+    row = page.locator(f'#panel :is(tr, article)[data-edition="{edition_id}"]')
     deadline = time.monotonic() + 10
     while ledger(live, edition_id)["sent"] == 0:
         assert time.monotonic() < deadline, lane.log_tail()
@@ -149,7 +149,7 @@ def test_ops_watches_pauses_and_resumes_a_send(live: Stack, lane: Lane, context:
     assert paused["pending"] >= LEFT_AT_HOLD - UNRECORDED_AT_MOST
     assert lane.smtp.count() == paused["sent"]
     expect_row(row, paused)
-    expect(page.locator(f'li[data-edition="{edition_id}"]')).to_contain_text(f"pause by {OPS}")
+    expect(page.locator(f'article[data-edition="{edition_id}"]')).to_contain_text(f"pause by {OPS}")
     assert ledger(live, edition_id) == paused  # a poll later: paused means nothing more is sent
     shoot(page, "dashboard")
 

@@ -44,11 +44,11 @@ pytestmark = pytest.mark.integration
 
 
 def row_numbers(html: str, edition_id: int) -> dict[str, int]:
-    """The data-col numbers of an edition's row on the dashboard."""
-    row = re.search(rf'<tr data-edition="{edition_id}">(.*?)</tr>', html, re.DOTALL)
+    """The data-col numbers of an edition's card (sending, paused) or row (the rest) on the dashboard."""
+    row = re.search(rf'<(tr|article) (?:class="[^"]*" )?data-edition="{edition_id}"[^>]*>(.*?)</\1>', html, re.DOTALL)
     assert row, f"no row for edition {edition_id}"
     return {col: int(value) for col, value in
-            re.findall(r'data-col="(\w+)">\s*(\d+)\s*<', row.group(1)) if col in COUNTS}
+            re.findall(r'data-col="(\w+)">\s*(\d+)\s*<', row.group(2)) if col in COUNTS}
 
 
 def cli_status(lane: Lane, edition_id: int) -> dict[str, Any]:

@@ -121,7 +121,13 @@ def test_send(services: ServicesDep, user: ApiEditor, edition_id: PathId, body: 
     return {"status": "sent", "message_id": message_id}
 
 
-# Declared after /preview and /test so that those paths are not taken for actions.
+@router.post("/{edition_id}/duplicate", status_code=201)
+def duplicate(services: ServicesDep, user: ApiEditor, edition_id: PathId) -> dict[str, Any]:
+    """A new draft copied from this edition; 409 when it reached anyone (send-missing then)."""
+    return actions.editions.duplicate(services.deps(), actor(user, "api"), edition_id)
+
+
+# Declared after /preview, /test and /duplicate so that those paths are not taken for actions.
 @router.post("/{edition_id}/{action}")
 def act(services: ServicesDep, user: ApiStaff, edition_id: PathId, action: str) -> dict[str, Any]:
     """schedule, cancel, pause, resume, retry-failed or send-missing."""

@@ -16,13 +16,13 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
 from digest import actions
-from digest.observe import QueueSnapshot, failed_notices, feed_health, queue_snapshot, watched_editions
+from digest.observe import QueueSnapshot, failed_notices, feed_health, queue_snapshot, send_rate, watched_editions
 from digest.store import AuditEntry, utcnow
 from digest.web.api.models import PathId
 from digest.web.deps import CheckedForm, OpsUser, Services, actor, services_of, staff_page
 from digest.web.forms import BadRequest
 from digest.web.pages.editor import cancel_question
-from digest.worker import workers_online
+from digest.worker import workers_asked, workers_online
 
 router = APIRouter()
 ACTIONS = ("pause", "resume", "cancel", "retry-failed", "send-missing")
@@ -36,20 +36,34 @@ def snapshot(services: Services) -> dict[str, Any]:
     now = utcnow()
     settings = services.settings
     with services.factory() as session:
-        current: QueueSnapshot = queue_snapshot(session, watched_editions(session, now), now, services.redis,
-                                                settings.task_queue)
+        watched = watched_editions(session, now)
+        current: QueueSnapshot = queue_snapshot(session, watched, now, services.redis, settings.task_queue)
+        chart = send_rate(session, [e.id for e in watched], now)
         feeds = feed_health(session)
         notices = failed_notices(session, now)
+    workers = workers_online(settings.task_queue)
     return {
         "now": now, "editions": current.editions, "errors": current.errors,
         "oldest_waiting_seconds": current.oldest_waiting_seconds, "queue": current.queue,
-        "queue_depth": current.queue_depth, "workers": workers_online(settings.task_queue),
+        "queue_depth": current.queue_depth, "workers": workers, "workers_asked": workers_asked(),
         "paused": current.paused,
-        "limits": {"global": settings.rate_limit_per_second, "domains": settings.domain_limits,
-                   "smtp": [t.url.split("@")[-1] for t in settings.smtp_targets]},
-        "feeds": feeds, "notices": notices,
-        "json": {**current.as_json(), "feeds": feeds.as_json(), "failed_notices": [n.as_json() for n in notices]},
+        "limits": workers_limits(workers), "chart": chart, "feeds": feeds, "notices": notices,
+        "json": {**current.as_json(), "feeds": feeds.as_json(), "failed_notices": [n.as_json() for n in notices],
+                 "send_rate": chart.as_json()},
     }
+
+
+def workers_limits(workers: list[dict[str, Any]] | None) -> dict[str, Any] | None:
+    """The sending limits the workers report (digest.worker's digest_limits), when they all
+    agree; {"differ": True} when they do not; None when none has answered. Never this web
+    process's own settings: those need not be the workers'."""
+    reported = [{k: v for k, v in w["limits"].items() if k in ("global", "domains", "smtp")}
+                for w in workers or [] if w.get("limits")]
+    if not reported:
+        return None
+    if any(r != reported[0] for r in reported[1:]):
+        return {"differ": True}
+    return reported[0]
 
 
 def flash(done: str, edition: int, changed: bool, count: int, reader: int = 0) -> str | None:

@@ -38,6 +38,7 @@ NOTICES = {
     "moved": "Order saved.",
     "override": "Headline and summary saved for this edition.",
     "note": "Editor's note saved.",
+    "duplicated": "A copy of that edition, as a draft: its stories, note and limits as they were. Check it, then schedule it.",
     "test-sent": "Test sent.",
     "schedule": "Edition scheduled: it goes out at its send time.",
     "schedule-now": "Edition scheduled: its time has come, so it is going out now.",

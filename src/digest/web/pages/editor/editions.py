@@ -34,11 +34,11 @@ from digest.editions import (
 from digest.editions import edition_view as view_of
 from digest.errors import Invalid, NotFound
 from digest.mail import make_transport
-from digest.observe import edition_counts
+from digest.observe import edition_counts, edition_deliveries, edition_health
 from digest.readers import normalise_email, subscriber_counts
 from digest.store import Edition, EditionCuration, EditionStatus, Story, Subscriber, utcnow
 from digest.stories import StoryFilter, search_stories
-from digest.web.deps import CheckedForm, EditorUser, actor, services_of
+from digest.web.deps import CheckedForm, EditorUser, actor, services_of, staff_page
 from digest.web.errors import EditorError
 from digest.web.forms import Form
 from digest.web.pages.editor.common import (
@@ -241,6 +241,10 @@ def edition_page(request: Request, user: EditorUser, edition_id: int, q: str = "
                         "left_out": left_out},
             "status": edition.status.value,
             "overdue": edition.status == EditionStatus.DRAFT and edition.send_at < utcnow(),
+            "delivery": delivery_context(session, edition) if edition.started_at else None,
+            # A copy is offered for an edition that ended without reaching anyone.
+            "can_duplicate": (edition.status in (EditionStatus.CANCELLED, EditionStatus.SKIPPED)
+                              and not counts.sent and not counts.bounced),
         }
         if section := NOTICE_SECTIONS.get(done):
             # Said beside the control that did it, where the page lands (#note, #test, #stories),
@@ -294,6 +298,38 @@ def send_test(request: Request, user: EditorUser, edition_id: int, form: Checked
     actions.editions.test_send(services.deps(), actor(user, "web"), edition_id, form.get("email").strip(),
                                make_transport(services.settings), form.get("as_email").strip() or None)
     return _back(edition_id, "test-sent", "#test")
+
+
+@router.post("/editions/{edition_id}/duplicate")
+def duplicate_edition(request: Request, user: EditorUser, edition_id: int, form: CheckedForm) -> Response:
+    """One click from a cancelled (or skipped) edition to a new draft like it."""
+    copy = actions.editions.duplicate(services_of(request).deps(), actor(user, "web"), edition_id)
+    return see_other(f"/editor/editions/{copy['id']}?done=duplicated")
+
+
+# While an edition sends, its page follows it: htmx asks for this fragment every few seconds
+# and stops (HTTP 286, htmx's "stop polling") once it has finished.
+DELIVERY_POLL_SECONDS = 3
+LIVE_STATUSES = (EditionStatus.SENDING, EditionStatus.PAUSED)
+
+
+def delivery_context(session: Any, edition: Edition) -> dict[str, Any]:
+    """What the edition page's Delivery section shows: progress, figures, ETA, the chart."""
+    now = utcnow()
+    [health] = edition_health(session, [edition], now)
+    return {"edition": edition, "health": health, "live": edition.status in LIVE_STATUSES,
+            "chart": edition_deliveries(session, edition, now), "poll_seconds": DELIVERY_POLL_SECONDS}
+
+
+@router.get("/editions/{edition_id}/delivery")
+def delivery_fragment(request: Request, user: EditorUser, edition_id: int) -> Response:
+    with services_of(request).factory() as session:
+        context = delivery_context(session, get_edition(session, edition_id))
+    response = staff_page(request, "editor/_delivery.html",
+                          {**context, "deliveries_chart": context["chart"], "fragment": True})
+    if not context["live"]:
+        response.status_code = 286
+    return response
 
 
 @router.get("/editions/{edition_id}/cancel")

@@ -37,6 +37,7 @@ from digest.editions import (
     upcoming_count,
 )
 from digest.errors import Invalid
+from digest.observe import newsletter_reach, readers_by_day
 from digest.readers import subscriber_counts
 from digest.store import Newsletter, Subscriber, SubscriberStatus, utcnow
 from digest.web.deps import CheckedForm, EditorUser, actor, services_of
@@ -208,7 +209,9 @@ def _edit_page(request: Request, ref: int, values: dict[str, Any] | None = None,
                    "subscribers": subscriber_counts(session).get(newsletter.id, 0),
                    "next": next_editions(session, now).get(newsletter.id),
                    "last": last_editions(session).get(newsletter.id), "zone": newsletter.timezone,
-                   "notice": STATE_NOTICES.get(done)}
+                   "notice": STATE_NOTICES.get(done),
+                   "reach": newsletter_reach(session, newsletter.id),
+                   "readers_chart": readers_by_day(session, newsletter.id, now)}
         return _form_page(request, "editor/newsletter_edit.html", values or _values_of(newsletter), errors,
                           status, **context)
 
