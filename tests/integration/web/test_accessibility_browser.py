@@ -77,6 +77,8 @@ EXEMPT = {
     "/editor/readers/export.csv": "a CSV download",
     "/editor/readers/export.json": "a JSON download",
     "/ops/panel": "the fragment /ops polls and swaps into itself: checked inside /ops",
+    "/editor/upcoming": "the fragment the dashboard polls while editions send: checked inside /editor",
+    "/editor/editions/{edition_id}/delivery": "the fragment a sending edition's page polls: checked inside it",
     "/ops/status.json": "JSON for monitoring",
     "/hooks/websub/{feed_id}": "a WebSub hub's verification: plain text echo",
     "/static/{path:path}": "files (scripts, the favicon)",

@@ -67,6 +67,12 @@ class Keyboard:
         self.page.keyboard.press(key)
         self.presses += 1
 
+    def follow(self, key: str) -> None:
+        """Press `key` on a link or in a form and wait for the page it opens (the next Tab
+        belongs to that page, not to the one going away)."""
+        with self.page.expect_navigation():
+            self.press(key)
+
     def type(self, text: str) -> None:
         """Text into the focused field, as typing it would."""
         self.page.keyboard.type(text)
@@ -119,23 +125,23 @@ def test_the_core_editor_job_by_keyboard_alone(live: Stack, context: BrowserCont
     keys.type(EDITOR)
     keys.tab_to(page.get_by_label("Password"))
     keys.type(PASSWORD)
-    keys.press("Enter")
+    keys.follow("Enter")
     heading(page, "Editor dashboard")
 
     # Open the newsletter.
     keys.skip_to_main()
     keys.tab_to(page.get_by_role("link", name="Newsletters", exact=True), backwards=True)
-    keys.press("Enter")
+    keys.follow("Enter")
     heading(page, "Newsletters")
     keys.skip_to_main()
     keys.tab_to(page.get_by_role("link", name="Morning Briefing", exact=True))
-    keys.press("Enter")
+    keys.follow("Enter")
     heading(page, "Morning Briefing active")
 
     # A new edition for it: a subject, the newsletter picked with the arrow keys.
     keys.skip_to_main()
     keys.tab_to(page.get_by_role("link", name="New edition", exact=True), backwards=True)
-    keys.press("Enter")
+    keys.follow("Enter")
     heading(page, "New edition")
     keys.skip_to_main()
     keys.tab_to(page.get_by_label("Subject"))
@@ -144,7 +150,7 @@ def test_the_core_editor_job_by_keyboard_alone(live: Stack, context: BrowserCont
     keys.press("ArrowDown")
     expect(page.get_by_label("Newsletter")).to_have_value(str(newsletter_id))
     keys.tab_to(page.get_by_role("button", name="Create draft"))
-    keys.press("Space")
+    keys.follow("Space")
     heading(page, "Keyboard picks")
     edition_id = int(re.search(r"/editor/editions/(\d+)", page.url).group(1))  # type: ignore[union-attr]
 
@@ -152,17 +158,17 @@ def test_the_core_editor_job_by_keyboard_alone(live: Stack, context: BrowserCont
     keys.skip_to_main()
     keys.tab_to(page.get_by_label("Search published stories"))
     keys.type("council")
-    keys.press("Enter")
+    keys.follow("Enter")
     expect(page.get_by_role("button", name=f"Pin to this edition: {COUNCIL}")).to_be_visible()
     keys.tab_to(page.get_by_role("button", name=f"Pin to this edition: {COUNCIL}"))
-    keys.press("Space")
+    keys.follow("Space")
     expect(page.get_by_role("status").filter(has_text="Story pinned")).to_be_visible()
 
     # The preview, as a reader of the newsletter would get it. (The page came back at the
     # stories, #stories: Tab goes on from there, as browsers do after a link to a fragment.)
     keys.tab_to(page.get_by_label("Preview as"))
     keys.type(readers[0])
-    keys.press("Enter")
+    keys.follow("Enter")
     expect(page.frame_locator(".previews iframe").first.get_by_text(COUNCIL, exact=True)).to_be_visible()
     keys.tab_to(page.get_by_role("region", name="Plain-text part"))  # it scrolls: the keyboard can too
     keys.press("ArrowDown")
@@ -170,14 +176,14 @@ def test_the_core_editor_job_by_keyboard_alone(live: Stack, context: BrowserCont
     # A test copy to the desk.
     keys.tab_to(page.get_by_label("Send one copy to"))
     keys.type("desk@example.org")
-    keys.press("Enter")
+    keys.follow("Enter")
     [test_copy] = wait_for_mail(live, "desk@example.org", subject="[TEST] ")
     assert COUNCIL in html_part(test_copy.message)
 
     # Schedule it: with no time set it is due at once, and the worker sends it.
     expect(page.get_by_role("status").filter(has_text="Test sent")).to_be_visible()
     keys.tab_to(page.get_by_role("button", name="Schedule", exact=True), backwards=True)
-    keys.press("Enter")
+    keys.follow("Enter")
     expect(page.get_by_role("status").filter(has_text="Edition scheduled")).to_be_visible()
     assert live.wait_for_edition(edition_id) == "sent"
     with live.factory() as session:
