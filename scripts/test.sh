@@ -16,6 +16,8 @@ command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 [ -x /usr/bin/chromium ] || need+=(chromium)   # the browser tests drive Debian's Chromium
 command -v spamassassin >/dev/null 2>&1 || need+=(spamassassin)  # scores every kind of message
+command -v node >/dev/null 2>&1 || need+=(nodejs)   # npm ci brings axe-core for the accessibility tests
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing Debian packages: ${need[*]}"
   as_root apt-get update -qq
@@ -60,6 +62,16 @@ pip_quiet .venv/bin/pip install -q --disable-pip-version-check --no-deps -e .
 # A dependency added to pyproject.toml but not to the lock stops here, by name: run scripts/lock.sh.
 .venv/bin/pip check --disable-pip-version-check || { echo "requirements.lock is behind pyproject.toml: run bash scripts/lock.sh" >&2; exit 1; }
 .venv/bin/python -c 'import digest, aiosmtpd, pytest, build' # fail here, clearly, if the install did not work
+
+# --- npm: test-only tools (package.json, pinned with its hashes in package-lock.json) ------
+# axe-core, which the accessibility tests inject into every page. `npm ci` again whenever the
+# lock changed since the last install (its hash is kept beside the modules).
+lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ "$(cat node_modules/.digest-lock-hash 2>/dev/null)" != "$lock_hash" ]; then
+  log "installing the npm test tools (npm ci: package-lock.json)"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$lock_hash" > node_modules/.digest-lock-hash
+fi
 
 # --- checks -----------------------------------------------------------------------------
 log "validating docker-compose.yml"

@@ -61,12 +61,14 @@ def launch_chromium() -> Iterator[Browser]:
 
 
 def local_context(browser: Browser, *, base_url: str | None = None,
-                  placeholder_images: bool = True, javascript: bool = True) -> Iterator[BrowserContext]:
+                  placeholder_images: bool = True, javascript: bool = True,
+                  bypass_csp: bool = False) -> Iterator[BrowserContext]:
     """The body of a `context` fixture: a desktop-sized en-GB context from which nothing leaves
     the machine (outside images get PLACEHOLDER_IMAGE if `placeholder_images`, all else is refused);
-    `javascript` False: a reader whose browser runs no script."""
+    `javascript` False: a reader whose browser runs no script; `bypass_csp`: the tests may
+    inject scripts of their own (axe-core, tests/support/axe.py)."""
     context = browser.new_context(viewport={"width": DESKTOP_WIDTH, "height": VIEW_HEIGHT}, locale="en-GB",
-                                  base_url=base_url, java_script_enabled=javascript)
+                                  base_url=base_url, java_script_enabled=javascript, bypass_csp=bypass_csp)
     context.set_default_timeout(10_000)
 
     def outside(route: Route) -> None:
