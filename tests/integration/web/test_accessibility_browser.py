@@ -74,6 +74,7 @@ EXEMPT = {
     "/archive.rss": "RSS",
     "/archive/newsletters/{slug}.rss": "RSS",
     "/editor/newsletters/schedule": "JSON for the newsletter form's schedule preview",
+    "/editor/newsletters/{newsletter_id}/brand/preview": "JSON for the brand form's live preview (its HTML is checked in the newsletter page's preview frames)",
     "/editor/readers/export.csv": "a CSV download",
     "/editor/readers/export.json": "a JSON download",
     "/ops/panel": "the fragment /ops polls and swaps into itself: checked inside /ops",
