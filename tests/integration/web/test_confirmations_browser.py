@@ -50,6 +50,33 @@ def test_cancel_and_retract_ask_first_and_a_retraction_is_undone(live: Stack, co
     page.get_by_role("button", name="Yes, cancel “Morning Briefing”").click()
     expect(page.get_by_role("status").filter(has_text="Edition cancelled.")).to_be_visible()
 
+    # Cancelled by mistake: one click makes a new draft like it, nothing sent.
+    page.get_by_role("button", name="Duplicate as a new draft").click()
+    heading(page, "Morning Briefing")
+    expect(page.get_by_role("status").filter(has_text="A copy of that edition, as a draft")).to_be_visible()
+    expect(page.locator("#edition-status")).to_have_text("draft")
+    with live.factory() as session:
+        assert [e.status for e in session.scalars(select(Edition).order_by(Edition.id))] == [
+            EditionStatus.CANCELLED, EditionStatus.DRAFT]
+
+    # Erasing a reader asks, names them, and wants the box ticked.
+    reader = add_active_reader(live, "leaving@example.org")
+    page.goto(f"/editor/readers/{reader.id}")
+    page.get_by_role("link", name="Erase…").click()
+    heading(page, "Erase leaving@example.org?")
+    shoot(page, "erase")
+    page.get_by_role("link", name="Cancel").click()
+    heading(page, "leaving@example.org")
+    page.get_by_role("link", name="Erase…").click()
+    page.get_by_role("button", name="Erase this reader").click()  # the box not ticked: the browser refuses
+    heading(page, "Erase leaving@example.org?")
+    page.get_by_label("I understand that this cannot be undone").check()
+    page.get_by_role("button", name="Erase this reader").click()
+    with live.factory() as session:
+        from digest.store import Subscriber
+
+        assert session.get_one(Subscriber, reader.id).erased_at is not None
+
     page.get_by_role("link", name="Stories", exact=True).click()
     page.get_by_role("link", name=f"Retract: {WATER}").click()
     heading(page, f"Retract “{WATER}”?")
