@@ -11,6 +11,7 @@ Times show in the edition's zone: its newsletter's, else DIGEST_TIMEZONE.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -20,6 +21,7 @@ from digest import actions
 from digest.delivery import left_out
 from digest.editions import (
     EDITABLE,
+    CurationError,
     EditionChanges,
     EditionFrozen,
     InvalidEdition,
@@ -33,7 +35,7 @@ from digest.editions import (
 )
 from digest.editions import edition_view as view_of
 from digest.errors import Invalid, NotFound
-from digest.mail import make_transport
+from digest.mail import SendError, make_transport
 from digest.observe import edition_counts
 from digest.readers import normalise_email, subscriber_counts
 from digest.store import Edition, EditionCuration, EditionStatus, Story, Subscriber, utcnow
@@ -206,7 +208,18 @@ def save_edition(request: Request, user: EditorUser, edition_id: int, form: Chec
 
 @router.get("/editions/{edition_id}")
 def edition_page(request: Request, user: EditorUser, edition_id: int, q: str = "", email: str = "",
-                 done: str = "") -> Response:
+                 done: str = "", test_to: str = "", test_as: str = "") -> Response:
+    # The test form keeps the addresses it was sent with (our redirect's own parameters,
+    # shown only as the fields' values).
+    return _edition_page(request, edition_id, q=q, email=email, done=done,
+                         forms={"test": {"email": test_to[:320], "as_email": test_as[:320]}})
+
+
+def _edition_page(request: Request, edition_id: int, *, q: str = "", email: str = "", done: str = "",
+                  forms: dict[str, dict[str, str]] | None = None, errors: dict[str, str] | None = None,
+                  status: int = 200) -> Response:
+    """The edition page; after a refused note or test, with `forms` as typed, `errors` by
+    field (note, test_email, test_as) and `status` 4xx/5xx."""
     preview_error = None
     with services_of(request).factory() as session:
         edition = get_edition(session, edition_id)
@@ -241,12 +254,14 @@ def edition_page(request: Request, user: EditorUser, edition_id: int, q: str = "
                         "left_out": left_out},
             "status": edition.status.value,
             "overdue": edition.status == EditionStatus.DRAFT and edition.send_at < utcnow(),
+            "forms": forms or {}, "errors": errors or {},
         }
         if section := NOTICE_SECTIONS.get(done):
             # Said beside the control that did it, where the page lands (#note, #test, #stories),
             # not at the top, out of view.
             context.update(notice=None, local_notice=NOTICES.get(done), notice_at=section)
-        return editor_page(request, "editor/edition.html", "", context, 404 if preview_error else 200, done=done)
+        return editor_page(request, "editor/edition.html", "", context,
+                           404 if preview_error and status == 200 else status, done=done)
 
 
 def _left_out(session: Any, edition: Any, email: str) -> str | None:
@@ -284,16 +299,42 @@ def override_story(request: Request, user: EditorUser, edition_id: int, story_id
 
 @router.post("/editions/{edition_id}/note")
 def save_note(request: Request, user: EditorUser, edition_id: int, form: CheckedForm) -> Response:
-    actions.editions.note(services_of(request).deps(), actor(user, "web"), edition_id, form.get("note"))
+    try:
+        actions.editions.note(services_of(request).deps(), actor(user, "web"), edition_id, form.get("note"))
+    except CurationError as exc:  # too long: the page again, the text kept, the reason at the field
+        return _edition_page(request, edition_id, forms={"note": {"note": form.get("note")}},
+                             errors={"note": str(exc)}, status=400)
     return _back(edition_id, "note", "#note")
 
 
 @router.post("/editions/{edition_id}/test")
 def send_test(request: Request, user: EditorUser, edition_id: int, form: CheckedForm) -> Response:
+    """One [TEST] copy. A bad address or a mail server's refusal comes back as the page with
+    the addresses as typed and the reason at the field (the form posts to #test, so the
+    browser lands there); a sent test lands at #test with the addresses kept."""
     services = services_of(request)
-    actions.editions.test_send(services.deps(), actor(user, "web"), edition_id, form.get("email").strip(),
-                               make_transport(services.settings), form.get("as_email").strip() or None)
-    return _back(edition_id, "test-sent", "#test")
+    typed = {"email": form.get("email").strip()[:320], "as_email": form.get("as_email").strip()[:320]}
+    errors: dict[str, str] = {}
+    status = 400
+    for name, field in (("email", "test_email"), ("as_email", "test_as")):
+        if typed[name] or name == "email":
+            try:
+                normalise_email(typed[name])
+            except Invalid as exc:
+                errors[field] = str(exc) if typed[name] else "Give an address to send the test to"
+    if not errors:
+        try:
+            actions.editions.test_send(services.deps(), actor(user, "web"), edition_id, typed["email"],
+                                       make_transport(services.settings), typed["as_email"] or None)
+        except SendError as exc:
+            errors["test_email"] = f"The test was not sent: the mail server did not take it ({exc})"
+            status = 502
+        except Invalid as exc:
+            errors["test_email"] = str(exc)
+    if errors:
+        return _edition_page(request, edition_id, forms={"test": typed}, errors=errors, status=status)
+    query = urlencode({"done": "test-sent", "test_to": typed["email"], "test_as": typed["as_email"]})
+    return see_other(f"/editor/editions/{edition_id}?{query}#test")
 
 
 @router.get("/editions/{edition_id}/cancel")
