@@ -54,7 +54,9 @@ def as_staff(live: Stack, email: str, via: str = "web") -> actions.Actor:
 
 def story_by_title(live: Stack, fragment: str) -> Story:
     with live.factory() as session:
-        return session.scalars(select(Story).where(Story.title.contains(fragment))).first()  # type: ignore[return-value]
+        found = session.scalars(select(Story).where(Story.title.contains(fragment))).first()
+    assert found is not None
+    return found
 
 
 def seed_log(live: Stack) -> dict[str, Any]:

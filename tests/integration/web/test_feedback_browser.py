@@ -102,6 +102,18 @@ def test_what_an_action_did_is_said_in_view_beside_its_control(live: Stack, cont
     submit_sign_in(page, EDITOR)
     heading(page, SUBJECT)
 
+    # A headline for the last story: said in that story's box, where the page lands.
+    last = page.locator("ol.story-list > li").last
+    last.get_by_text("Headline and summary for this edition").click()
+    last.get_by_label("Headline").fill("A better headline")
+    last.get_by_role("button", name="Save for this edition").click()
+    last = page.locator("ol.story-list > li").last
+    said = last.get_by_role("status")
+    expect(said).to_have_text("Headline and summary saved for this edition.")
+    in_view(page, said)
+    expect(last).to_contain_text("A better headline")
+    shoot(page, "headline-saved")
+
     # The note: far down the page; after saving, the page lands at the note with the message.
     page.get_by_label("Shown above the stories").fill("Five reads for a slow Sunday.")
     page.get_by_role("button", name="Save note").click()

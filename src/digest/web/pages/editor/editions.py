@@ -57,7 +57,7 @@ router = APIRouter(prefix="/editor")
 CANDIDATES_SHOWN = 15
 EDITOR_ACTIONS = ("schedule", "unschedule", "cancel")
 # Which section of the edition page says what an action did (the one the redirect lands on).
-NOTICE_SECTIONS = {"note": "note", "test-sent": "test", "override": "stories", "pinned": "stories",
+NOTICE_SECTIONS = {"note": "note", "test-sent": "test", "override": "story", "pinned": "stories",
                    "pinned-hidden": "stories", "excluded": "stories", "cleared": "stories", "unpinned": "stories",
                    "moved": "stories"}
 
@@ -208,15 +208,15 @@ def save_edition(request: Request, user: EditorUser, edition_id: int, form: Chec
 
 @router.get("/editions/{edition_id}")
 def edition_page(request: Request, user: EditorUser, edition_id: int, q: str = "", email: str = "",
-                 done: str = "", test_to: str = "", test_as: str = "") -> Response:
+                 done: str = "", test_to: str = "", test_as: str = "", story: int = 0) -> Response:
     # The test form keeps the addresses it was sent with (our redirect's own parameters,
-    # shown only as the fields' values).
-    return _edition_page(request, edition_id, q=q, email=email, done=done,
+    # shown only as the fields' values); `story`: the story whose headline was just saved.
+    return _edition_page(request, edition_id, q=q, email=email, done=done, story=story,
                          forms={"test": {"email": test_to[:320], "as_email": test_as[:320]}})
 
 
 def _edition_page(request: Request, edition_id: int, *, q: str = "", email: str = "", done: str = "",
-                  forms: dict[str, dict[str, str]] | None = None, errors: dict[str, str] | None = None,
+                  story: int = 0, forms: dict[str, dict[str, str]] | None = None, errors: dict[str, str] | None = None,
                   status: int = 200) -> Response:
     """The edition page; after a refused note or test, with `forms` as typed, `errors` by
     field (note, test_email, test_as) and `status` 4xx/5xx."""
@@ -257,9 +257,9 @@ def _edition_page(request: Request, edition_id: int, *, q: str = "", email: str 
             "forms": forms or {}, "errors": errors or {},
         }
         if section := NOTICE_SECTIONS.get(done):
-            # Said beside the control that did it, where the page lands (#note, #test, #stories),
+            # Said beside the control that did it, where the page lands (#note, #test, #stories, #story-N),
             # not at the top, out of view.
-            context.update(notice=None, local_notice=NOTICES.get(done), notice_at=section)
+            context.update(notice=None, local_notice=NOTICES.get(done), notice_at=section, notice_story=story)
         return editor_page(request, "editor/edition.html", "", context,
                            404 if preview_error and status == 200 else status, done=done)
 
@@ -294,7 +294,7 @@ def override_story(request: Request, user: EditorUser, edition_id: int, story_id
                    form: CheckedForm) -> Response:
     actions.editions.rewrite(services_of(request).deps(), actor(user, "web"), edition_id, story_id,
                              headline=form.get("headline"), summary=form.get("summary"))
-    return _back(edition_id, "override", f"#story-{story_id}")
+    return see_other(f"/editor/editions/{edition_id}?done=override&story={story_id}#story-{story_id}")
 
 
 @router.post("/editions/{edition_id}/note")
