@@ -21,7 +21,6 @@ from digest import actions
 from digest.delivery import left_out
 from digest.editions import (
     EDITABLE,
-    CurationError,
     EditionChanges,
     EditionFrozen,
     InvalidEdition,
@@ -218,8 +217,8 @@ def edition_page(request: Request, user: EditorUser, edition_id: int, q: str = "
 def _edition_page(request: Request, edition_id: int, *, q: str = "", email: str = "", done: str = "",
                   story: int = 0, forms: dict[str, dict[str, str]] | None = None, errors: dict[str, str] | None = None,
                   status: int = 200) -> Response:
-    """The edition page; after a refused note or test, with `forms` as typed, `errors` by
-    field (note, test_email, test_as) and `status` 4xx/5xx."""
+    """The edition page; after a refused test, with `forms` as typed, `errors` by field
+    (test_email, test_as) and `status` 4xx/5xx."""
     preview_error = None
     with services_of(request).factory() as session:
         edition = get_edition(session, edition_id)
@@ -299,11 +298,7 @@ def override_story(request: Request, user: EditorUser, edition_id: int, story_id
 
 @router.post("/editions/{edition_id}/note")
 def save_note(request: Request, user: EditorUser, edition_id: int, form: CheckedForm) -> Response:
-    try:
-        actions.editions.note(services_of(request).deps(), actor(user, "web"), edition_id, form.get("note"))
-    except CurationError as exc:  # too long: the page again, the text kept, the reason at the field
-        return _edition_page(request, edition_id, forms={"note": {"note": form.get("note")}},
-                             errors={"note": str(exc)}, status=400)
+    actions.editions.note(services_of(request).deps(), actor(user, "web"), edition_id, form.get("note"))
     return _back(edition_id, "note", "#note")
 
 
