@@ -279,3 +279,12 @@ def test_the_names_are_looked_up_in_bulk(live: Stack) -> None:
     assert len(page.lines) == AUDIT_PAGE_SIZE
     # count, rows, then one each: editions, stories, newsletters, readers, users.
     assert len(statements) <= 7, statements
+
+
+def test_staff_error_pages_lead_back_to_the_staff_pages(live: Stack, client: httpx.Client) -> None:
+    make_user(live, OPS, "ops")
+    signed_in_ops(client)
+    missing = client.get("/ops/editions/999999/cancel")
+    assert missing.status_code == 404
+    assert '<a href="/ops">Back to the send queue</a>' in missing.text and "sign-up" not in missing.text
+    assert 'aria-label="Editor"' in missing.text  # the staff page frame, with its navigation
