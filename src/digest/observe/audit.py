@@ -44,9 +44,9 @@ KIND_LABELS = {"edition": "Edition", "story": "Story", "newsletter": "Newsletter
                "user": "Staff member", "feed": "Feed", "token": "API token"}
 # Detail fields that hold ids, and what of.
 DETAIL_REFS = {"story_id": "story", "story_ids": "story", "newsletter_id": "newsletter",
-               "newsletter_id_was": "newsletter"}
+               "newsletter_id_was": "newsletter", "copy_id": "edition"}
 DETAIL_LABELS = {"story_id": "story", "story_ids": "stories", "newsletter_id": "newsletter",
-                 "newsletter_id_was": "newsletter was", "to": "sent to", "as": "as reader",
+                 "newsletter_id_was": "newsletter was", "copy_id": "copy", "to": "sent to", "as": "as reader",
                  "one_time": "one-time password", "was_one_time": "had a one-time password"}
 _ACTION = re.compile(r"^[a-z][a-z-]*(\.[a-z][a-z-]*)?$")
 _TARGET = re.compile(r"^([a-z]+):(\d{1,18})$")
