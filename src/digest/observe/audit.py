@@ -255,7 +255,9 @@ class _Names:
 
     def ref(self, kind: str, id_: int) -> Ref:
         """The thing by kind and id; one that is gone keeps its id, unlinked."""
-        return self.names.get((kind, id_)) or Ref(kind, id_, f"{KIND_LABELS[kind].lower()} #{id_} (deleted)")
+        if (kind, id_) not in self.names:
+            self.names[(kind, id_)] = Ref(kind, id_, f"{KIND_LABELS[kind].lower()} #{id_} (deleted)")
+        return self.names[(kind, id_)]
 
     def target(self, entry: AuditEntry) -> Ref:
         if target := _target_of(entry):
@@ -321,8 +323,14 @@ class AuditChoices:
     actions: dict[str, list[str]]
 
 
+# Who acts without a staff account: the command line, and digest itself.
+NON_STAFF_ACTORS = ("cli", "system")
+
+
 def audit_choices(session: Session) -> AuditChoices:
-    actors = sorted(session.scalars(select(AuditEntry.actor).distinct()), key=str.lower)
+    """Every staff member (from the users table: a scan of the log for its authors would
+    grow with the log), then the command line and digest itself; the actions the log holds."""
+    actors = sorted(session.scalars(select(User.email)), key=str.lower) + list(NON_STAFF_ACTORS)
     by_group: dict[str, list[str]] = {key: [] for key in ACTION_GROUPS}
     for action in sorted(session.scalars(select(AuditEntry.action).distinct())):
         by_group.setdefault(action_group(action) or "other", []).append(action)
@@ -358,7 +366,8 @@ def bulk_audit_lines(session: Session, query: AuditQuery,
                      chunk: int = AUDIT_CSV_CHUNK_ROWS) -> Iterator[list[AuditLine]]:
     """Every row `query` picks, newest first, named a chunk at a time (the CSV export):
     each chunk reads the rows below the last one's id, so rows added meanwhile are not
-    repeated and none is skipped."""
+    repeated and none is skipped. The session is emptied after each chunk (expunge_all),
+    so memory stays flat however long the log."""
     before: int | None = None
     while True:
         statement = _filtered(query)
@@ -367,5 +376,7 @@ def bulk_audit_lines(session: Session, query: AuditQuery,
         entries = list(session.scalars(statement.order_by(AuditEntry.id.desc()).limit(chunk)))
         if not entries:
             return
-        yield name_entries(session, entries)
         before = entries[-1].id
+        lines = name_entries(session, entries)
+        session.expunge_all()
+        yield lines
