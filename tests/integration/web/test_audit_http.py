@@ -32,6 +32,7 @@ pytestmark = pytest.mark.integration
 NEWSLETTER = "Morning Briefing"
 SUBJECT = "Tuesday's picks"
 READER = "=1+2@example.org"  # a valid address, and a formula to a spreadsheet
+ADMIN = "admin@example.org"
 
 
 def _no_notice(notice_id: int) -> None:
@@ -110,12 +111,14 @@ def field_error(html: str, name: str) -> str:
 
 def test_rows_name_what_they_touched_with_links_and_readable_detail(live: Stack, client: httpx.Client) -> None:
     seeded = seed_log(live)
-    page = signed_in_ops(client).get("/ops/audit")
+    make_user(live, ADMIN, "admin")
+    assert sign_in(client, ADMIN, next_path="/ops/audit").status_code == 303
+    page = client.get("/ops/audit")
     assert page.status_code == 200
     shown = rows(page.text)
     assert len(shown) == 7
     login, cancel, newsletters, note, pin, add, newsletter = shown  # newest first
-    assert f"login Staff member {OPS} ip: 127.0.0.1" in login
+    assert f"login Staff member {ADMIN} ip: 127.0.0.1" in login
     assert "edition.cancel" in cancel and f"Edition {SUBJECT}" in cancel and "cli" in cancel
     assert f"Reader {READER}" in newsletters and f"newsletters: {NEWSLETTER}" in newsletters and OPS in newsletters
     assert "edition.note" in note and EDITOR in note and "via web" in note
@@ -130,8 +133,15 @@ def test_rows_name_what_they_touched_with_links_and_readable_detail(live: Stack,
     assert found[SUBJECT] == f"/editor/editions/{seeded['edition']}"
     assert found[NEWSLETTER] == f"/editor/newsletters/{seeded['newsletter']}"
     assert found[READER] == f"/editor/readers/{seeded['reader']}"
-    assert found[EDITOR] == found[OPS] == "/editor/users"
+    assert found[EDITOR] == found[OPS] == found[ADMIN] == "/editor/users"
     assert found[seeded["story"].title].startswith("/editor/stories?q=")
+    # Ops see the same names, linked only where their role may follow: the reader.
+    with httpx.Client(base_url=str(client.base_url), timeout=30) as ops:
+        signed_in_ops(ops)
+        as_ops = ops.get("/ops/audit").text
+        assert rows(as_ops)[1:] == shown
+        assert links(as_ops) == {READER: f"/editor/readers/{seeded['reader']}"}
+        assert ops.get(found[READER]).status_code == 200
     # The links lead to pages that show those things (an editor's session: they are editor pages).
     with httpx.Client(base_url=str(client.base_url), timeout=30) as editor:
         assert sign_in(editor, EDITOR).status_code == 303
@@ -288,3 +298,13 @@ def test_staff_error_pages_lead_back_to_the_staff_pages(live: Stack, client: htt
     assert missing.status_code == 404
     assert '<a href="/ops">Back to the send queue</a>' in missing.text and "sign-up" not in missing.text
     assert 'aria-label="Editor"' in missing.text  # the staff page frame, with its navigation
+
+
+def test_the_log_and_its_csv_want_ops_or_admin(live: Stack, client: httpx.Client) -> None:
+    make_user(live, EDITOR, "editor")
+    for path in ("/ops/audit", "/ops/audit.csv"):
+        assert client.get(path).headers["location"] == f"/login?next={path}"
+    assert sign_in(client, EDITOR).status_code == 303
+    for path in ("/ops/audit", "/ops/audit.csv"):
+        refused = client.get(path)
+        assert refused.status_code == 403 and "Your role (editor) cannot open this page." in unescape(refused.text)

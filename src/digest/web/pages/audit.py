@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request
@@ -30,11 +30,26 @@ from digest.observe import (
     csv_cells,
     parse_audit_query,
 )
+from digest.store import Role, User
 from digest.web.deps import OpsUser, services_of, staff_page
 from digest.web.forms import BadRequest
 
 router = APIRouter()
 FILTER_PARAMS = ("who", "what", "kind", "from", "to")
+# Who may open the pages the log links to, as those pages' own dependencies say (admins
+# open all): a name links only for someone it would not answer 403.
+LINKED_PAGE_ROLES: tuple[tuple[str, tuple[Role, ...]], ...] = (
+    ("/editor/readers", (Role.EDITOR, Role.OPS)), ("/editor/users", ()), ("/editor", (Role.EDITOR,)))
+
+
+def _opener(user: User) -> Callable[[str | None], bool]:
+    def opens(href: str | None) -> bool:
+        if href is None:
+            return False
+        roles = next((r for prefix, r in LINKED_PAGE_ROLES if href.startswith(prefix)), ())
+        return user.role == Role.ADMIN or user.role in roles
+
+    return opens
 
 
 def _typed(request: Request) -> dict[str, str]:
@@ -61,7 +76,7 @@ def audit_log(request: Request, user: OpsUser) -> Response:
                 else audit_page(session, query, _page_number(request.query_params.get("page", "1"))))
     return staff_page(request, "ops/audit.html", {
         "active": "ops", "typed": typed, "errors": errors, "choices": choices, "groups": ACTION_GROUPS,
-        "kinds": KIND_LABELS, "page": page, "query": query,
+        "kinds": KIND_LABELS, "page": page, "query": query, "opens": _opener(user),
         "csv_url": query.url("/ops/audit.csv"),
         "prev_url": query.url("/ops/audit", page=page.page - 1) if page.page > 1 else None,
         "next_url": query.url("/ops/audit", page=page.page + 1) if page.page < page.pages else None,
