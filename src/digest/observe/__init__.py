@@ -18,6 +18,7 @@ from digest.observe.audit import (
     audit_choices,
     audit_page,
     bulk_audit_lines,
+    count_audit_rows,
     csv_cells,
     name_entries,
     no_formula,
@@ -48,7 +49,7 @@ from digest.observe.metrics import render as render_metrics
 __all__ = [
     "ACTION_GROUPS", "AUDIT_CSV_COLUMNS", "AUDIT_PAGE_SIZE", "KIND_LABELS", "TARGET_KINDS", "AuditChoices",
     "AuditFilterError", "AuditLine", "AuditPage", "AuditQuery", "audit_choices", "audit_page", "bulk_audit_lines",
-    "csv_cells", "name_entries", "no_formula", "parse_audit_query",
+    "count_audit_rows", "csv_cells", "name_entries", "no_formula", "parse_audit_query",
     "EditionCounts", "EditionHealth", "ErrorGroup", "FailedNotice", "FeedAlert", "FeedHealth", "JsonFormatter", "LedgerCollector",
     "QueueSnapshot", "configure", "edition_audiences", "edition_counts", "edition_health", "editions_by_status",
     "error_groups", "failed_notices", "feed_health", "mark_process_dead", "oldest_waiting_seconds", "pending_deliveries", "queue_depth",

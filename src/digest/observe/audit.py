@@ -37,6 +37,7 @@ ACTION_GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "feed": ("Feeds", ("feed",)),
     "user": ("Staff accounts and sign-ins", ("user", "login")),
     "token": ("API tokens", ("token",)),
+    "audit": ("The audit log", ("audit",)),
 }
 # What a target names, "kind:id", and the page that shows it.
 TARGET_KINDS = ("edition", "story", "newsletter", "reader", "user", "feed", "token")
@@ -362,13 +363,21 @@ def csv_cells(line: AuditLine) -> list[str]:
     return [no_formula(cell) for cell in cells]
 
 
-def bulk_audit_lines(session: Session, query: AuditQuery,
+def count_audit_rows(session: Session, query: AuditQuery) -> tuple[int, int]:
+    """How many rows `query` picks, and the newest row's id now (0: none), so that an export
+    can hold exactly the rows it counted."""
+    statement = _filtered(query).subquery()
+    total, newest = session.execute(select(func.count(), func.max(statement.c.id))).one()
+    return total or 0, newest or 0
+
+
+def bulk_audit_lines(session: Session, query: AuditQuery, upto: int | None = None,
                      chunk: int = AUDIT_CSV_CHUNK_ROWS) -> Iterator[list[AuditLine]]:
     """Every row `query` picks, newest first, named a chunk at a time (the CSV export):
     each chunk reads the rows below the last one's id, so rows added meanwhile are not
-    repeated and none is skipped. The session is emptied after each chunk (expunge_all),
-    so memory stays flat however long the log."""
-    before: int | None = None
+    repeated and none is skipped; with `upto`, none newer than that id. The session is
+    emptied after each chunk (expunge_all), so memory stays flat however long the log."""
+    before: int | None = upto + 1 if upto is not None else None
     while True:
         statement = _filtered(query)
         if before is not None:

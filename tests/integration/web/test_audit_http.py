@@ -234,9 +234,18 @@ def test_the_csv_holds_every_filtered_row_with_formulas_defused(live: Stack, cli
     # No cell a spreadsheet would run.
     assert not [cell for row in table for cell in row if cell[:1] in ("=", "+", "-", "@")]
 
+    # Taking the log out is itself recorded (who, how many), outside the file it made.
+    with live.factory() as session:
+        [export] = session.scalars(select(AuditEntry).where(AuditEntry.action == "audit.export")).all()
+    assert (export.actor, export.via, export.target, export.detail) == (OPS, "ops", "csv", {"count": len(table) - 1})
+
     # The page's filters, the same rows.
     filtered = list(csv.reader(io.StringIO(client.get("/ops/audit.csv", params={"who": EDITOR}).text)))
     assert [row[3] for row in filtered[1:]] == ["edition.note", "edition.pin", "edition.add", "newsletter.add"]
+    with live.factory() as session:
+        last = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(1)).one()
+    assert (last.action, last.detail) == ("audit.export", {"count": 4, "who": EDITOR})
+    assert client.get("/ops/audit.csv").text.count("audit.export") == 2  # the earlier exports, in the next
     page = client.get("/ops/audit", params={"who": EDITOR})
     assert f'href="/ops/audit.csv?who={EDITOR.replace("@", "%40")}"' in page.text
 

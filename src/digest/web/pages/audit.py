@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
+from digest import actions
 from digest.observe import (
     ACTION_GROUPS,
     AUDIT_CSV_COLUMNS,
@@ -31,7 +32,7 @@ from digest.observe import (
     parse_audit_query,
 )
 from digest.store import Role, User
-from digest.web.deps import OpsUser, services_of, staff_page
+from digest.web.deps import OpsUser, actor, services_of, staff_page
 from digest.web.forms import BadRequest
 
 router = APIRouter()
@@ -91,17 +92,21 @@ def _csv_line(values: list[str]) -> str:
 
 @router.get("/ops/audit.csv")
 def audit_csv(request: Request, user: OpsUser) -> Response:
-    """Every row the page's filters pick (not only one page), newest first, streamed."""
+    """Every row the page's filters pick (not only one page), newest first, streamed; the
+    export itself is audited."""
     try:
         query = parse_audit_query(_typed(request))
     except AuditFilterError as exc:
         raise BadRequest(400, "Bad filter", exc.message) from None
-    factory = services_of(request).factory
+    services = services_of(request)
+    # Recorded first (`audit.export`: who, which filters, how many): the file names readers.
+    _, newest = actions.audit_log.export_audit(services.deps(), actor(user, "ops"), query)
+    factory = services.factory
 
     def lines() -> Iterator[str]:
         yield _csv_line(list(AUDIT_CSV_COLUMNS))
         with factory() as session:
-            for chunk in bulk_audit_lines(session, query):
+            for chunk in bulk_audit_lines(session, query, upto=newest):
                 yield "".join(_csv_line(csv_cells(line)) for line in chunk)
 
     name = f"audit-{datetime.now(UTC):%Y%m%d-%H%M%S}.csv"
