@@ -102,8 +102,12 @@ def error_page(request: Request, status: int, title: str, message: str,
     if path.startswith(STAFF_PATHS) and user is not None:
         back = editor_back(path, user.role.value)
         return staff_page(request, "editor/error.html", {"title": title, "message": message, "back": back}, status)
+    # A staff address not (yet) signed in, such as one that does not exist: back to the
+    # staff pages (sign-in first if need be), never to the readers' sign-up form.
+    staff_way = {"action_url": "/editor", "action_label": "Go to the staff dashboard"} if path.startswith(
+        STAFF_PATHS) else {}
     return request.app.state.templates.TemplateResponse(  # type: ignore[no-any-return]
-        request, "error.html", {"title": title, "message": message}, status_code=status, headers=headers)
+        request, "error.html", {"title": title, "message": message, **staff_way}, status_code=status, headers=headers)
 
 
 def refusal(request: Request, status: int, message: str) -> Response:

@@ -301,6 +301,10 @@ def test_the_names_are_looked_up_in_bulk(live: Stack) -> None:
 
 
 def test_staff_error_pages_lead_back_to_the_staff_pages(live: Stack, client: httpx.Client) -> None:
+    nowhere = client.get("/editor/no-such-page")  # no route, so nobody is signed in for it yet
+    assert nowhere.status_code == 404
+    assert '<a class="button" href="/editor">Go to the staff dashboard</a>' in nowhere.text
+    assert "sign-up" not in nowhere.text
     make_user(live, OPS, "ops")
     signed_in_ops(client)
     missing = client.get("/ops/editions/999999/cancel")
