@@ -22,7 +22,7 @@ from digest.web.api import create_api
 from digest.web.deps import Services, default_services
 from digest.web.headers import SecurityHeaders
 from digest.web.limits import BodyLimit, body_limit
-from digest.web.pages import archive, auth, editor, ops, readers
+from digest.web.pages import archive, audit, auth, editor, ops, readers
 from digest.web.pages.editor import when
 
 __all__ = ["Services", "check_all_templates", "create_app", "default_services"]
@@ -64,7 +64,7 @@ def create_app(services: Services | None = None) -> FastAPI:
         return RedirectResponse("/subscribe", status_code=303)
 
     for router in (health.router, readers.router, archive.router, auth.router, *editor.routers, ops.router,
-                   hooks.router):
+                   audit.router, hooks.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.mount("/api/v1", create_api(services))

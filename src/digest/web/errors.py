@@ -57,8 +57,16 @@ class EditorError(BadRequest):
         self.back = back
 
 
-def editor_back(path: str) -> str:
-    """Where an editor goes back to from an error on `path`."""
+STAFF_PATHS = ("/editor", "/ops", "/account")
+
+
+def editor_back(path: str, role: str = "editor") -> str:
+    """Where staff go back to from an error on `path`: the page it belongs to, else their
+    dashboard (/ops for ops, who cannot open the editor's)."""
+    if path.startswith("/ops/audit"):
+        return "/ops/audit"
+    if path.startswith("/ops"):
+        return "/ops"
     if found := _EDITION_PAGE.match(path):
         return f"/editor/editions/{found.group(1)}"
     if path.startswith("/editor/stories"):
@@ -73,7 +81,7 @@ def editor_back(path: str) -> str:
         return "/editor/users"
     if path.startswith("/editor/feeds"):
         return "/editor/feeds"
-    return "/editor"
+    return "/ops" if role == "ops" else "/editor"
 
 
 def title_for(error: DigestError) -> str:
@@ -85,15 +93,21 @@ def title_for(error: DigestError) -> str:
 def error_page(request: Request, status: int, title: str, message: str,
                headers: dict[str, str] | None = None) -> Response:
     """The site's answer to an error on `request`: JSON for /healthz and /hooks/, the
-    editor's error page for a signed-in editor, the site's error page otherwise."""
+    staff error page (a way back to their page or dashboard) for signed-in staff on a
+    staff page, the site's error page otherwise."""
     path = request.url.path
     if path.startswith(("/healthz", "/hooks/")):
         return JSONResponse({"error": message}, status_code=status, headers=headers)
-    if path.startswith("/editor") and getattr(request.state, "user", None) is not None:
-        return staff_page(request, "editor/error.html",
-                          {"title": title, "message": message, "back": editor_back(path)}, status)
+    user = getattr(request.state, "user", None)
+    if path.startswith(STAFF_PATHS) and user is not None:
+        back = editor_back(path, user.role.value)
+        return staff_page(request, "editor/error.html", {"title": title, "message": message, "back": back}, status)
+    # A staff address not (yet) signed in, such as one that does not exist: back to the
+    # staff pages (sign-in first if need be), never to the readers' sign-up form.
+    staff_way = {"action_url": "/editor", "action_label": "Go to the staff dashboard"} if path.startswith(
+        STAFF_PATHS) else {}
     return request.app.state.templates.TemplateResponse(  # type: ignore[no-any-return]
-        request, "error.html", {"title": title, "message": message}, status_code=status, headers=headers)
+        request, "error.html", {"title": title, "message": message, **staff_way}, status_code=status, headers=headers)
 
 
 def refusal(request: Request, status: int, message: str) -> Response:

@@ -77,6 +77,7 @@ EXEMPT = {
     "/editor/newsletters/{newsletter_id}/brand/preview": "JSON for the brand form's live preview (its HTML is checked in the newsletter page's preview frames)",
     "/editor/readers/export.csv": "a CSV download",
     "/editor/readers/export.json": "a JSON download",
+    "/ops/audit.csv": "a CSV download",
     "/ops/panel": "the fragment /ops polls and swaps into itself: checked inside /ops",
     "/editor/upcoming": "the fragment the dashboard polls while editions send: checked inside /editor",
     "/editor/editions/{edition_id}/delivery": "the fragment a sending edition's page polls: checked inside it",

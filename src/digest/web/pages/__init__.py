@@ -1,2 +1,2 @@
 """The pages of the site, one module per audience: readers, the archive, staff sign-in,
-editors (a package of its own) and ops."""
+editors (a package of its own), ops and the audit log."""

@@ -1,4 +1,4 @@
-"""The ops dashboard (/ops), its actions and the audit log.
+"""The ops dashboard (/ops) and its actions (the audit log is digest.web.pages.audit).
 
 The dashboard polls a fragment every 2 s with htmx (served from /static, no CDN); without
 JavaScript the page still shows the same numbers and the actions still work (plain forms
@@ -13,11 +13,10 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import select
 
 from digest import actions
 from digest.observe import QueueSnapshot, failed_notices, feed_health, queue_snapshot, send_rate, watched_editions
-from digest.store import AuditEntry, utcnow
+from digest.store import utcnow
 from digest.web.api.models import PathId
 from digest.web.deps import CheckedForm, OpsUser, Services, actor, services_of, staff_page
 from digest.web.forms import BadRequest
@@ -26,7 +25,6 @@ from digest.worker import workers_asked, workers_online
 
 router = APIRouter()
 ACTIONS = ("pause", "resume", "cancel", "retry-failed", "send-missing")
-AUDIT_ROWS_SHOWN = 200
 PASSWORD_CHANGED = "Password changed. Other browsers signed in as you were signed out."
 
 
@@ -124,10 +122,3 @@ def act(request: Request, edition_id: int, action: str, user: OpsUser, form: Che
     query = urlencode({"done": action, "edition": edition_id, "changed": int(outcome.changed),
                        "count": outcome.count or 0})
     return RedirectResponse(f"/ops?{query}", status_code=303)
-
-
-@router.get("/ops/audit")
-def audit_log(request: Request, user: OpsUser) -> Response:
-    with services_of(request).factory() as session:
-        entries = list(session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(AUDIT_ROWS_SHOWN)))
-    return staff_page(request, "ops/audit.html", {"entries": entries})

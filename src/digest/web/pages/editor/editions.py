@@ -11,6 +11,7 @@ Times show in the edition's zone: its newsletter's, else DIGEST_TIMEZONE.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -34,7 +35,7 @@ from digest.editions import (
 )
 from digest.editions import edition_view as view_of
 from digest.errors import Invalid, NotFound
-from digest.mail import make_transport
+from digest.mail import SendError, make_transport
 from digest.observe import edition_counts, edition_deliveries, edition_health
 from digest.readers import normalise_email, subscriber_counts
 from digest.store import Edition, EditionCuration, EditionStatus, Story, Subscriber, utcnow
@@ -56,7 +57,7 @@ router = APIRouter(prefix="/editor")
 CANDIDATES_SHOWN = 15
 EDITOR_ACTIONS = ("schedule", "unschedule", "cancel")
 # Which section of the edition page says what an action did (the one the redirect lands on).
-NOTICE_SECTIONS = {"note": "note", "test-sent": "test", "override": "stories", "pinned": "stories",
+NOTICE_SECTIONS = {"note": "note", "test-sent": "test", "override": "story", "pinned": "stories",
                    "pinned-hidden": "stories", "excluded": "stories", "cleared": "stories", "unpinned": "stories",
                    "moved": "stories"}
 
@@ -207,7 +208,18 @@ def save_edition(request: Request, user: EditorUser, edition_id: int, form: Chec
 
 @router.get("/editions/{edition_id}")
 def edition_page(request: Request, user: EditorUser, edition_id: int, q: str = "", email: str = "",
-                 done: str = "") -> Response:
+                 done: str = "", test_to: str = "", test_as: str = "", story: int = 0) -> Response:
+    # The test form keeps the addresses it was sent with (our redirect's own parameters,
+    # shown only as the fields' values); `story`: the story whose headline was just saved.
+    return _edition_page(request, edition_id, q=q, email=email, done=done, story=story,
+                         forms={"test": {"email": test_to[:320], "as_email": test_as[:320]}})
+
+
+def _edition_page(request: Request, edition_id: int, *, q: str = "", email: str = "", done: str = "",
+                  story: int = 0, forms: dict[str, dict[str, str]] | None = None, errors: dict[str, str] | None = None,
+                  status: int = 200) -> Response:
+    """The edition page; after a refused test, with `forms` as typed, `errors` by field
+    (test_email, test_as) and `status` 4xx/5xx."""
     preview_error = None
     with services_of(request).factory() as session:
         edition = get_edition(session, edition_id)
@@ -246,12 +258,14 @@ def edition_page(request: Request, user: EditorUser, edition_id: int, q: str = "
             # A copy is offered for an edition that ended without reaching anyone.
             "can_duplicate": (edition.status in (EditionStatus.CANCELLED, EditionStatus.SKIPPED)
                               and not counts.sent and not counts.bounced),
+            "forms": forms or {}, "errors": errors or {},
         }
         if section := NOTICE_SECTIONS.get(done):
-            # Said beside the control that did it, where the page lands (#note, #test, #stories),
+            # Said beside the control that did it, where the page lands (#note, #test, #stories, #story-N),
             # not at the top, out of view.
-            context.update(notice=None, local_notice=NOTICES.get(done), notice_at=section)
-        return editor_page(request, "editor/edition.html", "", context, 404 if preview_error else 200, done=done)
+            context.update(notice=None, local_notice=NOTICES.get(done), notice_at=section, notice_story=story)
+        return editor_page(request, "editor/edition.html", "", context,
+                           404 if preview_error and status == 200 else status, done=done)
 
 
 def _left_out(session: Any, edition: Any, email: str) -> str | None:
@@ -284,7 +298,7 @@ def override_story(request: Request, user: EditorUser, edition_id: int, story_id
                    form: CheckedForm) -> Response:
     actions.editions.rewrite(services_of(request).deps(), actor(user, "web"), edition_id, story_id,
                              headline=form.get("headline"), summary=form.get("summary"))
-    return _back(edition_id, "override", f"#story-{story_id}")
+    return see_other(f"/editor/editions/{edition_id}?done=override&story={story_id}#story-{story_id}")
 
 
 @router.post("/editions/{edition_id}/note")
@@ -295,10 +309,32 @@ def save_note(request: Request, user: EditorUser, edition_id: int, form: Checked
 
 @router.post("/editions/{edition_id}/test")
 def send_test(request: Request, user: EditorUser, edition_id: int, form: CheckedForm) -> Response:
+    """One [TEST] copy. A bad address or a mail server's refusal comes back as the page with
+    the addresses as typed and the reason at the field (the form posts to #test, so the
+    browser lands there); a sent test lands at #test with the addresses kept."""
     services = services_of(request)
-    actions.editions.test_send(services.deps(), actor(user, "web"), edition_id, form.get("email").strip(),
-                               make_transport(services.settings), form.get("as_email").strip() or None)
-    return _back(edition_id, "test-sent", "#test")
+    typed = {"email": form.get("email").strip()[:320], "as_email": form.get("as_email").strip()[:320]}
+    errors: dict[str, str] = {}
+    status = 400
+    for name, field in (("email", "test_email"), ("as_email", "test_as")):
+        if typed[name] or name == "email":
+            try:
+                normalise_email(typed[name])
+            except Invalid as exc:
+                errors[field] = str(exc) if typed[name] else "Give an address to send the test to"
+    if not errors:
+        try:
+            actions.editions.test_send(services.deps(), actor(user, "web"), edition_id, typed["email"],
+                                       make_transport(services.settings), typed["as_email"] or None)
+        except SendError as exc:
+            errors["test_email"] = f"The test was not sent: the mail server did not take it ({exc})"
+            status = 502
+        except Invalid as exc:
+            errors["test_email"] = str(exc)
+    if errors:
+        return _edition_page(request, edition_id, forms={"test": typed}, errors=errors, status=status)
+    query = urlencode({"done": "test-sent", "test_to": typed["email"], "test_as": typed["as_email"]})
+    return see_other(f"/editor/editions/{edition_id}?{query}#test")
 
 
 @router.post("/editions/{edition_id}/duplicate")
