@@ -11,6 +11,17 @@ knows the database.
 from digest.mail.addresses import InvalidAddress, normalise_address
 from digest.mail.dkim import DkimError, DkimSigner
 from digest.mail.headers import shared_headers
+from digest.mail.links import (
+    MASTHEAD_STORY,
+    NONCE_PATTERN,
+    TEST_NONCE,
+    click_key,
+    click_prefix,
+    hash_nonce,
+    new_click_nonce,
+    nonce_sent_at,
+    valid_click,
+)
 from digest.mail.message import (
     HeaderInjection,
     MessageHeaders,
@@ -46,6 +57,8 @@ from digest.mail.transport import (
 )
 
 __all__ = [
+    "MASTHEAD_STORY", "NONCE_PATTERN", "TEST_NONCE", "click_key", "click_prefix", "hash_nonce", "new_click_nonce", "nonce_sent_at",
+    "valid_click",
     "Connection", "DkimError", "DkimSigner", "EditionView", "HeaderInjection", "InvalidAddress", "MessageHeaders", "Personal",
     "Reader", "RecordingTransport", "RenderedEdition", "SendError", "SmtpConnection", "StoryView", "TemplateError",
     "Transport", "WireMessage", "assemble_message", "build_message", "build_message_stdlib", "check_email_templates",

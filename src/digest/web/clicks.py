@@ -1,0 +1,66 @@
+"""The click redirect: GET or HEAD /c/<edition>/<story>/<variant>/<signature>/<nonce>.
+
+A good signature answers 302 to the stored story (digest.clicks.ClickTargets), whatever
+Redis does: the count is made on the way (people and machines apart, docs/clicks.md) and
+with Redis away it is lost and logged. A link that was tampered with, cut short or moved to
+another edition, and an edition that does not exist, answer 404 and redirect nowhere.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse, Response
+
+from digest.clicks import Click, ClickCounter, ClickTargets
+from digest.mail import NONCE_PATTERN, click_key, valid_click
+from digest.web.deps import services_of
+
+router = APIRouter()
+_NOT_FOUND = "This link is not one of ours, or its edition is gone.\n"
+# Numbers as the links carry them: digits, no sign, no leading zero, at most 18.
+_MAX_DIGITS = 18
+
+
+class ClickService:
+    """What the redirect needs, made once per app: the key, the counter, the targets."""
+
+    def __init__(self, request: Request) -> None:
+        services = services_of(request)
+        settings = services.settings
+        self.key = click_key(settings.secret_key)
+        self.counter = ClickCounter(services.redis, self.key, settings.click_scan_seconds)
+        self.targets = ClickTargets(services.factory, settings.base_url, settings.public_site_url)
+
+
+def _service(request: Request) -> ClickService:
+    service = getattr(request.app.state, "clicks", None)
+    if service is None:
+        service = request.app.state.clicks = ClickService(request)
+    return service
+
+
+def _number(text: str) -> int | None:
+    if not text.isascii() or not text.isdigit() or len(text) > _MAX_DIGITS or (text[0] == "0" and text != "0"):
+        return None
+    return int(text)
+
+
+@router.api_route("/c/{edition}/{story}/{variant}/{signature}/{nonce}", methods=["GET", "HEAD"],
+                  include_in_schema=False)
+def click(request: Request, edition: str, story: str, variant: str, signature: str, nonce: str) -> Response:
+    service = _service(request)
+    numbers = (_number(edition), _number(story), _number(variant))
+    if None in numbers or not NONCE_PATTERN.match(nonce):
+        return PlainTextResponse(_NOT_FOUND, status_code=404)
+    edition_id, story_id, variant_no = numbers  # type: ignore[misc]
+    if not valid_click(service.key, edition_id, story_id, variant_no, signature):
+        return PlainTextResponse(_NOT_FOUND, status_code=404)
+    target = service.targets.target(edition_id, story_id)
+    if target is None:
+        return PlainTextResponse(_NOT_FOUND, status_code=404)
+    service.counter.count(Click(edition_id=edition_id, story_id=story_id, variant=variant_no, nonce=nonce,
+                                method=request.method, user_agent=request.headers.get("user-agent"),
+                                address=request.client.host if request.client else ""))
+    # No referrer to the story from here, and nothing cached: each GET is one click.
+    return Response(status_code=302, headers={"Location": target, "Cache-Control": "no-store",
+                                              "Referrer-Policy": "no-referrer"})
