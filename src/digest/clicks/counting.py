@@ -4,6 +4,9 @@ What Redis holds (prefix `digest:clk`), and for how long:
 - `n:<edition>`: a hash of counts since the last flush, `h:<story>:<variant>` (people) and
   `m:<story>:<variant>` (machines); gone at the next flush;
 - `dirty`: the editions with counts waiting for the flush;
+- `pending`: a person's click waiting out BURST_SECONDS (a burst may still make it a
+  machine's), as `<edition>|<story>:<variant>|<hash of the nonce>`; the flush moves those
+  older than that into
 - `u:<edition>:<story>:<variant>`: a HyperLogLog of the copies (nonces) whose link a person
   followed, for the unique count; kept UNIQUE_TTL_DAYS after its last click;
 - `msg:<hash of the nonce>`: which links of one copy were followed in the last
@@ -30,20 +33,21 @@ log = logging.getLogger(__name__)
 
 PREFIX = "digest:clk"
 DIRTY = f"{PREFIX}:dirty"
+PENDING = f"{PREFIX}:pending"
 UNIQUE_TTL_DAYS = 120
 
-# KEYS: counts hash, dirty set, HLL, message key, flood key
+# KEYS: counts hash, dirty set, message key, flood key, pending set
 # ARGV: story:variant, edition, kind (human|machine), nonce hash, burst s, flood limit,
-#       flood window s, HLL ttl s
+#       flood window s, now
 _CLICK_SCRIPT = """
 local field = ARGV[1]
 local kind = ARGV[3]
-local hits = redis.call('INCR', KEYS[5])
-if hits == 1 then redis.call('EXPIRE', KEYS[5], ARGV[7]) end
+local hits = redis.call('INCR', KEYS[4])
+if hits == 1 then redis.call('EXPIRE', KEYS[4], ARGV[7]) end
 if hits > tonumber(ARGV[6]) then kind = 'flood' end
 redis.call('SADD', KEYS[2], ARGV[2])
 if kind == 'human' then
-  local seen = redis.call('HGETALL', KEYS[4])
+  local seen = redis.call('HGETALL', KEYS[3])
   local burst = false
   for i = 1, #seen, 2 do
     if seen[i] ~= field then burst = true end
@@ -53,19 +57,19 @@ if kind == 'human' then
       if seen[i] ~= 'burst' and seen[i + 1] == 'h' then
         redis.call('HINCRBY', KEYS[1], 'h:' .. seen[i], -1)
         redis.call('HINCRBY', KEYS[1], 'm:' .. seen[i], 1)
-        redis.call('HSET', KEYS[4], seen[i], 'm')
+        redis.call('HSET', KEYS[3], seen[i], 'm')
+        redis.call('ZREM', KEYS[5], ARGV[2] .. '|' .. seen[i] .. '|' .. ARGV[4])
       end
     end
-    redis.call('HSET', KEYS[4], 'burst', '1', field, 'm')
-    redis.call('EXPIRE', KEYS[4], ARGV[5])
+    redis.call('HSET', KEYS[3], 'burst', '1', field, 'm')
+    redis.call('EXPIRE', KEYS[3], ARGV[5])
     redis.call('HINCRBY', KEYS[1], 'm:' .. field, 1)
     return 'burst'
   end
-  redis.call('HSET', KEYS[4], field, 'h')
-  redis.call('EXPIRE', KEYS[4], ARGV[5])
+  redis.call('HSET', KEYS[3], field, 'h')
+  redis.call('EXPIRE', KEYS[3], ARGV[5])
   redis.call('HINCRBY', KEYS[1], 'h:' .. field, 1)
-  redis.call('PFADD', KEYS[3], ARGV[4])
-  redis.call('EXPIRE', KEYS[3], ARGV[8])
+  redis.call('ZADD', KEYS[5], ARGV[8], ARGV[2] .. '|' .. field .. '|' .. ARGV[4])
   return 'human'
 end
 redis.call('HINCRBY', KEYS[1], 'm:' .. field, 1)
@@ -116,10 +120,10 @@ class ClickCounter:
         edition = click.edition_id
         address = hmac.digest(self.key, click.address.encode("utf-8", "replace"), hashlib.sha256)[:12].hex()
         nonce = hash_nonce(self.key, click.nonce)
-        keys = [f"{PREFIX}:n:{edition}", DIRTY, f"{PREFIX}:u:{edition}:{click.story_id}:{click.variant}",
-                f"{PREFIX}:msg:{nonce}", f"{PREFIX}:ip:{address}:{int(now // FLOOD_WINDOW_SECONDS)}"]
+        keys = [f"{PREFIX}:n:{edition}", DIRTY, f"{PREFIX}:msg:{nonce}",
+                f"{PREFIX}:ip:{address}:{int(now // FLOOD_WINDOW_SECONDS)}", PENDING]
         args = [f"{click.story_id}:{click.variant}", edition, kind, nonce, BURST_SECONDS,
-                FLOOD_CLICKS_PER_MINUTE, FLOOD_WINDOW_SECONDS, UNIQUE_TTL_DAYS * 86400]
+                FLOOD_CLICKS_PER_MINUTE, FLOOD_WINDOW_SECONDS, f"{now:.3f}"]
         try:
             outcome = self._script(keys=keys, args=args)
         except redis.RedisError as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections import defaultdict
 
 import redis
@@ -20,7 +21,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest.clicks.counting import DIRTY, PREFIX
+from digest.clicks.counting import DIRTY, PENDING, PREFIX, UNIQUE_TTL_DAYS
+from digest.clicks.rules import BURST_SECONDS
 from digest.store import ANY, ClickCount, ClickFlush, ClickUnique, Edition
 
 log = logging.getLogger(__name__)
@@ -38,12 +40,35 @@ return {ARGV[1], redis.call('HGETALL', KEYS[2])}
 """
 
 
+# A person's click joins the unique count once no burst can make it a machine's any more.
+# KEYS: pending set, dirty set. ARGV: cutoff (Unix seconds), HLL ttl s.
+_SETTLE_SCRIPT = """
+local settled = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+for _, member in ipairs(settled) do
+  local edition, pair, nonce = string.match(member, '^(%d+)|(%d+:%d+)|(%x+)$')
+  if edition then
+    local key = '""" + PREFIX + """:u:' .. edition .. ':' .. pair
+    redis.call('PFADD', key, nonce)
+    redis.call('EXPIRE', key, ARGV[2])
+    redis.call('SADD', KEYS[2], edition)
+  end
+  redis.call('ZREM', KEYS[1], member)
+end
+return #settled
+"""
+SETTLE_MARGIN_SECONDS = 1
+
+
 def _insert(session: Session):  # type: ignore[no-untyped-def]
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
-def flush_clicks(factory: sessionmaker[Session], client: redis.Redis) -> int:
-    """Move every edition's waiting counts into the database; returns the clicks moved."""
+def flush_clicks(factory: sessionmaker[Session], client: redis.Redis, now: float | None = None) -> int:
+    """Move every edition's waiting counts into the database and bring its unique counts up
+    to date; returns the clicks moved."""
+    now = time.time() if now is None else now
+    client.register_script(_SETTLE_SCRIPT)(keys=[PENDING, DIRTY],
+                                           args=[now - BURST_SECONDS - SETTLE_MARGIN_SECONDS, UNIQUE_TTL_DAYS * 86400])
     take = client.register_script(_TAKE_SCRIPT)
     moved = 0
     for raw in client.smembers(DIRTY):
@@ -51,8 +76,6 @@ def flush_clicks(factory: sessionmaker[Session], client: redis.Redis) -> int:
         live, flushing, flush_key = (f"{PREFIX}:n:{edition_id}", f"{PREFIX}:f:{edition_id}",
                                      f"{PREFIX}:fid:{edition_id}")
         flush_id, pairs = take(keys=[live, flushing, flush_key, DIRTY], args=[secrets.token_hex(16), edition_id])
-        if not flush_id:
-            continue
         counts: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
         for name, value in zip(pairs[0::2], pairs[1::2], strict=True):
             kind, story, variant = name.decode().split(":")
@@ -60,13 +83,15 @@ def flush_clicks(factory: sessionmaker[Session], client: redis.Redis) -> int:
         with factory.begin() as session:
             if session.get(Edition, edition_id) is None:
                 log.info("clicks for edition %s dropped: the edition is gone", edition_id)
-            elif session.get(ClickFlush, flush_id.decode()) is None:
-                session.add(ClickFlush(id=flush_id.decode()))
-                session.flush()
-                _add_counts(session, edition_id, counts)
+            else:
+                if flush_id and session.get(ClickFlush, flush_id.decode()) is None:
+                    session.add(ClickFlush(id=flush_id.decode()))
+                    session.flush()
+                    _add_counts(session, edition_id, counts)
+                    moved += sum(human + machine for human, machine in counts.values())
                 _write_uniques(session, client, edition_id)
-                moved += sum(human + machine for human, machine in counts.values())
-        client.delete(flushing, flush_key)
+        if flush_id:
+            client.delete(flushing, flush_key)
     return moved
 
 
@@ -87,7 +112,7 @@ def _write_uniques(session: Session, client: redis.Redis, edition_id: int) -> No
     """Every unique count of the edition, from its HyperLogLogs: per story and variant, and
     the unions per story, per variant and over the whole edition."""
     pairs = list(session.execute(select(ClickCount.story_id, ClickCount.variant)
-                                 .where(ClickCount.edition_id == edition_id)).tuples())
+                                 .where(ClickCount.edition_id == edition_id)))
     if not pairs:
         return
 

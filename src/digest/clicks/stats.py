@@ -92,8 +92,8 @@ def edition_stats(session: Session, edition_id: int) -> EditionStats:
 
 
 def _capped(estimate: int, clicks: int) -> int:
-    """A HyperLogLog estimate is never more than the clicks it counts: a copy's first click,
-    moved to the machines by a later burst, stays in the estimate."""
+    """An estimate of clicking copies is never shown above the clicks themselves (the
+    estimate is read at each flush, the counts added; they can be a flush apart)."""
     return min(estimate, clicks)
 
 
