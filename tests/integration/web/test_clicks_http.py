@@ -4,6 +4,7 @@ nothing in the database says who clicked."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -15,10 +16,12 @@ from sqlalchemy import inspect, select, text, update
 
 from digest.mail import click_key, click_prefix
 from digest.store import Delivery, Story, StoryStatus, Subscriber
-from tests.support.factories import make_api_token, seed_readers, seed_stories, send_due_edition
+from tests.support.factories import make_api_token, make_user, seed_readers, seed_stories, send_due_edition
 from tests.support.mail import html_part, text_part, wait_for_mail
 from tests.support.processes import REPO, free_port, launch_web, stop_web
 from tests.support.stack import Stack, settle
+from tests.support.web import EDITOR, signed_in
+from tests.support.zygote import run_digest
 
 pytestmark = pytest.mark.integration
 
@@ -152,6 +155,21 @@ def test_clicks_from_a_real_send_count_people_not_machines_and_not_who(
     assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
     assert csv.text.splitlines()[-1] == f"{edition_id},,,,5,6,3,0.6,{got['machine_clicks']}"
 
+    # The same numbers on the command line, and on the editor's page with its CSV.
+    cli = run_digest(["editions", "stats", str(edition_id), "--json"], cwd=REPO, env=live.env(), timeout=60)
+    assert cli.returncode == 0 and json.loads(cli.stdout) == got, cli.stderr
+    missing = run_digest(["editions", "stats", "987654"], cwd=REPO, env=live.env(), timeout=60)
+    assert missing.returncode == 1 and missing.stdout == "" and len(missing.stderr.splitlines()) == 1
+    assert httpx.get(f"{web}/api/v1/editions/987654/stats", headers={"Authorization": f"Bearer {token}"}
+                     ).status_code == 404
+    make_user(live, EDITOR, "editor")
+    with signed_in(web, EDITOR, next_path="/editor") as editor:
+        page = editor.get(f"/editor/editions/{edition_id}")
+        assert page.status_code == 200
+        assert 'data-clicks="6"' in page.text and f'href="/editor/editions/{edition_id}/stats.csv"' in page.text
+        assert f'<tr data-story="{story_of(first)}">' in page.text
+        assert editor.get(f"/editor/editions/{edition_id}/stats.csv").text == csv.text
+
     # A flood from one address: past 60 a minute, every click is a machine's.
     prefix = flooded[1].rsplit("/", 1)[0]
     if time.time() % 60 > 50:  # the limit counts per clock minute: all 65 in one
@@ -192,7 +210,13 @@ def test_a_test_copys_links_redirect_and_are_never_counted(live: Stack, web: str
     flush(live)
     got = stats(web, token, edition_id)
     assert got["clicks"] == 0 and got["machine_clicks"] == 0 and got["unique_clicks"] == 0
-    assert reader
+    # The reader's preferences page says what is kept about clicks.
+    with live.factory() as session:
+        reader_token = session.scalar(select(Subscriber.token).where(Subscriber.email == reader))
+    page = httpx.get(f"{web}/preferences/{reader_token}", timeout=10)
+    assert page.status_code == 200
+    kept = re.search(r'<p id="clicks-kept">([^<]+)</p>', page.text)
+    assert kept and "Nothing that says who clicked" in kept.group(1) and "no tracking pixel" in kept.group(1)
 
 
 def test_with_redis_down_the_redirect_still_answers(live: Stack, clean_clicks: redis.Redis) -> None:
