@@ -21,13 +21,13 @@ from digest.observe.health import (
     queue_snapshot,
     watched_editions,
 )
-from digest.observe.logs import JsonFormatter, configure
+from digest.observe.logs import ClickPrivacy, JsonFormatter, configure
 from digest.observe.notices import FailedNotice, failed_notices
 from digest.observe.metrics import LedgerCollector, mark_process_dead
 from digest.observe.metrics import render as render_metrics
 
 __all__ = [
-    "EditionCounts", "EditionHealth", "ErrorGroup", "FailedNotice", "FeedAlert", "FeedHealth", "JsonFormatter", "LedgerCollector",
+    "EditionCounts", "EditionHealth", "ErrorGroup", "FailedNotice", "FeedAlert", "FeedHealth", "ClickPrivacy", "JsonFormatter", "LedgerCollector",
     "QueueSnapshot", "configure", "edition_audiences", "edition_counts", "edition_health", "editions_by_status",
     "error_groups", "failed_notices", "feed_health", "mark_process_dead", "oldest_waiting_seconds", "pending_deliveries", "queue_depth",
     "queue_snapshot", "render_metrics", "watched_editions",

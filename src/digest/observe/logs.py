@@ -30,9 +30,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+class ClickPrivacy(logging.Filter):
+    """The access log's line for a click redirect keeps neither the client's address nor the
+    copy's nonce (the last part of the path): what is kept of a click is only its count
+    (docs/clicks.md)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if record.name == "uvicorn.access" and isinstance(args, tuple) and len(args) >= 3 \
+                and isinstance(args[2], str) and args[2].startswith("/c/"):
+            record.args = ("-", args[1], args[2].rsplit("/", 1)[0] + "/-", *args[3:])
+        return True
+
+
 def configure(fmt: str = "json", level: str = "INFO") -> None:
     """Route the root logger to stderr in `fmt` ("json" or "text")."""
     handler = logging.StreamHandler()
+    handler.addFilter(ClickPrivacy())
     handler.setFormatter(JsonFormatter() if fmt == "json" else
                          logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
@@ -10,6 +11,7 @@ from sqlalchemy.orm import sessionmaker
 
 from digest.clicks import Click, ClickTargets, first_look, is_machine_agent, with_utm
 from digest.mail import NONCE_PATTERN, TEST_NONCE, click_key, click_prefix, new_click_nonce, nonce_sent_at, valid_click
+from digest.observe import ClickPrivacy
 from digest.store import Edition, EditionStatus, Newsletter, Story, StoryStatus, utcnow
 
 KEY = click_key("unit-test-secret-0123456789")
@@ -93,3 +95,14 @@ def test_targets_come_from_the_store(engine: Engine) -> None:
     assert targets.target(editions[1].id, 987654) == f"https://d.example/archive/{editions[1].id}"
     assert targets.target(editions[0].id, 0) == "https://n.example"  # the masthead: never tagged
     assert targets.target(987654, live.id) is None
+
+
+def test_the_access_log_keeps_no_address_or_nonce_of_a_click() -> None:
+    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+                               ("198.51.100.7:5123", "GET", "/c/1/2/0/abcdef/6b0f923295b370711", "1.1", 302), None)
+    ClickPrivacy().filter(record)
+    assert record.getMessage() == '- - "GET /c/1/2/0/abcdef/- HTTP/1.1" 302'
+    other = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+                              ("198.51.100.7:5123", "GET", "/archive/1", "1.1", 200), None)
+    ClickPrivacy().filter(other)
+    assert "198.51.100.7" in other.getMessage()
