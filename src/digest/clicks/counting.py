@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 
 import redis
+import redis.asyncio
 
 from digest.clicks.rules import BURST_SECONDS, FLOOD_CLICKS_PER_MINUTE, FLOOD_WINDOW_SECONDS, is_machine_agent
 from digest.mail import TEST_NONCE, hash_nonce, nonce_sent_at
@@ -102,16 +103,18 @@ def first_look(click: Click, now: float, scan_seconds: float) -> str:
 
 
 class ClickCounter:
-    """Counts clicks in Redis. Never raises: with Redis away a click is lost and logged,
-    and the reader is redirected all the same."""
+    """Counts clicks in Redis, without blocking the web server's event loop (redis.asyncio:
+    the redirect is an async route, and a click that waited for a thread would cost more
+    than its count). Never raises: with Redis away a click is lost and logged, and the
+    reader is redirected all the same."""
 
-    def __init__(self, client: redis.Redis, key: bytes, scan_seconds: float) -> None:
+    def __init__(self, client: redis.asyncio.Redis, key: bytes, scan_seconds: float) -> None:
         self.client = client
         self.key = key
         self.scan_seconds = scan_seconds
         self._script = client.register_script(_CLICK_SCRIPT)
 
-    def count(self, click: Click) -> str:
+    async def count(self, click: Click) -> str:
         """How the click was counted: human, machine, burst, flood, test, or lost."""
         now = time.time()
         kind = first_look(click, now, self.scan_seconds)
@@ -125,8 +128,8 @@ class ClickCounter:
         args = [f"{click.story_id}:{click.variant}", edition, kind, nonce, BURST_SECONDS,
                 FLOOD_CLICKS_PER_MINUTE, FLOOD_WINDOW_SECONDS, f"{now:.3f}"]
         try:
-            outcome = self._script(keys=keys, args=args)
-        except redis.RedisError as exc:
+            outcome = await self._script(keys=keys, args=args)
+        except (redis.RedisError, OSError) as exc:
             log.warning("click not counted, Redis unavailable: edition %s story %s: %s",
                         edition, click.story_id, exc)
             return "lost"

@@ -49,12 +49,14 @@ class ClickTargets:
         self._editions: dict[int, tuple[float, _EditionInfo]] = {}
         self._stories: dict[int, tuple[float, str | None]] = {}
 
+    def cached(self, edition_id: int, story_id: int) -> bool:
+        """Whether target() can answer from memory, without the database."""
+        return self._remembered(edition_id, story_id, time.monotonic()) is not None
+
     def target(self, edition_id: int, story_id: int) -> str | None:
         now = time.monotonic()
-        edition = self._cached(self._editions, edition_id, now)
-        story_url = self._cached(self._stories, story_id, now) if story_id != MASTHEAD else self.site_url
-        if edition is None or (story_id != MASTHEAD and story_url is None and story_id not in self._stories):
-            edition, story_url = self._load(edition_id, story_id, now)
+        found = self._remembered(edition_id, story_id, now) or self._load(edition_id, story_id, now)
+        edition, story_url = found
         if not edition.exists:
             return None
         if story_url is None:
@@ -63,13 +65,12 @@ class ClickTargets:
             return with_utm(story_url, edition.campaign)
         return story_url
 
-    @staticmethod
-    def _cached(cache: dict, key: int, now: float):  # type: ignore[no-untyped-def,type-arg]
-        found = cache.get(key)
-        if found is None or now - found[0] > TARGET_CACHE_SECONDS:
-            cache.pop(key, None)
+    def _remembered(self, edition_id: int, story_id: int, now: float) -> tuple[_EditionInfo, str | None] | None:
+        edition = self._editions.get(edition_id)
+        story = (now, self.site_url) if story_id == MASTHEAD else self._stories.get(story_id)
+        if edition is None or story is None or now - min(edition[0], story[0]) > TARGET_CACHE_SECONDS:
             return None
-        return found[1]
+        return edition[1], story[1]
 
     def _load(self, edition_id: int, story_id: int, now: float) -> tuple[_EditionInfo, str | None]:
         with self.factory() as session:

@@ -8,8 +8,10 @@ another edition, and an edition that does not exist, answer 404 and redirect now
 
 from __future__ import annotations
 
+import redis.asyncio
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from digest.clicks import Click, ClickCounter, ClickTargets
 from digest.mail import NONCE_PATTERN, click_key, valid_click
@@ -28,7 +30,9 @@ class ClickService:
         services = services_of(request)
         settings = services.settings
         self.key = click_key(settings.secret_key)
-        self.counter = ClickCounter(services.redis, self.key, settings.click_scan_seconds)
+        client = redis.asyncio.Redis.from_url(settings.redis_url or settings.broker_url,
+                                              socket_connect_timeout=1, socket_timeout=1)
+        self.counter = ClickCounter(client, self.key, settings.click_scan_seconds)
         self.targets = ClickTargets(services.factory, settings.base_url, settings.public_site_url)
 
 
@@ -47,7 +51,9 @@ def _number(text: str) -> int | None:
 
 @router.api_route("/c/{edition}/{story}/{variant}/{signature}/{nonce}", methods=["GET", "HEAD"],
                   include_in_schema=False)
-def click(request: Request, edition: str, story: str, variant: str, signature: str, nonce: str) -> Response:
+async def click(request: Request, edition: str, story: str, variant: str, signature: str, nonce: str) -> Response:
+    # Async, unlike the other routes: what blocks here is rare (a story's first lookup in
+    # TARGET_CACHE_SECONDS goes to a thread) and Redis is asked without blocking.
     service = _service(request)
     numbers = (_number(edition), _number(story), _number(variant))
     if None in numbers or not NONCE_PATTERN.match(nonce):
@@ -55,10 +61,13 @@ def click(request: Request, edition: str, story: str, variant: str, signature: s
     edition_id, story_id, variant_no = numbers  # type: ignore[misc]
     if not valid_click(service.key, edition_id, story_id, variant_no, signature):
         return PlainTextResponse(_NOT_FOUND, status_code=404)
-    target = service.targets.target(edition_id, story_id)
+    if service.targets.cached(edition_id, story_id):
+        target = service.targets.target(edition_id, story_id)
+    else:
+        target = await run_in_threadpool(service.targets.target, edition_id, story_id)
     if target is None:
         return PlainTextResponse(_NOT_FOUND, status_code=404)
-    service.counter.count(Click(edition_id=edition_id, story_id=story_id, variant=variant_no, nonce=nonce,
+    await service.counter.count(Click(edition_id=edition_id, story_id=story_id, variant=variant_no, nonce=nonce,
                                 method=request.method, user_agent=request.headers.get("user-agent"),
                                 address=request.client.host if request.client else ""))
     # No referrer to the story from here, and nothing cached: each GET is one click.

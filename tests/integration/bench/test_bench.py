@@ -32,6 +32,7 @@ FIGURES = {
     "feeds_full_polls", "feeds_full_cpu_ms", "feeds_304_polls", "feeds_304_cpu_ms",  # 8. feed polls
     "feeds_1000_per_minute_core",
     "import_seconds", "import_rows_per_second", "import_rss_mb",  # 9. moving in
+    "click_p99_ms", "click_rate",  # 10. the click redirect
 }
 
 
@@ -55,12 +56,16 @@ def test_quick_bench_measures_every_figure(tmp_path: Path) -> None:
         assert figure["met"] in (True, False, None), key
     # Goals are judged, whatever the verdict on this machine.
     assert all(isinstance(figures[key]["met"], bool)
-               for key in ("prep_fast_us", "e2e_msgs", "unsubscribe_p99_ms", "sql_per_batch_5000",
+               for key in ("prep_fast_us", "e2e_msgs", "unsubscribe_p99_ms", "click_p99_ms", "sql_per_batch_5000",
                            "feeds_1000_per_minute_core", "import_seconds", "import_rss_mb"))
     assert details_feeds_ok(results["details"]["feeds"])
     details = results["details"]
     assert details["end_to_end"]["counts"] == {"sent": details["end_to_end"]["readers"]}
     assert details["unsubscribe"]["ok"] == details["unsubscribe"]["requests"]
+    # Every click redirected, and every one counted (people's, each from its own copy).
+    assert details["clicks"]["redirected"] == details["clicks"]["requests"]
+    assert details["clicks"]["clicks_in_database"] + details["clicks"]["machine_clicks_in_database"] \
+        == details["clicks"]["requests"] + 100
     assert [plan["planned"] for plan in details["planning"]] == list(QUICK_PLAN_SIZES)
     assert [details["moving_in"][run]["rows"] for run in ("baseline", "full")] == [2_000, 20_000]
     table = done.stdout.decode()

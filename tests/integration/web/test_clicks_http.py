@@ -191,6 +191,10 @@ def test_clicks_from_a_real_send_count_people_not_machines_and_not_who(
     for identity in identities:
         assert identity not in held
     assert "198.51.100" not in held and "192.0.2.77" not in held and "203.0.113" not in held
+    # Nor does the web server's log: its access log has no line for a click.
+    web_log = (REPO / "test-artifacts" / f"web-{live.backend}.log").read_text(errors="replace")
+    assert f"/api/v1/editions/{edition_id}/stats" in web_log and f"/c/{edition_id}/" not in web_log
+    assert not [nonce for nonce in nonces if nonce in web_log]
 
 
 def test_a_test_copys_links_redirect_and_are_never_counted(live: Stack, web: str, clean_clicks: redis.Redis) -> None:
