@@ -15,7 +15,7 @@ import redis
 from sqlalchemy import inspect, select, text, update
 
 from digest.mail import click_key, click_prefix
-from digest.store import Delivery, Story, StoryStatus, Subscriber
+from digest.store import Delivery, Edition, EditionStatus, Story, StoryStatus, Subscriber, utcnow
 from tests.support.factories import make_api_token, make_user, seed_readers, seed_stories, send_due_edition
 from tests.support.mail import html_part, text_part, wait_for_mail
 from tests.support.processes import REPO, free_port, launch_web, stop_web
@@ -248,3 +248,28 @@ def test_with_redis_down_the_redirect_still_answers(live: Stack, clean_clicks: r
         assert "click not counted, Redis unavailable" in log.read_text(errors="replace")
     finally:
         stop_web(proc)
+
+
+def test_a_newsletter_that_tags_links_sends_readers_with_utm_parameters(live: Stack, web: str,
+                                                                       clean_clicks: redis.Redis) -> None:
+    seed_stories(live.factory)
+    token = make_api_token(live, "desk@example.org", "editor")
+    auth = {"Authorization": f"Bearer {token}"}
+    made = httpx.post(f"{web}/api/v1/newsletters", headers=auth, timeout=10, json={
+        "slug": "morning-brief", "name": "Morning Brief", "cron": "0 7 * * *", "timezone": "UTC"})
+    assert made.status_code == 201, made.text
+    newsletter = made.json()
+    assert newsletter["utm_tags"] is False
+    tagged = httpx.patch(f"{web}/api/v1/newsletters/{newsletter['id']}", headers=auth, json={"utm_tags": True},
+                         timeout=10)
+    assert tagged.status_code == 200 and tagged.json()["utm_tags"] is True
+    with live.factory.begin() as session:
+        story_id, url = session.execute(select(Story.id, Story.url).limit(1)).one()
+        edition = Edition(subject="Tagged", send_at=utcnow(), status=EditionStatus.SENT,
+                          newsletter_id=newsletter["id"])
+        session.add(edition)
+    link = click_prefix(web, click_key(SECRET), edition.id, story_id, 0) + f"{int(time.time()) - 60:08x}0000000001"
+    answer = click(link, "198.51.100.40")
+    assert answer.status_code == 302
+    assert answer.headers["location"] == (
+        f"{url}{'&' if '?' in url else '?'}utm_source=digest&utm_medium=email&utm_campaign={newsletter['slug']}")
