@@ -129,5 +129,7 @@ def measure_clicks(options: BenchOptions, database_url: str, smtp_port: int, wor
         "p50_ms": _percentile(latencies_ms, 0.50), "p99_ms": _percentile(latencies_ms, 0.99),
         "max_ms": max(latencies_ms), "service_p50_ms": _percentile(service_ms, 0.50),
         "service_p99_ms": _percentile(service_ms, 0.99), "threads": CLICK_THREADS,
+        # When in the run the slowest answers came (s from its start): a stall, or all along.
+        "slowest_at_s": sorted(round(s[3], 2) for s in sorted(samples, key=lambda s: s[0])[-10:]),
         "flushed": flushed, "clicks_in_database": int(human), "machine_clicks_in_database": int(machine),
     }

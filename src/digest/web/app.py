@@ -63,7 +63,8 @@ def create_app(services: Services | None = None) -> FastAPI:
     def home() -> RedirectResponse:
         return RedirectResponse("/subscribe", status_code=303)
 
-    for router in (clicks.router, health.router, readers.router, archive.router, auth.router, *editor.routers, ops.router,
+    clicks.install(app)
+    for router in (health.router, readers.router, archive.router, auth.router, *editor.routers, ops.router,
                    hooks.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
