@@ -29,8 +29,9 @@ class ClickService:
         services = services_of(request)
         settings = services.settings
         self.key = click_key(settings.secret_key)
+        # Short timeouts: a reader waits for the redirect, and a lost count is only a count.
         client = redis.asyncio.Redis.from_url(settings.redis_url or settings.broker_url,
-                                              socket_connect_timeout=1, socket_timeout=1)
+                                              socket_connect_timeout=0.25, socket_timeout=0.5)
         self.counter = ClickCounter(client, self.key, settings.click_scan_seconds)
         self.targets = ClickTargets(services.factory, settings.base_url, settings.public_site_url)
 
