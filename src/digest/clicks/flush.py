@@ -17,6 +17,7 @@ from collections import defaultdict
 
 import redis
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -80,16 +81,20 @@ def flush_clicks(factory: sessionmaker[Session], client: redis.Redis, now: float
         for name, value in zip(pairs[0::2], pairs[1::2], strict=True):
             kind, story, variant = name.decode().split(":")
             counts[(int(story), int(variant))][0 if kind == "h" else 1] += int(value)
-        with factory.begin() as session:
-            if session.get(Edition, edition_id) is None:
-                log.info("clicks for edition %s dropped: the edition is gone", edition_id)
-            else:
-                if flush_id and session.get(ClickFlush, flush_id.decode()) is None:
-                    session.add(ClickFlush(id=flush_id.decode()))
-                    session.flush()
-                    _add_counts(session, edition_id, counts)
-                    moved += sum(human + machine for human, machine in counts.values())
-                _write_uniques(session, client, edition_id)
+        try:
+            with factory.begin() as session:
+                if session.get(Edition, edition_id) is None:
+                    log.info("clicks for edition %s dropped: the edition is gone", edition_id)
+                else:
+                    if flush_id and session.get(ClickFlush, flush_id.decode()) is None:
+                        session.add(ClickFlush(id=flush_id.decode()))
+                        session.flush()
+                        _add_counts(session, edition_id, counts)
+                        moved += sum(human + machine for human, machine in counts.values())
+                    _write_uniques(session, client, edition_id)
+        except IntegrityError:  # a flush running at the same time applied this one first
+            log.info("clicks of edition %s already flushed by another run", edition_id)
+            continue
         if flush_id:
             client.delete(flushing, flush_key)
     return moved
