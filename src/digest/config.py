@@ -200,6 +200,10 @@ class Settings(BaseSettings):
     # Every 5 s adds at most 5 s to a recovery; the sweep costs a few queries, and ~0.15 s
     # of database time per sending edition of a million queued rows (docs/send.md).
     sweep_every_seconds: float = Field(5.0, gt=0, le=3600)
+    # Click counts move from Redis to the database this often (digest.flush_clicks).
+    click_flush_every_seconds: float = Field(10.0, gt=0, le=3600)
+    # A click this soon after its copy was sent is a scanner's at the receiving end.
+    click_scan_seconds: float = Field(20.0, ge=0, le=3600)
     # Send loops write their results and re-check readers once a second, or after this many
     # messages when that comes first (the default leaves it to the clock: a constant number
     # of statements per batch; the send journal covers the crash window either way).

@@ -88,7 +88,10 @@ def live(stack: Stack) -> Stack:
 def web(stack: Stack) -> Iterator[str]:
     """`digest serve` as a real uvicorn process on the stack's database and Redis."""
     # Behind a proxy on this host, as in production: its X-Forwarded-For names the client.
-    proc = start_web(stack.env(DIGEST_INBOUND_SECRET="inbound-test-secret", DIGEST_FORWARDED_ALLOW_IPS="127.0.0.1"),
+    # A click a second after its copy was sent is a person's (20 s in production): the click
+    # tests need not wait out the scanners' window.
+    proc = start_web(stack.env(DIGEST_INBOUND_SECRET="inbound-test-secret", DIGEST_FORWARDED_ALLOW_IPS="127.0.0.1",
+                               DIGEST_CLICK_SCAN_SECONDS="1"),
                      stack.web_port,
                      REPO / "test-artifacts" / f"web-{stack.backend}.log")
     yield stack.base_url

@@ -56,7 +56,7 @@ def newsletter_json(newsletter: Newsletter) -> dict[str, Any]:
         "state": newsletter_state(newsletter), "archived_at": _iso(newsletter.archived_at),
         "schedule": sends_in_words(newsletter),
         "trigger_stories": newsletter.trigger_stories, "trigger_every_minutes": newsletter.trigger_every_minutes,
-        "trigger_hold_minutes": newsletter.trigger_hold_minutes,
+        "trigger_hold_minutes": newsletter.trigger_hold_minutes, "utm_tags": newsletter.utm_tags,
         "brand": newsletter_brand(newsletter).as_json(),
     }
 

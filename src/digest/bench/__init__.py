@@ -15,15 +15,18 @@ machine, so that its ratio still means something on a slower or noisier host:
 5. one-click unsubscribe latency under an open-loop load from a second process;
 6. SQL statements send_batch issues for a batch of 500 and one of 5000;
 7. `GET /archive` p99 while four staff sign-ins (argon2) run, against its p99 alone: the
-   web layer keeps database, Redis and argon2 work off the event loop.
+   web layer keeps database, Redis and argon2 work off the event loop;
+8. (and 9.) feed polls, and moving in a large export;
+10. the click redirect's latency at 500 requests a second against one `digest serve`, then
+    the flush, with every click counted.
 
 Every database is a fresh `digest_bench_<random>` and every Celery queue a fresh name, both
 removed at the end; pub/sub (departure announcements) goes to a private redis-server;
 every wait has a deadline; load stays on 127.0.0.1.
 
 One module per job: options, services (what a run starts), seed (what a scratch database
-holds), one per measurement (prep, smtp, end_to_end, planning, unsubscribe, round_trips,
-event_loop), report (figures and table) and run. The names callers use (the CLI,
+holds), one per measurement (prep, smtp, end_to_end, planning, unsubscribe, clicks,
+round_trips, event_loop), report (figures and table) and run. The names callers use (the CLI,
 scripts/profile_send.py) are imported here, so that `digest.bench.X` works as it did when
 this was one module.
 """

@@ -19,6 +19,7 @@ GOAL_PLAN_1M_SECONDS = 60.0
 GOAL_PLAN_RSS_MB = 300.0
 PLAN_RSS_FLAT_RATIO = 1.25  # "flat": the largest size's peak within 25 % of the smallest's
 GOAL_UNSUBSCRIBE_P99_MS = 25.0
+GOAL_CLICK_P99_MS = 10.0  # the click redirect at 500/s on one `digest serve` process
 GOAL_FEEDS_304_CORE_SHARE = 0.10  # 1,000 feeds polled every minute, answering 304: < 10 % of a core
 GOAL_IMPORT_1M_SECONDS = 120.0  # a million readers moved in within two minutes, on PostgreSQL
 GOAL_IMPORT_RSS_MB = 300.0  # at flat memory, whatever the file's size
@@ -113,8 +114,17 @@ class Results:
 def _figures(results: Results, prep: dict[str, Any], ceiling: dict[str, Any], e2e: dict[str, Any],
              plans: list[dict[str, Any]], unsub: dict[str, Any], trips: dict[str, Any], connections: int,
              pipelined: dict[str, Any] | None = None, loop: dict[str, Any] | None = None,
-             feeds: dict[str, Any] | None = None, moving: dict[str, Any] | None = None) -> None:
+             feeds: dict[str, Any] | None = None, moving: dict[str, Any] | None = None,
+             clicks: dict[str, Any] | None = None) -> None:
     f = results.figures
+    if clicks:
+        f["click_p99_ms"] = Figure(
+            f"click redirect p99 at {clicks['offered_per_second']}/s", clicks["p99_ms"], "ms",
+            clicks["p50_ms"], "p50", goal=f"≤ {GOAL_CLICK_P99_MS:.0f} ms",
+            met=clicks["p99_ms"] <= GOAL_CLICK_P99_MS and not clicks["errors"])
+        f["click_rate"] = Figure("click redirect: achieved rate", clicks["achieved_per_second"], "req/s",
+                                 clicks["offered_per_second"], "offered",
+                                 clicks["achieved_per_second"] / clicks["offered_per_second"] * 100, "%")
     if feeds:
         _feed_figures(f, feeds)
     if moving:

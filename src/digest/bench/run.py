@@ -16,6 +16,7 @@ from typing import Any
 
 from rich.console import Console
 
+from digest.bench.clicks import CLICK_RATE_PER_SECOND, measure_clicks
 from digest.bench.end_to_end import measure_end_to_end
 from digest.bench.event_loop import SIGNIN_CLIENTS, measure_event_loop
 from digest.bench.feeds import feed_count, measure_feeds
@@ -95,6 +96,8 @@ def run_bench(options: BenchOptions, progress: Console) -> Results:
                     histories.append(measure_end_to_end(options, history_url, sink, workdir, history_days=days))
             step(f"one-click unsubscribe ({UNSUBSCRIBE_RATE_PER_SECOND}/s for {options.unsubscribe_seconds:.0f} s)")
             unsub = results.details["unsubscribe"] = measure_unsubscribe(options, database_url, port, workdir)
+            step(f"click redirect ({CLICK_RATE_PER_SECOND}/s for {options.unsubscribe_seconds:.0f} s)")
+            clicks = results.details["clicks"] = measure_clicks(options, database_url, port, workdir)
             step(f"GET /archive alone and during {SIGNIN_CLIENTS} sign-ins ({options.archive_requests} requests each)")
             loop = results.details["event_loop"] = measure_event_loop(options, database_url, port, workdir)
             step(f"feed polls ({feed_count(options)} feeds: full answers, then 304s)")
@@ -116,7 +119,7 @@ def run_bench(options: BenchOptions, progress: Console) -> Results:
     results.details["seconds"] = time.perf_counter() - started
     results.details["load_average_at_end"] = os.getloadavg()
     step("done")
-    _figures(results, prep, ceiling, e2e, plans, unsub, trips, connections, pipelined, loop, feeds, moving)
+    _figures(results, prep, ceiling, e2e, plans, unsub, trips, connections, pipelined, loop, feeds, moving, clicks)
     _history_figures(results.figures, e2e, histories)
     return results
 

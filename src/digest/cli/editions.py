@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from digest import actions
+from digest.clicks import edition_stats
 from digest.cli.common import ACTOR, UserError, deps, out, print_json, require_database, table
 from digest.editions import KEEP, EditionChanges, list_editions, parse_send_at, preview_edition
 from digest.observe import edition_audiences
@@ -114,6 +115,25 @@ def editions_list(as_json: Annotated[bool, typer.Option("--json", help="Print a 
     out.print(table(("id", "send at (UTC)", "status", "subject", "topics", "readers"),
                     ((r["id"], r["send_at"][:16], r["status"], r["subject"], ", ".join(r["topics"]), r["audience"])
                      for r in rows)))
+
+
+@app.command("stats")
+def editions_stats(edition_id: EditionId,
+                   as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False) -> None:
+    """What readers clicked: sent, clicks and unique clicks (people; machines apart), per story
+    and subject. No reader is known: see docs/clicks.md."""
+    require_database()
+    with session_scope() as session:
+        stats = edition_stats(session, edition_id)
+    if as_json:
+        print_json(stats.to_json())
+        return
+    out.print(f"Edition {stats.id}: sent {stats.sent}, clicks {stats.clicks}, unique {stats.unique_clicks} "
+              f"({stats.click_rate:.1%}), machine clicks {stats.machine_clicks}", highlight=False)
+    out.print(table(("story", "title", "clicks", "unique"),
+                    ((s.id, s.title, s.clicks, s.unique_clicks) for s in stats.stories)))
+    out.print(table(("subject", "sent", "clicks", "unique"),
+                    ((v.subject, v.sent, v.clicks, v.unique_clicks) for v in stats.variants)))
 
 
 @app.command("release")

@@ -20,6 +20,7 @@ from digest.editions.create import get_edition
 from digest.editions.selector import select_for_edition
 from digest.editions.variants import SPARE_STORIES, choose, live_candidates, reader_history
 from digest.mail import (
+    TEST_NONCE,
     Brand,
     EditionView,
     MessageHeaders,
@@ -64,7 +65,7 @@ def preview_edition(session: Session, edition_id: int, email: str | None = None)
         reader = Reader(email=address, name=name, token=PREVIEW_READER.token)
     view = edition_view(session, edition, story_ids)
     rendered = render_edition(view)
-    body_html, body_text = rendered.personalise(reader_values(reader))
+    body_html, body_text = rendered.personalise(reader_values(reader, TEST_NONCE))
     return rendered.subject, body_html, body_text
 
 
@@ -134,7 +135,7 @@ def send_test(session: Session, edition_id: int, address: str, transport: Transp
     view = edition_view(session, edition, story_ids)
     rendered = render_edition(view)
     reader = Reader(email=to_address, name=name, token=TEST_TOKEN)
-    values = reader_values(reader)
+    values = reader_values(reader, TEST_NONCE)  # its story links redirect, never counted
     body_html, body_text = rendered.personalise(values)
     shared = shared_headers(view, TEST_SUBJECT_PREFIX + rendered.subject, settings)
     message_id = f"<test.{edition_id}.{int(utcnow().timestamp() * 1000)}@{settings.sender_domain}>"

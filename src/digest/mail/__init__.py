@@ -22,6 +22,17 @@ from digest.mail.brand import (
 )
 from digest.mail.dkim import DkimError, DkimSigner
 from digest.mail.headers import shared_headers
+from digest.mail.links import (
+    MASTHEAD_STORY,
+    NONCE_PATTERN,
+    TEST_NONCE,
+    click_key,
+    click_prefix,
+    hash_nonce,
+    new_click_nonce,
+    nonce_sent_at,
+    valid_click,
+)
 from digest.mail.message import (
     HeaderInjection,
     MessageHeaders,
@@ -59,6 +70,8 @@ from digest.mail.transport import (
 __all__ = [
     "BRAND_FIELDS", "DEFAULT_BRAND", "FONTS", "Brand", "BrandError", "BrandStyle", "check_brand", "contrast_ratio",
     "reader_page_accent",
+    "MASTHEAD_STORY", "NONCE_PATTERN", "TEST_NONCE", "click_key", "click_prefix", "hash_nonce", "new_click_nonce", "nonce_sent_at",
+    "valid_click",
     "Connection", "DkimError", "DkimSigner", "EditionView", "HeaderInjection", "InvalidAddress", "MessageHeaders", "Personal",
     "Reader", "RecordingTransport", "RenderedEdition", "SendError", "SmtpConnection", "StoryView", "TemplateError",
     "Transport", "WireMessage", "assemble_message", "build_message", "build_message_stdlib", "check_email_templates",

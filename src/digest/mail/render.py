@@ -14,7 +14,7 @@ import logging
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache, cached_property
 from pathlib import Path
@@ -26,11 +26,13 @@ from jinja2 import TemplateError as JinjaTemplateError
 
 from digest.config import get_settings
 from digest.mail.brand import DEFAULT_BRAND, Brand
+from digest.mail.links import MASTHEAD_STORY, click_key, click_prefix, new_click_nonce
 from digest.mail.message import EncodedBody
 from digest.mail.templates import EMAIL_PARTS, EMAIL_TEMPLATES, check_templates, template_error
 
-# The parts of a message that differ per reader; everything else is shared.
-READER_FIELDS = ("greeting", "email", "unsubscribe_url", "preferences_url")
+# The parts of a message that differ per reader; everything else is shared. `click_nonce`
+# ends every click link (digest.mail.links): one per delivered copy, never stored.
+READER_FIELDS = ("greeting", "email", "unsubscribe_url", "preferences_url", "click_nonce")
 STORY_IMAGE_MAX_PX = 536  # the content column: 600 less 32 px each side
 
 
@@ -188,17 +190,25 @@ def inline_css(markup: str) -> str:
     )
 
 
-def render_edition(edition: EditionView, template: str = "digest") -> RenderedEdition:
+def render_edition(edition: EditionView, template: str = "digest", variant: int = 0) -> RenderedEdition:
+    """The edition as sent: every story link and the masthead link go through the signed
+    click redirect (digest.mail.links), the reader's nonce filled in per copy. The templates
+    do not know: `story.url` and `site_url` simply hold the click links."""
     settings = get_settings()
     nonce = secrets.token_hex(6)
     placeholders = {field: f"DGST{nonce}{field.upper().replace('_', '')}X" for field in READER_FIELDS}
+    key = click_key(settings.secret_key)
+
+    def click(story_id: int) -> str:
+        return click_prefix(settings.base_url, key, edition.id, story_id, variant) + placeholders["click_nonce"]
+
     context = {
         "edition": edition,
-        "stories": edition.stories,
+        "stories": tuple(replace(story, url=click(story.id)) for story in edition.stories),
         "reader": placeholders,
         "sender_name": edition.sender_name or settings.sender_name,
         "postal_address": settings.postal_address,
-        "site_url": settings.public_site_url,
+        "site_url": click(MASTHEAD_STORY),
         "archive_url": f"{settings.base_url}/archive",
         "edition_url": f"{settings.base_url}/archive/{edition.id}",  # "view in browser"
         "brand": edition.brand.style(),
@@ -211,7 +221,9 @@ def render_edition(edition: EditionView, template: str = "digest") -> RenderedEd
     )
 
 
-def reader_values(reader: Reader) -> dict[str, str]:
+def reader_values(reader: Reader, click_nonce: str | None = None) -> dict[str, str]:
+    """The per-reader values of one copy; `click_nonce` a fresh one unless given (previews
+    and test copies pass digest.mail.links.TEST_NONCE, whose clicks are never counted)."""
     base = get_settings().base_url
     name = " ".join((reader.name or "").split())
     return {
@@ -219,4 +231,5 @@ def reader_values(reader: Reader) -> dict[str, str]:
         "email": reader.email,
         "unsubscribe_url": f"{base}/unsubscribe/{reader.token}",
         "preferences_url": f"{base}/preferences/{reader.token}",
+        "click_nonce": click_nonce or new_click_nonce(),
     }

@@ -44,7 +44,7 @@ from digest.observe.health import (
     queue_snapshot,
     watched_editions,
 )
-from digest.observe.logs import JsonFormatter, configure
+from digest.observe.logs import ClickPrivacy, JsonFormatter, configure
 from digest.observe.notices import FailedNotice, failed_notices
 from digest.observe.metrics import LedgerCollector, mark_process_dead
 from digest.observe.metrics import render as render_metrics
@@ -54,7 +54,7 @@ __all__ = [
     "ACTION_GROUPS", "AUDIT_CSV_COLUMNS", "AUDIT_PAGE_SIZE", "KIND_LABELS", "TARGET_KINDS", "AuditChoices",
     "AuditFilterError", "AuditLine", "AuditPage", "AuditQuery", "audit_choices", "audit_page", "bulk_audit_lines",
     "count_audit_rows", "csv_cells", "name_entries", "no_formula", "parse_audit_query",
-    "EditionCounts", "EditionHealth", "ErrorGroup", "FailedNotice", "FeedAlert", "FeedHealth", "JsonFormatter", "LedgerCollector",
+    "EditionCounts", "EditionHealth", "ErrorGroup", "FailedNotice", "FeedAlert", "FeedHealth", "ClickPrivacy", "JsonFormatter", "LedgerCollector",
     "QueueSnapshot", "configure", "edition_audiences", "edition_counts", "edition_health", "editions_by_status",
     "error_groups", "eta_seconds", "ops_order", "failed_notices", "feed_health", "mark_process_dead", "oldest_waiting_seconds", "pending_deliveries", "queue_depth",
     "queue_snapshot", "render_metrics", "watched_editions",

@@ -9,10 +9,15 @@ from digest.store.bulk import CopyPlan, copy_plan, one_of, reserve_ids, write_ro
 from digest.store.engine import get_engine, make_engine, session_factory, session_scope
 from digest.store.migrate import current_and_head, is_initialised, upgrade
 from digest.store.models import (
+    ANY,
     FINAL_DELIVERY_STATUSES,
+    MASTHEAD,
     ApiToken,
     AuditEntry,
     Base,
+    ClickCount,
+    ClickFlush,
+    ClickUnique,
     ConsentEvent,
     Delivery,
     DeliveryStatus,
@@ -47,7 +52,8 @@ from digest.store.models import (
 )
 
 __all__ = [
-    "CopyPlan", "copy_plan", "FINAL_DELIVERY_STATUSES", "ApiToken", "AuditEntry", "Base", "ConsentEvent", "Delivery", "DeliveryStatus",
+    "ANY", "CopyPlan", "copy_plan", "FINAL_DELIVERY_STATUSES", "MASTHEAD", "ApiToken", "AuditEntry", "Base",
+    "ClickCount", "ClickFlush", "ClickUnique", "ConsentEvent", "Delivery", "DeliveryStatus",
     "Edition", "EditionCuration", "EditionStatus", "EditionStory", "EditionTally", "ErrorCode", "Feed", "FeedItem", "Frequency", "Newsletter",
     "NewEditions", "NewsletterSubscription", "Notice", "NoticeStatus", "Role", "StatusCode", "Story", "StoryStatus", "Subscriber",
     "SubscriberStatus", "SubscriberTopic", "Suppression", "UTCDateTime", "User", "WebSession",

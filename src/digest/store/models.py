@@ -462,6 +462,9 @@ class Newsletter(Base):
                                                       server_default=NewEditions.SCHEDULED.value)
     # Editions are created this far ahead so editors can curate them before they go.
     scheduled_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Click redirects add utm_source=digest, utm_medium=email, utm_campaign=<slug> to the
+    # story's address, for the publisher's own analytics (off: the address as stored).
+    utm_tags: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Its brand (digest.mail.brand checks every value; None: the default look).
     brand_logo_url: Mapped[str | None] = mapped_column(String(2048))
@@ -612,3 +615,46 @@ class FeedItem(Base):
     guid: Mapped[str] = mapped_column(String(2048), primary_key=True)
     story_id: Mapped[int] = mapped_column(BigId, ForeignKey("stories.id", ondelete="CASCADE"), index=True)
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# Clicks (digest.clicks): numbers per edition, story and subject variant, and nothing else:
+# no reader, address, IP, user agent or time of a click is kept in these tables.
+
+ANY = -1  # click_uniques: the story or variant column of a union over all of them
+MASTHEAD = 0  # the story id of the masthead link (the publisher's site)
+
+
+class ClickCount(Base):
+    """Clicks on one story's link (0: the masthead) in one subject variant of an edition:
+    `clicks` by people, `machine_clicks` by scanners, previews, bursts and floods."""
+
+    __tablename__ = "click_counts"
+
+    edition_id: Mapped[int] = mapped_column(BigId, ForeignKey("editions.id", ondelete="CASCADE"), primary_key=True)
+    story_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    variant: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clicks: Mapped[int] = mapped_column(Integer, default=0)
+    machine_clicks: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ClickUnique(Base):
+    """Estimated distinct copies whose links were clicked by a person (a HyperLogLog count
+    read at each flush): per story and variant, per story (`variant` ANY), per variant
+    (`story_id` ANY) and for the whole edition (both ANY)."""
+
+    __tablename__ = "click_uniques"
+
+    edition_id: Mapped[int] = mapped_column(BigId, ForeignKey("editions.id", ondelete="CASCADE"), primary_key=True)
+    story_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    variant: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unique_clicks: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ClickFlush(Base):
+    """A flush of counts from Redis that has been applied: a flush retried after a crash
+    finds its id here and adds nothing twice."""
+
+    __tablename__ = "click_flushes"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    flushed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

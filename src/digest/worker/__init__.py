@@ -14,6 +14,7 @@ from digest.worker.tasks import (
     enqueue_batch,
     enqueue_inbound,
     enqueue_notice,
+    flush_clicks,
     process_inbound,
     release_due_editions,
     release_now,
@@ -23,6 +24,6 @@ from digest.worker.tasks import (
 
 __all__ = [
     "VISIBILITY_TIMEOUT_SECONDS", "app", "broker_reachable", "enqueue_batch", "enqueue_inbound", "enqueue_notice",
-    "in_process_worker", "make_app", "process_inbound", "publisher", "release_due_editions", "release_now", "send_batch",
+    "flush_clicks", "in_process_worker", "make_app", "process_inbound", "publisher", "release_due_editions", "release_now", "send_batch",
     "send_notice", "workers_asked", "workers_online",
 ]

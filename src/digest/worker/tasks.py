@@ -12,6 +12,7 @@ from collections import Counter
 
 from celery import Task
 
+from digest.clicks import flush_clicks as flush_clicks_now
 from digest.config import get_settings
 from digest.delivery import release_due, schedule
 from digest.delivery import send_batch as send_batch_now
@@ -19,6 +20,7 @@ from digest.delivery import send_notice as send_notice_now
 from digest.delivery import sweep as sweep_work
 from digest.feeds import FeedNotFound, due_feeds
 from digest.feeds import poll_feed as poll_feed_now
+from digest.infra import process_client
 from digest.feedback import process_bounce_maildir, process_mailto_maildir, unsubscribe_by_mail
 from digest.mail import SendError, make_transport
 from digest.store import session_factory, utcnow
@@ -84,6 +86,13 @@ def sweep() -> list[int]:
     settings = get_settings()
     return sweep_work(session_factory(), utcnow(), settings.batch_size, settings.lease_seconds, _enqueue,
                       _enqueue_notice)
+
+
+@app.task(name="digest.flush_clicks")
+def flush_clicks() -> int:
+    """Beat's tick: click counts from Redis into the database (safe to run twice)."""
+    settings = get_settings()
+    return flush_clicks_now(session_factory(), process_client(settings.redis_url or settings.broker_url, timeout=5.0))
 
 
 @app.task(name="digest.poll_feeds")

@@ -32,7 +32,8 @@ FIGURES = {
     "feeds_full_polls", "feeds_full_cpu_ms", "feeds_304_polls", "feeds_304_cpu_ms",  # 8. feed polls
     "feeds_1000_per_minute_core",
     "import_seconds", "import_rows_per_second", "import_rss_mb",  # 9. moving in
-    "history_3d_msgs", "history_3d_release_s", "history_3d_postgres_cpu_us",  # 10. history (--history-days 3)
+    "click_p99_ms", "click_rate",  # 10. the click redirect
+    "history_3d_msgs", "history_3d_release_s", "history_3d_postgres_cpu_us",  # 11. history (--history-days 3)
     *(f"history_3d_{look}_ms" for look in ("ops", "status_json", "metrics", "editor_dashboard")),
 }
 
@@ -58,12 +59,16 @@ def test_quick_bench_measures_every_figure(tmp_path: Path) -> None:
         assert figure["met"] in (True, False, None), key
     # Goals are judged, whatever the verdict on this machine.
     assert all(isinstance(figures[key]["met"], bool)
-               for key in ("prep_fast_us", "e2e_msgs", "unsubscribe_p99_ms", "sql_per_batch_5000",
+               for key in ("prep_fast_us", "e2e_msgs", "unsubscribe_p99_ms", "click_p99_ms", "sql_per_batch_5000",
                            "feeds_1000_per_minute_core", "import_seconds", "import_rss_mb"))
     assert details_feeds_ok(results["details"]["feeds"])
     details = results["details"]
     assert details["end_to_end"]["counts"] == {"sent": details["end_to_end"]["readers"]}
     assert details["unsubscribe"]["ok"] == details["unsubscribe"]["requests"]
+    # Every click redirected, and every one counted (people's, each from its own copy).
+    assert details["clicks"]["redirected"] == details["clicks"]["requests"]
+    assert details["clicks"]["clicks_in_database"] + details["clicks"]["machine_clicks_in_database"] \
+        == details["clicks"]["requests"] + 100
     assert [plan["planned"] for plan in details["planning"]] == list(QUICK_PLAN_SIZES)
     assert [details["moving_in"][run]["rows"] for run in ("baseline", "full")] == [2_000, 20_000]
     [history] = details["history"]

@@ -330,6 +330,15 @@ def test_a_newsletter_sent_by_its_stories_needs_no_cron_and_a_trigger_can_be_cle
     assert cron_only["schedule"] == "At 07:00, every day, UTC"
 
 
+def test_a_newsletter_tags_its_story_links_when_asked(ws: Workspace) -> None:
+    made = ws.json("newsletters", "add", "morning", "--name", "Morning", "--cron", "0 7 * * *")
+    assert isinstance(made, dict) and made["utm_tags"] is False
+    tagged = ws.json("newsletters", "edit", "morning", "--utm-tags")
+    assert isinstance(tagged, dict) and tagged["utm_tags"] is True
+    untagged = ws.json("newsletters", "edit", "morning", "--no-utm-tags")
+    assert isinstance(untagged, dict) and untagged["utm_tags"] is False
+
+
 def test_subscribers_import_reports_bad_lines(ws: Workspace) -> None:
     ws.ok("subscribers", "add", "ann@example.com")
     (ws.folder / "readers.csv").write_text(

@@ -12,6 +12,7 @@ import pytest
 
 import digest.mail.render
 from digest.config import get_settings
+from digest.mail.links import click_key, click_prefix
 from digest.mail.render import EditionView, Reader, StoryView, reader_values, render_edition
 from digest.readers import new_token
 
@@ -31,10 +32,10 @@ def footer_settings(digest_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def stories() -> tuple[StoryView, ...]:
     return (
-        StoryView(title="Council Approves Transit Overhaul", url="https://news.example.com/transit?a=1&b=2",
+        StoryView(id=11, title="Council Approves Transit Overhaul", url="https://news.example.com/transit?a=1&b=2",
                   summary="Two rapid lines & fewer loops.", published_at=datetime(2026, 11, 30, 8, tzinfo=UTC),
                   image_url="https://news.example.com/transit.jpg", author="Dan Whit", topics=("politics",)),
-        StoryView(title="Markets Rally", url="https://news.example.com/markets",
+        StoryView(id=12, title="Markets Rally", url="https://news.example.com/markets",
                   summary="Stocks rose.", published_at=datetime(2026, 11, 30, 9, tzinfo=UTC)),
     )
 
@@ -46,8 +47,16 @@ def edition(*extra: StoryView, subject: str = "Your  morning\tbriefing") -> Edit
 READER = Reader(email="olena@example.org", name="Olena Kovalenko", token="tok-" + "a" * 40)
 
 
+NONCE = "6b0f8f6f00000000a1"
+
+
 def personalised(view: EditionView | None = None, reader: Reader = READER) -> tuple[str, str]:
-    return render_edition(view or edition()).personalise(reader_values(reader))
+    return render_edition(view or edition()).personalise(reader_values(reader, NONCE))
+
+
+def click(story_id: int) -> str:
+    """The signed click link of a story (0: the masthead) in edition 7, as this copy has it."""
+    return click_prefix(BASE_URL, click_key(get_settings().secret_key), 7, story_id, 0) + NONCE
 
 
 def doc(markup: str) -> lxml.html.HtmlElement:
@@ -129,7 +138,11 @@ def test_story_links_and_text() -> None:
     hrefs = [a.get("href") for a in page.cssselect("td.story a")]
     # One link a story, its headline (a heading): the HTML and the text part carry the same
     # links, and a screen reader's list of links names each story once.
-    assert hrefs == ["https://news.example.com/transit?a=1&b=2", "https://news.example.com/markets"]
+    # Each through the signed click redirect, which finds the story's address by its id.
+    assert hrefs == [click(11), click(12)]
+    assert "news.example.com/transit?" not in personalised()[0]
+    (masthead,) = page.cssselect("td.masthead a")
+    assert masthead.get("href") == click(0)
     assert [h.text_content() for h in page.cssselect("td.story h2")] == ["Council Approves Transit Overhaul",
                                                                         "Markets Rally"]
     (view,) = page.cssselect("td.view a")
@@ -163,8 +176,8 @@ def test_greeting_uses_the_name_or_a_plain_hello() -> None:
 def test_text_part_has_every_link_and_the_footer() -> None:
     text = personalised()[1]
 
-    assert "\nhttps://news.example.com/transit?a=1&b=2\n" in text
-    assert "\nhttps://news.example.com/markets\n" in text
+    assert f"\n{click(11)}\n" in text
+    assert f"\n{click(12)}\n" in text
     assert f"View this edition in your browser: {BASE_URL}/archive/{edition().id}" in text
     assert "\n-- \n" in text  # the signature separator, so clients fold the footer away
     assert max(len(line) for line in text.splitlines() if "://" not in line) <= 78  # a URL is never broken
@@ -195,7 +208,9 @@ def test_hostile_story_content_is_escaped_in_html() -> None:
     assert not [el for el in page.iter() if any(name.startswith("on") for name in el.attrib)]
     headline = page.cssselect("h2.headline a")[-1]
     assert headline.text_content() == HOSTILE_TITLE
-    assert headline.get("href") == 'https://news.example.com/x?q="><script>alert(2)</script>'
+    # The story's address is not in the mail at all: the redirect reads it from the store.
+    assert headline.get("href") == click(0)
+    assert "alert(2)" not in markup
     assert page.cssselect("td.summary")[-1].text_content().startswith('<img src=x onerror="alert(3)">')
 
 
@@ -275,8 +290,8 @@ def test_personalised_copies_differ_only_in_reader_values() -> None:
     a = Reader(email="a@example.org", name="Ann", token="TOKENA")
     b = Reader(email="b@example.org", name="Ann", token="TOKENB")
 
-    html_a, text_a = rendered.personalise(reader_values(a))
-    html_b, text_b = rendered.personalise(reader_values(b))
+    html_a, text_a = rendered.personalise(reader_values(a, NONCE))
+    html_b, text_b = rendered.personalise(reader_values(b, NONCE))
 
     assert html_a.replace("a@example.org", "b@example.org").replace("TOKENA", "TOKENB") == html_b
     assert text_a.replace("a@example.org", "b@example.org").replace("TOKENA", "TOKENB") == text_b

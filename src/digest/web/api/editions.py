@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from fastapi.responses import Response
 from sqlalchemy import select
 
 from digest import actions
+from digest.clicks import edition_stats, stats_csv
 from digest.editions import (
     KEEP,
     EditionChanges,
@@ -68,6 +70,21 @@ def edition(services: ServicesDep, user: ApiStaff, edition_id: PathId) -> dict[s
         counts = edition_counts(session, [edition_id])[0].as_dict()
         return {**actions.edition_json(found), "audience": counts["audience"], "counts": counts,
                 "stories": [{"id": s.id, "title": s.title, "summary": s.summary, "url": s.url} for s in view.stories]}
+
+
+@router.get("/{edition_id}/stats")
+def stats(services: ServicesDep, user: ApiStaff, edition_id: PathId) -> dict[str, Any]:
+    """Sent, clicks by people (machines apart), unique clicking copies, per story and subject."""
+    with services.factory() as session:
+        return edition_stats(session, edition_id).to_json()
+
+
+@router.get("/{edition_id}/stats.csv")
+def stats_as_csv(services: ServicesDep, user: ApiStaff, edition_id: PathId) -> Response:
+    with services.factory() as session:
+        body = stats_csv(edition_stats(session, edition_id))
+    return Response(body, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="edition-{edition_id}-stats.csv"'})
 
 
 @router.patch("/{edition_id}")

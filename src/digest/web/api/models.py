@@ -112,6 +112,8 @@ class NewsletterPatch(BaseModel):
     subject_template: Text300 | None = None
     local_time: bool | None = None
     new_editions: Literal["scheduled", "draft"] | None = None
+    utm_tags: bool | None = Field(None, description="click redirects add utm_source=digest, utm_medium=email, "
+                                                    "utm_campaign=<slug> to story links")
     trigger_stories: int | None = Field(None, description="null or 0: no story trigger")
     trigger_every_minutes: int | None = None
     trigger_hold_minutes: int | None = None

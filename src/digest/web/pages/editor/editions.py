@@ -18,6 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
 from digest import actions
+from digest.clicks import edition_stats, stats_csv
 from digest.delivery import left_out
 from digest.editions import (
     EDITABLE,
@@ -237,6 +238,7 @@ def _edition_page(request: Request, edition_id: int, *, q: str = "", email: str 
         by_id = {s.id: s for s in session.scalars(select(Story).where(Story.id.in_(hidden_pins)))}
         overflow = [by_id[sid] for sid in hidden_pins if sid in by_id]
         counts = edition_counts(session, [edition_id])[0]
+        clicks = edition_stats(session, edition_id) if counts.planned else None
         left_out = None
         try:
             subject, body_html, body_text = preview_edition(session, edition_id, email.strip() or None)
@@ -248,6 +250,7 @@ def _edition_page(request: Request, edition_id: int, *, q: str = "", email: str 
         context = {
             "edition": edition, "view": view, "zone": _zone_of(request, edition), "rows": rows, "originals": originals, "excluded": excluded,
             "candidates": candidates, "q": q, "email": email, "counts": counts, "overflow": overflow,
+            "clicks": clicks, "most_clicks": max([s.clicks for s in clicks.stories], default=0) if clicks else 0,
             "editable": edition.status in EDITABLE,
             "actions": [a for a in EDITOR_ACTIONS if edition.status in lifecycle.ALLOWED_FROM[a]],
             "preview": {"subject": subject, "html": body_html, "text": body_text, "error": preview_error,
@@ -266,6 +269,15 @@ def _edition_page(request: Request, edition_id: int, *, q: str = "", email: str 
             context.update(notice=None, local_notice=NOTICES.get(done), notice_at=section, notice_story=story)
         return editor_page(request, "editor/edition.html", "", context,
                            404 if preview_error and status == 200 else status, done=done)
+
+
+@router.get("/editions/{edition_id}/stats.csv")
+def edition_stats_csv(request: Request, user: EditorUser, edition_id: int) -> Response:
+    """The edition's clicks per story as CSV (the same as /api/v1/editions/{id}/stats.csv)."""
+    with services_of(request).factory() as session:
+        body = stats_csv(edition_stats(session, edition_id))
+    return Response(body, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="edition-{edition_id}-stats.csv"'})
 
 
 def _left_out(session: Any, edition: Any, email: str) -> str | None:

@@ -157,6 +157,7 @@ def _read_form(form: Form) -> tuple[dict[str, Any], dict[str, Any]]:
                               for name in TEXT_FIELDS}
     values["topics"] = form.get_all("topics")
     values["local_time"] = form.get("local_time") == "yes"
+    values["utm_tags"] = form.get("utm_tags") == "yes"
     numbers: dict[str, Any] = {}
     for name in NUMBER_FIELDS:
         raw = values[name] = form.get(name).strip()
@@ -200,7 +201,7 @@ def _values_of(newsletter: Newsletter) -> dict[str, Any]:
             "local_time": newsletter.local_time, "new_editions": newsletter.new_editions.value,
             "trigger_stories": newsletter.trigger_stories or "",
             "trigger_every_minutes": newsletter.trigger_every_minutes,
-            "trigger_hold_minutes": newsletter.trigger_hold_minutes}
+            "trigger_hold_minutes": newsletter.trigger_hold_minutes, "utm_tags": newsletter.utm_tags}
 
 
 def _edit_page(request: Request, ref: int, values: dict[str, Any] | None = None,
@@ -235,7 +236,7 @@ def save_newsletter(request: Request, user: EditorUser, newsletter_id: int, form
     changes = NewsletterChanges(
         name=values["name"], cron=values["cron"] or None, timezone=values["timezone"],
         subject_template=values["subject_template"], local_time=values["local_time"],
-        new_editions=values["new_editions"] or None, sender_name=values["sender_name"] or None,
+        utm_tags=values["utm_tags"], new_editions=values["new_editions"] or None, sender_name=values["sender_name"] or None,
         topics=values["topics"] or None, **numbers)
     try:
         outcome = actions.newsletters.edit(services_of(request).deps(), actor(user, "web"), newsletter_id, changes)

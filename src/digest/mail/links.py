@@ -1,0 +1,71 @@
+"""Click links: every story link and the masthead link of a digest go through a signed
+redirect, `<base>/c/<edition>/<story>/<variant>/<signature>/<nonce>`.
+
+The signature is an HMAC-SHA256 (a key derived from DIGEST_SECRET_KEY, truncated to 128
+bits) over the edition, the story and the subject variant; the target is looked up from the
+stored story, never read from the link, so the redirect cannot be pointed anywhere else.
+Story 0 is the masthead (the publisher's site).
+
+The nonce is the one per-reader part: the send time in hex, a random value per process and
+a counter, filled into the rendered edition like the reader's name (microseconds). It says
+"one delivered copy" and nothing about whose: it is neither stored with the delivery nor
+derivable from the reader, so the unique-clicker estimate never learns who clicked. It is
+not signed: a changed nonce only makes a click count as another copy's (the per-address
+flood limit bounds that) or, with a fresh send time, as a machine's.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import itertools
+import re
+import secrets
+import time
+
+MASTHEAD_STORY = 0
+# Previews and test copies: their links redirect like a reader's and are never counted.
+TEST_NONCE = "test"
+SIGNATURE_BYTES = 16
+NONCE_PATTERN = re.compile(r"^(?:[0-9a-f]{8}[0-9a-f]{8}[0-9a-f]{1,16}|test)$")
+
+_NONCE_PREFIX = secrets.token_hex(4)
+_nonces = itertools.count(1)
+
+
+def click_key(secret_key: str) -> bytes:
+    """The key click links are signed with: derived, so a click signature says nothing about
+    the secret that signs sessions, tokens and Message-IDs."""
+    return hmac.digest(secret_key.encode("utf-8"), b"digest.clicks.v1", "sha256")
+
+
+def click_signature(key: bytes, edition_id: int, story_id: int, variant: int) -> str:
+    mac = hmac.digest(key, f"{edition_id}:{story_id}:{variant}".encode("ascii"), "sha256")
+    return base64.urlsafe_b64encode(mac[:SIGNATURE_BYTES]).rstrip(b"=").decode("ascii")
+
+
+def click_prefix(base_url: str, key: bytes, edition_id: int, story_id: int, variant: int) -> str:
+    """The shared part of a click link; the reader's nonce follows it."""
+    return f"{base_url}/c/{edition_id}/{story_id}/{variant}/{click_signature(key, edition_id, story_id, variant)}/"
+
+
+def valid_click(key: bytes, edition_id: int, story_id: int, variant: int, signature: str) -> bool:
+    expected = click_signature(key, edition_id, story_id, variant)
+    return hmac.compare_digest(expected.encode("ascii"), signature.encode("ascii", "replace"))
+
+
+def new_click_nonce() -> str:
+    """One delivered copy's nonce: send time (8 hex), this process's random prefix (8 hex),
+    a counter. Unique across processes without a syscall per message."""
+    return f"{int(time.time()):08x}{_NONCE_PREFIX}{next(_nonces):x}"
+
+
+def nonce_sent_at(nonce: str) -> int | None:
+    """The send time a nonce carries (Unix seconds); None for a test copy's."""
+    return None if nonce == TEST_NONCE else int(nonce[:8], 16)
+
+
+def hash_nonce(key: bytes, nonce: str) -> str:
+    """What Redis sees of a nonce: a keyed hash, so not even the burst check keeps the nonce."""
+    return hmac.digest(key, nonce.encode("ascii"), "sha256")[:12].hex()
