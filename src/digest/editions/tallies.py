@@ -13,21 +13,27 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session
 
-from digest.store import Delivery, DeliveryStatus, EditionTally
+from digest.store import Delivery, EditionTally, ts
 
-COUNTED = ("sent", "failed", "bounced", "skipped", "queued")
+COUNTED = ("sent", "failed", "bounced", "skipped", "queued")  # DeliveryStatus values, as stored
+
+
+# One statement on both databases (PostgreSQL and SQLite share the upsert syntax; SQLite
+# wants the SELECT to have a WHERE, which it does).
+_WRITE = text(
+    "INSERT INTO edition_tallies (edition_id, sent, failed, bounced, skipped, queued, counted_at) "
+    "SELECT :e, " + ", ".join(f"coalesce(sum(CASE WHEN status = '{status}' THEN 1 ELSE 0 END), 0)" for status in COUNTED)
+    + ", :now FROM deliveries WHERE edition_id = :e "
+    "ON CONFLICT (edition_id) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in (*COUNTED, "counted_at"))
+).bindparams(ts("now"))
 
 
 def write(session: Session, edition_id: int, now: datetime) -> None:
     """Count the edition's deliveries and keep the count (an edition that just finished)."""
-    counts: Counter[str] = Counter({DeliveryStatus(status).value: n for status, n in session.execute(
-        select(Delivery.status, func.count()).where(Delivery.edition_id == edition_id).group_by(Delivery.status))})
-    session.execute(delete(EditionTally).where(EditionTally.edition_id == edition_id))
-    session.execute(insert(EditionTally).values(edition_id=edition_id, counted_at=now,
-                                                **{k: counts[k] for k in COUNTED}))
+    session.execute(_WRITE, {"e": edition_id, "now": now})
 
 
 def drop(session: Session, edition_id: int) -> None:

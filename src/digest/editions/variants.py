@@ -14,24 +14,17 @@ Two queries per batch, whatever its size.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from digest.store import EditionStory, Story, StoryStatus, ts, with_id_list
+from digest.store import Delivery, DeliveryStatus, EditionStory, Story, StoryStatus
 
 # Spare stories frozen beyond max_stories, to fill in for ones a reader already had.
 SPARE_STORIES = 5
 # How far back a reader's history is read for dedupe, at most.
 HISTORY_DAYS = 180
-
-_HISTORY = with_id_list(
-    "SELECT subscriber_id, story_ids FROM deliveries "
-    "WHERE subscriber_id IN_IDS AND sent_at > :since AND status = 'sent' AND edition_id <> :e "
-    "AND story_ids IS NOT NULL", ts("since"))
-
 
 def live_candidates(session: Session, edition_id: int, now: datetime) -> list[int]:
     """The edition's frozen stories in order, after pulling any retracted since planning."""
@@ -51,29 +44,24 @@ def live_candidates(session: Session, edition_id: int, now: datetime) -> list[in
     return [r.story_id for r in rows if r.pulled_at is None and r.status != StoryStatus.RETRACTED]
 
 
-def history_since(session: Session, candidates: list[int], now: datetime) -> datetime:
-    """The earliest a delivery could have carried one of `candidates`: when the oldest of
-    them entered the database (no edition can hold a story before that), and never more
-    than HISTORY_DAYS back."""
-    oldest = session.scalar(select(func.min(Story.created_at)).where(Story.id.in_(candidates))) if candidates else None
-    floor = now - timedelta(days=HISTORY_DAYS)
-    return max(floor, oldest - timedelta(seconds=1)) if oldest else floor
-
-
 def reader_history(session: Session, edition_id: int, subscriber_ids: list[int],
                    now: datetime, candidates: list[int] | None = None) -> dict[int, set[int]]:
     """Per reader, the stories they were sent before: those among `candidates` when given
-    (all the send path needs to choose, read only as far back as they could be), else
-    everything of the last HISTORY_DAYS."""
+    (all the send path needs to choose), read only from deliveries sent since the oldest
+    candidate entered the database (none before could carry one); without candidates,
+    everything of the last HISTORY_DAYS. One statement."""
     if not subscriber_ids or candidates == []:
         return {}
-    since = history_since(session, candidates, now) if candidates else now - timedelta(days=HISTORY_DAYS)
+    query = (select(Delivery.subscriber_id, Delivery.story_ids)
+             .where(Delivery.subscriber_id.in_(subscriber_ids), Delivery.sent_at > now - timedelta(days=HISTORY_DAYS),
+                    Delivery.status == DeliveryStatus.SENT, Delivery.edition_id != edition_id,
+                    Delivery.story_ids.is_not(None)))
+    if candidates:
+        oldest = select(func.min(Story.created_at)).where(Story.id.in_(candidates)).scalar_subquery()
+        query = query.where(Delivery.sent_at >= oldest)
     wanted = set(candidates) if candidates else None
     history: dict[int, set[int]] = {}
-    for subscriber_id, story_ids in session.execute(
-            _HISTORY[session.get_bind().dialect.name], {"ids": subscriber_ids, "e": edition_id, "since": since}):
-        if isinstance(story_ids, str):  # raw SQL hands JSON back as text on SQLite
-            story_ids = json.loads(story_ids)
+    for subscriber_id, story_ids in session.execute(query):
         got = set(story_ids or ())
         history.setdefault(subscriber_id, set()).update(got & wanted if wanted is not None else got)
     return history

@@ -14,12 +14,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from digest.config import Settings
 from digest.delivery.pipeline import release_due
 from digest.delivery.sender import send_batch
+from digest.editions import reader_history
 from digest.editions.newsletters import NewsletterError, create_newsletter
 from digest.editions.schedules import schedule_editions
 from digest.mail.transport import RecordingTransport
 from digest.readers import set_subscriptions
 from digest.store.models import (
     Delivery,
+    DeliveryStatus,
     Edition,
     EditionStatus,
     EditionStory,
@@ -261,11 +263,6 @@ def test_dedupe_reads_only_what_could_hold_a_candidate(factory) -> None:  # type
     """A reader's deliveries older than the oldest candidate story cannot carry it: they are
     not read (so dedupe costs the same after a year of daily editions as after a week);
     a delivery since then that carried a candidate is."""
-    from datetime import timedelta
-
-    from digest.editions import reader_history
-    from digest.store import DeliveryStatus
-
     seed_stories(factory)
     seed_readers(factory, 1)
     now = utcnow()

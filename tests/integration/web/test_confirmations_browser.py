@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 from sqlalchemy import select
 
-from digest.store import Edition, EditionStatus, Story, StoryStatus, utcnow
+from digest.store import Edition, EditionStatus, Story, StoryStatus, Subscriber, utcnow
 from tests.support.browser import check_and_shoot, heading, submit_sign_in
 from tests.support.factories import add_active_reader, make_user, seed_stories
 from tests.support.stack import Stack
@@ -73,8 +73,6 @@ def test_cancel_and_retract_ask_first_and_a_retraction_is_undone(live: Stack, co
     page.get_by_label("I understand that this cannot be undone").check()
     page.get_by_role("button", name="Erase this reader").click()
     with live.factory() as session:
-        from digest.store import Subscriber
-
         assert session.get_one(Subscriber, reader.id).erased_at is not None
 
     page.get_by_role("link", name="Stories", exact=True).click()

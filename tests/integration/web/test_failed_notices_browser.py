@@ -17,7 +17,7 @@ from sqlalchemy import update
 
 from digest.store.models import Notice, NoticeStatus
 from tests.support.browser import check_and_shoot, heading, launch_chromium, local_context, submit_sign_in
-from tests.support.factories import make_user
+from tests.support.factories import add_active_reader, make_user
 from tests.support.mail import wait_for_mail
 from tests.support.queries import reader_by_email
 from tests.support.stack import Stack, settle
@@ -79,8 +79,6 @@ def test_ops_resends_a_failed_confirmation(live: Stack, client: httpx.Client, co
 
 def test_an_unsubscribed_reader_finds_the_way_back(live: Stack, client: httpx.Client,
                                                     context: BrowserContext) -> None:
-    from tests.support.factories import add_active_reader
-
     reader = add_active_reader(live, "leaver@example.org")
     page = context.new_page()
     page.goto(f"/unsubscribe/{reader.token}")

@@ -63,14 +63,23 @@ def shoot(page: Page, name: str) -> None:
 
 
 def in_view(page: Page, locator: Locator) -> None:
-    """The element is visible and wholly inside the viewport, as the page stands."""
+    """The element is visible and wholly inside the viewport once the page has loaded (the
+    browser scrolls to the address's #fragment as it loads, and the preview frames size
+    themselves on their own load events): looked at until then, for at most 5 s."""
     expect(locator).to_be_visible()
-    box = locator.bounding_box()
-    assert box is not None
+    page.wait_for_load_state("load")
     size = page.viewport_size
     assert size is not None
-    assert 0 <= box["y"] and box["y"] + box["height"] <= size["height"], (box, size)
-    assert 0 <= box["x"] and box["x"] + box["width"] <= size["width"], (box, size)
+    deadline = time.monotonic() + 5
+    while True:
+        box = locator.bounding_box()
+        assert box is not None
+        inside = (0 <= box["y"] and box["y"] + box["height"] <= size["height"]
+                  and 0 <= box["x"] and box["x"] + box["width"] <= size["width"])
+        if inside or time.monotonic() > deadline:
+            break
+        page.wait_for_timeout(100)
+    assert inside, (box, size)
 
 
 def no_sideways_scroll(page: Page) -> None:

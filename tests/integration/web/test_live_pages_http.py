@@ -18,11 +18,20 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from digest.store import ConsentEvent, Edition, EditionStatus, Newsletter, NewsletterSubscription, utcnow
-from tests.support.factories import make_user, seed_readers, seed_stories, send_due_edition
+from digest.store import (
+    ConsentEvent,
+    Edition,
+    EditionCuration,
+    EditionStatus,
+    Newsletter,
+    NewsletterSubscription,
+    Story,
+    utcnow,
+)
+from tests.support.factories import make_api_token, make_user, seed_readers, seed_stories, send_due_edition
 from tests.support.queries import reader_by_email
 from tests.support.stack import Stack
-from tests.support.web import EDITOR, OPS, signed_in
+from tests.support.web import EDITOR, OPS, csrf_token, signed_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.parametrize("stack", ["postgresql"], indirect=True)]
 
@@ -105,10 +114,6 @@ def test_pages_follow_a_send_and_chart_it(live: Stack, web: str) -> None:
 def test_a_cancelled_edition_is_duplicated_into_a_draft_in_one_click(live: Stack, web: str) -> None:
     """With its curation (a pin, an exclusion, a rewritten headline); never one that reached
     anyone, which would reach them twice (409 edition_already_sent, and no button)."""
-    from digest.store import EditionCuration, Story
-    from tests.support.factories import make_api_token
-    from tests.support.web import csrf_token
-
     make_user(live, EDITOR, "editor")
     seed_stories(live.factory)
     with live.factory.begin() as session:

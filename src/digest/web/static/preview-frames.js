@@ -8,9 +8,14 @@
     var doc = frame.contentDocument;
     if (!doc || !doc.documentElement) return;
     var border = frame.offsetHeight - frame.clientHeight;  // the height set includes it
-    // Measured at 1 px: a document shorter than its frame reports the frame's height.
-    frame.style.height = (border + 1) + "px";
-    frame.style.height = (Math.ceil(doc.documentElement.scrollHeight) + border) + "px";
+    // The document's own box, not its scrollHeight (which is never less than the frame): no
+    // need to shrink the frame to measure, which for a moment would shorten the page and pull
+    // its scroll position up (a page opened at #story-3 or #test would land above it).
+    var html = doc.documentElement;
+    var body = doc.body;
+    var height = Math.max(html.getBoundingClientRect().height,
+                          body ? body.getBoundingClientRect().bottom + (parseFloat(doc.defaultView.getComputedStyle(body).marginBottom) || 0) : 0);
+    frame.style.height = (Math.ceil(height) + border) + "px";
     frame.setAttribute("data-fitted", "");
   }
 
