@@ -301,6 +301,10 @@ def _carry_to_upcoming(session: Session, newsletter: Newsletter, before: _Before
         values = {name: value for name, value in values.items() if getattr(edition, name) != value}
         if values:
             lifecycle.change_while_editable(session, edition.id, values)
+    # Flushed first: expiring would otherwise drop the new scheduled_until (set above, unflushed
+    # when no edition was left to change), and the new schedule's editions before the old
+    # horizon would never be made.
+    session.flush()
     session.expire_all()
     if newsletter.active:
         schedule_newsletter(session, newsletter, now)

@@ -7,6 +7,7 @@ the next sends); pause, resume, archive (asked twice) and restore; and the same 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from collections.abc import Iterator
 from html import unescape
 from zoneinfo import ZoneInfo
@@ -16,7 +17,8 @@ import pytest
 from sqlalchemy import select
 
 from digest import staff
-from digest.editions import create_newsletter, schedule_editions
+from digest.editions import create_newsletter, occurrences, schedule_editions
+from digest.editions.schedules import SCHEDULE_AHEAD_HOURS
 from digest.store import Edition, EditionStatus, Newsletter, StatusCode, utcnow
 from tests.support.factories import add_active_reader, make_user
 from tests.support.samples import TOPICS
@@ -114,6 +116,11 @@ def test_a_new_schedule_retimes_what_beat_made_and_the_page_shows_the_next_sends
     assert "Newsletter saved." in editor.get(response.headers["location"]).text
     live_editions = [e for e in editions(live, newsletter_id) if e.status == EditionStatus.SCHEDULED]
     assert live_editions and {f"{e.send_at.astimezone(KYIV):%H:%M}" for e in live_editions} == {"08:30"}
+    # Every 08:30 of the next two days has its edition, whatever the time of day now (the
+    # old schedule's horizon does not hold the new one back).
+    now = utcnow()
+    assert [e.occurrence_at for e in live_editions] == occurrences("30 8 * * *", "Europe/Kyiv", now,
+                                                                    now + timedelta(hours=SCHEDULE_AHEAD_HOURS))
     assert all(e.subject.endswith(" at Morning") for e in live_editions)
     gone = [e for e in editions(live, newsletter_id) if e.status == EditionStatus.CANCELLED]
     assert gone and {e.status_code for e in gone} == {StatusCode.SCHEDULE_CHANGED}
