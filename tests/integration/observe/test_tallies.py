@@ -7,7 +7,7 @@ the rows throughout, on both databases."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import delete, func, select
@@ -31,6 +31,13 @@ def tally(session: Session, edition_id: int) -> EditionTally | None:
     return session.get(EditionTally, edition_id)
 
 
+def send_the_queued(session: Session, edition_id: int, now: datetime) -> None:
+    """What the worker would do with the rest: every queued delivery sent."""
+    session.execute(Delivery.__table__.update().where(Delivery.edition_id == edition_id,
+                                                      Delivery.status == DeliveryStatus.QUEUED)
+                    .values(status=DeliveryStatus.SENT, sent_at=now))
+
+
 def test_a_tally_follows_its_edition(factory: sessionmaker[Session]) -> None:
     seed_readers(factory, 6)
     now = utcnow()
@@ -50,9 +57,7 @@ def test_a_tally_follows_its_edition(factory: sessionmaker[Session]) -> None:
     with factory.begin() as session:
         assert not lifecycle.finish_if_complete(session, edition_id, now)  # one still queued: not yet
         assert tally(session, edition_id) is None
-        session.execute(Delivery.__table__.update().where(Delivery.edition_id == edition_id,
-                                                          Delivery.status == DeliveryStatus.QUEUED)
-                        .values(status=DeliveryStatus.SENT, sent_at=now))
+        send_the_queued(session, edition_id, now)
         assert lifecycle.finish_if_complete(session, edition_id, now)
     with factory() as session:
         counted = tally(session, edition_id)
@@ -76,9 +81,7 @@ def test_a_tally_follows_its_edition(factory: sessionmaker[Session]) -> None:
         assert delivery_counts(session, [edition_id])[edition_id] == rows(session, edition_id)
         assert rows(session, edition_id)["queued"] == 1
     with factory.begin() as session:
-        session.execute(Delivery.__table__.update().where(Delivery.edition_id == edition_id,
-                                                          Delivery.status == DeliveryStatus.QUEUED)
-                        .values(status=DeliveryStatus.SENT, sent_at=now))
+        send_the_queued(session, edition_id, now)
         assert lifecycle.finish_if_complete(session, edition_id, now)
     with factory() as session:
         counted = tally(session, edition_id)
