@@ -167,6 +167,10 @@ class ChaosHandler(Pipelining):
         self.lock = threading.Lock()
         self.received: list[tuple[str, float, str]] = []  # (recipient, time, Message-ID)
         self.helos: list[str] = []  # the sending host's EHLO name, one per `received` entry
+        # When each `received` entry's transaction began (its MAIL FROM): the moment the sender
+        # committed to that message, which is what an unsubscribe can still stop.
+        self.started: list[float] = []
+        self.mail_at: dict[int, float] = {}  # session -> when its current MAIL FROM came
         self.rng = random.Random(20261125)
         self.held = threading.Event()
         self.in_window: dict[int, float] = {}  # session -> when its 250 went out
@@ -178,6 +182,8 @@ class ChaosHandler(Pipelining):
             self.in_window.pop(id(session), None)
         while self.held.is_set():
             await asyncio.sleep(0.002)
+        with self.lock:
+            self.mail_at[id(session)] = time.monotonic()
         envelope.mail_from = address
         return "250 OK"
 
@@ -209,6 +215,7 @@ class ChaosHandler(Pipelining):
             for rcpt in envelope.rcpt_tos:
                 self.received.append((rcpt, time.monotonic(), message_id))
                 self.helos.append(session.host_name or "")
+                self.started.append(self.mail_at.get(id(session), 0.0))
             self.in_window[id(session)] = time.monotonic()
         return "250 OK"
 
