@@ -30,6 +30,7 @@ BROWSER = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_1) AppleWebKit/605.1.15 (KH
 LINK = re.compile(r'href="(http[^"]+/c/\d+/\d+/0/[^"/]+/[0-9a-f]+)"')
 CLICK_TABLES = {"click_counts": {"edition_id", "story_id", "variant", "clicks", "machine_clicks"},
                 "click_uniques": {"edition_id", "story_id", "variant", "unique_clicks"},
+                "click_hours": {"edition_id", "hour", "clicks", "machine_clicks"},
                 "click_flushes": {"id", "flushed_at"}}
 
 
@@ -148,6 +149,10 @@ def test_clicks_from_a_real_send_count_people_not_machines_and_not_who(
     assert by_story[story_of(ann[3])]["clicks"] == 0
     assert by_story[story_of(first)]["url"] == urls[story_of(first)]
     assert got["variants"] == [{"subject": "Today's featured stories", "sent": 5, "clicks": 6, "unique_clicks": 3}]
+    # Per hour of the click (all within a minute or two here): the same people and machines.
+    assert 1 <= len(got["hours"]) <= 2 and all(h["hour"].endswith(":00:00+00:00") for h in got["hours"])
+    assert sum(h["clicks"] for h in got["hours"]) == 6
+    assert sum(h["machine_clicks"] for h in got["hours"]) == got["machine_clicks"]
     # The flush is idempotent: again, and the numbers stay.
     flush(live)
     assert stats(web, token, edition_id) == got
@@ -168,6 +173,8 @@ def test_clicks_from_a_real_send_count_people_not_machines_and_not_who(
         assert page.status_code == 200
         assert 'data-clicks="6"' in page.text and f'href="/editor/editions/{edition_id}/stats.csv"' in page.text
         assert f'<tr data-story="{story_of(first)}">' in page.text
+        # The charts: clicks per story and per hour since sending, each with its table.
+        assert 'id="story-clicks"' in page.text and 'id="hour-clicks"' in page.text
         assert editor.get(f"/editor/editions/{edition_id}/stats.csv").text == csv.text
 
     # A flood from one address: past 60 a minute, every click is a machine's.
@@ -181,7 +188,8 @@ def test_clicks_from_a_real_send_count_people_not_machines_and_not_who(
     assert after["clicks"] == got["clicks"] + 60
     assert after["machine_clicks"] == got["machine_clicks"] + 5
 
-    # What the database holds after clicks: numbers by edition, story and variant, nothing else.
+    # What the database holds after clicks: numbers by edition, story and variant (and by
+    # edition and hour), nothing else.
     tables = inspect(live.engine)
     for table, columns in CLICK_TABLES.items():
         assert {c["name"] for c in tables.get_columns(table)} == columns
