@@ -124,10 +124,10 @@ def recent_appearances(session: Session, newsletter_id: int, except_edition_id: 
     sent = {edition_id: counts["sent"] for edition_id, counts in tallies.read(session, ids).items()}
     untallied = [i for i in ids if i not in sent]
     if untallied:
-        sent.update(session.execute(
+        sent.update({edition_id: count for edition_id, count in session.execute(
             select(Delivery.edition_id, func.count()).where(Delivery.edition_id.in_(untallied),
                                                             Delivery.status == DeliveryStatus.SENT)
-            .group_by(Delivery.edition_id)).tuples())
+            .group_by(Delivery.edition_id))})
     clicks = {(row.edition_id, row.story_id): int(row.clicks) for row in session.execute(
         select(ClickCount.edition_id, ClickCount.story_id, func.sum(ClickCount.clicks).label("clicks"))
         .where(ClickCount.edition_id.in_(ids)).group_by(ClickCount.edition_id, ClickCount.story_id))}

@@ -68,14 +68,16 @@ def click_rates(session: Session, newsletter_id: int, limit: int = CLICK_RATE_ED
         .order_by(Edition.send_at.desc(), Edition.id.desc()).limit(limit)))[::-1]
     ids = [e.id for e in editions]
     counts = delivery_counts(session, ids)
-    clicks = dict(session.execute(select(ClickCount.edition_id, func.sum(ClickCount.clicks))
-                                  .where(ClickCount.edition_id.in_(ids)).group_by(ClickCount.edition_id)).tuples())
-    uniques = dict(session.execute(select(ClickUnique.edition_id, ClickUnique.unique_clicks).where(
-        ClickUnique.edition_id.in_(ids), ClickUnique.story_id == ANY, ClickUnique.variant == ANY)).tuples())
+    clicks = {edition_id: int(n or 0) for edition_id, n in session.execute(
+        select(ClickCount.edition_id, func.sum(ClickCount.clicks))
+        .where(ClickCount.edition_id.in_(ids)).group_by(ClickCount.edition_id))}
+    uniques = {edition_id: n for edition_id, n in session.execute(
+        select(ClickUnique.edition_id, ClickUnique.unique_clicks).where(
+            ClickUnique.edition_id.in_(ids), ClickUnique.story_id == ANY, ClickUnique.variant == ANY))}
 
     def rate(edition_id: int) -> float:
         sent = counts[edition_id]["sent"]
-        unique = min(uniques.get(edition_id, 0), int(clicks.get(edition_id) or 0))  # as the stats show it
+        unique = min(uniques.get(edition_id, 0), clicks.get(edition_id, 0))  # as the stats show it
         return round(100 * unique / sent, 2) if sent else 0.0
 
     return Chart("Click rate per edition (%)", "edition", [e.send_at for e in editions],
