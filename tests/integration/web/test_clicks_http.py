@@ -271,6 +271,14 @@ def test_a_newsletter_that_tags_links_sends_readers_with_utm_parameters(live: St
     tagged = httpx.patch(f"{web}/api/v1/newsletters/{newsletter['id']}", headers=auth, json={"utm_tags": True},
                          timeout=10)
     assert tagged.status_code == 200 and tagged.json()["utm_tags"] is True
+    # Engagement order: off by default, on through the API, bad values refused by field.
+    assert newsletter["engagement_order"] is False
+    ordered = httpx.patch(f"{web}/api/v1/newsletters/{newsletter['id']}", headers=auth,
+                          json={"engagement_order": True}, timeout=10)
+    assert ordered.status_code == 200 and ordered.json()["engagement_order"] is True
+    refused = httpx.patch(f"{web}/api/v1/newsletters/{newsletter['id']}", headers=auth,
+                          json={"engagement_order": [1]}, timeout=10)
+    assert refused.status_code == 422 and "engagement_order" in refused.text
     with live.factory.begin() as session:
         story_id, url = session.execute(select(Story.id, Story.url).limit(1)).one()
         edition = Edition(subject="Tagged", send_at=utcnow(), status=EditionStatus.SENT,
@@ -281,3 +289,6 @@ def test_a_newsletter_that_tags_links_sends_readers_with_utm_parameters(live: St
     assert answer.status_code == 302
     assert answer.headers["location"] == (
         f"{url}{'&' if '?' in url else '?'}utm_source=digest&utm_medium=email&utm_campaign={newsletter['slug']}")
+    # The preview says why its stories come in their order (no edition of it sent before).
+    preview = httpx.get(f"{web}/api/v1/editions/{edition.id}/preview", headers=auth, timeout=30)
+    assert preview.status_code == 200 and preview.json()["order"].startswith("No sent edition of this newsletter")
