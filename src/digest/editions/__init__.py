@@ -21,7 +21,7 @@ ahead of time so editors can curate them; one-off editions are made by hand.
 """
 
 from digest.editions import lifecycle, tallies
-from digest.editions.content import edition_view, load_edition_view, order_explanation, primary_story_ids
+from digest.editions.content import edition_view, load_edition_view, primary_story_ids
 from digest.editions.create import (
     MAX_STORIES_LIMIT,
     AlreadySent,
@@ -116,7 +116,7 @@ __all__ = [
     "EDITABLE", "MAX_STORIES_LIMIT", "PREVIEW_READER", "SAMPLE_TOKENS", "SPARE_STORIES", "SUBJECT_MAX_CHARS", "TEST_SUBJECT_PREFIX",
     "Candidate", "CurationError", "EditionError", "EditionFrozen", "EditionNotFound", "InvalidEdition", "LifecycleError", "NewsletterError",
     "ScheduleError", "SlugTaken", "check_cron", "check_zone", "choose", "clean_subject", "create_edition",
-    "create_newsletter", "curate", "edition_picks", "edition_view", "editable_edition", "explain_order", "order_explanation", "freeze_stories",
+    "create_newsletter", "curate", "edition_picks", "edition_view", "editable_edition", "explain_order", "freeze_stories",
     "get_edition", "get_newsletter", "is_auto_paused", "lifecycle", "list_editions", "list_newsletters",
     "live_candidates", "load_edition_view", "local_instant", "occurrences", "override", "parse_send_at",
     "preview_edition", "primary_story_ids", "reader_history", "reorder", "schedule_editions",

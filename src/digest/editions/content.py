@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digest.editions.branding import newsletter_brand
-from digest.editions.selector import explain_order, select_for_edition
+from digest.editions.selector import select_for_edition
 from digest.mail import EditionView, StoryView
 from digest.store import Edition, EditionCuration, EditionStory, Story
 
@@ -65,12 +65,3 @@ def story_view(story: Story, override: EditionCuration | None = None) -> StoryVi
 
 def load_edition_view(session: Session, edition_id: int) -> EditionView:
     return edition_view(session, session.get_one(Edition, edition_id))
-
-
-def order_explanation(session: Session, edition: Edition) -> str | None:
-    """Why the edition's unpinned stories come in their order, when its newsletter orders
-    them by readers' clicks (digest.editions.engagement); None when it does not."""
-    if edition.newsletter is None or not edition.newsletter.engagement_order:
-        return None
-    story_ids = primary_story_ids(session, edition) if edition.story_rows else select_for_edition(session, edition)
-    return explain_order(session, edition, story_ids)

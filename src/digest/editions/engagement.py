@@ -35,6 +35,7 @@ from digest.store import ClickCount, Delivery, DeliveryStatus, Edition, EditionS
 
 RECENT_EDITIONS = 14
 PRIOR_SENDS = 3.0  # the prior's weight, in story sends of the newsletter's average size
+EXPLAINED_TOPICS = 6  # the explanation names at most this many, best first
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class TopicRate:
 @dataclass(frozen=True)
 class EngagementOrder:
     ids: list[int]  # the stories given, best topic first (ties keep the order given)
-    topics: list[TopicRate]  # the given stories' topics with a history, best first
+    topics: list[TopicRate]  # every topic with a history, best first (what the order follows)
     mean: float  # the newsletter's click-through over the editions read
     editions: int  # how many editions the history covers
 
@@ -68,8 +69,9 @@ class EngagementOrder:
             return "No sent edition of this newsletter yet: newest first until readers have clicked."
         source = "the last edition" if self.editions == 1 else f"the last {self.editions} editions"
         if not self.topics:
-            return f"None of these stories' topics was sent in {source}: newest first."
-        rates = ", ".join(f"{t.topic} {t.rate * 100:.1f} %" for t in self.topics)
+            return f"No story with a topic was sent in {source}: newest first."
+        rates = ", ".join(f"{t.topic} {t.rate * 100:.1f} %" for t in self.topics[:EXPLAINED_TOPICS])
+        rates += ", …" if len(self.topics) > EXPLAINED_TOPICS else ""
         return f"{rates}, from {source} (people's clicks per copy, shrunk toward the mean {self.mean * 100:.1f} %)."
 
 
@@ -100,9 +102,8 @@ def engagement_order(stories: Sequence[tuple[int, Sequence[str]]], history: Iter
         return max((rates[t].rate for t in topics if t in rates), default=mean)
 
     ranked = sorted(range(len(stories)), key=lambda i: (-score(stories[i][1]), i))
-    shown = {t for _, topics in stories for t in topics if t in rates}
     return EngagementOrder(ids=[stories[i][0] for i in ranked],
-                           topics=sorted((rates[t] for t in shown), key=lambda r: (-r.rate, r.topic)),
+                           topics=sorted(rates.values(), key=lambda r: (-r.rate, r.topic)),
                            mean=mean, editions=editions)
 
 

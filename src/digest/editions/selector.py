@@ -146,17 +146,13 @@ def engagement_reorder(session: Session, edition: Edition) -> Callable[[list[Can
     return lambda group: engagement_order([(c.id, c.topics) for c in group], history, editions).ids
 
 
-def explain_order(session: Session, edition: Edition, story_ids: Sequence[int]) -> str | None:
-    """Why the edition's unpinned stories (of `story_ids`) come in their order, in words, when
-    its newsletter orders by engagement; None when it does not."""
+def explain_order(session: Session, edition: Edition) -> str | None:
+    """Why the edition's stories not pinned come in their order, in words (the topics' rates
+    the order follows), when its newsletter orders by engagement; None when it does not."""
     if edition.newsletter is None or not edition.newsletter.engagement_order:
         return None
-    pinned = set(edition_picks(session, edition.id)[0])
-    rows = {row.id: row for row in session.execute(select(Story.id, Story.topics, Story.pinned)
-                                                   .where(Story.id.in_(list(story_ids))))}
-    rest = [(i, tuple(rows[i].topics or ())) for i in story_ids if i in rows and i not in pinned and not rows[i].pinned]
     history, editions = recent_appearances(session, edition.newsletter.id, except_edition_id=edition.id)
-    return engagement_order(rest, history, editions).explanation()
+    return engagement_order([], history, editions).explanation()
 
 
 def select_for_edition(session: Session, edition: Edition, spare: int = 0) -> list[int]:

@@ -58,13 +58,16 @@ def test_a_story_goes_by_its_best_topic() -> None:
 
 def test_the_explanation_names_the_topics_their_rates_and_the_editions() -> None:
     history = sends("politics", 14, 41) + sends("world", 14, 23)
-    order = engagement_order([(1, ("world",)), (2, ("politics",)), (3, ("sport",))], history, editions=14)
-    words = order.explanation()
+    order = engagement_order([(1, ("world",)), (3, ("sport",))], history, editions=14)
+    words = order.explanation()  # every topic with a history, those of stories not shown too
     # mean 896 / 28000 = 3.2 %; politics (574 + 96) / 17000, world (322 + 96) / 17000
     assert words.startswith("politics 3.9 %, world 2.5 %, from the last 14 editions")
     assert "sport" not in words and "3.2 %" in words
     assert "the last edition " in engagement_order([(1, ("world",))], sends("world", 1, 5), editions=1).explanation()
     assert "No sent edition" in engagement_order([(1, ("world",))], [], editions=0).explanation()
+    many = [a for i in range(8) for a in sends(f"topic{i}", 1, 10 * i)]  # mean 3.5 %: a quarter of the way
+    assert engagement_order([], many, editions=8).explanation().startswith(
+        "topic7 4.4 %, topic6 4.1 %, topic5 3.9 %, topic4 3.6 %, topic3 3.4 %, topic2 3.1 %, …, from the last 8")
     assert engagement_order([(1, ("world",))], [], editions=0).ids == [1]
 
 

@@ -16,8 +16,8 @@ from digest.editions import (
     InvalidEdition,
     clip_warning,
     edition_view,
+    explain_order,
     get_edition,
-    order_explanation,
     parse_send_at,
     preview_edition,
 )
@@ -135,7 +135,7 @@ def preview(services: ServicesDep, user: ApiStaff, edition_id: PathId,
     (null otherwise)."""
     with services.factory() as session:
         subject, body_html, body_text = preview_edition(session, edition_id, email)
-        order = order_explanation(session, get_edition(session, edition_id))
+        order = explain_order(session, get_edition(session, edition_id))
     return {"subject": subject, "html": body_html, "text": body_text,
             "html_bytes": len(body_html.encode("utf-8")), "clip_warning": clip_warning(body_html), "order": order}
 

@@ -257,7 +257,7 @@ def _edition_page(request: Request, edition_id: int, *, q: str = "", email: str 
         context = {
             "edition": edition, "view": view, "zone": _zone_of(request, edition), "rows": rows, "originals": originals, "excluded": excluded,
             "candidates": candidates, "q": q, "email": email, "counts": counts, "overflow": overflow,
-            "clicks": clicks, "click_charts": click_charts, "order_note": explain_order(session, edition, shown),
+            "clicks": clicks, "click_charts": click_charts, "order_note": explain_order(session, edition),
             "most_clicks": max([s.clicks for s in clicks.stories], default=0) if clicks else 0,
             "editable": edition.status in EDITABLE,
             "actions": [a for a in EDITOR_ACTIONS if edition.status in lifecycle.ALLOWED_FROM[a]],
