@@ -73,6 +73,8 @@ WRITERS = {
     # Click numbers are added only by the flush (idempotent by its flush id).
     "click_counts and click_uniques": ("clicks/flush.py", [r"insert\(ClickCount\)", r"insert\(ClickUnique\)",
                                                             r"update\(ClickCount\)", r"(?<!class )\bClickFlush\("]),
+    "click_hours": ("clicks/flush.py", [r"insert\(ClickHour\)", r"update\(ClickHour\)", r"(?<!class )\bClickHour\(",
+                                        r"INSERT INTO click_hours"]),
     "deliveries": ("delivery/ledger.py", [r"update\(Delivery\)", r"insert\(Delivery\)", r"UPDATE deliveries",
                                            r"INSERT INTO deliveries", r"(?<!class )\bDelivery\("]),
     "editions.status": ("editions/lifecycle.py", [r"update\(Edition\)", r"\.status\s*=\s*EditionStatus"]),

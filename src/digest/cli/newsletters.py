@@ -91,7 +91,7 @@ def newsletters_show(ref: Ref, as_json: Annotated[bool, typer.Option("--json", h
         return
     for key in ("id", "slug", "name", "state", "schedule", "cron", "timezone", "topics", "subscribers",
                 "min_stories", "max_stories", "window_hours", "subject_template", "sender_name", "local_time",
-                "new_editions", "trigger_stories", "trigger_every_minutes", "trigger_hold_minutes"):
+                "new_editions", "trigger_stories", "trigger_every_minutes", "trigger_hold_minutes", "engagement_order"):
         value = data[key]
         out.print(f"{key:>16}: {', '.join(value) or 'all' if isinstance(value, list) else value}", markup=False)
     brand = ", ".join(f"{key}={value}" for key, value in data["brand"].items() if value is not None)
@@ -124,6 +124,9 @@ def newsletters_edit(
     utm_tags: Annotated[bool | None, typer.Option(
         "--utm-tags/--no-utm-tags",
         help="Story links carry utm_source=digest, utm_medium=email, utm_campaign=<slug>.")] = None,
+    engagement_order: Annotated[bool | None, typer.Option(
+        "--engagement-order/--no-engagement-order",
+        help="Stories not pinned go by their topics' recent click-through here (see docs/clicks.md).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the newsletter as a JSON object.")] = False,
 ) -> None:
     """Change a newsletter; its upcoming editions follow (a new schedule re-times them)."""
@@ -132,12 +135,12 @@ def newsletters_edit(
         min_stories=min_stories, trigger_stories=KEEP if trigger_stories is None else trigger_stories or None,
         trigger_every_minutes=trigger_every, trigger_hold_minutes=trigger_hold,
         window_hours=window_hours, subject_template=subject, local_time=local_time, new_editions=new_editions,
-        utm_tags=utm_tags, sender_name=KEEP if sender_name is None else sender_name or None,
+        utm_tags=utm_tags, engagement_order=engagement_order, sender_name=KEEP if sender_name is None else sender_name or None,
         topics=KEEP if topics is None else None if topics.strip().lower() in ("", "all") else topics)
     if not changes.given():
         raise UserError("nothing to change: give --name, --cron, --tz, --topics, --max-stories, --min-stories, "
                         "--window-hours, --subject, --sender-name, --local-time, --new-editions, "
-                        "--trigger-stories, --trigger-every, --trigger-hold or --utm-tags")
+                        "--trigger-stories, --trigger-every, --trigger-hold, --utm-tags or --engagement-order")
     outcome = actions.newsletters.edit(deps(), ACTOR, ref, changes)
     if as_json:
         print_json(outcome.data["newsletter"])

@@ -3,8 +3,10 @@ Redis on the request path (people and machines apart; docs/clicks.md), the perio
 into the database, and each edition's stats.
 
 What is kept: per edition, story and subject variant, the number of clicks by people and
-by machines, and an estimate of how many copies had a link followed. No reader, address,
-IP, user agent or click time is written to the database.
+by machines, the same per edition and hour, and an estimate of how many copies had a link
+followed. No reader, address,
+IP, user agent or time of one click is written to the database (an hour holds its
+clicks as one number).
 """
 
 from digest.clicks.counting import Click, ClickCounter, first_look
@@ -15,11 +17,19 @@ from digest.clicks.rules import (
     MACHINE_AGENTS,
     is_machine_agent,
 )
-from digest.clicks.stats import EditionNotFound, EditionStats, StoryStats, VariantStats, edition_stats, stats_csv
+from digest.clicks.stats import (
+    EditionNotFound,
+    EditionStats,
+    HourStats,
+    StoryStats,
+    VariantStats,
+    edition_stats,
+    stats_csv,
+)
 from digest.clicks.targets import ClickTargets, with_utm
 
 __all__ = [
     "BURST_SECONDS", "Click", "ClickCounter", "ClickTargets", "EditionNotFound", "EditionStats",
-    "FLOOD_CLICKS_PER_MINUTE", "MACHINE_AGENTS", "StoryStats", "VariantStats", "edition_stats", "first_look",
+    "FLOOD_CLICKS_PER_MINUTE", "HourStats", "MACHINE_AGENTS", "StoryStats", "VariantStats", "edition_stats", "first_look",
     "flush_clicks", "is_machine_agent", "stats_csv", "with_utm",
 ]

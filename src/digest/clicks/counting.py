@@ -2,7 +2,8 @@
 
 What Redis holds (prefix `digest:clk`), and for how long:
 - `n:<edition>`: a hash of counts since the last flush, `h:<story>:<variant>` (people) and
-  `m:<story>:<variant>` (machines); gone at the next flush;
+  `m:<story>:<variant>` (machines), and the same per hour of the click, `H:<hour>` and
+  `M:<hour>` (hours since 1970, UTC); gone at the next flush;
 - `dirty`: the editions with counts waiting for the flush;
 - `pending`: a person's click waiting out BURST_SECONDS (a burst may still make it a
   machine's), as `<edition>|<story>:<variant>|<hash of the nonce>`; the flush moves those
@@ -39,7 +40,9 @@ UNIQUE_TTL_DAYS = 120
 
 # KEYS: counts hash, dirty set, message key, flood key, pending set
 # ARGV: story:variant, edition, kind (human|machine), nonce hash, burst s, flood limit,
-#       flood window s, now
+#       flood window s, now, hour (now's, since 1970)
+# A copy's links followed (msg key) are noted 'h<hour>' (a person's, in that hour) or 'm',
+# so a burst moves each earlier click out of the hour it was counted in.
 _CLICK_SCRIPT = """
 local field = ARGV[1]
 local kind = ARGV[3]
@@ -55,9 +58,14 @@ if kind == 'human' then
   end
   if burst then
     for i = 1, #seen, 2 do
-      if seen[i] ~= 'burst' and seen[i + 1] == 'h' then
+      if seen[i] ~= 'burst' and string.sub(seen[i + 1], 1, 1) == 'h' then
         redis.call('HINCRBY', KEYS[1], 'h:' .. seen[i], -1)
         redis.call('HINCRBY', KEYS[1], 'm:' .. seen[i], 1)
+        local at = string.sub(seen[i + 1], 2)
+        if at ~= '' then
+          redis.call('HINCRBY', KEYS[1], 'H:' .. at, -1)
+          redis.call('HINCRBY', KEYS[1], 'M:' .. at, 1)
+        end
         redis.call('HSET', KEYS[3], seen[i], 'm')
         redis.call('ZREM', KEYS[5], ARGV[2] .. '|' .. seen[i] .. '|' .. ARGV[4])
       end
@@ -65,15 +73,18 @@ if kind == 'human' then
     redis.call('HSET', KEYS[3], 'burst', '1', field, 'm')
     redis.call('EXPIRE', KEYS[3], ARGV[5])
     redis.call('HINCRBY', KEYS[1], 'm:' .. field, 1)
+    redis.call('HINCRBY', KEYS[1], 'M:' .. ARGV[9], 1)
     return 'burst'
   end
-  redis.call('HSET', KEYS[3], field, 'h')
+  redis.call('HSET', KEYS[3], field, 'h' .. ARGV[9])
   redis.call('EXPIRE', KEYS[3], ARGV[5])
   redis.call('HINCRBY', KEYS[1], 'h:' .. field, 1)
+  redis.call('HINCRBY', KEYS[1], 'H:' .. ARGV[9], 1)
   redis.call('ZADD', KEYS[5], ARGV[8], ARGV[2] .. '|' .. field .. '|' .. ARGV[4])
   return 'human'
 end
 redis.call('HINCRBY', KEYS[1], 'm:' .. field, 1)
+redis.call('HINCRBY', KEYS[1], 'M:' .. ARGV[9], 1)
 return kind
 """
 
@@ -126,7 +137,7 @@ class ClickCounter:
         keys = [f"{PREFIX}:n:{edition}", DIRTY, f"{PREFIX}:msg:{nonce}",
                 f"{PREFIX}:ip:{address}:{int(now // FLOOD_WINDOW_SECONDS)}", PENDING]
         args = [f"{click.story_id}:{click.variant}", edition, kind, nonce, BURST_SECONDS,
-                FLOOD_CLICKS_PER_MINUTE, FLOOD_WINDOW_SECONDS, f"{now:.3f}"]
+                FLOOD_CLICKS_PER_MINUTE, FLOOD_WINDOW_SECONDS, f"{now:.3f}", int(now // 3600)]
         try:
             outcome = await self._script(keys=keys, args=args)
         except (redis.RedisError, OSError) as exc:

@@ -14,6 +14,7 @@ import logging
 import secrets
 import time
 from collections import defaultdict
+from datetime import UTC, datetime
 
 import redis
 from sqlalchemy import select
@@ -24,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest.clicks.counting import DIRTY, PENDING, PREFIX, UNIQUE_TTL_DAYS
 from digest.clicks.rules import BURST_SECONDS
-from digest.store import ANY, ClickCount, ClickFlush, ClickUnique, Edition
+from digest.store import ANY, ClickCount, ClickFlush, ClickHour, ClickUnique, Edition
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +79,13 @@ def flush_clicks(factory: sessionmaker[Session], client: redis.Redis, now: float
                                      f"{PREFIX}:fid:{edition_id}")
         flush_id, pairs = take(keys=[live, flushing, flush_key, DIRTY], args=[secrets.token_hex(16), edition_id])
         counts: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
+        hours: dict[int, list[int]] = defaultdict(lambda: [0, 0])
         for name, value in zip(pairs[0::2], pairs[1::2], strict=True):
-            kind, story, variant = name.decode().split(":")
-            counts[(int(story), int(variant))][0 if kind == "h" else 1] += int(value)
+            kind, *key = name.decode().split(":")
+            if kind in ("H", "M"):  # per hour: H people, M machines
+                hours[int(key[0])][0 if kind == "H" else 1] += int(value)
+            else:
+                counts[(int(key[0]), int(key[1]))][0 if kind == "h" else 1] += int(value)
         try:
             with factory.begin() as session:
                 if session.get(Edition, edition_id) is None:
@@ -90,6 +95,7 @@ def flush_clicks(factory: sessionmaker[Session], client: redis.Redis, now: float
                         session.add(ClickFlush(id=flush_id.decode()))
                         session.flush()
                         _add_counts(session, edition_id, counts)
+                        _add_hours(session, edition_id, hours)
                         moved += sum(human + machine for human, machine in counts.values())
                     _write_uniques(session, client, edition_id)
         except IntegrityError:  # a flush running at the same time applied this one first
@@ -111,6 +117,20 @@ def _add_counts(session: Session, edition_id: int, counts: dict[tuple[int, int],
         index_elements=["edition_id", "story_id", "variant"],
         set_={"clicks": ClickCount.clicks + statement.excluded.clicks,
               "machine_clicks": ClickCount.machine_clicks + statement.excluded.machine_clicks}))
+
+
+def _add_hours(session: Session, edition_id: int, hours: dict[int, list[int]]) -> None:
+    if not hours:
+        return
+    insert = _insert(session)
+    statement = insert(ClickHour).values([
+        {"edition_id": edition_id, "hour": datetime.fromtimestamp(hour * 3600, UTC), "clicks": human,
+         "machine_clicks": machine}
+        for hour, (human, machine) in hours.items()])
+    session.execute(statement.on_conflict_do_update(
+        index_elements=["edition_id", "hour"],
+        set_={"clicks": ClickHour.clicks + statement.excluded.clicks,
+              "machine_clicks": ClickHour.machine_clicks + statement.excluded.machine_clicks}))
 
 
 def _write_uniques(session: Session, client: redis.Redis, edition_id: int) -> None:

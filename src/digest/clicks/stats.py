@@ -1,7 +1,8 @@
 """An edition's results, one function for the command line, the API, the CSV and the
 editor's page: what was sent, what people clicked (machines apart) and the unique count.
 
-`clicks` and `machine_clicks` cover every link of the edition (the masthead too);
+`clicks` and `machine_clicks` cover every link of the edition (the masthead too), and so
+do `hours` (per hour of the click, oldest first, the hours with clicks);
 `stories` lists the edition's stories, in order, then any other story clicked (a spare a
 reader got instead); `click_rate` is unique clicking copies over copies sent.
 """
@@ -17,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from digest.errors import NotFound
-from digest.store import ANY, ClickCount, ClickUnique, Delivery, DeliveryStatus, Edition, EditionStory, Story
+from digest.store import ANY, ClickCount, ClickHour, ClickUnique, Delivery, DeliveryStatus, Edition, EditionStory, Story
 
 
 class EditionNotFound(NotFound):
@@ -42,6 +43,13 @@ class VariantStats:
 
 
 @dataclass
+class HourStats:
+    hour: str  # the hour's start, ISO 8601 UTC
+    clicks: int
+    machine_clicks: int
+
+
+@dataclass
 class EditionStats:
     id: int
     sent: int
@@ -51,6 +59,7 @@ class EditionStats:
     machine_clicks: int
     stories: list[StoryStats] = field(default_factory=list)
     variants: list[VariantStats] = field(default_factory=list)
+    hours: list[HourStats] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -88,7 +97,13 @@ def edition_stats(session: Session, edition_id: int) -> EditionStats:
     return EditionStats(id=edition_id, sent=sent, clicks=clicks, unique_clicks=unique,
                         click_rate=round(unique / sent, 4) if sent else 0.0,
                         machine_clicks=sum(row.machine_clicks for row in counts),
-                        stories=stories, variants=variants)
+                        stories=stories, variants=variants, hours=edition_hours(session, edition_id))
+
+
+def edition_hours(session: Session, edition_id: int) -> list[HourStats]:
+    return [HourStats(hour=row.hour.isoformat(), clicks=row.clicks, machine_clicks=row.machine_clicks)
+            for row in session.execute(select(ClickHour.hour, ClickHour.clicks, ClickHour.machine_clicks)
+                                       .where(ClickHour.edition_id == edition_id).order_by(ClickHour.hour))]
 
 
 def _capped(estimate: int, clicks: int) -> int:

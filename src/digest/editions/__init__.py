@@ -90,7 +90,14 @@ from digest.editions.schedules import (
     schedule_in_words,
     schedule_newsletter,
 )
-from digest.editions.selector import Candidate, edition_picks, freeze_stories, select_for_edition, select_stories
+from digest.editions.selector import (
+    Candidate,
+    edition_picks,
+    explain_order,
+    freeze_stories,
+    select_for_edition,
+    select_stories,
+)
 from digest.editions.triggers import (
     TriggerState,
     decide,
@@ -109,7 +116,7 @@ __all__ = [
     "EDITABLE", "MAX_STORIES_LIMIT", "PREVIEW_READER", "SAMPLE_TOKENS", "SPARE_STORIES", "SUBJECT_MAX_CHARS", "TEST_SUBJECT_PREFIX",
     "Candidate", "CurationError", "EditionError", "EditionFrozen", "EditionNotFound", "InvalidEdition", "LifecycleError", "NewsletterError",
     "ScheduleError", "SlugTaken", "check_cron", "check_zone", "choose", "clean_subject", "create_edition",
-    "create_newsletter", "curate", "edition_picks", "edition_view", "editable_edition", "freeze_stories",
+    "create_newsletter", "curate", "edition_picks", "edition_view", "editable_edition", "explain_order", "freeze_stories",
     "get_edition", "get_newsletter", "is_auto_paused", "lifecycle", "list_editions", "list_newsletters",
     "live_candidates", "load_edition_view", "local_instant", "occurrences", "override", "parse_send_at",
     "preview_edition", "primary_story_ids", "reader_history", "reorder", "schedule_editions",

@@ -6,13 +6,14 @@ is the one query that feeds it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from digest.editions.engagement import engagement_order, recent_appearances
 from digest.editions.variants import SPARE_STORIES
 from digest.store import Edition, EditionCuration, EditionStatus, EditionStory, Story, StoryStatus
 
@@ -42,6 +43,7 @@ def select_stories(
     already_sent: frozenset[int] = frozenset(),
     pinned: Sequence[int] = (),
     excluded: frozenset[int] = frozenset(),
+    reorder: Callable[[list[Candidate]], list[int]] | None = None,
 ) -> list[int]:
     """Story ids for an edition: pinned, then featured, then most recent; at most max_stories.
 
@@ -50,7 +52,9 @@ def select_stories(
     edition (`pinned`, in the editor's order) lead, then stories pinned site-wide; pinned
     stories ignore the recency window; the others must fall within `window_hours` before
     send_at. `excluded` stories never appear. Ties break on id, so the answer never depends
-    on the order candidates arrive in.
+    on the order candidates arrive in. `reorder` (engagement order) re-orders the featured
+    stories among themselves and the rest among themselves, given each group in the order
+    above; pins and the editor's order stay as they are.
     """
     window_start = send_at - timedelta(hours=window_hours)
     wanted = set(topics) if topics else None
@@ -73,6 +77,13 @@ def select_stories(
         return (tier, 0, -story.published_at.timestamp(), -story.id)
 
     chosen = sorted(filter(eligible, candidates), key=rank)
+    if reorder is not None:
+        tiers: dict[int, list[Candidate]] = {}
+        for story in chosen:
+            tiers.setdefault(rank(story)[0], []).append(story)
+        by_id = {story.id: story for story in chosen}
+        chosen = [story for tier, group in sorted(tiers.items())
+                  for story in (group if tier < 2 else [by_id[i] for i in reorder(group)])]
     return [story.id for story in chosen[: max(0, max_stories)]]
 
 
@@ -126,6 +137,24 @@ def edition_picks(session: Session, edition_id: int) -> tuple[list[int], frozens
     return [r.story_id for r in pins], frozenset(r.story_id for r in rows if r.action == "exclude")
 
 
+def engagement_reorder(session: Session, edition: Edition) -> Callable[[list[Candidate]], list[int]] | None:
+    """The engagement order for an edition whose newsletter has it on (else None), from the
+    newsletter's recent editions (digest.editions.engagement)."""
+    if edition.newsletter is None or not edition.newsletter.engagement_order:
+        return None
+    history, editions = recent_appearances(session, edition.newsletter.id, except_edition_id=edition.id)
+    return lambda group: engagement_order([(c.id, c.topics) for c in group], history, editions).ids
+
+
+def explain_order(session: Session, edition: Edition) -> str | None:
+    """Why the edition's stories not pinned come in their order, in words (the topics' rates
+    the order follows), when its newsletter orders by engagement; None when it does not."""
+    if edition.newsletter is None or not edition.newsletter.engagement_order:
+        return None
+    history, editions = recent_appearances(session, edition.newsletter.id, except_edition_id=edition.id)
+    return engagement_order([], history, editions).explanation()
+
+
 def select_for_edition(session: Session, edition: Edition, spare: int = 0) -> list[int]:
     """The edition's stories; with `spare`, that many more after them as fill-ins."""
     pinned, excluded = edition_picks(session, edition.id)
@@ -139,6 +168,7 @@ def select_for_edition(session: Session, edition: Edition, spare: int = 0) -> li
         window_hours=edition.window_hours,
         already_sent=stories_already_sent(session, except_edition_id=edition.id,
                                           newsletter_id=edition.newsletter_id),
+        reorder=engagement_reorder(session, edition),
     )
 
 

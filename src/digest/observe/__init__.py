@@ -25,6 +25,14 @@ from digest.observe.audit import (
     parse_audit_query,
 )
 from digest.observe.charts import Chart, edition_deliveries, newsletter_reach, readers_by_day, send_rate
+from digest.observe.click_charts import (
+    BestStory,
+    best_stories,
+    best_stories_chart,
+    click_rates,
+    hour_clicks_chart,
+    story_clicks_chart,
+)
 from digest.observe.feeds import FeedAlert, FeedHealth, feed_health
 from digest.observe.health import (
     EditionCounts,
@@ -51,6 +59,7 @@ from digest.observe.metrics import render as render_metrics
 
 __all__ = [
     "Chart", "edition_deliveries", "newsletter_reach", "readers_by_day", "send_rate",
+    "BestStory", "best_stories", "best_stories_chart", "click_rates", "hour_clicks_chart", "story_clicks_chart",
     "ACTION_GROUPS", "AUDIT_CSV_COLUMNS", "AUDIT_PAGE_SIZE", "KIND_LABELS", "TARGET_KINDS", "AuditChoices",
     "AuditFilterError", "AuditLine", "AuditPage", "AuditQuery", "audit_choices", "audit_page", "bulk_audit_lines",
     "count_audit_rows", "csv_cells", "name_entries", "no_formula", "parse_audit_query",

@@ -40,16 +40,17 @@ class Chart:
     """Buckets (their starts, UTC) and a line of counts per label, ready for a page."""
 
     title: str
-    unit: str  # "minute", "day" or "edition": what one x step is
+    unit: str  # "minute", "day", "edition", "story" or "hour": what one x step is
     x: list[datetime]
-    lines: dict[str, list[int]] = field(default_factory=dict)
-    x_labels: list[str] | None = None  # for categorical x (editions): their names
+    lines: dict[str, list[int]] | dict[str, list[float]] = field(default_factory=dict)
+    x_labels: list[str] | None = None  # for categorical x (editions, stories, hours): their names
+    bars: bool = False  # drawn as bars (counts per category), not lines
 
     @property
     def empty(self) -> bool:
         return not any(any(values) for values in self.lines.values())
 
-    def rows(self) -> list[tuple[str, list[int]]]:
+    def rows(self) -> list[tuple[str, list[int] | list[float]]]:
         """The table a screen reader gets: one row a bucket, with something in it."""
         labels = self.x_labels or [self._label(at) for at in self.x]
         return [(label, [values[i] for values in self.lines.values()])
@@ -60,7 +61,7 @@ class Chart:
 
     def as_json(self) -> dict[str, Any]:
         return {"title": self.title, "unit": self.unit, "x": [int(at.timestamp()) for at in self.x],
-                "labels": self.x_labels, "lines": self.lines}
+                "labels": self.x_labels, "lines": self.lines, "bars": self.bars}
 
 
 def _epoch_bucket(session: Session, column: Any, seconds: int) -> ColumnElement[int]:

@@ -16,6 +16,7 @@ from digest.store.models import (
     AuditEntry,
     Base,
     ClickCount,
+    ClickHour,
     ClickFlush,
     ClickUnique,
     ConsentEvent,
@@ -53,7 +54,7 @@ from digest.store.models import (
 
 __all__ = [
     "ANY", "CopyPlan", "copy_plan", "FINAL_DELIVERY_STATUSES", "MASTHEAD", "ApiToken", "AuditEntry", "Base",
-    "ClickCount", "ClickFlush", "ClickUnique", "ConsentEvent", "Delivery", "DeliveryStatus",
+    "ClickCount", "ClickFlush", "ClickHour", "ClickUnique", "ConsentEvent", "Delivery", "DeliveryStatus",
     "Edition", "EditionCuration", "EditionStatus", "EditionStory", "EditionTally", "ErrorCode", "Feed", "FeedItem", "Frequency", "Newsletter",
     "NewEditions", "NewsletterSubscription", "Notice", "NoticeStatus", "Role", "StatusCode", "Story", "StoryStatus", "Subscriber",
     "SubscriberStatus", "SubscriberTopic", "Suppression", "UTCDateTime", "User", "WebSession",

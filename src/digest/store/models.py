@@ -465,6 +465,9 @@ class Newsletter(Base):
     # Click redirects add utm_source=digest, utm_medium=email, utm_campaign=<slug> to the
     # story's address, for the publisher's own analytics (off: the address as stored).
     utm_tags: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Stories no editor pinned or ordered go by their topics' recent click-through in this
+    # newsletter (digest.editions.engagement); off: featured, then the most recent first.
+    engagement_order: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Its brand (digest.mail.brand checks every value; None: the default look).
     brand_logo_url: Mapped[str | None] = mapped_column(String(2048))
@@ -618,7 +621,8 @@ class FeedItem(Base):
 
 
 # Clicks (digest.clicks): numbers per edition, story and subject variant, and nothing else:
-# no reader, address, IP, user agent or time of a click is kept in these tables.
+# no reader, address, IP, user agent or time of one click is kept in these tables (click_hours
+# holds the number of clicks in each hour, nothing finer).
 
 ANY = -1  # click_uniques: the story or variant column of a union over all of them
 MASTHEAD = 0  # the story id of the masthead link (the publisher's site)
@@ -648,6 +652,18 @@ class ClickUnique(Base):
     story_id: Mapped[int] = mapped_column(BigId, primary_key=True)
     variant: Mapped[int] = mapped_column(Integer, primary_key=True)
     unique_clicks: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ClickHour(Base):
+    """An edition's clicks in one hour (its start, UTC): by people and by machines, all
+    links together. Written only by the flush (digest.clicks.flush)."""
+
+    __tablename__ = "click_hours"
+
+    edition_id: Mapped[int] = mapped_column(BigId, ForeignKey("editions.id", ondelete="CASCADE"), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    clicks: Mapped[int] = mapped_column(Integer, default=0)
+    machine_clicks: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class ClickFlush(Base):

@@ -1,6 +1,6 @@
 """The flush against real Redis, on each database: counts arrive once however often it runs,
-after a crash between Redis and the database too; a burst takes a copy out of the unique
-count."""
+after a crash between Redis and the database too (per story and per hour alike); a burst
+takes a copy out of the unique count, and its clicks out of the hours they were counted in."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from digest.clicks import BURST_SECONDS, Click, ClickCounter, edition_stats, flush_clicks
 from digest.clicks.flush import _TAKE_SCRIPT
 from digest.mail import click_key
-from digest.store import ClickCount, Edition, EditionStatus, utcnow
+from digest.store import ClickCount, ClickHour, Edition, EditionStatus, utcnow
 from tests.support.stack import REDIS_URL
 
 pytestmark = pytest.mark.integration
@@ -65,6 +65,17 @@ def totals(factory: sessionmaker[Session], edition_id: int) -> dict[int, tuple[i
             select(ClickCount).where(ClickCount.edition_id == edition_id)).scalars()}
 
 
+def hours(factory: sessionmaker[Session], edition_id: int) -> dict[int, tuple[int, int]]:
+    """Clicks per hour (hours since 1970) as the database holds them."""
+    with factory() as session:
+        return {int(row.hour.timestamp()) // 3600: (row.clicks, row.machine_clicks) for row in session.execute(
+            select(ClickHour).where(ClickHour.edition_id == edition_id)).scalars()}
+
+
+def summed(per_hour: dict[int, tuple[int, int]]) -> tuple[int, int]:
+    return sum(h for h, _ in per_hour.values()), sum(m for _, m in per_hour.values())
+
+
 def test_a_flush_run_twice_or_after_a_crash_adds_each_click_once(factory: sessionmaker[Session],
                                                                  client: redis.Redis) -> None:
     edition_id = an_edition(factory)
@@ -73,6 +84,7 @@ def test_a_flush_run_twice_or_after_a_crash_adds_each_click_once(factory: sessio
     assert flush_clicks(factory, client) == 3
     assert flush_clicks(factory, client) == 0
     assert totals(factory, edition_id) == {5: (2, 0), 6: (1, 0)}
+    assert summed(hours(factory, edition_id)) == (3, 0)
 
     # A flush that took the counts and died before the database: the next one applies them.
     assert clicks((edition_id, 6, nonce(4), "d")) == ["human"]
@@ -95,6 +107,9 @@ def test_a_flush_run_twice_or_after_a_crash_adds_each_click_once(factory: sessio
     client.sadd(f"{prefix}:dirty", edition_id)
     assert flush_clicks(factory, client) == 0
     assert totals(factory, edition_id) == {5: (2, 0), 6: (3, 0)}
+    assert summed(hours(factory, edition_id)) == (5, 0)
+    with factory() as session:
+        assert sum(h["clicks"] for h in edition_stats(session, edition_id).to_json()["hours"]) == 5
 
 
 def test_a_burst_moves_a_copys_clicks_to_the_machines_and_out_of_the_unique_count(
@@ -108,3 +123,18 @@ def test_a_burst_moves_a_copys_clicks_to_the_machines_and_out_of_the_unique_coun
     with factory() as session:
         stats = edition_stats(session, edition_id)
     assert (stats.clicks, stats.machine_clicks, stats.unique_clicks) == (1, 3, 1)
+    assert summed(hours(factory, edition_id)) == (1, 3)
+
+
+def test_a_burst_across_the_hour_moves_each_click_out_of_its_own_hour(
+        factory: sessionmaker[Session], client: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    edition_id = an_edition(factory)
+    boundary = (int(time.time()) // 3600) * 3600
+    copy = f"{boundary - 7200:08x}0badcafe42"  # sent two hours before: past the scan window
+    monkeypatch.setattr("digest.clicks.counting.time.time", lambda: boundary - 0.5)
+    assert clicks((edition_id, 5, copy, "s")) == ["human"]
+    monkeypatch.setattr("digest.clicks.counting.time.time", lambda: boundary + 0.5)
+    assert clicks((edition_id, 6, copy, "s")) == ["burst"]
+    flush_clicks(factory, client, now=boundary + BURST_SECONDS + 2)
+    hour = boundary // 3600
+    assert hours(factory, edition_id) == {hour - 1: (0, 1), hour: (0, 1)}

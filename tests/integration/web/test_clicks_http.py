@@ -30,6 +30,7 @@ BROWSER = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_1) AppleWebKit/605.1.15 (KH
 LINK = re.compile(r'href="(http[^"]+/c/\d+/\d+/0/[^"/]+/[0-9a-f]+)"')
 CLICK_TABLES = {"click_counts": {"edition_id", "story_id", "variant", "clicks", "machine_clicks"},
                 "click_uniques": {"edition_id", "story_id", "variant", "unique_clicks"},
+                "click_hours": {"edition_id", "hour", "clicks", "machine_clicks"},
                 "click_flushes": {"id", "flushed_at"}}
 
 
@@ -148,6 +149,10 @@ def test_clicks_from_a_real_send_count_people_not_machines_and_not_who(
     assert by_story[story_of(ann[3])]["clicks"] == 0
     assert by_story[story_of(first)]["url"] == urls[story_of(first)]
     assert got["variants"] == [{"subject": "Today's featured stories", "sent": 5, "clicks": 6, "unique_clicks": 3}]
+    # Per hour of the click (all within a minute or two here): the same people and machines.
+    assert 1 <= len(got["hours"]) <= 2 and all(h["hour"].endswith(":00:00+00:00") for h in got["hours"])
+    assert sum(h["clicks"] for h in got["hours"]) == 6
+    assert sum(h["machine_clicks"] for h in got["hours"]) == got["machine_clicks"]
     # The flush is idempotent: again, and the numbers stay.
     flush(live)
     assert stats(web, token, edition_id) == got
@@ -168,6 +173,8 @@ def test_clicks_from_a_real_send_count_people_not_machines_and_not_who(
         assert page.status_code == 200
         assert 'data-clicks="6"' in page.text and f'href="/editor/editions/{edition_id}/stats.csv"' in page.text
         assert f'<tr data-story="{story_of(first)}">' in page.text
+        # The charts: clicks per story and per hour since sending, each with its table.
+        assert 'id="story-clicks"' in page.text and 'id="hour-clicks"' in page.text
         assert editor.get(f"/editor/editions/{edition_id}/stats.csv").text == csv.text
 
     # A flood from one address: past 60 a minute, every click is a machine's.
@@ -181,7 +188,8 @@ def test_clicks_from_a_real_send_count_people_not_machines_and_not_who(
     assert after["clicks"] == got["clicks"] + 60
     assert after["machine_clicks"] == got["machine_clicks"] + 5
 
-    # What the database holds after clicks: numbers by edition, story and variant, nothing else.
+    # What the database holds after clicks: numbers by edition, story and variant (and by
+    # edition and hour), nothing else.
     tables = inspect(live.engine)
     for table, columns in CLICK_TABLES.items():
         assert {c["name"] for c in tables.get_columns(table)} == columns
@@ -263,6 +271,14 @@ def test_a_newsletter_that_tags_links_sends_readers_with_utm_parameters(live: St
     tagged = httpx.patch(f"{web}/api/v1/newsletters/{newsletter['id']}", headers=auth, json={"utm_tags": True},
                          timeout=10)
     assert tagged.status_code == 200 and tagged.json()["utm_tags"] is True
+    # Engagement order: off by default, on through the API, bad values refused by field.
+    assert newsletter["engagement_order"] is False
+    ordered = httpx.patch(f"{web}/api/v1/newsletters/{newsletter['id']}", headers=auth,
+                          json={"engagement_order": True}, timeout=10)
+    assert ordered.status_code == 200 and ordered.json()["engagement_order"] is True
+    refused = httpx.patch(f"{web}/api/v1/newsletters/{newsletter['id']}", headers=auth,
+                          json={"engagement_order": [1]}, timeout=10)
+    assert refused.status_code == 422 and "engagement_order" in refused.text
     with live.factory.begin() as session:
         story_id, url = session.execute(select(Story.id, Story.url).limit(1)).one()
         edition = Edition(subject="Tagged", send_at=utcnow(), status=EditionStatus.SENT,
@@ -273,3 +289,6 @@ def test_a_newsletter_that_tags_links_sends_readers_with_utm_parameters(live: St
     assert answer.status_code == 302
     assert answer.headers["location"] == (
         f"{url}{'&' if '?' in url else '?'}utm_source=digest&utm_medium=email&utm_campaign={newsletter['slug']}")
+    # The preview says why its stories come in their order (no edition of it sent before).
+    preview = httpx.get(f"{web}/api/v1/editions/{edition.id}/preview", headers=auth, timeout=30)
+    assert preview.status_code == 200 and preview.json()["order"].startswith("No sent edition of this newsletter")

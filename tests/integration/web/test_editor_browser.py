@@ -18,7 +18,19 @@ from sqlalchemy import func, select
 
 from digest.editions import create_newsletter
 from digest.readers import set_subscriptions
-from digest.store.models import AuditEntry, Delivery, DeliveryStatus, Edition, EditionStatus, Subscriber
+from digest.store.models import (
+    ANY,
+    AuditEntry,
+    ClickCount,
+    ClickHour,
+    ClickUnique,
+    Delivery,
+    DeliveryStatus,
+    Edition,
+    EditionStatus,
+    EditionStory,
+    Subscriber,
+)
 from tests.support.browser import (
     check_and_shoot,
     heading,
@@ -164,8 +176,25 @@ def test_an_editor_curates_previews_tests_and_schedules_an_edition_that_readers_
         headlines = re.findall(r'class="headline"[^>]*>\s*<a [^>]*>([^<]+)</a>', body)
         assert [h.replace("&#39;", "'").replace("&rsquo;", "’") for h in headlines[:2]] == [COUNCIL, NEW_HEADLINE]
 
-    # After sending, the page says why nothing can be changed.
+    # Readers' clicks, as the flush leaves them (two on the first story, in the hour it went out).
+    with live.factory.begin() as session:
+        first = session.scalars(select(EditionStory.story_id).where(EditionStory.edition_id == edition_id)
+                                .order_by(EditionStory.position)).first()
+        started = session.get_one(Edition, edition_id).started_at
+        assert first is not None and started is not None
+        session.add(ClickCount(edition_id=edition_id, story_id=first, variant=0, clicks=2, machine_clicks=1))
+        session.add(ClickUnique(edition_id=edition_id, story_id=ANY, variant=ANY, unique_clicks=2))
+        session.add(ClickHour(edition_id=edition_id, hour=started.replace(minute=0, second=0, microsecond=0),
+                              clicks=2, machine_clicks=1))
+
+    # After sending, the page says why nothing can be changed, and charts the clicks.
     page.reload()
+    for chart in ("story-clicks", "hour-clicks"):
+        figure = page.locator(f"figure#{chart}")
+        expect(figure.locator("canvas").first).to_be_visible(timeout=10_000)  # drawn by uPlot
+        figure.locator("details summary").click()
+        expect(figure.locator("details tbody tr")).to_have_count(1)
+        expect(figure.locator("details tbody tr td").first).to_have_text("2")
     expect(page.locator(".status-bar .badge")).to_have_text("sent")
     expect(page.get_by_text("This edition is sent: its stories are frozen")).to_be_visible()
     expect(page.get_by_role("link", name="Edit subject, time and limits")).to_have_count(0)
@@ -174,7 +203,10 @@ def test_an_editor_curates_previews_tests_and_schedules_an_edition_that_readers_
     # The dashboard lists it under recent editions; the newsletter's next run is shown.
     page.get_by_role("link", name="Dashboard").click()
     heading(page, "Editor dashboard")
-    expect(page.get_by_role("link", name="Editor’s picks")).to_be_visible()
+    expect(page.get_by_role("link", name="Editor’s picks").first).to_be_visible()
+    best = page.get_by_role("region", name="Most clicked stories, the last 7 days")
+    expect(best.locator("figure canvas").first).to_be_visible(timeout=10_000)
+    expect(best.locator("table.best-stories tbody tr")).to_have_count(1)
     newsletters = page.get_by_role("region", name="Newsletters")
     expect(newsletters.get_by_role("cell", name=re.compile("Morning Briefing"))).to_be_visible()
     # Its first editions were made with it: upcoming, ready to curate.

@@ -19,6 +19,9 @@ import pytest
 from sqlalchemy import select
 
 from digest.store import (
+    ANY,
+    ClickCount,
+    ClickUnique,
     ConsentEvent,
     Edition,
     EditionCuration,
@@ -97,6 +100,17 @@ def test_pages_follow_a_send_and_chart_it(live: Stack, web: str) -> None:
         reach = chart_json(editor.get(f"/editor/newsletters/{letter_id}").text, "reach")
         assert reach["lines"] == {"sent": [12], "failed": [0], "bounced": [0]}
         assert str(reach["labels"][0]).endswith("Midday featured stories")  # type: ignore[index]
+        # Its click rate per edition (3 clicking copies of 12), and the dashboard's week's best.
+        assert "No reader has followed a link in a sent edition yet." in editor.get(f"/editor/newsletters/{letter_id}").text
+        with live.factory.begin() as session:
+            first = session.scalars(select(Story.id).order_by(Story.id)).first()
+            session.add(ClickCount(edition_id=edition_id, story_id=first, variant=0, clicks=4, machine_clicks=2))
+            session.add(ClickUnique(edition_id=edition_id, story_id=ANY, variant=ANY, unique_clicks=3))
+        assert chart_json(editor.get(f"/editor/newsletters/{letter_id}").text, "click-rate")["lines"] == {
+            "click rate %": [25.0]}
+        page = editor.get("/editor").text
+        assert chart_json(page, "best-stories-chart")["lines"] == {"clicks": [4]}
+        assert f'<tr data-best-story="{first}">' in page and "Noon briefing" in page
 
         # Nothing upcoming any more but the scheduled one; with it gone, the poll stops.
         with live.factory.begin() as session:

@@ -284,3 +284,27 @@ def test_api_ops_token_reads_but_cannot_change(live: Stack, web: str) -> None:
         assert ops.get(f"/newsletters/{newsletter_id}").status_code == 200
         assert ops.patch(f"/newsletters/{newsletter_id}", json={"name": "X"}).status_code == 403
         assert ops.post(f"/newsletters/{newsletter_id}/pause").status_code == 403
+
+
+def test_the_form_turns_engagement_order_on_and_the_edition_page_says_why(live: Stack, editor: httpx.Client) -> None:
+    newsletter_id = morning(live)
+    page = editor.get(f"/editor/newsletters/{newsletter_id}").text
+    assert 'name="engagement_order" value="yes" aria-describedby="engagement-hint">' in page  # off by default
+    saved = post(editor, f"/editor/newsletters/{newsletter_id}", f"/editor/newsletters/{newsletter_id}",
+                 form_of(newsletter_id, engagement_order="yes"))
+    assert saved.status_code == 303
+    assert 'name="engagement_order" value="yes" checked' in editor.get(f"/editor/newsletters/{newsletter_id}").text
+    with live.factory() as session:
+        assert session.get_one(Newsletter, newsletter_id).engagement_order is True
+        draft = session.scalars(select(Edition.id).where(Edition.newsletter_id == newsletter_id,
+                                                          Edition.status == EditionStatus.SCHEDULED)).first()
+    assert draft is not None
+    edition_page = editor.get(f"/editor/editions/{draft}").text
+    assert edition_page.count("data-order-note") == 2  # above the stories and in the preview
+    assert "No sent edition of this newsletter yet" in edition_page
+    # Unticked, it is off again, and the edition page says nothing of it.
+    assert post(editor, f"/editor/newsletters/{newsletter_id}", f"/editor/newsletters/{newsletter_id}",
+                form_of(newsletter_id)).status_code == 303
+    with live.factory() as session:
+        assert session.get_one(Newsletter, newsletter_id).engagement_order is False
+    assert "data-order-note" not in editor.get(f"/editor/editions/{draft}").text

@@ -339,6 +339,16 @@ def test_a_newsletter_tags_its_story_links_when_asked(ws: Workspace) -> None:
     assert isinstance(untagged, dict) and untagged["utm_tags"] is False
 
 
+def test_a_newsletter_orders_by_readers_clicks_only_when_asked(ws: Workspace) -> None:
+    made = ws.json("newsletters", "add", "morning", "--name", "Morning", "--cron", "0 7 * * *")
+    assert isinstance(made, dict) and made["engagement_order"] is False
+    on = ws.json("newsletters", "edit", "morning", "--engagement-order")
+    assert isinstance(on, dict) and on["engagement_order"] is True
+    assert "engagement_order: True" in ws.ok("newsletters", "show", "morning")
+    off = ws.json("newsletters", "edit", "morning", "--no-engagement-order")
+    assert isinstance(off, dict) and off["engagement_order"] is False
+
+
 def test_subscribers_import_reports_bad_lines(ws: Workspace) -> None:
     ws.ok("subscribers", "add", "ann@example.com")
     (ws.folder / "readers.csv").write_text(

@@ -16,6 +16,7 @@ from digest.editions import (
     InvalidEdition,
     clip_warning,
     edition_view,
+    explain_order,
     get_edition,
     parse_send_at,
     preview_edition,
@@ -129,11 +130,14 @@ def order(services: ServicesDep, user: ApiEditor, edition_id: PathId, body: Orde
 def preview(services: ServicesDep, user: ApiStaff, edition_id: PathId,
             email: QueryText = None) -> dict[str, str | int | None]:
     """The copy a reader would get; `html_bytes` its HTML's size and `clip_warning` the
-    editor page's warning past 90 KB (Gmail clips at 102 KB), null under."""
+    editor page's warning past 90 KB (Gmail clips at 102 KB), null under; `order` why the
+    stories not pinned come in their order when the newsletter orders by readers' clicks
+    (null otherwise)."""
     with services.factory() as session:
         subject, body_html, body_text = preview_edition(session, edition_id, email)
+        order = explain_order(session, get_edition(session, edition_id))
     return {"subject": subject, "html": body_html, "text": body_text,
-            "html_bytes": len(body_html.encode("utf-8")), "clip_warning": clip_warning(body_html)}
+            "html_bytes": len(body_html.encode("utf-8")), "clip_warning": clip_warning(body_html), "order": order}
 
 
 @router.post("/{edition_id}/test")

@@ -114,6 +114,8 @@ class NewsletterPatch(BaseModel):
     new_editions: Literal["scheduled", "draft"] | None = None
     utm_tags: bool | None = Field(None, description="click redirects add utm_source=digest, utm_medium=email, "
                                                     "utm_campaign=<slug> to story links")
+    engagement_order: bool | None = Field(None, description="stories no editor pinned go by their topics' recent "
+                                                            "human click-through in this newsletter (off by default)")
     trigger_stories: int | None = Field(None, description="null or 0: no story trigger")
     trigger_every_minutes: int | None = None
     trigger_hold_minutes: int | None = None

@@ -7,7 +7,8 @@
   var COLOURS = {
     "sent": "#1e6b34", "failed": "#a3241b", "bounced": "#8a5a00",
     "sign-ups": "#123e7c", "confirmations": "#1e6b34", "unsubscribes": "#a3241b",
-    "bounces": "#8a5a00", "complaints": "#5b2a86"
+    "bounces": "#8a5a00", "complaints": "#5b2a86",
+    "clicks": "#123e7c", "people": "#123e7c", "machines": "#8a5a00", "click rate %": "#1e6b34"
   };
 
   function draw(figure) {
@@ -26,7 +27,9 @@
       height: width < 480 ? 160 : 200,
       legend: { show: true, live: false },
       cursor: { show: true, drag: { x: false, y: false } },
-      scales: { x: { time: !labels }, y: { range: function (u, min, max) { return [0, Math.max(4, max)]; } } },
+      // Bars (counts per category) want half a step of room either side of the first and last.
+      scales: { x: chart.bars ? { time: false, range: function (u, min, max) { return [min - 0.5, max + 0.5]; } }
+                              : { time: !labels }, y: { range: function (u, min, max) { return [0, Math.max(4, max)]; } } },
       axes: [
         labels ? {
           values: function (u, ticks) {
@@ -36,8 +39,14 @@
         } : {},
         { size: 44, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000] }
       ],
-      series: [{}].concat(names.map(function (name) {
-        return { label: name, stroke: COLOURS[name] || "#333333", width: 2,
+      series: [{}].concat(names.map(function (name, i) {
+        var colour = COLOURS[name] || "#333333";
+        // A bar chart draws its first line as bars, any other (machines) as a line over them.
+        if (chart.bars && i === 0) {
+          return { label: name, stroke: colour, fill: colour + "cc", width: 1, points: { show: false },
+                   paths: uPlot.paths.bars({ size: [0.7, 60] }) };
+        }
+        return { label: name, stroke: colour, width: 2,
                  points: { show: xs.length <= 40 } };
       }))
     };

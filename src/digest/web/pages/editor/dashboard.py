@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digest.editions import ScheduleError, list_newsletters, occurrences, sends_in_words
-from digest.observe import edition_counts, readers_by_day
+from digest.observe import best_stories, best_stories_chart, edition_counts, readers_by_day
 from digest.readers import subscriber_counts
 from digest.store import Edition, EditionStatus, utcnow
 from digest.web.deps import EditorUser, services_of, staff_page
@@ -77,8 +77,10 @@ def dashboard(request: Request, user: EditorUser, done: str = "") -> Response:
         for newsletter, reader_chart in zip(shown, reader_charts, strict=False):
             reader_chart.title = f"{newsletter.name}: readers per day" if len(shown) == len(reader_charts) else \
                 "All readers per day"
+        best = best_stories(session, now)
     return editor_page(request, "editor/dashboard.html", "dashboard", {
-        **live, "newsletters": newsletters, "recent": recent, "counts": counts, "reader_charts": reader_charts},
+        **live, "newsletters": newsletters, "recent": recent, "counts": counts, "reader_charts": reader_charts,
+        "best": best, "best_chart": best_stories_chart(best)},
         done=done)
 
 

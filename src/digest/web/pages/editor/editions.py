@@ -10,6 +10,7 @@ Times show in the edition's zone: its newsletter's, else DIGEST_TIMEZONE.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -28,6 +29,7 @@ from digest.editions import (
     NewsletterNotFound,
     clip_warning,
     edition_picks,
+    explain_order,
     get_edition,
     lifecycle,
     list_newsletters,
@@ -37,7 +39,7 @@ from digest.editions import (
 from digest.editions import edition_view as view_of
 from digest.errors import Invalid, NotFound
 from digest.mail import SendError, make_transport
-from digest.observe import edition_counts, edition_deliveries, edition_health
+from digest.observe import edition_counts, edition_deliveries, edition_health, hour_clicks_chart, story_clicks_chart
 from digest.readers import normalise_email, subscriber_counts
 from digest.store import Edition, EditionCuration, EditionStatus, Story, Subscriber, utcnow
 from digest.stories import StoryFilter, search_stories
@@ -239,6 +241,11 @@ def _edition_page(request: Request, edition_id: int, *, q: str = "", email: str 
         overflow = [by_id[sid] for sid in hidden_pins if sid in by_id]
         counts = edition_counts(session, [edition_id])[0]
         clicks = edition_stats(session, edition_id) if counts.planned else None
+        click_charts = None
+        if clicks:
+            click_charts = (story_clicks_chart([(s.title, s.clicks) for s in clicks.stories]),
+                            hour_clicks_chart([(datetime.fromisoformat(h.hour), h.clicks, h.machine_clicks)
+                                               for h in clicks.hours], edition.started_at))
         left_out = None
         try:
             subject, body_html, body_text = preview_edition(session, edition_id, email.strip() or None)
@@ -250,7 +257,8 @@ def _edition_page(request: Request, edition_id: int, *, q: str = "", email: str 
         context = {
             "edition": edition, "view": view, "zone": _zone_of(request, edition), "rows": rows, "originals": originals, "excluded": excluded,
             "candidates": candidates, "q": q, "email": email, "counts": counts, "overflow": overflow,
-            "clicks": clicks, "most_clicks": max([s.clicks for s in clicks.stories], default=0) if clicks else 0,
+            "clicks": clicks, "click_charts": click_charts, "order_note": explain_order(session, edition),
+            "most_clicks": max([s.clicks for s in clicks.stories], default=0) if clicks else 0,
             "editable": edition.status in EDITABLE,
             "actions": [a for a in EDITOR_ACTIONS if edition.status in lifecycle.ALLOWED_FROM[a]],
             "preview": {"subject": subject, "html": body_html, "text": body_text, "error": preview_error,

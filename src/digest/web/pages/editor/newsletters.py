@@ -37,7 +37,7 @@ from digest.editions import (
     upcoming_count,
 )
 from digest.errors import Invalid
-from digest.observe import newsletter_reach, readers_by_day
+from digest.observe import click_rates, newsletter_reach, readers_by_day
 from digest.readers import subscriber_counts
 from digest.store import Newsletter, Subscriber, SubscriberStatus, utcnow
 from digest.web.deps import CheckedForm, EditorUser, actor, services_of
@@ -158,6 +158,7 @@ def _read_form(form: Form) -> tuple[dict[str, Any], dict[str, Any]]:
     values["topics"] = form.get_all("topics")
     values["local_time"] = form.get("local_time") == "yes"
     values["utm_tags"] = form.get("utm_tags") == "yes"
+    values["engagement_order"] = form.get("engagement_order") == "yes"
     numbers: dict[str, Any] = {}
     for name in NUMBER_FIELDS:
         raw = values[name] = form.get(name).strip()
@@ -201,7 +202,8 @@ def _values_of(newsletter: Newsletter) -> dict[str, Any]:
             "local_time": newsletter.local_time, "new_editions": newsletter.new_editions.value,
             "trigger_stories": newsletter.trigger_stories or "",
             "trigger_every_minutes": newsletter.trigger_every_minutes,
-            "trigger_hold_minutes": newsletter.trigger_hold_minutes, "utm_tags": newsletter.utm_tags}
+            "trigger_hold_minutes": newsletter.trigger_hold_minutes, "utm_tags": newsletter.utm_tags,
+            "engagement_order": newsletter.engagement_order}
 
 
 def _edit_page(request: Request, ref: int, values: dict[str, Any] | None = None,
@@ -217,6 +219,7 @@ def _edit_page(request: Request, ref: int, values: dict[str, Any] | None = None,
                    "last": last_editions(session).get(newsletter.id), "zone": newsletter.timezone,
                    "notice": STATE_NOTICES.get(done),
                    "reach": newsletter_reach(session, newsletter.id),
+                   "click_rate_chart": click_rates(session, newsletter.id),
                    "readers_chart": readers_by_day(session, newsletter.id, now),
                    **brand_context(session, newsletter, *(brand or (None, None)))}
         return _form_page(request, "editor/newsletter_edit.html", values or _values_of(newsletter), errors,
@@ -236,7 +239,7 @@ def save_newsletter(request: Request, user: EditorUser, newsletter_id: int, form
     changes = NewsletterChanges(
         name=values["name"], cron=values["cron"] or None, timezone=values["timezone"],
         subject_template=values["subject_template"], local_time=values["local_time"],
-        utm_tags=values["utm_tags"], new_editions=values["new_editions"] or None, sender_name=values["sender_name"] or None,
+        utm_tags=values["utm_tags"], engagement_order=values["engagement_order"], new_editions=values["new_editions"] or None, sender_name=values["sender_name"] or None,
         topics=values["topics"] or None, **numbers)
     try:
         outcome = actions.newsletters.edit(services_of(request).deps(), actor(user, "web"), newsletter_id, changes)
