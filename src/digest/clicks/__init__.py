@@ -15,11 +15,20 @@ from digest.clicks.rules import (
     MACHINE_AGENTS,
     is_machine_agent,
 )
-from digest.clicks.stats import EditionNotFound, EditionStats, StoryStats, VariantStats, edition_stats, stats_csv
+from digest.clicks.stats import (
+    AbStats,
+    EditionNotFound,
+    EditionStats,
+    StoryStats,
+    VariantStats,
+    edition_stats,
+    stats_csv,
+    subject_arms,
+)
 from digest.clicks.targets import ClickTargets, with_utm
 
 __all__ = [
-    "BURST_SECONDS", "Click", "ClickCounter", "ClickTargets", "EditionNotFound", "EditionStats",
+    "AbStats", "subject_arms", "BURST_SECONDS", "Click", "ClickCounter", "ClickTargets", "EditionNotFound", "EditionStats",
     "FLOOD_CLICKS_PER_MINUTE", "MACHINE_AGENTS", "StoryStats", "VariantStats", "edition_stats", "first_look",
     "flush_clicks", "is_machine_agent", "stats_csv", "with_utm",
 ]
