@@ -99,6 +99,8 @@ def worker_env(stack: Stack, **extra: str) -> dict[str, str]:
         "DIGEST_BASE_URL": stack.base_url,
         "DIGEST_BATCH_SIZE": "50",
         "DIGEST_RETRY_BASE_SECONDS": "0.5",
+        # A subject test's wait counts seconds, not minutes, here: "--ab-wait 12" decides after 12 s.
+        "DIGEST_AB_WAIT_UNIT_SECONDS": "1",
         "DIGEST_SMTP_HELO": "digest-tests.localhost",
         "DIGEST_TASK_QUEUE": TASK_QUEUE,
         "DIGEST_FETCH_ALLOW": f"127.0.0.1:{stack.publisher_port}",

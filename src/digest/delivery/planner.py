@@ -88,7 +88,7 @@ def release_edition(session: Session, edition_id: int, now: datetime, *,
         lifecycle.skip_empty(session, edition_id, now, no_readers_reason(edition))
         return True
     if test is not None:
-        size = ab.test_size(edition.planned_count, test.share)
+        size = ab.split_size(edition.planned_count, test.share)
         if size < 2:
             ledger.release_held(session, edition_id, ab.FIRST)
             decision = ab.too_small(edition.planned_count, test.share)

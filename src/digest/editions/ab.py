@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from fractions import Fraction
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -70,6 +71,11 @@ class Arm:
     @property
     def rate(self) -> float:
         return self.unique_clicks / self.sent if self.sent else 0.0
+
+    @property
+    def exact_rate(self) -> Fraction:
+        """Compared exactly: 1/3 and 2/6 are a tie, 333/1000 and 1/3 are not."""
+        return Fraction(self.unique_clicks, self.sent) if self.sent else Fraction(0)
 
 
 @dataclass(frozen=True)
@@ -135,7 +141,7 @@ def copy_ab(session: Session, source_id: int, copy_id: int) -> None:
         set_ab(session, copy_id, AbPlan(found.alternative, found.share, found.wait_minutes))
 
 
-def test_size(planned: int, share: int) -> int:
+def split_size(planned: int, share: int) -> int:
     """How many readers get the test: `share` % of those planned, rounded down to an even
     number so the two subjects go to as many readers each."""
     return (planned * share // 100) // 2 * 2
@@ -156,8 +162,7 @@ def decide(first: Arm, alternative: Arm, min_clicks: int = MIN_HUMAN_CLICKS) -> 
         return Decision(FIRST, TOO_FEW_CLICKS,
                         f"too few clicks to tell: {total} human click{'s' if total != 1 else ''} in all, "
                         f"{min_clicks} needed; the first subject goes to the rest")
-    left = first.unique_clicks * alternative.sent
-    right = alternative.unique_clicks * first.sent
+    left, right = first.exact_rate, alternative.exact_rate
     if left == right:
         return Decision(FIRST, TIE, f"a tie: both subjects at {first.rate:.1%} unique human click rate; "
                                     "the first subject goes to the rest")
