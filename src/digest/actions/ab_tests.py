@@ -1,7 +1,8 @@
 """Subject A/B tests decided: beat's tick, on no one's behalf (the audit says "system").
 
 For each sending edition whose test is due: the clicks are flushed from Redis first (so the
-decision sees every click counted until now), the rule (digest.editions.ab.decide) reads
+decision sees every click counted until now, also those another flush took from Redis and
+has not committed yet: digest.clicks.flush_edition waits for it), the rule (digest.editions.ab.decide) reads
 the test's numbers from the ledger and the click tables, the decision and its numbers are
 recorded by a conditional UPDATE that only one caller wins, and that caller gives the rows
 the test held the winner's subject, in the same transaction with its audit row; their
@@ -18,7 +19,7 @@ from datetime import datetime
 import redis
 
 from digest.actions.base import Actor, Deps, audited
-from digest.clicks import flush_clicks, subject_arms
+from digest.clicks import flush_clicks, flush_edition, subject_arms
 from digest.delivery import enqueue_batches, ledger
 from digest.editions import ab, lifecycle
 
@@ -34,7 +35,11 @@ def decide_due(deps: Deps, client: redis.Redis, now: datetime) -> list[int]:
         held = ab.decided_with_held(session)
     if due:
         try:
-            flush_clicks(deps.factory, client)
+            flush_clicks(deps.factory, client)  # settles people's clicks into the unique counts
+            for edition_id in due:
+                # Again, edition by edition: this one waits for a flush in flight elsewhere
+                # (a beat's, or a second decider's) to commit the counts it took.
+                flush_edition(deps.factory, client, edition_id)
         except redis.RedisError as exc:
             # Deciding on counts that may be a flush behind could pick the wrong subject;
             # the next tick tries again (Redis is the broker too: nothing moves without it).

@@ -8,7 +8,7 @@ IP, user agent or click time is written to the database.
 """
 
 from digest.clicks.counting import Click, ClickCounter, first_look
-from digest.clicks.flush import flush_clicks
+from digest.clicks.flush import flush_clicks, flush_edition
 from digest.clicks.rules import (
     BURST_SECONDS,
     FLOOD_CLICKS_PER_MINUTE,
@@ -30,5 +30,5 @@ from digest.clicks.targets import ClickTargets, with_utm
 __all__ = [
     "AbStats", "subject_arms", "BURST_SECONDS", "Click", "ClickCounter", "ClickTargets", "EditionNotFound", "EditionStats",
     "FLOOD_CLICKS_PER_MINUTE", "MACHINE_AGENTS", "StoryStats", "VariantStats", "edition_stats", "first_look",
-    "flush_clicks", "is_machine_agent", "stats_csv", "with_utm",
+    "flush_clicks", "flush_edition", "is_machine_agent", "stats_csv", "with_utm",
 ]

@@ -164,10 +164,14 @@ def test_people_clicking_the_second_subject_send_it_to_the_rest(live: Stack, web
     assert (test_stats["subject"], test_stats["alternative"], test_stats["share"], test_stats["wait_minutes"]) == (
         FIRST, SECOND, 20, 12)
     assert test_stats["winner_variant"] == 2 and test_stats["reason_code"] == "higher_click_rate"
-    assert test_stats["decided_at"] and "53.3%" in test_stats["reason"] and "0.0%" in test_stats["reason"]
-    assert [(t["sent"], t["clicks"], t["unique_clicks"]) for t in test_stats["test"]] == [(30, 0, 0), (30, 16, 16)]
+    # Unique clicking copies are a HyperLogLog's estimate: 16, or one off now and then.
+    unique = test_stats["test"][1]["unique_clicks"]
+    assert 15 <= unique <= 17
+    assert test_stats["decided_at"] and f"({unique} of 30) against 0.0% (0 of 30)" in test_stats["reason"]
+    assert [(t["sent"], t["clicks"], t["unique_clicks"]) for t in test_stats["test"]] == [(30, 0, 0),
+                                                                                       (30, 16, unique)]
     assert stats["variants"] == [{"subject": FIRST, "sent": 30, "clicks": 0, "unique_clicks": 0},
-                                 {"subject": SECOND, "sent": 270, "clicks": 16, "unique_clicks": 16}]
+                                 {"subject": SECOND, "sent": 270, "clicks": 16, "unique_clicks": unique}]
     assert stats["sent"] == 300 and stats["clicks"] == 16
     cli = run_digest(["editions", "stats", str(edition_id), "--json"], cwd=REPO, env=live.env(), timeout=60)
     assert cli.returncode == 0 and json.loads(cli.stdout) == stats, cli.stderr
@@ -243,7 +247,8 @@ def test_pause_in_the_wait_and_cancel_in_the_test_keep_every_guarantee(live: Sta
         assert session.get_one(AbTest, cancelled).decided_at is None
         assert session.scalar(select(func.count()).select_from(Delivery).where(
             Delivery.edition_id == cancelled, Delivery.status == DeliveryStatus.QUEUED)) == 0
-    answer = api.post(f"/editions/{cancelled}/send-missing")
+    ops = make_api_token(live, "ops@example.org", "ops")
+    answer = api.post(f"/editions/{cancelled}/send-missing", headers={"Authorization": f"Bearer {ops}"})
     assert answer.status_code == 200, answer.text
     decide(live)
     live.wait_for_edition(cancelled)
