@@ -281,3 +281,9 @@ def test_bad_tests_are_refused_by_field(live: Stack, web: str, api: httpx.Client
     assert json.loads(made.stdout)["ab"] == {"subject": FIRST, "alternative": SECOND, "share": 10,
                                              "wait_minutes": 90, "decided_at": None, "winner_variant": None,
                                              "reason_code": None, "reason": None}
+    made_id = str(json.loads(made.stdout)["id"])
+    edited = run_digest(["editions", "edit", made_id, "--ab-wait", "45", "--json"], cwd=REPO, env=live.env(),
+                        timeout=60)
+    assert edited.returncode == 0 and json.loads(edited.stdout)["ab"]["wait_minutes"] == 45, edited.stderr
+    dropped = run_digest(["editions", "edit", made_id, "--no-ab", "--json"], cwd=REPO, env=live.env(), timeout=60)
+    assert dropped.returncode == 0 and json.loads(dropped.stdout)["ab"] is None, dropped.stderr

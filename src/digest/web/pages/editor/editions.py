@@ -36,7 +36,6 @@ from digest.editions import (
     preview_edition,
 )
 from digest.editions import edition_view as view_of
-from digest.editions.ab import AB_SHARE_DEFAULT_PERCENT, AB_WAIT_DEFAULT_MINUTES
 from digest.errors import Invalid, NotFound
 from digest.mail import SendError, make_transport
 from digest.observe import edition_counts, edition_deliveries, edition_health
@@ -107,8 +106,9 @@ def new_edition(request: Request, user: EditorUser) -> Response:
     settings = services_of(request).settings
     return _edition_form_page(request, {"subject": "", "send_at": "", "timezone": settings.timezone, "topics": [],
                                         "max_stories": settings.max_stories, "window_hours": settings.window_hours,
-                                        "newsletter_id": "", "ab_subject": "", "ab_share": AB_SHARE_DEFAULT_PERCENT,
-                                        "ab_wait": AB_WAIT_DEFAULT_MINUTES})
+                                        "newsletter_id": "", "ab_subject": "",
+                                        "ab_share": ab.AB_SHARE_DEFAULT_PERCENT,
+                                        "ab_wait": ab.AB_WAIT_DEFAULT_MINUTES})
 
 
 @router.post("/editions/new")
@@ -149,8 +149,8 @@ def _ab_fields(form: Any) -> dict[str, Any]:
     if not alternative:
         return {"ab_subject": None}
     return {"ab_subject": alternative,
-            "ab_share": _ab_number(form, "ab_share", AB_SHARE_DEFAULT_PERCENT, "Readers in the test"),
-            "ab_wait": _ab_number(form, "ab_wait", AB_WAIT_DEFAULT_MINUTES, "Wait before deciding")}
+            "ab_share": _ab_number(form, "ab_share", ab.AB_SHARE_DEFAULT_PERCENT, "Readers in the test"),
+            "ab_wait": _ab_number(form, "ab_wait", ab.AB_WAIT_DEFAULT_MINUTES, "Wait before deciding")}
 
 
 def _ab_number(form: Any, name: str, default: int, label: str) -> int:
@@ -189,8 +189,8 @@ def edit_page(request: Request, user: EditorUser, edition_id: int) -> Response:
                   "max_stories": edition.max_stories, "window_hours": edition.window_hours,
                   "newsletter_id": str(edition.newsletter_id or ""),
                   "ab_subject": test.alternative if test else "",
-                  "ab_share": test.share if test else AB_SHARE_DEFAULT_PERCENT,
-                  "ab_wait": test.wait_minutes if test else AB_WAIT_DEFAULT_MINUTES}
+                  "ab_share": test.share if test else ab.AB_SHARE_DEFAULT_PERCENT,
+                  "ab_wait": test.wait_minutes if test else ab.AB_WAIT_DEFAULT_MINUTES}
         return _edit_page(request, edition, values)
 
 
