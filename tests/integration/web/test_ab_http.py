@@ -145,6 +145,8 @@ def test_people_clicking_the_second_subject_send_it_to_the_rest(live: Stack, web
     settle(live)
     got = copies(live)
     assert sorted(got) == sorted(readers) and all(len(one) == 1 for one in got.values())
+    # Every copy its own nonce (the worker's two processes too), or copies would count as one.
+    assert len({LINK.findall(html)[1][0].rsplit("/", 1)[1] for [(_, html, _)] in got.values()}) == 300
     final = variants(live, edition_id)
     assert Counter(final.values()) == {1: 30, 2: 270}
     for address, [(subject, _, links)] in got.items():
@@ -166,7 +168,7 @@ def test_people_clicking_the_second_subject_send_it_to_the_rest(live: Stack, web
     assert test_stats["winner_variant"] == 2 and test_stats["reason_code"] == "higher_click_rate"
     # Unique clicking copies are a HyperLogLog's estimate: 16, or one off now and then.
     unique = test_stats["test"][1]["unique_clicks"]
-    assert 15 <= unique <= 17
+    assert 15 <= unique <= 17, test_stats
     assert test_stats["decided_at"] and f"({unique} of 30) against 0.0% (0 of 30)" in test_stats["reason"]
     assert [(t["sent"], t["clicks"], t["unique_clicks"]) for t in test_stats["test"]] == [(30, 0, 0),
                                                                                        (30, 16, unique)]
