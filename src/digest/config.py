@@ -202,6 +202,9 @@ class Settings(BaseSettings):
     sweep_every_seconds: float = Field(5.0, gt=0, le=3600)
     # Click counts move from Redis to the database this often (digest.flush_clicks).
     click_flush_every_seconds: float = Field(10.0, gt=0, le=3600)
+    # Seconds in a minute of a subject test's wait (--ab-wait MINUTES): 60, always, but for
+    # the tests, which run a test of "5 minutes" in 5 s rather than fake the clock.
+    ab_wait_unit_seconds: float = Field(60.0, gt=0, le=60)
     # A click this soon after its copy was sent is a scanner's at the receiving end.
     click_scan_seconds: float = Field(20.0, ge=0, le=3600)
     # Send loops write their results and re-check readers once a second, or after this many

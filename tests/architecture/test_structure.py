@@ -85,6 +85,9 @@ WRITERS = {
                                                               r"\.polling_until\s*="]),
     "feeds.active": ("feeds/registry.py", [r"\bfeed\.active\s*=", r"\.paused_reason\s*=",
                                            r"(?<!class )\bFeed\("]),
+    # A subject test's plan and its one decision (a conditional UPDATE only one caller wins).
+    "ab_tests": ("editions/ab.py", [r"(?<!class )\bAbTest\(", r"insert\(AbTest\)", r"update\(AbTest\)",
+                                    r"delete\(AbTest\)", r"UPDATE ab_tests", r"INSERT INTO ab_tests"]),
     "edition_tallies": ("editions/tallies.py", [r"(?<!class )\bEditionTally\(", r"insert\(EditionTally\)",
                                                  r"update\(EditionTally\)", r"delete\(EditionTally\)",
                                                  r"INSERT INTO edition_tallies"]),

@@ -31,12 +31,12 @@ REDIS_URL = os.environ.get("DIGEST_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 # Each pytest session gets its own Celery queue, so that test runs sharing one Redis never
 # take each other's tasks.
 TASK_QUEUE = f"digest-test-{uuid.uuid4().hex[:10]}"
-TABLES = ["click_counts", "click_uniques", "click_hours", "click_flushes", "feed_items", "feeds", "edition_tallies", "deliveries",
+TABLES = ["ab_tests", "click_counts", "click_uniques", "click_hours", "click_flushes", "feed_items", "feeds", "edition_tallies", "deliveries",
           "edition_stories", "edition_curation", "editions", "consent_events", "notices", "suppressions",
           "newsletter_subscriptions", "newsletters", "audit_log", "api_tokens", "web_sessions", "users", "subscriber_topics",
           "subscribers", "stories"]
 # What the in-process send tests empty before each test (see in_process_factory).
-SEND_TABLES = ["click_counts", "click_uniques", "click_hours", "click_flushes", "feed_items", "feeds", "edition_tallies", "deliveries",
+SEND_TABLES = ["ab_tests", "click_counts", "click_uniques", "click_hours", "click_flushes", "feed_items", "feeds", "edition_tallies", "deliveries",
                "edition_stories", "editions", "subscriber_topics", "subscribers", "stories"]
 
 
@@ -99,6 +99,8 @@ def worker_env(stack: Stack, **extra: str) -> dict[str, str]:
         "DIGEST_BASE_URL": stack.base_url,
         "DIGEST_BATCH_SIZE": "50",
         "DIGEST_RETRY_BASE_SECONDS": "0.5",
+        # A subject test's wait counts seconds, not minutes, here: "--ab-wait 12" decides after 12 s.
+        "DIGEST_AB_WAIT_UNIT_SECONDS": "1",
         "DIGEST_SMTP_HELO": "digest-tests.localhost",
         "DIGEST_TASK_QUEUE": TASK_QUEUE,
         "DIGEST_FETCH_ALLOW": f"127.0.0.1:{stack.publisher_port}",

@@ -10,7 +10,7 @@ they record or what they send.
     actions.editions.pause(deps, Actor(user, "ops"), edition_id)
 """
 
-from digest.actions import audit_log, editions, embed, feeds, newsletters, readers, stories, tokens, users
+from digest.actions import ab_tests, audit_log, editions, embed, feeds, newsletters, readers, stories, tokens, users
 from digest.actions.base import EDITION_ACTION_ROLES, ENTRY_POINTS, Actor, AuditRow, Deps, Outcome, audited
 from digest.actions.shapes import (
     edition_json,
@@ -25,7 +25,7 @@ from digest.actions.shapes import (
 )
 
 __all__ = [
-    "EDITION_ACTION_ROLES", "ENTRY_POINTS", "Actor", "AuditRow", "Deps", "Outcome", "audit_log", "audited",
+    "ab_tests", "EDITION_ACTION_ROLES", "ENTRY_POINTS", "Actor", "AuditRow", "Deps", "Outcome", "audit_log", "audited",
     "edition_json",
     "editions", "embed", "feed_json", "feeds", "import_json", "newsletter_json", "newsletters", "reader_history_json", "reader_json", "readers",
     "stories", "story_json", "subscriber_json", "tokens", "user_json", "users",

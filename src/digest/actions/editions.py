@@ -19,6 +19,7 @@ from digest.actions.shapes import edition_json
 from digest.delivery import enqueue_batches, ledger
 from digest.editions import (
     EditionChanges,
+    ab,
     curate,
     duplicate_edition,
     edit_edition,
@@ -167,17 +168,23 @@ def act(deps: Deps, actor: Actor, edition_id: int, name: str) -> Outcome:
 
 def create_edition(deps: Deps, actor: Actor, *, subject: str, send_at: datetime, topics: str | None,
                    max_stories: int, window_hours: int, draft: bool,
-                   newsletter: int | str | None = None) -> dict[str, Any]:
+                   newsletter: int | str | None = None, ab_subject: str | None = None,
+                   ab_share: int | None = None, ab_wait: int | None = None) -> dict[str, Any]:
     """A one-off edition (a draft to curate, or scheduled at once: released at once when
     due); returns its JSON. With `newsletter` (an id or slug) it goes to that newsletter's
-    readers, without to every active reader."""
+    readers, without to every active reader. With `ab_subject` it tests that second
+    subject on `ab_share` % of its readers for `ab_wait` minutes (digest.editions.ab)."""
     now = utcnow()
     with audited(deps, actor, "edition.add") as (session, row):
+        plan = ab.check_ab(subject, ab_subject or None, ab_share, ab_wait)
         edition = make_edition(session, subject=subject, send_at=send_at, topics=topics,
                                allowed_topics=deps.settings.topic_list, max_stories=max_stories,
                                window_hours=window_hours, draft=draft, newsletter=newsletter)
         row.target = _target(edition.id)
         row.update(draft=draft)
+        if plan is not None:
+            ab.set_ab(session, edition.id, plan)
+            row.update(ab_subject=plan.alternative, ab_share=plan.share, ab_wait=plan.wait_minutes)
         if edition.newsletter_id is not None:
             row.update(newsletter_id=edition.newsletter_id)
         data = edition_json(edition)
@@ -192,6 +199,7 @@ def duplicate(deps: Deps, actor: Actor, edition_id: int) -> dict[str, Any]:
     when the original reached anyone."""
     with audited(deps, actor, "edition.duplicate", _target(edition_id)) as (session, row):
         copy = duplicate_edition(session, get_edition(session, edition_id))
+        ab.copy_ab(session, edition_id, copy.id)
         row.update(copy_id=copy.id)
         return edition_json(copy)
 

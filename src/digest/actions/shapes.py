@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from digest.editions import newsletter_brand, newsletter_state, sends_in_words
+from sqlalchemy.orm import object_session
+
+from digest.editions import ab, newsletter_brand, newsletter_state, sends_in_words
 from digest.readers import ImportReport, ReaderHistory
 from digest.staff import account_status
 from digest.store import Edition, Feed, Newsletter, Story, Subscriber, User
@@ -42,7 +44,18 @@ def edition_json(edition: Edition) -> dict[str, Any]:
         "max_stories": edition.max_stories, "newsletter_id": edition.newsletter_id,
         "note": edition.note, "status_reason": edition.status_reason,
         "story_triggered": edition.story_triggered,
+        "ab": ab_json(edition),
     }
+
+
+def ab_json(edition: Edition) -> dict[str, Any] | None:
+    """An edition's subject test as asked for, and its decision once made; None: no test."""
+    test = ab.get_ab(object_session(edition), edition.id) if object_session(edition) is not None else None
+    if test is None:
+        return None
+    return {"subject": edition.subject, "alternative": test.alternative, "share": test.share,
+            "wait_minutes": test.wait_minutes, "decided_at": _iso(test.decided_at),
+            "winner_variant": test.winner_variant, "reason_code": test.reason_code, "reason": test.reason}
 
 
 def newsletter_json(newsletter: Newsletter) -> dict[str, Any]:

@@ -32,14 +32,22 @@ def editions_create(
     draft: Annotated[bool, typer.Option(help="Create as a draft instead of scheduling it.")] = False,
     newsletter: Annotated[str | None, typer.Option(
         metavar="SLUG", help="For this newsletter's readers (default: every active reader).")] = None,
+    ab_subject: Annotated[str | None, typer.Option(
+        metavar="TEXT", help="A second subject to test against --subject.")] = None,
+    ab_share: Annotated[int | None, typer.Option(
+        metavar="PCT", help="Percent of the readers in the subject test, 1-50 (default 20).")] = None,
+    ab_wait: Annotated[int | None, typer.Option(
+        metavar="MINUTES", help="Minutes before the better subject goes to the rest, 1-1440 (default 60).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
 ) -> None:
     """Create an edition; prints its id. Without --at it is due at once (and released at
-    once, unless --draft)."""
+    once, unless --draft). With --ab-subject, a share of its readers gets each subject
+    first, and the one with more human clicks goes to the rest (docs/ab.md)."""
     world = deps()
     data = actions.editions.create_edition(world, ACTOR, subject=subject, send_at=parse_send_at(at, tz, utcnow()),
                                            topics=topics, max_stories=max_stories, window_hours=window_hours,
-                                           draft=draft, newsletter=newsletter)
+                                           draft=draft, newsletter=newsletter, ab_subject=ab_subject,
+                                           ab_share=ab_share, ab_wait=ab_wait)
     if as_json:
         print_json(data)
     else:
@@ -58,6 +66,10 @@ def editions_edit(
         metavar="SLUG", help="A one-off's newsletter: its readers get it.")] = None,
     no_newsletter: Annotated[bool, typer.Option(
         "--no-newsletter", help="A one-off for every active reader again.")] = False,
+    ab_subject: Annotated[str | None, typer.Option(metavar="TEXT", help="A subject test's second subject.")] = None,
+    ab_share: Annotated[int | None, typer.Option(metavar="PCT", help="Percent of the readers in the test.")] = None,
+    ab_wait: Annotated[int | None, typer.Option(metavar="MINUTES", help="Minutes before it is decided.")] = None,
+    no_ab: Annotated[bool, typer.Option("--no-ab", help="Drop the subject test.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the edition as a JSON object.")] = False,
 ) -> None:
     """Change a draft or scheduled edition (refused once it is sending). A scheduled edition
@@ -66,12 +78,17 @@ def editions_edit(
         raise UserError("--tz is the zone of --at: give --at with it")
     if newsletter is not None and no_newsletter:
         raise UserError("give --newsletter or --no-newsletter, not both")
+    if no_ab and (ab_subject is not None or ab_share is not None or ab_wait is not None):
+        raise UserError("give --no-ab or the test's options, not both")
     changes = EditionChanges(
         subject=subject, send_at=parse_send_at(at, tz, utcnow()) if at is not None else None,
         max_stories=max_stories, window_hours=window_hours,
-        newsletter=None if no_newsletter else newsletter if newsletter is not None else KEEP)
+        newsletter=None if no_newsletter else newsletter if newsletter is not None else KEEP,
+        ab_subject=None if no_ab else ab_subject if ab_subject is not None else KEEP, ab_share=ab_share,
+        ab_wait=ab_wait)
     if not changes.given():
-        raise UserError("nothing to change: give --subject, --at, --max-stories, --window-hours or --newsletter")
+        raise UserError("nothing to change: give --subject, --at, --max-stories, --window-hours, --newsletter "
+                        "or a subject test's --ab-subject, --ab-share, --ab-wait, --no-ab")
     outcome = actions.editions.edit(deps(), ACTOR, edition_id, changes)
     if as_json:
         print_json(outcome.data["edition"])
@@ -134,6 +151,12 @@ def editions_stats(edition_id: EditionId,
                     ((s.id, s.title, s.clicks, s.unique_clicks) for s in stats.stories)))
     out.print(table(("subject", "sent", "clicks", "unique"),
                     ((v.subject, v.sent, v.clicks, v.unique_clicks) for v in stats.variants)))
+    if stats.ab is not None:
+        test = stats.ab
+        decided = (f"subject {test.winner_variant} went to the rest ({test.reason_code}): {test.reason}"
+                   if test.decided_at else f"undecided; due {test.decide_at or 'once it is sent'}")
+        out.print(f"Subject test: {test.share} % of readers, {test.wait_minutes} min: {decided}",
+                  highlight=False, markup=False)
 
 
 @app.command("release")

@@ -10,7 +10,7 @@ clicks as one number).
 """
 
 from digest.clicks.counting import Click, ClickCounter, first_look
-from digest.clicks.flush import flush_clicks
+from digest.clicks.flush import flush_clicks, flush_edition
 from digest.clicks.rules import (
     BURST_SECONDS,
     FLOOD_CLICKS_PER_MINUTE,
@@ -18,6 +18,7 @@ from digest.clicks.rules import (
     is_machine_agent,
 )
 from digest.clicks.stats import (
+    AbStats,
     EditionNotFound,
     EditionStats,
     HourStats,
@@ -25,11 +26,12 @@ from digest.clicks.stats import (
     VariantStats,
     edition_stats,
     stats_csv,
+    subject_arms,
 )
 from digest.clicks.targets import ClickTargets, with_utm
 
 __all__ = [
-    "BURST_SECONDS", "Click", "ClickCounter", "ClickTargets", "EditionNotFound", "EditionStats",
-    "FLOOD_CLICKS_PER_MINUTE", "HourStats", "MACHINE_AGENTS", "StoryStats", "VariantStats", "edition_stats", "first_look",
-    "flush_clicks", "is_machine_agent", "stats_csv", "with_utm",
+    "AbStats", "BURST_SECONDS", "Click", "ClickCounter", "ClickTargets", "EditionNotFound", "EditionStats",
+    "FLOOD_CLICKS_PER_MINUTE", "HourStats", "MACHINE_AGENTS", "StoryStats", "VariantStats", "edition_stats",
+    "first_look", "flush_clicks", "flush_edition", "is_machine_agent", "stats_csv", "subject_arms", "with_utm",
 ]

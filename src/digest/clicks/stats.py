@@ -18,7 +18,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from digest.errors import NotFound
-from digest.store import ANY, ClickCount, ClickHour, ClickUnique, Delivery, DeliveryStatus, Edition, EditionStory, Story
+from digest.editions import ab
+from digest.store import ANY, AbTest, ClickCount, ClickHour, ClickUnique, Delivery, DeliveryStatus, Edition, EditionStory, Story
 
 
 class EditionNotFound(NotFound):
@@ -50,6 +51,24 @@ class HourStats:
 
 
 @dataclass
+class AbStats:
+    """A subject test: what was asked, and the decision with the numbers it saw (`test`:
+    per subject, the copies sent, human clicks and unique clicking copies at the decision)."""
+
+    subject: str
+    alternative: str
+    share: int
+    wait_minutes: int
+    test_size: int
+    decide_at: str | None
+    decided_at: str | None
+    winner_variant: int | None
+    reason_code: str | None
+    reason: str | None
+    test: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
 class EditionStats:
     id: int
     sent: int
@@ -60,6 +79,7 @@ class EditionStats:
     stories: list[StoryStats] = field(default_factory=list)
     variants: list[VariantStats] = field(default_factory=list)
     hours: list[HourStats] = field(default_factory=list)
+    ab: AbStats | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,19 +111,65 @@ def edition_stats(session: Session, edition_id: int) -> EditionStats:
                for sid in listed if sid in found]
     clicks = sum(row.clicks for row in counts)
     unique = _capped(uniques.get((ANY, ANY), 0), clicks)
-    # Subject variants: one (the edition's subject) until subject tests exist.
-    variants = [VariantStats(subject=edition.subject, sent=sent, clicks=variant_clicks.get(0, 0),
-                             unique_clicks=_capped(uniques.get((ANY, 0), 0), variant_clicks.get(0, 0)))]
+    # Subject variants: the edition's subject (variant 0); with a test, its two subjects (1
+    # and 2: the rest carry the winner's number, so each line holds every copy of its subject).
+    test = ab.get_ab(session, edition_id)
+    numbers = (0,) if test is None else (ab.FIRST, ab.ALTERNATIVE)
+    sent_by = sent_by_variant(session, edition_id) if test is not None else {0: sent}
+    variants = [VariantStats(subject=ab.subject_of(edition, test, number), sent=sent_by.get(number, 0),
+                             clicks=variant_clicks.get(number, 0),
+                             unique_clicks=_capped(uniques.get((ANY, number), 0), variant_clicks.get(number, 0)))
+                for number in numbers]
     return EditionStats(id=edition_id, sent=sent, clicks=clicks, unique_clicks=unique,
                         click_rate=round(unique / sent, 4) if sent else 0.0,
                         machine_clicks=sum(row.machine_clicks for row in counts),
-                        stories=stories, variants=variants, hours=edition_hours(session, edition_id))
+                        stories=stories, variants=variants, hours=edition_hours(session, edition_id),
+                        ab=_ab_stats(edition, test))
 
 
 def edition_hours(session: Session, edition_id: int) -> list[HourStats]:
     return [HourStats(hour=row.hour.isoformat(), clicks=row.clicks, machine_clicks=row.machine_clicks)
             for row in session.execute(select(ClickHour.hour, ClickHour.clicks, ClickHour.machine_clicks)
                                        .where(ClickHour.edition_id == edition_id).order_by(ClickHour.hour))]
+
+
+
+def _ab_stats(edition: Edition, test: AbTest | None) -> AbStats | None:
+    if test is None:
+        return None
+    arms = ((ab.FIRST, edition.subject, test.sent_1, test.clicks_1, test.unique_1),
+            (ab.ALTERNATIVE, test.alternative, test.sent_2, test.clicks_2, test.unique_2))
+    return AbStats(
+        subject=edition.subject, alternative=test.alternative, share=test.share, wait_minutes=test.wait_minutes,
+        test_size=test.test_size, decide_at=test.decide_at.isoformat() if test.decide_at else None,
+        decided_at=test.decided_at.isoformat() if test.decided_at else None, winner_variant=test.winner_variant,
+        reason_code=test.reason_code, reason=test.reason,
+        test=[{"variant": number, "subject": subject, "sent": sent, "clicks": clicks, "unique_clicks": unique,
+               "click_rate": round(unique / sent, 4) if sent else 0.0}
+              for number, subject, sent, clicks, unique in arms] if test.decided_at else [])
+
+
+def sent_by_variant(session: Session, edition_id: int) -> dict[int, int]:
+    """Copies sent, by the subject they carried."""
+    return {row.variant: row.sent for row in session.execute(
+        select(Delivery.variant, func.count().label("sent")).where(
+            Delivery.edition_id == edition_id, Delivery.status == DeliveryStatus.SENT).group_by(Delivery.variant))
+        if row.variant is not None}
+
+
+def subject_arms(session: Session, edition_id: int) -> tuple[ab.Arm, ab.Arm]:
+    """A subject test's numbers now, from the ledger and the click tables (people only:
+    machine clicks are kept apart there and never read here)."""
+    sent_by = sent_by_variant(session, edition_id)
+    clicks = {row.variant: row.clicks or 0 for row in session.execute(
+        select(ClickCount.variant, func.sum(ClickCount.clicks).label("clicks"))
+        .where(ClickCount.edition_id == edition_id).group_by(ClickCount.variant))}
+    uniques = {row.variant: row.unique_clicks for row in session.execute(
+        select(ClickUnique.variant, ClickUnique.unique_clicks)
+        .where(ClickUnique.edition_id == edition_id, ClickUnique.story_id == ANY))}
+    return tuple(ab.Arm(sent=sent_by.get(number, 0), clicks=int(clicks.get(number, 0)),  # type: ignore[return-value]
+                        unique_clicks=_capped(uniques.get(number, 0), int(clicks.get(number, 0))))
+                 for number in (ab.FIRST, ab.ALTERNATIVE))
 
 
 def _capped(estimate: int, clicks: int) -> int:

@@ -48,8 +48,8 @@ WHERE s.status = 'active'
   {{topic_clause}} {{newsletter_clause}}
 """
 _INSERT_DELIVERIES = f"""
-INSERT INTO deliveries (edition_id, subscriber_id, status, attempts)
-SELECT :edition_id, s.id, {QUEUED}, 0
+INSERT INTO deliveries (edition_id, subscriber_id, status, attempts, variant)
+SELECT :edition_id, s.id, {QUEUED}, 0, CAST(:variant AS INTEGER)
 {_ELIGIBLE}
 ON CONFLICT (edition_id, subscriber_id) DO NOTHING
 """
@@ -89,14 +89,40 @@ def _eligible(sql: str, edition: Edition, now: datetime) -> tuple[TextClause, di
     return statement, params
 
 
-def plan(session: Session, edition: Edition, now: datetime) -> int:
+def plan(session: Session, edition: Edition, now: datetime, *, held: bool = False) -> int:
     """One queued delivery per eligible reader, in one INSERT … SELECT; returns rows added.
 
     Eligible: active, not paused, subscribed to the edition's newsletter (if it has one),
     sharing a topic with the edition (or having chosen none), and, for weekly readers,
-    sent nothing in the last 7 days.
+    sent nothing in the last 7 days. `held` (a subject test): the rows carry no subject
+    yet, and no claim takes them until `split_for_test` or `release_held` gives them one.
     """
-    return session.execute(*_eligible(_INSERT_DELIVERIES, edition, now)).rowcount or 0
+    statement, params = _eligible(_INSERT_DELIVERIES, edition, now)
+    return session.execute(statement, {**params, "variant": None if held else 0}).rowcount or 0
+
+
+# A random pick among the rows still held: ORDER BY random() is one sort of the edition's
+# rows, in the database (both dialects spell it so), never the ids in Python.
+_PICK_HELD = text(
+    "UPDATE deliveries SET variant = :variant WHERE id IN ("
+    f"SELECT id FROM deliveries WHERE edition_id = :e AND status = {QUEUED} AND variant IS NULL "
+    "ORDER BY random() LIMIT :n)")
+
+
+def split_for_test(session: Session, edition_id: int, size: int) -> None:
+    """A subject test's readers: `size` of the held rows at random, half get subject 1,
+    half subject 2 (size is even)."""
+    for variant in (1, 2):
+        session.execute(_PICK_HELD, {"variant": variant, "e": edition_id, "n": size // 2})
+
+
+def release_held(session: Session, edition_id: int, variant: int) -> int:
+    """The rows a subject test held (none given a subject yet) get `variant`, the
+    winner's, and become claimable; how many. Safe to repeat: a second call finds none."""
+    return session.execute(
+        update(Delivery).where(Delivery.edition_id == edition_id, Delivery.status == DeliveryStatus.QUEUED,
+                               Delivery.variant.is_(None))
+        .values(variant=variant).execution_options(synchronize_session=False)).rowcount or 0
 
 
 def count_audience(session: Session, edition: Edition, at: datetime, subscriber_id: int | None = None) -> int:
@@ -138,19 +164,21 @@ def refresh_statistics(session: Session) -> None:
 
 
 def batch_ranges(session: Session, edition_id: int, batch_size: int) -> list[tuple[int, int]]:
-    """Inclusive delivery-id ranges of at most batch_size queued rows each.
+    """Inclusive delivery-id ranges of at most batch_size queued rows each (not the rows a
+    subject test holds: nothing would claim them).
 
     Reads one id in batch_size from the database (a window function), so a million
     readers cost two thousand small rows here, never the full list in memory.
     """
     starts = list(session.execute(
         text("SELECT id FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS rn "
-             f"FROM deliveries WHERE edition_id = :e AND status = {QUEUED}) q "
+             f"FROM deliveries WHERE edition_id = :e AND status = {QUEUED} AND variant IS NOT NULL) q "
              "WHERE (rn - 1) % :size = 0 ORDER BY id"),
         {"e": edition_id, "size": batch_size}).scalars())
     if not starts:
         return []
-    last = session.execute(text(f"SELECT MAX(id) FROM deliveries WHERE edition_id = :e AND status = {QUEUED}"),
+    last = session.execute(text("SELECT MAX(id) FROM deliveries WHERE edition_id = :e "
+                                f"AND status = {QUEUED} AND variant IS NOT NULL"),
                            {"e": edition_id}).scalar_one()
     ends = [start - 1 for start in starts[1:]] + [last]
     return list(zip(starts, ends, strict=True))
@@ -163,7 +191,8 @@ UPDATE deliveries SET lease_until = :lease_until
 WHERE edition_id = :e AND id BETWEEN :lo AND :hi AND status = {QUEUED}
   AND (lease_until IS NULL OR lease_until < :now)
   AND (next_attempt_at IS NULL OR next_attempt_at <= :now)
-RETURNING id, subscriber_id, attempts
+  AND variant IS NOT NULL
+RETURNING id, subscriber_id, attempts, variant
 """).bindparams(ts("now"), ts("lease_until"))
 # By range, so the statement is the same size however many rows are left. Only rows still
 # holding one of the holder's own lease ends are extended (a claim always writes a later end
@@ -241,8 +270,9 @@ def backoff_seconds(attempt: int, base_seconds: float) -> float:
 
 def claim(session: Session, edition_id: int, first_id: int, last_id: int, now: datetime,
           lease_until: datetime) -> list[Any]:
-    """Lease the range's queued rows that are free and due: (id, subscriber_id, attempts),
-    by id. A batch run twice, or by two workers at once, finds nothing left the second time."""
+    """Lease the range's queued rows that are free and due: (id, subscriber_id, attempts,
+    variant), by id. A batch run twice, or by two workers at once, finds nothing left the
+    second time. Rows a subject test holds (variant NULL) are never taken."""
     rows = session.execute(_CLAIM, {"e": edition_id, "lo": first_id, "hi": last_id, "now": now,
                                     "lease_until": lease_until}).all()
     rows.sort(key=lambda row: row.id)

@@ -37,7 +37,8 @@ def enqueue_batches(factory: sessionmaker[Session], edition_id: int, batch_size:
 
 
 def release_due(factory: sessionmaker[Session], now: datetime, batch_size: int,
-                enqueue: Enqueue, missed_limit_minutes: int | None = None) -> list[int]:
+                enqueue: Enqueue, missed_limit_minutes: int | None = None,
+                ab_minute_seconds: float = 60.0) -> list[int]:
     """Release every due edition this process wins; returns their ids. Editions later than
     `missed_limit_minutes` are skipped first (sent late within it, never twice)."""
     if missed_limit_minutes is not None:
@@ -50,7 +51,7 @@ def release_due(factory: sessionmaker[Session], now: datetime, batch_size: int,
     released = []
     for edition_id in due:
         with factory.begin() as session:
-            won = release_edition(session, edition_id, now)
+            won = release_edition(session, edition_id, now, ab_minute_seconds=ab_minute_seconds)
         if not won:
             continue  # another beat or worker got there first
         released.append(edition_id)

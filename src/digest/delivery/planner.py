@@ -14,8 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digest.delivery import ledger
-from digest.editions import freeze_stories, lifecycle
+from digest.editions import ab, freeze_stories, lifecycle
 from digest.readers import is_suppressed, subscribed_ids
+from digest.staff import audit
 from digest.store import Delivery, DeliveryStatus, Edition, EditionStatus, Frequency, Subscriber, SubscriberStatus
 
 BATCH_SIZE = 500
@@ -63,11 +64,15 @@ def left_out(session: Session, edition: Edition, subscriber: Subscriber, at: dat
     return "they are not in this edition's audience"
 
 
-def release_edition(session: Session, edition_id: int, now: datetime) -> bool:
+def release_edition(session: Session, edition_id: int, now: datetime, *,
+                    ab_minute_seconds: float = 60.0) -> bool:
     """Claim, freeze stories and plan deliveries in the caller's transaction.
 
     False when another process released it first. An edition with too few qualifying
-    stories is skipped with a reason rather than sent half-empty.
+    stories is skipped with a reason rather than sent half-empty. An edition with a subject
+    test plans every row held, then gives the test's share a subject each and the decision
+    a time (`ab_minute_seconds` in a minute of its wait); an audience too small for a test
+    goes whole with the first subject, and the test says why.
     """
     if not lifecycle.claim(session, edition_id, now):
         return False
@@ -77,10 +82,22 @@ def release_edition(session: Session, edition_id: int, now: datetime) -> bool:
     if len(chosen) < minimum:
         lifecycle.skip_thin(session, edition_id, now, len(chosen), minimum)
         return True
-    edition.planned_count = ledger.plan(session, edition, now)
+    test = ab.get_ab(session, edition_id)
+    edition.planned_count = ledger.plan(session, edition, now, held=test is not None)
     if not edition.planned_count:
         lifecycle.skip_empty(session, edition_id, now, no_readers_reason(edition))
         return True
+    if test is not None:
+        size = ab.split_size(edition.planned_count, test.share)
+        if size < 2:
+            ledger.release_held(session, edition_id, ab.FIRST)
+            decision = ab.too_small(edition.planned_count, test.share)
+            ab.record_decision(session, edition_id, decision, (ab.Arm(0, 0, 0), ab.Arm(0, 0, 0)), now)
+            audit(session, None, "edition.ab-decide", f"edition:{edition_id}",
+                  {"winner_variant": decision.winner, "reason_code": decision.code}, via="system")
+        else:
+            ledger.split_for_test(session, edition_id, size)
+            ab.start(session, edition_id, size, ab.decide_at_for(test, now, ab_minute_seconds))
     if edition.local_time:
         ledger.hold_for_local_time(session, edition)
     edition.enqueued_at = now
@@ -104,8 +121,9 @@ def editions_needing_sweep(session: Session, now: datetime, lease_seconds: int) 
     quiet_since = now - timedelta(seconds=lease_seconds)
 
     def work(*extra):  # type: ignore[no-untyped-def]
-        return select(Delivery.id).where(Delivery.edition_id == Edition.id,
-                                         Delivery.status == DeliveryStatus.QUEUED, *extra).exists()
+        # Rows a subject test holds are nobody's work until its decision gives them a subject.
+        return select(Delivery.id).where(Delivery.edition_id == Edition.id, Delivery.status == DeliveryStatus.QUEUED,
+                                         Delivery.variant.is_not(None), *extra).exists()
 
     def free_work(*extra):  # type: ignore[no-untyped-def]
         return work(

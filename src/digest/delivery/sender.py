@@ -24,7 +24,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 
@@ -40,7 +40,7 @@ from digest.delivery.journal import SendJournal, journal_dir, replay_orphans
 from digest.delivery.lease import LeaseKeeper, lease_clock
 from digest.delivery.ledger import Result
 from digest.delivery.throttle import Throttle
-from digest.editions import choose, edition_view, lifecycle, live_candidates, reader_history
+from digest.editions import ab, choose, edition_view, lifecycle, live_candidates, reader_history
 from digest.infra import watch as departure_watch
 from digest.mail import (
     Connection,
@@ -98,43 +98,51 @@ class BatchOutcome:
 
 
 @lru_cache(maxsize=64)
-def _rendered_cached(view: EditionView, templates_key: str) -> RenderedEdition:
-    return render_edition(view)
+def _rendered_cached(view: EditionView, templates_key: str, subject_variant: int) -> RenderedEdition:
+    return render_edition(view, variant=subject_variant)
 
 
 @dataclass
 class BatchContent:
-    """What each reader of a batch gets: their story list and its rendering (shared by all
-    readers with the same list; cached per worker process, premailer being ~11 ms)."""
+    """What each reader of a batch gets: their story list, their subject (its variant
+    number: 0 without a subject test) and the rendering of the two (shared by all readers
+    with the same pair; cached per worker process, premailer being ~11 ms)."""
 
     edition_id: int
-    shared: MessageHeaders
+    shared: dict[int, MessageHeaders]  # by subject variant: the subject is a shared header
     by_reader: dict[int, tuple[int, ...]]
-    rendered: dict[tuple[int, ...], RenderedEdition]
+    rendered: dict[tuple[int, tuple[int, ...]], RenderedEdition]
     minimum: int
     label: str  # the newsletter's slug, for metrics
     readers_loaded_at: float = 0.0  # time.monotonic() when the batch read its readers
 
 
 def prepare_content(session: Session, edition_id: int, subscriber_ids: list[int], settings: Settings,
-                    now: datetime) -> BatchContent:
+                    now: datetime, subject_variants: set[int] | None = None) -> BatchContent:
+    """`subject_variants`: the subjects the batch's rows carry (0 when not given)."""
     edition = session.get_one(Edition, edition_id)
+    # Only a subject test's rows cost the test's row (a statement the send path is counted on).
+    test = ab.get_ab(session, edition_id) if (subject_variants or {0}) - {0} else None
     candidates = live_candidates(session, edition_id, now)
     history = reader_history(session, edition_id, subscriber_ids, now, candidates)
     by_reader = {sid: choose(candidates, history.get(sid, set()), edition.max_stories)
                  for sid in subscriber_ids}
     rendered = {}
-    base_view = None
-    for variant in sorted(set(by_reader.values())):
-        if not variant:
-            continue
-        view = edition_view(session, edition, list(variant))
-        base_view = base_view or view
-        rendered[variant] = _rendered_cached(view, str(settings.templates_dir))
-    base_view = base_view or edition_view(session, edition, [])
-    subject = next(iter(rendered.values())).subject if rendered else edition.subject
+    shared = {}
+    views = {stories: edition_view(session, edition, list(stories))
+             for stories in sorted({stories for stories in by_reader.values() if stories})}
+    lists = list(views)
+    base = views[lists[0]] if lists else edition_view(session, edition, [])
+    for number in sorted(subject_variants or {0}):
+        subject = ab.subject_of(edition, test, number)
+        for stories in lists:
+            view = replace(views[stories], subject=subject)
+            rendered[(number, stories)] = _rendered_cached(view, str(settings.templates_dir), number)
+        # The subject as the template makes it (the same for every list of stories).
+        made = rendered[(number, lists[0])].subject if lists else subject
+        shared[number] = shared_headers(base, made, settings)
     minimum = max(1, edition.newsletter.min_stories if edition.newsletter else 1)
-    return BatchContent(edition_id, shared_headers(base_view, subject, settings), by_reader, rendered, minimum,
+    return BatchContent(edition_id, shared, by_reader, rendered, minimum,
                         label=edition.newsletter.slug if edition.newsletter else "none")
 
 
@@ -171,7 +179,8 @@ def send_batch(
                 subscriber_ids = [row.subscriber_id for row in claimed]
                 loaded_at = time.monotonic()  # departures announced after this are news
                 readers = {row.id: row for row in session.execute(_readers_query(session), {"ids": subscriber_ids})}
-                content = prepare_content(session, edition_id, subscriber_ids, settings, clock())
+                content = prepare_content(session, edition_id, subscriber_ids, settings, clock(),
+                                          {row.variant for row in claimed})
             content.readers_loaded_at = loaded_at
             _send_claimed(factory, content, claimed, readers, transport, settings, clock, outcome, lease)
     with factory.begin() as session:
@@ -216,8 +225,7 @@ def _send_claimed(factory, content, claimed, readers, transport, settings, clock
 def _send_loop(factory, content, claimed, readers, transport, settings, clock, pending, journal,
                flush, lease) -> None:  # type: ignore[no-untyped-def]
     edition_id = content.edition_id
-    shared = content.shared
-    shared_bytes = shared.encoded_shared
+    shared_bytes = {number: headers.encoded_shared for number, headers in content.shared.items()}
     envelope_from = settings.sender_address
     domain = settings.sender_domain
     departed: set[int] = set()
@@ -277,8 +285,9 @@ def _send_loop(factory, content, claimed, readers, transport, settings, clock, p
                     stop_at = index  # over the shared rate limit: the rest waits its turn
                     break
                 started = time.perf_counter()
-                result = send_one(connection, edition_id, shared, shared_bytes, content.rendered[stories],
-                                   row, reader, envelope_from, domain, settings, clock)
+                result = send_one(connection, edition_id, content.shared[row.variant], shared_bytes[row.variant],
+                                  content.rendered[(row.variant, stories)], row, reader, envelope_from, domain,
+                                  settings, clock)
                 result.story_ids = list(stories)
                 if result.outcome == "sent":
                     journal.record(row.id, result.message_id or "", result.story_ids)

@@ -18,9 +18,10 @@ ahead of time so editors can curate them; one-off editions are made by hand.
 - `curation`: an editor's pins, exclusions, order, headlines, note
 - `content`: an edition as readers see it (an EditionView for digest.mail)
 - `preview`: as a reader would get it; a test send
+- `ab`: subject A/B tests (the second subject, the share, the wait; `decide` is the rule)
 """
 
-from digest.editions import lifecycle, tallies
+from digest.editions import ab, lifecycle, tallies
 from digest.editions.content import edition_view, load_edition_view, primary_story_ids
 from digest.editions.create import (
     MAX_STORIES_LIMIT,
@@ -108,7 +109,7 @@ from digest.editions.triggers import (
 from digest.editions.variants import SPARE_STORIES, choose, live_candidates, reader_history
 
 __all__ = [
-    "tallies",
+    "ab", "tallies",
     "AlreadySent", "duplicate_edition",
     # newsletters: change, pause, resume, archive; their schedules in words
     "DEFAULT_SUBJECT", "STATE_ACTIONS", "NewsletterArchived", "NewsletterChanges", "change_state", "edit_newsletter",

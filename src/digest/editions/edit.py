@@ -17,6 +17,7 @@ from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
+from digest.editions import ab
 from digest.editions.create import (
     InvalidEdition,
     check_max_stories,
@@ -27,7 +28,7 @@ from digest.editions.create import (
 )
 from digest.editions.curation import EditionFrozen, set_note
 from digest.editions.lifecycle import EDITABLE, change_while_editable
-from digest.store import Edition, EditionStatus
+from digest.store import AbTest, Edition, EditionStatus
 
 
 class Keep(enum.Enum):
@@ -47,10 +48,15 @@ class EditionChanges:
     window_hours: int | None = None
     newsletter: int | str | None | Keep = KEEP  # an id or slug; None: no newsletter (every active reader)
     note: str | None | Keep = KEEP  # None or empty: no note
+    # A subject test: its second subject (None or empty: no test), its share and wait.
+    ab_subject: str | None | Keep = KEEP
+    ab_share: int | None = None
+    ab_wait: int | None = None
 
     def given(self) -> bool:
-        return (any(v is not None for v in (self.subject, self.send_at, self.max_stories, self.window_hours))
-                or self.newsletter is not KEEP or self.note is not KEEP)
+        return (any(v is not None for v in (self.subject, self.send_at, self.max_stories, self.window_hours,
+                                            self.ab_share, self.ab_wait))
+                or self.newsletter is not KEEP or self.note is not KEEP or self.ab_subject is not KEEP)
 
 
 @dataclass(frozen=True)
@@ -101,15 +107,28 @@ def edit_edition(session: Session, edition_id: int, changes: EditionChanges, now
         else:
             values["newsletter_id"] = (find_newsletter(session, changes.newsletter).id
                                        if changes.newsletter is not None else None)
+    test = ab.get_ab(session, edition_id)
+    plan = _ab_plan(changes, test, values.get("subject", edition.subject), errors)
     if errors:
-        raise InvalidEdition("; ".join(errors.values()), fields=errors)
+        # A refused subject test is the API's 422, like any rule refusing a value.
+        refused = ab.InvalidAbTest if any(name.startswith("ab_") for name in errors) else InvalidEdition
+        raise refused("; ".join(errors.values()), fields=errors)
 
     changed = {name: (getattr(edition, name), value) for name, value in values.items()
                if getattr(edition, name) != value}
     status = edition.status
-    if changed and not change_while_editable(session, edition_id, {name: new for name, (_, new) in changed.items()}):
+    was_ab = _ab_json(test)
+    ab_changed = plan is not KEEP and _ab_json(plan) != was_ab
+    # A test alone changes no edition column: the same conditional UPDATE (of the subject to
+    # itself) then takes the edition's row, so the release either sees the test or the edit
+    # finds the edition sending and changes nothing.
+    writes = {name: new for name, (_, new) in changed.items()} or ({"subject": edition.subject} if ab_changed else {})
+    if writes and not change_while_editable(session, edition_id, writes):
         session.refresh(edition)
         raise _frozen(edition)
+    if ab_changed:
+        ab.set_ab(session, edition_id, plan)  # type: ignore[arg-type]
+        changed["ab"] = (was_ab, _ab_json(plan))  # type: ignore[arg-type]
     session.expire(edition)
     if changes.note is not KEEP:
         was = get_edition(session, edition_id).note
@@ -119,6 +138,31 @@ def edit_edition(session: Session, edition_id: int, changes: EditionChanges, now
             changed["note"] = (was, edition.note)
     due = "send_at" in changed and status == EditionStatus.SCHEDULED and changed["send_at"][1] <= now
     return EditionEdit({name: (_json(was), _json(new)) for name, (was, new) in changed.items()}, due)
+
+
+def _ab_plan(changes: EditionChanges, test: AbTest | None, subject: str, errors: dict[str, str]) -> ab.AbPlan | None | Keep:
+    """The test after `changes` (KEEP: unchanged): each field given replaces the test's,
+    the others stay; an empty second subject drops the test. Bad fields go to `errors`."""
+    if changes.ab_subject is KEEP and changes.ab_share is None and changes.ab_wait is None:
+        if test is not None and " ".join(subject.split()) == test.alternative:
+            errors["subject"] = "the subject must differ from the test's second subject"
+        return KEEP
+    alternative = (test.alternative if test else None) if changes.ab_subject is KEEP else (changes.ab_subject or None)
+    if alternative is None and changes.ab_subject is not KEEP:
+        return None  # dropped: share and wait go with it
+    share = changes.ab_share if changes.ab_share is not None else (test.share if test else None)
+    wait = changes.ab_wait if changes.ab_wait is not None else (test.wait_minutes if test else None)
+    try:
+        return ab.check_ab(subject, alternative, share, wait)
+    except InvalidEdition as exc:
+        errors.update(exc.fields or {"ab_subject": exc.message})
+        return KEEP
+
+
+def _ab_json(test: AbTest | ab.AbPlan | None) -> dict[str, Any] | None:
+    if test is None:
+        return None
+    return {"subject": test.alternative, "share": test.share, "wait_minutes": test.wait_minutes}
 
 
 def _json(value: Any) -> Any:

@@ -20,6 +20,7 @@ import base64
 import hashlib
 import hmac
 import itertools
+import os
 import re
 import secrets
 import time
@@ -32,6 +33,18 @@ NONCE_PATTERN = re.compile(r"^(?:[0-9a-f]{8}[0-9a-f]{8}[0-9a-f]{1,16}|test)$")
 
 _NONCE_PREFIX = secrets.token_hex(4)
 _nonces = itertools.count(1)
+
+
+def _new_process() -> None:
+    """A forked child (Celery's prefork pool forks after this module is imported) takes its
+    own prefix and counter: with the parent's, two children made the same nonces in the same
+    second, and two readers' copies counted as one in the unique count."""
+    global _NONCE_PREFIX, _nonces
+    _NONCE_PREFIX = secrets.token_hex(4)
+    _nonces = itertools.count(1)
+
+
+os.register_at_fork(after_in_child=_new_process)
 
 
 def click_key(secret_key: str) -> bytes:

@@ -12,6 +12,7 @@ from digest.store.models import (
     ANY,
     FINAL_DELIVERY_STATUSES,
     MASTHEAD,
+    AbTest,
     ApiToken,
     AuditEntry,
     Base,
@@ -53,7 +54,7 @@ from digest.store.models import (
 )
 
 __all__ = [
-    "ANY", "CopyPlan", "copy_plan", "FINAL_DELIVERY_STATUSES", "MASTHEAD", "ApiToken", "AuditEntry", "Base",
+    "ANY", "CopyPlan", "copy_plan", "FINAL_DELIVERY_STATUSES", "MASTHEAD", "AbTest", "ApiToken", "AuditEntry", "Base",
     "ClickCount", "ClickFlush", "ClickHour", "ClickUnique", "ConsentEvent", "Delivery", "DeliveryStatus",
     "Edition", "EditionCuration", "EditionStatus", "EditionStory", "EditionTally", "ErrorCode", "Feed", "FeedItem", "Frequency", "Newsletter",
     "NewEditions", "NewsletterSubscription", "Notice", "NoticeStatus", "Role", "StatusCode", "Story", "StoryStatus", "Subscriber",

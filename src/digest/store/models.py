@@ -298,6 +298,34 @@ class Edition(Base):
     newsletter: Mapped[Newsletter | None] = relationship(lazy="joined")
 
 
+class AbTest(Base):
+    """An edition's subject A/B test: `share` % of its readers, half with the subject
+    (variant 1) and half with `alternative` (variant 2); `wait_minutes` after release the
+    subject with the higher unique human click rate goes to the rest. The numbers the
+    decision saw are kept beside it. Written only by digest.editions.ab."""
+
+    __tablename__ = "ab_tests"
+
+    edition_id: Mapped[int] = mapped_column(BigId, ForeignKey("editions.id", ondelete="CASCADE"), primary_key=True)
+    alternative: Mapped[str] = mapped_column(String(300))
+    share: Mapped[int] = mapped_column(Integer)  # percent of the audience in the test
+    wait_minutes: Mapped[int] = mapped_column(Integer)
+    # Set at release: how many readers got each subject in the test, and when to decide.
+    test_size: Mapped[int] = mapped_column(Integer, default=0)
+    decide_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    winner_variant: Mapped[int | None] = mapped_column(Integer)
+    reason_code: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    # What the decision saw, per variant: copies sent, human clicks, unique human clicks.
+    sent_1: Mapped[int] = mapped_column(Integer, default=0)
+    sent_2: Mapped[int] = mapped_column(Integer, default=0)
+    clicks_1: Mapped[int] = mapped_column(Integer, default=0)
+    clicks_2: Mapped[int] = mapped_column(Integer, default=0)
+    unique_1: Mapped[int] = mapped_column(Integer, default=0)
+    unique_2: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class EditionTally(Base):
     """A sent edition's deliveries by status, counted once when it finished (the same
     transaction), so that dashboards and /metrics do not count its rows again on every look.
@@ -365,6 +393,10 @@ class Delivery(Base):
     attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The stories this reader's copy carried: the per-reader dedupe history.
     story_ids: Mapped[list[int] | None] = mapped_column(JSON)
+    # The subject this copy carried: 0 the edition's own (no test), 1 the first subject of a
+    # subject test, 2 its alternative. None: held in the database until the test is decided
+    # (the claim never takes such a row; digest.editions.ab).
+    variant: Mapped[int | None] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class ConsentEvent(Base):

@@ -12,6 +12,7 @@ from collections import Counter
 
 from celery import Task
 
+from digest import actions
 from digest.clicks import flush_clicks as flush_clicks_now
 from digest.config import get_settings
 from digest.delivery import release_due, schedule
@@ -72,7 +73,7 @@ _enqueue_notice = enqueue_notice
 def release_due_editions() -> list[int]:
     settings = get_settings()
     return release_due(session_factory(), utcnow(), settings.batch_size, _enqueue,
-                       settings.missed_edition_limit_minutes)
+                       settings.missed_edition_limit_minutes, ab_minute_seconds=settings.ab_wait_unit_seconds)
 
 
 @app.task(name="digest.schedule_editions")
@@ -93,6 +94,16 @@ def flush_clicks() -> int:
     """Beat's tick: click counts from Redis into the database (safe to run twice)."""
     settings = get_settings()
     return flush_clicks_now(session_factory(), process_client(settings.redis_url or settings.broker_url, timeout=5.0))
+
+
+@app.task(name="digest.decide_ab_tests")
+def decide_ab_tests() -> list[int]:
+    """Beat's tick: subject tests whose wait is over are decided and the rest sent (safe to
+    run twice, and on two workers at once: digest.actions.ab_tests)."""
+    settings = get_settings()
+    deps = actions.Deps(session_factory(), settings, _enqueue, _enqueue_notice, release_now)
+    return actions.ab_tests.decide_due(deps, process_client(settings.redis_url or settings.broker_url, timeout=5.0),
+                                       utcnow())
 
 
 @app.task(name="digest.poll_feeds")

@@ -29,7 +29,7 @@ from sqlalchemy.orm import sessionmaker
 
 from digest.config import Settings
 from digest.delivery.pipeline import release_due
-from digest.editions import PREVIEW_READER, SAMPLE_TOKENS, create_newsletter, schedule_editions
+from digest.editions import PREVIEW_READER, SAMPLE_TOKENS, ab, create_newsletter, schedule_editions
 from digest.readers import set_subscriptions
 from digest.store import Edition, EditionStatus, Feed, Subscriber, SubscriberStatus, utcnow
 from digest.web.app import Services, create_app
@@ -210,6 +210,8 @@ def _newsroom(live: Stack) -> dict[str, int]:
         scheduled = session.scalars(select(Edition.id).where(Edition.status == EditionStatus.SCHEDULED)
                                     .order_by(Edition.send_at)).first()
     sending = due_edition(live.factory, "Breaking: council vote")
+    with live.factory.begin() as session:  # its page shows a subject test
+        ab.set_ab(session, sending, ab.AbPlan("The council voted: what it means", 50, 60))
     assert release_due(live.factory, utcnow(), 50, lambda *batch: None) == [sending]  # no batch: it stays sending
     with live.factory() as session:
         feed_id = session.scalars(select(Feed.id)).one()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 import pytest
@@ -104,3 +105,19 @@ def test_the_access_log_keeps_no_line_for_a_click() -> None:
     other = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
                               ("198.51.100.7:5123", "GET", "/archive/1", "1.1", 200), None)
     assert ClickPrivacy().filter(other)
+
+
+def test_a_forked_process_makes_nonces_of_its_own() -> None:
+    """Celery's prefork children are forked after digest.mail is imported: each must not
+    repeat its siblings' nonces (a copy would count as another's in the unique count)."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its nonce, then out at once
+        os.write(write, new_click_nonce().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    os.close(write)
+    mine = new_click_nonce()
+    assert child[8:16] != mine[8:16]  # the process's prefix

@@ -60,7 +60,8 @@ def add_edition(services: ServicesDep, user: ApiEditor, body: EditionIn) -> dict
     return actions.editions.create_edition(
         services.deps(), actor(user, "api"), subject=body.subject, send_at=parse_send_at(body.at, body.tz, utcnow()),
         topics=",".join(body.topics) if body.topics else None, max_stories=body.max_stories,
-        window_hours=body.window_hours, draft=body.draft, newsletter=body.newsletter_id)
+        window_hours=body.window_hours, draft=body.draft, newsletter=body.newsletter_id,
+        ab_subject=body.ab_subject, ab_share=body.ab_share, ab_wait=body.ab_wait)
 
 
 @router.get("/{edition_id}")
@@ -101,7 +102,8 @@ def patch_edition(services: ServicesDep, user: ApiEditor, edition_id: PathId, bo
         subject=body.subject, max_stories=body.max_stories, window_hours=body.window_hours,
         send_at=parse_send_at(body.send_at, body.tz, utcnow()) if body.send_at is not None else None,
         newsletter=body.newsletter_id if "newsletter_id" in given else KEEP,
-        note=body.note if "note" in given else KEEP)
+        note=body.note if "note" in given else KEEP,
+        ab_subject=body.ab_subject if "ab_subject" in given else KEEP, ab_share=body.ab_share, ab_wait=body.ab_wait)
     return actions.editions.edit(services.deps(), actor(user, "api"), edition_id, changes).data["edition"]
 
 

@@ -133,6 +133,11 @@ class EditionIn(BaseModel):
     draft: bool = True
     newsletter_id: Id | None = Field(None, description="a one-off for this newsletter's readers; default: every "
                                                         "active reader")
+    ab_subject: Text300 | None = Field(None, description="a second subject to test against `subject`")
+    ab_share: int | None = Field(None, description="percent of the audience in the subject test, 1-50 (default 20)",
+                                 le=INT_MAX, ge=-INT_MAX)
+    ab_wait: int | None = Field(None, description="minutes before the test is decided, 1-1440 (default 60)",
+                                le=INT_MAX, ge=-INT_MAX)
 
 
 class EditionPatch(BaseModel):
@@ -147,6 +152,11 @@ class EditionPatch(BaseModel):
     max_stories: int | None = None
     window_hours: int | None = None
     newsletter_id: Id | None = Field(None, description="a one-off's newsletter; null: every active reader")
+    ab_subject: Text300 | None = Field(None, description="the subject test's second subject; null: no test")
+    ab_share: int | None = Field(None, description="percent of the audience in the subject test, 1-50",
+                                 le=INT_MAX, ge=-INT_MAX)
+    ab_wait: int | None = Field(None, description="minutes before the subject test is decided, 1-1440",
+                                le=INT_MAX, ge=-INT_MAX)
 
 
 class CurationIn(BaseModel):

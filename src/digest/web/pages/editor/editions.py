@@ -24,6 +24,7 @@ from digest.delivery import left_out
 from digest.editions import (
     EDITABLE,
     EditionChanges,
+    ab,
     EditionFrozen,
     InvalidEdition,
     NewsletterNotFound,
@@ -107,14 +108,17 @@ def new_edition(request: Request, user: EditorUser) -> Response:
     settings = services_of(request).settings
     return _edition_form_page(request, {"subject": "", "send_at": "", "timezone": settings.timezone, "topics": [],
                                         "max_stories": settings.max_stories, "window_hours": settings.window_hours,
-                                        "newsletter_id": ""})
+                                        "newsletter_id": "", "ab_subject": "",
+                                        "ab_share": ab.AB_SHARE_DEFAULT_PERCENT,
+                                        "ab_wait": ab.AB_WAIT_DEFAULT_MINUTES})
 
 
 @router.post("/editions/new")
 def add_edition(request: Request, user: EditorUser, form: CheckedForm) -> Response:
     settings = services_of(request).settings
     values: dict[str, Any] = {name: form.get(name) for name in
-                              ("subject", "send_at", "timezone", "max_stories", "window_hours", "newsletter_id")}
+                              ("subject", "send_at", "timezone", "max_stories", "window_hours", "newsletter_id",
+                               *AB_FIELDS)}
     values["topics"] = form.get_all("topics")
     errors: dict[str, str] = {}
     newsletter = _newsletter_field(form, errors)
@@ -127,7 +131,7 @@ def add_edition(request: Request, user: EditorUser, form: CheckedForm) -> Respon
             topics=",".join(values["topics"]) or None,
             max_stories=int_field(form, "max_stories", settings.max_stories, "Max stories"),
             window_hours=int_field(form, "window_hours", settings.window_hours, "Story window"), draft=True,
-            newsletter=newsletter)
+            newsletter=newsletter, **_ab_fields(form))
     except NewsletterNotFound as exc:
         return _edition_form_page(request, values, str(exc), 404, {"newsletter_id": str(exc)})
     except InvalidEdition as exc:
@@ -135,6 +139,28 @@ def add_edition(request: Request, user: EditorUser, form: CheckedForm) -> Respon
     except Invalid as exc:
         return _edition_form_page(request, values, str(exc), 400)
     return see_other(f"/editor/editions/{edition['id']}?done=edition-added")
+
+
+AB_FIELDS = ("ab_subject", "ab_share", "ab_wait")
+
+
+def _ab_fields(form: Any) -> dict[str, Any]:
+    """The subject test's fields as the action takes them: no second subject, no test (the
+    share and wait the form always shows then mean nothing)."""
+    alternative = form.get("ab_subject").strip()
+    if not alternative:
+        return {"ab_subject": None}
+    return {"ab_subject": alternative,
+            "ab_share": _ab_number(form, "ab_share", ab.AB_SHARE_DEFAULT_PERCENT, "Readers in the test"),
+            "ab_wait": _ab_number(form, "ab_wait", ab.AB_WAIT_DEFAULT_MINUTES, "Wait before deciding")}
+
+
+def _ab_number(form: Any, name: str, default: int, label: str) -> int:
+    try:
+        return int_field(form, name, default, label)
+    except Invalid as exc:
+        exc.field = name  # type: ignore[attr-defined]
+        raise
 
 
 # ------------------------------------------------------------------ editions: edit
@@ -160,9 +186,13 @@ def edit_page(request: Request, user: EditorUser, edition_id: int) -> Response:
     with services_of(request).factory() as session:
         edition = _editable(session, edition_id)
         zone = _zone_of(request, edition)
+        test = ab.get_ab(session, edition_id)
         values = {"subject": edition.subject, "send_at": local_input(edition.send_at, zone), "timezone": zone,
                   "max_stories": edition.max_stories, "window_hours": edition.window_hours,
-                  "newsletter_id": str(edition.newsletter_id or "")}
+                  "newsletter_id": str(edition.newsletter_id or ""),
+                  "ab_subject": test.alternative if test else "",
+                  "ab_share": test.share if test else ab.AB_SHARE_DEFAULT_PERCENT,
+                  "ab_wait": test.wait_minutes if test else ab.AB_WAIT_DEFAULT_MINUTES}
         return _edit_page(request, edition, values)
 
 
@@ -171,7 +201,8 @@ def save_edition(request: Request, user: EditorUser, edition_id: int, form: Chec
     """Only what the editor changed is sent on: a send time left as shown (to the minute, in
     the zone shown) stays exactly what it was."""
     values: dict[str, Any] = {name: form.get(name) for name in
-                              ("subject", "send_at", "timezone", "max_stories", "window_hours", "newsletter_id")}
+                              ("subject", "send_at", "timezone", "max_stories", "window_hours", "newsletter_id",
+                               *AB_FIELDS)}
     with services_of(request).factory() as session:
         edition = _editable(session, edition_id)
     errors: dict[str, str] = {}
@@ -193,6 +224,11 @@ def save_edition(request: Request, user: EditorUser, edition_id: int, form: Chec
             errors[name] = str(exc)
     if edition.occurrence_at is None and "newsletter_id" in form:  # a newsletter's own edition keeps it
         numbers["newsletter"] = _newsletter_field(form, errors)
+    if "ab_subject" in form:
+        try:
+            numbers.update(_ab_fields(form))
+        except Invalid as exc:
+            errors[getattr(exc, "field", "ab_share")] = str(exc)
     if errors:
         return _edit_page(request, edition, values, errors, 400)
     changes = EditionChanges(subject=values["subject"], send_at=send_at, **numbers)
@@ -257,6 +293,7 @@ def _edition_page(request: Request, edition_id: int, *, q: str = "", email: str 
         context = {
             "edition": edition, "view": view, "zone": _zone_of(request, edition), "rows": rows, "originals": originals, "excluded": excluded,
             "candidates": candidates, "q": q, "email": email, "counts": counts, "overflow": overflow,
+            "ab_test": ab.get_ab(session, edition_id),
             "clicks": clicks, "click_charts": click_charts, "order_note": explain_order(session, edition),
             "most_clicks": max([s.clicks for s in clicks.stories], default=0) if clicks else 0,
             "editable": edition.status in EDITABLE,
