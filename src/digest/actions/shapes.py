@@ -57,6 +57,7 @@ def newsletter_json(newsletter: Newsletter) -> dict[str, Any]:
         "schedule": sends_in_words(newsletter),
         "trigger_stories": newsletter.trigger_stories, "trigger_every_minutes": newsletter.trigger_every_minutes,
         "trigger_hold_minutes": newsletter.trigger_hold_minutes, "utm_tags": newsletter.utm_tags,
+        "click_history": newsletter.click_history, "open_pixel": newsletter.open_pixel,
         "brand": newsletter_brand(newsletter).as_json(),
     }
 

@@ -9,6 +9,8 @@ IP, user agent or click time is written to the database.
 
 from digest.clicks.counting import Click, ClickCounter, first_look
 from digest.clicks.flush import flush_clicks
+from digest.clicks.history import flush_history, remember
+from digest.clicks.opens import OpenCounter, flush_opens
 from digest.clicks.rules import (
     BURST_SECONDS,
     FLOOD_CLICKS_PER_MINUTE,
@@ -21,5 +23,5 @@ from digest.clicks.targets import ClickTargets, with_utm
 __all__ = [
     "BURST_SECONDS", "Click", "ClickCounter", "ClickTargets", "EditionNotFound", "EditionStats",
     "FLOOD_CLICKS_PER_MINUTE", "MACHINE_AGENTS", "StoryStats", "VariantStats", "edition_stats", "first_look",
-    "flush_clicks", "is_machine_agent", "stats_csv", "with_utm",
+    "OpenCounter", "flush_clicks", "flush_history", "flush_opens", "is_machine_agent", "remember", "stats_csv", "with_utm",
 ]

@@ -3,7 +3,9 @@ editor's page: what was sent, what people clicked (machines apart) and the uniqu
 
 `clicks` and `machine_clicks` cover every link of the edition (the masthead too);
 `stories` lists the edition's stories, in order, then any other story clicked (a spare a
-reader got instead); `click_rate` is unique clicking copies over copies sent.
+reader got instead); `click_rate` is unique clicking copies over copies sent. `opens` and
+`unique_opens` come from the open pixel, only for a newsletter that turned it on (else
+None): unreliable (Apple Mail loads every image; many clients none), never a rate.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from digest.errors import NotFound
-from digest.store import ANY, ClickCount, ClickUnique, Delivery, DeliveryStatus, Edition, EditionStory, Story
+from digest.store import ANY, ClickCount, ClickUnique, Delivery, DeliveryStatus, Edition, EditionStory, OpenCount, Story
 
 
 class EditionNotFound(NotFound):
@@ -51,6 +53,9 @@ class EditionStats:
     machine_clicks: int
     stories: list[StoryStats] = field(default_factory=list)
     variants: list[VariantStats] = field(default_factory=list)
+    # The open pixel's counts (None: the newsletter does not count opens).
+    opens: int | None = None
+    unique_opens: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,10 +90,20 @@ def edition_stats(session: Session, edition_id: int) -> EditionStats:
     # Subject variants: one (the edition's subject) until subject tests exist.
     variants = [VariantStats(subject=edition.subject, sent=sent, clicks=variant_clicks.get(0, 0),
                              unique_clicks=_capped(uniques.get((ANY, 0), 0), variant_clicks.get(0, 0)))]
-    return EditionStats(id=edition_id, sent=sent, clicks=clicks, unique_clicks=unique,
-                        click_rate=round(unique / sent, 4) if sent else 0.0,
-                        machine_clicks=sum(row.machine_clicks for row in counts),
-                        stories=stories, variants=variants)
+    stats = EditionStats(id=edition_id, sent=sent, clicks=clicks, unique_clicks=unique,
+                         click_rate=round(unique / sent, 4) if sent else 0.0,
+                         machine_clicks=sum(row.machine_clicks for row in counts),
+                         stories=stories, variants=variants)
+    _add_opens(session, edition, stats)
+    return stats
+
+
+def _add_opens(session: Session, edition: Edition, stats: EditionStats) -> None:
+    opened = list(session.execute(select(OpenCount.opens, OpenCount.unique_opens)
+                                  .where(OpenCount.edition_id == edition.id)))
+    if opened or (edition.newsletter is not None and edition.newsletter.open_pixel):
+        stats.opens = sum(row.opens for row in opened)
+        stats.unique_opens = sum(row.unique_opens for row in opened)
 
 
 def _capped(estimate: int, clicks: int) -> int:

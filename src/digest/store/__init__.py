@@ -17,6 +17,8 @@ from digest.store.models import (
     Base,
     ClickCount,
     ClickFlush,
+    ClickHistory,
+    ClickHistoryConsent,
     ClickUnique,
     ConsentEvent,
     Delivery,
@@ -34,6 +36,7 @@ from digest.store.models import (
     NewsletterSubscription,
     Notice,
     NoticeStatus,
+    OpenCount,
     Role,
     NewEditions,
     StatusCode,
@@ -53,7 +56,7 @@ from digest.store.models import (
 
 __all__ = [
     "ANY", "CopyPlan", "copy_plan", "FINAL_DELIVERY_STATUSES", "MASTHEAD", "ApiToken", "AuditEntry", "Base",
-    "ClickCount", "ClickFlush", "ClickUnique", "ConsentEvent", "Delivery", "DeliveryStatus",
+    "ClickCount", "ClickFlush", "ClickHistory", "ClickHistoryConsent", "ClickUnique", "OpenCount", "ConsentEvent", "Delivery", "DeliveryStatus",
     "Edition", "EditionCuration", "EditionStatus", "EditionStory", "EditionTally", "ErrorCode", "Feed", "FeedItem", "Frequency", "Newsletter",
     "NewEditions", "NewsletterSubscription", "Notice", "NoticeStatus", "Role", "StatusCode", "Story", "StoryStatus", "Subscriber",
     "SubscriberStatus", "SubscriberTopic", "Suppression", "UTCDateTime", "User", "WebSession",

@@ -158,6 +158,8 @@ def _read_form(form: Form) -> tuple[dict[str, Any], dict[str, Any]]:
     values["topics"] = form.get_all("topics")
     values["local_time"] = form.get("local_time") == "yes"
     values["utm_tags"] = form.get("utm_tags") == "yes"
+    values["click_history"] = form.get("click_history") == "yes"
+    values["open_pixel"] = form.get("open_pixel") == "yes"
     numbers: dict[str, Any] = {}
     for name in NUMBER_FIELDS:
         raw = values[name] = form.get(name).strip()
@@ -201,7 +203,8 @@ def _values_of(newsletter: Newsletter) -> dict[str, Any]:
             "local_time": newsletter.local_time, "new_editions": newsletter.new_editions.value,
             "trigger_stories": newsletter.trigger_stories or "",
             "trigger_every_minutes": newsletter.trigger_every_minutes,
-            "trigger_hold_minutes": newsletter.trigger_hold_minutes, "utm_tags": newsletter.utm_tags}
+            "trigger_hold_minutes": newsletter.trigger_hold_minutes, "utm_tags": newsletter.utm_tags,
+            "click_history": newsletter.click_history, "open_pixel": newsletter.open_pixel}
 
 
 def _edit_page(request: Request, ref: int, values: dict[str, Any] | None = None,
@@ -236,7 +239,8 @@ def save_newsletter(request: Request, user: EditorUser, newsletter_id: int, form
     changes = NewsletterChanges(
         name=values["name"], cron=values["cron"] or None, timezone=values["timezone"],
         subject_template=values["subject_template"], local_time=values["local_time"],
-        utm_tags=values["utm_tags"], new_editions=values["new_editions"] or None, sender_name=values["sender_name"] or None,
+        utm_tags=values["utm_tags"], click_history=values["click_history"], open_pixel=values["open_pixel"],
+        new_editions=values["new_editions"] or None, sender_name=values["sender_name"] or None,
         topics=values["topics"] or None, **numbers)
     try:
         outcome = actions.newsletters.edit(services_of(request).deps(), actor(user, "web"), newsletter_id, changes)
