@@ -95,13 +95,13 @@ def remember_clicks(session: Session, clicks: list[RememberedClick]) -> int:
     history; the rest are dropped. Written twice (a flush retried), a click is kept once."""
     if not clicks:
         return 0
-    allowed = set(session.execute(
+    allowed = {(row[0], row[1]) for row in session.execute(
         select(ClickHistoryConsent.subscriber_id, Edition.id)
         .join(Edition, Edition.newsletter_id == ClickHistoryConsent.newsletter_id)
         .join(Newsletter, Newsletter.id == ClickHistoryConsent.newsletter_id)
         .where(Newsletter.click_history,
                ClickHistoryConsent.subscriber_id.in_({c.subscriber_id for c in clicks}),
-               Edition.id.in_({c.edition_id for c in clicks}))).tuples())
+               Edition.id.in_({c.edition_id for c in clicks})))}
     rows = [{"subscriber_id": c.subscriber_id, "edition_id": c.edition_id, "story_id": c.story_id,
              "clicked_at": c.clicked_at} for c in clicks if (c.subscriber_id, c.edition_id) in allowed]
     if not rows:

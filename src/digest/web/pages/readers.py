@@ -475,13 +475,15 @@ def save_preferences(request: Request, token: str, form: CheckedForm) -> Respons
                         timezone=form.get("timezone").strip() or None,
                         click_history_ids=[int(v) for v in form.get_all("click_history") if v.isdigit()]
                         if form.get("click_history_offered") else None)
-                context = _preferences_context(subscriber, services, saved=True)
+                context = None  # read once committed: the page shows what was saved
     except (InvalidReader, ValueError) as exc:
         subscriber = _reader_or_404(services, token)
         return _page(request, "preferences.html",
                      _preferences_context(subscriber, services, error=str(exc)), 400, csrf=True)
     if notice_id is not None:
         _enqueue_notice(services, notice_id)  # after the commit: the worker must find the notice
+    if context is None:
+        context = _preferences_context(_reader_or_404(services, token), services, saved=True)
     return _page(request, "preferences.html", context, csrf=True)
 
 
