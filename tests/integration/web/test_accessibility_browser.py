@@ -80,6 +80,7 @@ EXEMPT = {
     "/ops/audit.csv": "a CSV download",
     "/editor/editions/{edition_id}/stats.csv": "a CSV download",
     "/c/{edition}/{story}/{variant}/{signature}/{nonce}": "the click redirect (302, or a plain-text 404)",
+    "/o/{edition}/{variant}/{signature}/{nonce}": "the open pixel (a 1x1 GIF, or a plain-text 404)",
     "/ops/panel": "the fragment /ops polls and swaps into itself: checked inside /ops",
     "/editor/upcoming": "the fragment the dashboard polls while editions send: checked inside /editor",
     "/editor/editions/{edition_id}/delivery": "the fragment a sending edition's page polls: checked inside it",
