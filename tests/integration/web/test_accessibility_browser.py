@@ -199,6 +199,9 @@ def _newsroom(live: Stack) -> dict[str, int]:
         newsletter = create_newsletter(session, slug="morning-briefing", name="Morning Briefing",
                                        cron="0 7 * * 1-5", timezone="Europe/London", allowed_topics=TOPICS,
                                        topics=["politics", "world"])
+        # Both opt-ins on, so their parts of the pages are checked too: the click-history box
+        # on a reader's preferences, the opens line on the sent edition's page.
+        newsletter.click_history = newsletter.open_pixel = True
         session.flush()
         for reader in session.scalars(select(Subscriber).where(Subscriber.email.in_(addresses))):
             set_subscriptions(session, reader, [newsletter.id])
