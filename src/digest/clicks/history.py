@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 import redis
 import redis.asyncio
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.clicks.counting import PENDING, PREFIX
@@ -72,7 +73,11 @@ def flush_history(factory: sessionmaker[Session], client: redis.Redis, now: floa
         story, variant = pair.split(":")
         clicks.append(RememberedClick(subscriber_id=int(reader), edition_id=int(edition), story_id=int(story),
                                       clicked_at=datetime.fromtimestamp(float(at), UTC)))
-    with factory.begin() as session:
-        written = remember_clicks(session, clicks)
+    written = 0
+    try:
+        with factory.begin() as session:
+            written = remember_clicks(session, clicks)
+    except SQLAlchemyError as exc:  # never holds up the counts' flush; the history misses these
+        log.warning("click history: %s clicks not kept: %s", len(clicks), exc)
     client.zrem(READY, *ready)
     return written
