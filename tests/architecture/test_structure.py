@@ -75,6 +75,12 @@ WRITERS = {
                                                             r"update\(ClickCount\)", r"(?<!class )\bClickFlush\("]),
     "click_hours": ("clicks/flush.py", [r"insert\(ClickHour\)", r"update\(ClickHour\)", r"(?<!class )\bClickHour\(",
                                         r"INSERT INTO click_hours"]),
+    # Who clicked what, and who consented to that: only where both the newsletter and the reader said so.
+    "click_history and click_history_consents": ("readers/click_history.py", [
+        r"(?<!class )\bClickHistory\(", r"insert\(ClickHistory\)", r"delete\(ClickHistory\)",
+        r"(?<!class )\bClickHistoryConsent\(", r"delete\(ClickHistoryConsent\)", r"INSERT INTO click_history"]),
+    # The open pixel's numbers: written whole by its flush.
+    "open_counts": ("clicks/opens.py", [r"insert\(OpenCount\)", r"update\(OpenCount\)", r"(?<!class )\bOpenCount\("]),
     "deliveries": ("delivery/ledger.py", [r"update\(Delivery\)", r"insert\(Delivery\)", r"UPDATE deliveries",
                                            r"INSERT INTO deliveries", r"(?<!class )\bDelivery\("]),
     "editions.status": ("editions/lifecycle.py", [r"update\(Edition\)", r"\.status\s*=\s*EditionStatus"]),

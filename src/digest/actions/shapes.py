@@ -71,6 +71,7 @@ def newsletter_json(newsletter: Newsletter) -> dict[str, Any]:
         "trigger_stories": newsletter.trigger_stories, "trigger_every_minutes": newsletter.trigger_every_minutes,
         "trigger_hold_minutes": newsletter.trigger_hold_minutes, "utm_tags": newsletter.utm_tags,
         "engagement_order": newsletter.engagement_order,
+        "click_history": newsletter.click_history, "open_pixel": newsletter.open_pixel,
         "brand": newsletter_brand(newsletter).as_json(),
     }
 

@@ -127,6 +127,12 @@ def newsletters_edit(
     engagement_order: Annotated[bool | None, typer.Option(
         "--engagement-order/--no-engagement-order",
         help="Stories not pinned go by their topics' recent click-through here (see docs/clicks.md).")] = None,
+    click_history: Annotated[bool | None, typer.Option(
+        "--click-history/--no-click-history",
+        help="Remember the clicks of readers who consent on their preferences page.")] = None,
+    open_pixel: Annotated[bool | None, typer.Option(
+        "--open-pixel/--no-open-pixel",
+        help="Count opens with a 1x1 image (unreliable: Apple Mail loads every image).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the newsletter as a JSON object.")] = False,
 ) -> None:
     """Change a newsletter; its upcoming editions follow (a new schedule re-times them)."""
@@ -135,12 +141,14 @@ def newsletters_edit(
         min_stories=min_stories, trigger_stories=KEEP if trigger_stories is None else trigger_stories or None,
         trigger_every_minutes=trigger_every, trigger_hold_minutes=trigger_hold,
         window_hours=window_hours, subject_template=subject, local_time=local_time, new_editions=new_editions,
-        utm_tags=utm_tags, engagement_order=engagement_order, sender_name=KEEP if sender_name is None else sender_name or None,
+        utm_tags=utm_tags, engagement_order=engagement_order, click_history=click_history, open_pixel=open_pixel,
+        sender_name=KEEP if sender_name is None else sender_name or None,
         topics=KEEP if topics is None else None if topics.strip().lower() in ("", "all") else topics)
     if not changes.given():
         raise UserError("nothing to change: give --name, --cron, --tz, --topics, --max-stories, --min-stories, "
                         "--window-hours, --subject, --sender-name, --local-time, --new-editions, "
-                        "--trigger-stories, --trigger-every, --trigger-hold, --utm-tags or --engagement-order")
+                        "--trigger-stories, --trigger-every, --trigger-hold, --utm-tags, --engagement-order, "
+                        "--click-history or --open-pixel")
     outcome = actions.newsletters.edit(deps(), ACTOR, ref, changes)
     if as_json:
         print_json(outcome.data["newsletter"])

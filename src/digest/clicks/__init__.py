@@ -11,6 +11,8 @@ clicks as one number).
 
 from digest.clicks.counting import Click, ClickCounter, first_look
 from digest.clicks.flush import flush_clicks, flush_edition
+from digest.clicks.history import flush_history, remember
+from digest.clicks.opens import OpenCounter, flush_opens
 from digest.clicks.rules import (
     BURST_SECONDS,
     FLOOD_CLICKS_PER_MINUTE,
@@ -32,6 +34,7 @@ from digest.clicks.targets import ClickTargets, with_utm
 
 __all__ = [
     "AbStats", "BURST_SECONDS", "Click", "ClickCounter", "ClickTargets", "EditionNotFound", "EditionStats",
-    "FLOOD_CLICKS_PER_MINUTE", "HourStats", "MACHINE_AGENTS", "StoryStats", "VariantStats", "edition_stats",
-    "first_look", "flush_clicks", "flush_edition", "is_machine_agent", "stats_csv", "subject_arms", "with_utm",
+    "FLOOD_CLICKS_PER_MINUTE", "HourStats", "MACHINE_AGENTS", "OpenCounter", "StoryStats", "VariantStats", "edition_stats",
+    "first_look", "flush_clicks", "flush_edition", "flush_history", "flush_opens", "is_machine_agent", "remember",
+    "stats_csv", "subject_arms", "with_utm",
 ]

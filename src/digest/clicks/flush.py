@@ -24,6 +24,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.clicks.counting import DIRTY, PENDING, PREFIX, UNIQUE_TTL_DAYS
+from digest.clicks.history import flush_history
 from digest.clicks.rules import BURST_SECONDS
 from digest.store import ANY, ClickCount, ClickFlush, ClickHour, ClickUnique, Edition
 
@@ -69,6 +70,7 @@ def flush_clicks(factory: sessionmaker[Session], client: redis.Redis, now: float
     """Move every edition's waiting counts into the database and bring its unique counts up
     to date; returns the clicks moved."""
     now = time.time() if now is None else now
+    flush_history(factory, client, now)  # first: it asks `pending`, which the settle step empties
     client.register_script(_SETTLE_SCRIPT)(keys=[PENDING, DIRTY],
                                            args=[now - BURST_SECONDS - SETTLE_MARGIN_SECONDS, UNIQUE_TTL_DAYS * 86400])
     moved = 0

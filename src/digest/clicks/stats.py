@@ -4,7 +4,9 @@ editor's page: what was sent, what people clicked (machines apart) and the uniqu
 `clicks` and `machine_clicks` cover every link of the edition (the masthead too), and so
 do `hours` (per hour of the click, oldest first, the hours with clicks);
 `stories` lists the edition's stories, in order, then any other story clicked (a spare a
-reader got instead); `click_rate` is unique clicking copies over copies sent.
+reader got instead); `click_rate` is unique clicking copies over copies sent. `opens` and
+`unique_opens` come from the open pixel, only for a newsletter that turned it on (else
+None): unreliable (Apple Mail loads every image; many clients none), never a rate.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from sqlalchemy.orm import Session
 
 from digest.errors import NotFound
 from digest.editions import ab
-from digest.store import ANY, AbTest, ClickCount, ClickHour, ClickUnique, Delivery, DeliveryStatus, Edition, EditionStory, Story
+from digest.store import (ANY, AbTest, ClickCount, ClickHour, ClickUnique, Delivery, DeliveryStatus, Edition, EditionStory,
+                          OpenCount, Story)
 
 
 class EditionNotFound(NotFound):
@@ -80,6 +83,9 @@ class EditionStats:
     variants: list[VariantStats] = field(default_factory=list)
     hours: list[HourStats] = field(default_factory=list)
     ab: AbStats | None = None
+    # The open pixel's counts (None: the newsletter does not count opens).
+    opens: int | None = None
+    unique_opens: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -120,11 +126,13 @@ def edition_stats(session: Session, edition_id: int) -> EditionStats:
                              clicks=variant_clicks.get(number, 0),
                              unique_clicks=_capped(uniques.get((ANY, number), 0), variant_clicks.get(number, 0)))
                 for number in numbers]
-    return EditionStats(id=edition_id, sent=sent, clicks=clicks, unique_clicks=unique,
-                        click_rate=round(unique / sent, 4) if sent else 0.0,
-                        machine_clicks=sum(row.machine_clicks for row in counts),
-                        stories=stories, variants=variants, hours=edition_hours(session, edition_id),
-                        ab=_ab_stats(edition, test))
+    stats = EditionStats(id=edition_id, sent=sent, clicks=clicks, unique_clicks=unique,
+                         click_rate=round(unique / sent, 4) if sent else 0.0,
+                         machine_clicks=sum(row.machine_clicks for row in counts),
+                         stories=stories, variants=variants, hours=edition_hours(session, edition_id),
+                         ab=_ab_stats(edition, test))
+    _add_opens(session, edition, stats)
+    return stats
 
 
 def edition_hours(session: Session, edition_id: int) -> list[HourStats]:
@@ -170,6 +178,14 @@ def subject_arms(session: Session, edition_id: int) -> tuple[ab.Arm, ab.Arm]:
     return tuple(ab.Arm(sent=sent_by.get(number, 0), clicks=int(clicks.get(number, 0)),  # type: ignore[return-value]
                         unique_clicks=_capped(uniques.get(number, 0), int(clicks.get(number, 0))))
                  for number in (ab.FIRST, ab.ALTERNATIVE))
+
+
+def _add_opens(session: Session, edition: Edition, stats: EditionStats) -> None:
+    opened = list(session.execute(select(OpenCount.opens, OpenCount.unique_opens)
+                                  .where(OpenCount.edition_id == edition.id)))
+    if opened or (edition.newsletter is not None and edition.newsletter.open_pixel):
+        stats.opens = sum(row.opens for row in opened)
+        stats.unique_opens = sum(row.unique_opens for row in opened)
 
 
 def _capped(estimate: int, clicks: int) -> int:

@@ -78,9 +78,13 @@ SEND_SECONDS = Histogram("digest_send_seconds", "Time to hand one message to the
 
 # `suppressed`: the address is on the suppression list, which keeps the SHA-256 hex of the
 # (already stripped, lower-cased) email_key, so the hash is taken in SQL and costs no query.
+# `history`: the edition's newsletter offers a click history and the reader consented to it
+# (digest.readers.click_history), so their copy's links name them; in the same statement.
 _READERS_SQL = (
     "SELECT id, email, name, token, status, EXISTS (SELECT 1 FROM suppressions WHERE email_hash = {hash}) "
-    "AS suppressed FROM subscribers WHERE id IN_IDS"
+    "AS suppressed, EXISTS (SELECT 1 FROM click_history_consents c JOIN newsletters n ON n.id = c.newsletter_id "
+    "JOIN editions e ON e.newsletter_id = n.id WHERE e.id = :edition AND c.subscriber_id = subscribers.id "
+    "AND n.click_history) AS history FROM subscribers WHERE id IN_IDS"
 )
 _READERS = {
     dialect: with_id_list(_READERS_SQL.format(hash=digest))[dialect]
@@ -178,7 +182,8 @@ def send_batch(
             with factory.begin() as session:
                 subscriber_ids = [row.subscriber_id for row in claimed]
                 loaded_at = time.monotonic()  # departures announced after this are news
-                readers = {row.id: row for row in session.execute(_readers_query(session), {"ids": subscriber_ids})}
+                readers = {row.id: row for row in session.execute(_readers_query(session),
+                                                                   {"ids": subscriber_ids, "edition": edition_id})}
                 content = prepare_content(session, edition_id, subscriber_ids, settings, clock(),
                                           {row.variant for row in claimed})
             content.readers_loaded_at = loaded_at
@@ -322,7 +327,8 @@ def send_one(connection: Connection, edition_id: int, shared: MessageHeaders, sh
               settings: Settings, clock: Callable[[], datetime]) -> Result:  # type: ignore[no-untyped-def]
     """Personalise, build and send one message: the per-reader hot path (microseconds)."""
     message_id = message_id_for(edition_id, row.id, domain, settings.secret_key)
-    values = reader_values(Reader(email=reader.email, name=reader.name, token=reader.token))
+    values = reader_values(Reader(email=reader.email, name=reader.name, token=reader.token,
+                                  history_id=reader.id if reader.history else None))
     text_qp, html_qp = rendered.encoded_parts(values)
     message = assemble_message(
         shared_bytes,

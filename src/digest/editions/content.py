@@ -44,6 +44,7 @@ def edition_view(session: Session, edition: Edition, story_ids: list[int] | None
         newsletter_slug=newsletter.slug if newsletter else None,
         sender_name=newsletter.sender_name if newsletter and newsletter.sender_name else None,
         brand=newsletter_brand(newsletter),
+        open_pixel=bool(newsletter and newsletter.open_pixel),
     )
 
 

@@ -97,6 +97,8 @@ class NewsletterChanges:
     new_editions: str | None = None
     utm_tags: bool | None = None  # click redirects add utm_* parameters (digest.clicks)
     engagement_order: bool | None = None  # unpinned stories by their topics' clicks (editions.engagement)
+    click_history: bool | None = None  # consenting readers' clicks are remembered (docs/clicks.md)
+    open_pixel: bool | None = None  # the HTML carries a 1x1 open-counting image (docs/clicks.md)
     trigger_stories: int | None | Keep = KEEP  # None (or 0): no story trigger
     trigger_every_minutes: int | None = None
     trigger_hold_minutes: int | None = None
@@ -166,7 +168,7 @@ def _clean(values: dict[str, Any], allowed_topics: list[str], limits: tuple[int,
         "min_stories": _whole(1, MAX_STORIES_LIMIT, "fewest stories"),
         "window_hours": _whole(1, WINDOW_MAX_HOURS, "the story window (hours)"),
         "subject_template": check_subject_template, "local_time": bool, "new_editions": _new_editions,
-        "utm_tags": bool, "engagement_order": bool,
+        "utm_tags": bool, "engagement_order": bool, "click_history": bool, "open_pixel": bool,
         "trigger_stories": _trigger,
         "trigger_every_minutes": _whole(1, TRIGGER_EVERY_MAX_MINUTES, "minutes between alerts"),
         "trigger_hold_minutes": _whole(0, TRIGGER_HOLD_MAX_MINUTES, "the hold (minutes)"),

@@ -29,9 +29,14 @@ from digest.mail.links import (
     click_key,
     click_prefix,
     hash_nonce,
+    history_key,
     new_click_nonce,
     nonce_sent_at,
+    open_prefix,
+    reader_part,
+    split_reader,
     valid_click,
+    valid_open,
 )
 from digest.mail.message import (
     HeaderInjection,
@@ -71,7 +76,7 @@ __all__ = [
     "BRAND_FIELDS", "DEFAULT_BRAND", "FONTS", "Brand", "BrandError", "BrandStyle", "check_brand", "contrast_ratio",
     "reader_page_accent",
     "MASTHEAD_STORY", "NONCE_PATTERN", "TEST_NONCE", "click_key", "click_prefix", "hash_nonce", "new_click_nonce", "nonce_sent_at",
-    "valid_click",
+    "valid_click", "history_key", "open_prefix", "reader_part", "split_reader", "valid_open",
     "Connection", "DkimError", "DkimSigner", "EditionView", "HeaderInjection", "InvalidAddress", "MessageHeaders", "Personal",
     "Reader", "RecordingTransport", "RenderedEdition", "SendError", "SmtpConnection", "StoryView", "TemplateError",
     "Transport", "WireMessage", "assemble_message", "build_message", "build_message_stdlib", "check_email_templates",

@@ -82,3 +82,52 @@ def nonce_sent_at(nonce: str) -> int | None:
 def hash_nonce(key: bytes, nonce: str) -> str:
     """What Redis sees of a nonce: a keyed hash, so not even the burst check keeps the nonce."""
     return hmac.digest(key, nonce.encode("ascii"), "sha256")[:12].hex()
+
+
+# Per-reader click history (only for a reader who consented, in a newsletter that offers it):
+# the copy's links end with `r<reader id, hex>s<tag>` after the nonce, the tag an HMAC over
+# the nonce and the reader (its own derived key), so it names one reader for one copy and
+# cannot be made for anyone else without the secret. Everyone else's links have nothing there.
+READER_TAG_BYTES = 12
+_READER_PART = re.compile(r"^([0-9a-f]{17,32})r([1-9a-f][0-9a-f]{0,15})s([0-9a-f]{24})$")
+
+
+def history_key(secret_key: str) -> bytes:
+    return hmac.digest(secret_key.encode("utf-8"), b"digest.clicks.history.v1", "sha256")
+
+
+def reader_part(key: bytes, nonce: str, reader_id: int) -> str:
+    """What follows the nonce in the links of a reader whose clicks are remembered."""
+    tag = hmac.digest(key, f"{nonce}:{reader_id}".encode("ascii"), "sha256")[:READER_TAG_BYTES].hex()
+    return f"r{reader_id:x}s{tag}"
+
+
+def split_reader(key: bytes, nonce: str) -> tuple[str, int | None] | None:
+    """(the nonce, the reader or None) of a link's last part; None when it names a reader
+    with a tag that is not ours (a forged or altered link)."""
+    if "r" not in nonce:
+        return nonce, None
+    found = _READER_PART.match(nonce)
+    if found is None:
+        return None
+    bare, reader_id = found.group(1), int(found.group(2), 16)
+    expected = reader_part(key, bare, reader_id)
+    if not hmac.compare_digest(expected.encode("ascii"), nonce[len(bare):].encode("ascii")):
+        return None
+    return bare, reader_id
+
+
+# The open pixel: `<base>/o/<edition>/<variant>/<signature>/<nonce>.gif`, the signature over
+# "open:<edition>:<variant>" with the click key (no click signature can stand for it).
+def open_signature(key: bytes, edition_id: int, variant: int) -> str:
+    mac = hmac.digest(key, f"open:{edition_id}:{variant}".encode("ascii"), "sha256")
+    return base64.urlsafe_b64encode(mac[:SIGNATURE_BYTES]).rstrip(b"=").decode("ascii")
+
+
+def open_prefix(base_url: str, key: bytes, edition_id: int, variant: int) -> str:
+    return f"{base_url}/o/{edition_id}/{variant}/{open_signature(key, edition_id, variant)}/"
+
+
+def valid_open(key: bytes, edition_id: int, variant: int, signature: str) -> bool:
+    expected = open_signature(key, edition_id, variant)
+    return hmac.compare_digest(expected.encode("ascii"), signature.encode("ascii", "replace"))

@@ -26,13 +26,14 @@ from jinja2 import TemplateError as JinjaTemplateError
 
 from digest.config import get_settings
 from digest.mail.brand import DEFAULT_BRAND, Brand
-from digest.mail.links import MASTHEAD_STORY, click_key, click_prefix, new_click_nonce
+from digest.mail.links import MASTHEAD_STORY, click_key, click_prefix, history_key, new_click_nonce, open_prefix, reader_part
 from digest.mail.message import EncodedBody
 from digest.mail.templates import EMAIL_PARTS, EMAIL_TEMPLATES, check_templates, template_error
 
 # The parts of a message that differ per reader; everything else is shared. `click_nonce`
-# ends every click link (digest.mail.links): one per delivered copy, never stored.
-READER_FIELDS = ("greeting", "email", "unsubscribe_url", "preferences_url", "click_nonce")
+# ends every click link (digest.mail.links): one per delivered copy, never stored;
+# `click_reader` follows it, empty unless the reader's clicks are remembered (opt-in).
+READER_FIELDS = ("greeting", "email", "unsubscribe_url", "preferences_url", "click_nonce", "click_reader")
 STORY_IMAGE_MAX_PX = 536  # the content column: 600 less 32 px each side
 
 
@@ -73,6 +74,7 @@ class EditionView:
     newsletter_slug: str | None = None
     sender_name: str | None = None  # the newsletter's own From name, if it has one
     brand: Brand = DEFAULT_BRAND  # its newsletter's, rendered into the edition once
+    open_pixel: bool = False  # its newsletter counts opens with a 1x1 image (off by default)
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,9 @@ class Reader:
     email: str
     name: str | None
     token: str
+    # Set only for a reader who consented to a click history in a newsletter that offers
+    # one: their links then name them (digest.mail.links.reader_part).
+    history_id: int | None = None
 
 
 class Segments:
@@ -200,7 +205,8 @@ def render_edition(edition: EditionView, template: str = "digest", variant: int 
     key = click_key(settings.secret_key)
 
     def click(story_id: int) -> str:
-        return click_prefix(settings.base_url, key, edition.id, story_id, variant) + placeholders["click_nonce"]
+        return (click_prefix(settings.base_url, key, edition.id, story_id, variant) + placeholders["click_nonce"]
+                + placeholders["click_reader"])
 
     context = {
         "edition": edition,
@@ -212,6 +218,9 @@ def render_edition(edition: EditionView, template: str = "digest", variant: int 
         "archive_url": f"{settings.base_url}/archive",
         "edition_url": f"{settings.base_url}/archive/{edition.id}",  # "view in browser"
         "brand": edition.brand.style(),
+        # The copy's nonce and nothing of the reader: opens are counted, never attributed.
+        "open_pixel_url": (open_prefix(settings.base_url, key, edition.id, variant) + placeholders["click_nonce"]
+                           if edition.open_pixel else None),
     }
     subject, body_html, body_text = render_template(template, context)
     return RenderedEdition(
@@ -224,12 +233,21 @@ def render_edition(edition: EditionView, template: str = "digest", variant: int 
 def reader_values(reader: Reader, click_nonce: str | None = None) -> dict[str, str]:
     """The per-reader values of one copy; `click_nonce` a fresh one unless given (previews
     and test copies pass digest.mail.links.TEST_NONCE, whose clicks are never counted)."""
-    base = get_settings().base_url
+    settings = get_settings()
+    base = settings.base_url
     name = " ".join((reader.name or "").split())
+    nonce = click_nonce or new_click_nonce()
     return {
         "greeting": f"Hi {name}," if name else "Hello,",
         "email": reader.email,
         "unsubscribe_url": f"{base}/unsubscribe/{reader.token}",
         "preferences_url": f"{base}/preferences/{reader.token}",
-        "click_nonce": click_nonce or new_click_nonce(),
+        "click_nonce": nonce,
+        "click_reader": reader_part(_history_key(settings.secret_key), nonce, reader.history_id)
+        if reader.history_id else "",
     }
+
+
+@cache
+def _history_key(secret_key: str) -> bytes:
+    return history_key(secret_key)

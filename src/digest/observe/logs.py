@@ -33,12 +33,13 @@ class JsonFormatter(logging.Formatter):
 class ClickPrivacy(logging.Filter):
     """The access log has no line for a click redirect: it would keep the client's address
     and the copy's nonce, and what is kept of a click is only its count (docs/clicks.md).
-    At hundreds of clicks a second the line is also a fair share of a click's cost."""
+    At hundreds of clicks a second the line is also a fair share of a click's cost. The
+    open pixel's requests (/o/) are left out for the same reasons."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
         return not (record.name == "uvicorn.access" and isinstance(args, tuple) and len(args) >= 3
-                    and isinstance(args[2], str) and args[2].startswith("/c/"))
+                    and isinstance(args[2], str) and args[2].startswith(("/c/", "/o/")))
 
 
 def configure(fmt: str = "json", level: str = "INFO") -> None:

@@ -10,6 +10,7 @@ announced to running send loops once it commits (digest.infra.departures).
 - `lifecycle`: sign up, confirm, preferences, pause, leave, export, be forgotten
 - `subscriptions`: which newsletters a reader takes
 - `consent`: the ledger (GDPR Art. 7)
+- `click_history`: a reader's remembered clicks, only where a newsletter offers it and they said yes
 - `suppression`: addresses never to mail again; the hard-bounce and complaint rules
 - `directory`: search and filter the list, one reader's history, the CSV export (reads only)
 - `on_behalf`: what staff change for a reader (topics, newsletters, a fresh confirmation)
@@ -23,6 +24,14 @@ from digest.readers.addresses import (
     mailbox_key,
     new_token,
     normalise_email,
+)
+from digest.readers.click_history import (
+    CLICK_HISTORY_TEXT,
+    HistoryChoice,
+    RememberedClick,
+    counting_opens,
+    history_choices,
+    remember_clicks,
 )
 from digest.readers.consent import CONSENT_TEXT, CONSENT_VERSION, RequestContext, record
 from digest.readers.directory import (
@@ -90,6 +99,7 @@ from digest.readers.subscriptions import (
 from digest.readers.suppression import bounce_readers, complain, count_soft_bounce, is_suppressed, suppress
 
 __all__ = [
+    "CLICK_HISTORY_TEXT", "HistoryChoice", "RememberedClick", "counting_opens", "history_choices", "remember_clicks",
     "CONFIRM_RESEND_COOLDOWN_SECONDS", "CSV_UPLOAD_MAX_BYTES", "DEPARTED", "IMPORT_STATUSES", "SERVICES",
     "ImportOptions", "detect_file_service", "import_file", "EXPORT_FORMATS", "MOVING_COLUMNS", "export_lines", "CONSENT_TEXT", "CONSENT_VERSION", "EXPORT_COLUMNS", "PAUSE_MAX_WEEKS",
     "READERS_PAGE_MAX", "UNSUBSCRIBES", "AlreadySubscribed", "DeliveryLine", "FeedbackLine", "ImportReport",

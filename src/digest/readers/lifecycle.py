@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from digest.zones import UnknownZone, load_zone
 from digest.infra import announce_after_commit
 from digest.readers.addresses import clean_name, clean_topics, new_token, normalise_email
+from digest.readers.click_history import click_history_of, forget_click_history, set_click_history
 from digest.readers.consent import RequestContext, consent_values, record
 from digest.readers.subscriptions import active_newsletters, set_subscriptions
 from digest.readers.suppression import LIFTED_BY_CONSENT, lift_for_consent, suppress, suppression_reason
@@ -170,7 +171,10 @@ def update_preferences(
     ctx: RequestContext,
     newsletter_ids: list[int] | None = None,
     timezone: str | None = None,
+    click_history_ids: list[int] | None = None,
 ) -> None:
+    """`click_history_ids`: the newsletters whose click history the reader wants (each
+    offered one not among them is a no, and deletes its history); None: not asked."""
     if timezone:
         try:
             load_zone(timezone)
@@ -196,6 +200,8 @@ def update_preferences(
         "topics": subscriber.topics, "frequency": chosen_frequency.value, "pause_weeks": pause_weeks,
         "newsletters": sorted(newsletter_ids) if newsletter_ids is not None else None,
     })
+    if click_history_ids is not None:
+        set_click_history(session, subscriber, click_history_ids, ctx)
 
 
 def resume(session: Session, subscriber: Subscriber, ctx: RequestContext) -> None:
@@ -238,6 +244,8 @@ def export_data(session: Session, subscriber: Subscriber) -> dict[str, Any]:
         "notices": [
             {"kind": n.kind, "status": n.status.value, "sent_at": iso(n.sent_at)} for n in notices
         ],
+        # Only where the reader said yes to it, in a newsletter that offers it; else empty.
+        "click_history": click_history_of(session, subscriber.id),
     }
 
 
@@ -261,5 +269,6 @@ def erase(session: Session, subscriber: Subscriber, ctx: RequestContext) -> None
         .values(ip=None, user_agent=None).execution_options(synchronize_session=False)
     )
     session.execute(delete(Notice).where(Notice.subscriber_id == subscriber.id))
+    forget_click_history(session, subscriber.id)
     session.flush()
     record(session, subscriber, "erase", RequestContext(channel=ctx.channel))

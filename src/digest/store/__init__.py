@@ -19,6 +19,8 @@ from digest.store.models import (
     ClickCount,
     ClickHour,
     ClickFlush,
+    ClickHistory,
+    ClickHistoryConsent,
     ClickUnique,
     ConsentEvent,
     Delivery,
@@ -36,6 +38,7 @@ from digest.store.models import (
     NewsletterSubscription,
     Notice,
     NoticeStatus,
+    OpenCount,
     Role,
     NewEditions,
     StatusCode,
@@ -55,7 +58,8 @@ from digest.store.models import (
 
 __all__ = [
     "ANY", "CopyPlan", "copy_plan", "FINAL_DELIVERY_STATUSES", "MASTHEAD", "AbTest", "ApiToken", "AuditEntry", "Base",
-    "ClickCount", "ClickFlush", "ClickHour", "ClickUnique", "ConsentEvent", "Delivery", "DeliveryStatus",
+    "ClickCount", "ClickFlush", "ClickHistory", "ClickHistoryConsent", "ClickHour", "ClickUnique", "OpenCount", "ConsentEvent",
+    "Delivery", "DeliveryStatus",
     "Edition", "EditionCuration", "EditionStatus", "EditionStory", "EditionTally", "ErrorCode", "Feed", "FeedItem", "Frequency", "Newsletter",
     "NewEditions", "NewsletterSubscription", "Notice", "NoticeStatus", "Role", "StatusCode", "Story", "StoryStatus", "Subscriber",
     "SubscriberStatus", "SubscriberTopic", "Suppression", "UTCDateTime", "User", "WebSession",

@@ -500,6 +500,12 @@ class Newsletter(Base):
     # Stories no editor pinned or ordered go by their topics' recent click-through in this
     # newsletter (digest.editions.engagement); off: featured, then the most recent first.
     engagement_order: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Per-reader click history, for the readers who also consented (click_history_consents);
+    # off: clicks are only counted, nobody's are remembered (docs/clicks.md).
+    click_history: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # A 1x1 image counting opens per edition and variant (no reader identity); off by default,
+    # and unreliable when on: Apple Mail loads every image, many clients load none.
+    open_pixel: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Its brand (digest.mail.brand checks every value; None: the default look).
     brand_logo_url: Mapped[str | None] = mapped_column(String(2048))
@@ -706,3 +712,43 @@ class ClickFlush(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     flushed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class ClickHistoryConsent(Base):
+    """A reader's yes to "Remember which stories I click" for one newsletter; the row is the
+    consent in force (the consent ledger has each yes and no), gone when they say no."""
+
+    __tablename__ = "click_history_consents"
+
+    subscriber_id: Mapped[int] = mapped_column(BigId, ForeignKey("subscribers.id", ondelete="CASCADE"),
+                                               primary_key=True)
+    newsletter_id: Mapped[int] = mapped_column(BigId, ForeignKey("newsletters.id", ondelete="CASCADE"),
+                                               primary_key=True, index=True)
+    given_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ClickHistory(Base):
+    """One person's click on a story of an edition, kept only while its newsletter has
+    `click_history` on and the reader's consent stands (digest.readers.click_history)."""
+
+    __tablename__ = "click_history"
+    __table_args__ = (UniqueConstraint("subscriber_id", "edition_id", "story_id", "clicked_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(BigId, ForeignKey("subscribers.id", ondelete="CASCADE"), index=True)
+    edition_id: Mapped[int] = mapped_column(BigId, ForeignKey("editions.id", ondelete="CASCADE"), index=True)
+    story_id: Mapped[int] = mapped_column(BigId)
+    clicked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OpenCount(Base):
+    """Opens of one subject variant of an edition, from the open pixel (newsletters with
+    `open_pixel` on): image loads, and distinct copies (a HyperLogLog estimate). Totals as
+    Redis holds them, written whole at each flush."""
+
+    __tablename__ = "open_counts"
+
+    edition_id: Mapped[int] = mapped_column(BigId, ForeignKey("editions.id", ondelete="CASCADE"), primary_key=True)
+    variant: Mapped[int] = mapped_column(Integer, primary_key=True)
+    opens: Mapped[int] = mapped_column(Integer, default=0)
+    unique_opens: Mapped[int] = mapped_column(Integer, default=0)

@@ -17,7 +17,7 @@ from fastapi.templating import Jinja2Templates
 
 from digest.config import Settings
 from digest.mail import check_email_templates, check_templates
-from digest.web import clicks, errors, health, hooks
+from digest.web import clicks, errors, health, hooks, opens
 from digest.web.api import create_api
 from digest.web.deps import Services, default_services
 from digest.web.headers import SecurityHeaders
@@ -64,6 +64,7 @@ def create_app(services: Services | None = None) -> FastAPI:
         return RedirectResponse("/subscribe", status_code=303)
 
     clicks.install(app)
+    opens.install(app)
     for router in (health.router, readers.router, archive.router, auth.router, *editor.routers, ops.router,
                    audit.router, hooks.router):
         app.include_router(router)

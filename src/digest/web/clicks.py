@@ -13,8 +13,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from digest.clicks import Click, ClickCounter, ClickTargets
-from digest.mail import NONCE_PATTERN, click_key, valid_click
+from digest.clicks import Click, ClickCounter, ClickTargets, remember
+from digest.mail import NONCE_PATTERN, click_key, hash_nonce, history_key, split_reader, valid_click
 from digest.web.deps import services_of
 
 _NOT_FOUND = "This link is not one of ours, or its edition is gone.\n"
@@ -33,6 +33,8 @@ class ClickService:
         client = redis.asyncio.Redis.from_url(settings.redis_url or settings.broker_url,
                                               socket_connect_timeout=0.25, socket_timeout=0.5)
         self.counter = ClickCounter(client, self.key, settings.click_scan_seconds)
+        self.client = client
+        self.history_key = history_key(settings.secret_key)  # links that name a consenting reader
         self.targets = ClickTargets(services.factory, settings.base_url, settings.public_site_url)
 
 
@@ -62,7 +64,10 @@ async def click(request: Request) -> Response:
     service = _service(request)
     params = request.path_params
     numbers = (_number(params["edition"]), _number(params["story"]), _number(params["variant"]))
-    signature, nonce = params["signature"], params["nonce"]
+    signature = params["signature"]
+    # A reader who asked for a click history has their (signed) id after the nonce.
+    split = split_reader(service.history_key, params["nonce"])
+    nonce, reader_id = split if split is not None else ("", None)
     if None in numbers or not NONCE_PATTERN.match(nonce):
         return PlainTextResponse(_NOT_FOUND, status_code=404)
     edition_id, story_id, variant_no = numbers  # type: ignore[misc]
@@ -74,9 +79,12 @@ async def click(request: Request) -> Response:
         target = await run_in_threadpool(service.targets.target, edition_id, story_id)
     if target is None:
         return PlainTextResponse(_NOT_FOUND, status_code=404)
-    await service.counter.count(Click(edition_id=edition_id, story_id=story_id, variant=variant_no, nonce=nonce,
-                                method=request.method, user_agent=request.headers.get("user-agent"),
-                                address=request.client.host if request.client else ""))
+    counted = await service.counter.count(Click(edition_id=edition_id, story_id=story_id, variant=variant_no,
+                                                nonce=nonce, method=request.method,
+                                                user_agent=request.headers.get("user-agent"),
+                                                address=request.client.host if request.client else ""))
+    if reader_id is not None and counted == "human":  # machines' clicks are nobody's history
+        await remember(service.client, edition_id, story_id, variant_no, hash_nonce(service.key, nonce), reader_id)
     # No referrer to the story from here, and nothing cached: each GET is one click.
     return Response(status_code=302, headers={"Location": target, "Cache-Control": "no-store",
                                               "Referrer-Policy": "no-referrer"})

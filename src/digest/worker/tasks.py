@@ -14,6 +14,7 @@ from celery import Task
 
 from digest import actions
 from digest.clicks import flush_clicks as flush_clicks_now
+from digest.clicks import flush_opens
 from digest.config import get_settings
 from digest.delivery import release_due, schedule
 from digest.delivery import send_batch as send_batch_now
@@ -91,9 +92,13 @@ def sweep() -> list[int]:
 
 @app.task(name="digest.flush_clicks")
 def flush_clicks() -> int:
-    """Beat's tick: click counts from Redis into the database (safe to run twice)."""
+    """Beat's tick: click counts (and the open pixel's) from Redis into the database (safe
+    to run twice)."""
     settings = get_settings()
-    return flush_clicks_now(session_factory(), process_client(settings.redis_url or settings.broker_url, timeout=5.0))
+    client = process_client(settings.redis_url or settings.broker_url, timeout=5.0)
+    moved = flush_clicks_now(session_factory(), client)
+    flush_opens(session_factory(), client)
+    return moved
 
 
 @app.task(name="digest.decide_ab_tests")

@@ -1,8 +1,9 @@
 """What a spam filter makes of digest's mail: Debian's SpamAssassin with its local rules
 only (`spamassassin -L -t`: no network tests), on every kind of message as the SMTP server
 received it: the digest with images and without, the confirmation, the welcome, a digest
-of a newsletter with a long non-ASCII name, and a newsletter's brand with a logo (its
-digest, confirmation and welcome). Each scores at most 0.5 (5.0 is spam); the scores go to
+of a newsletter with a long non-ASCII name, a newsletter's brand with a logo (its digest,
+confirmation and welcome), and a digest with both opt-ins on (the open pixel, a reader's
+click history). Each scores at most 0.5 (5.0 is spam); the scores go to
 test-artifacts/spam-scores.txt for the notes."""
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ import pytest
 from sqlalchemy import update
 
 from digest.editions import set_brand
-from digest.store.models import Newsletter, NewsletterSubscription, Story
-from tests.support.factories import seed_stories, send_due_edition
+from digest.store.models import ClickHistoryConsent, Newsletter, NewsletterSubscription, Story
+from tests.support.factories import seed_readers, seed_stories, send_due_edition
 from tests.support.mail import wait_for_mail
 from tests.support.queries import reader_by_email
 from tests.support.stack import Stack, settle
@@ -101,6 +102,25 @@ def test_every_kind_of_message_scores_low_with_spamassassin(live: Stack, client:
         newsletter_id = newsletter.id
     send_due_edition(live, "Головне за день: «Київ» і світ", newsletter_id=newsletter_id)
     messages["digest, long non-ASCII newsletter name"] = wait_for_mail(live, reader, subject="Головне")[0].data
+
+    # Both opt-ins on (off by default, so every message above has neither): the open pixel,
+    # and a reader who asked for a click history (links that name them). A new reader: the
+    # one above has had every story by now.
+    [opted_reader] = seed_readers(live.factory, 1, prefix="sa.opted")
+    opted_subscriber = reader_by_email(live, opted_reader)
+    assert opted_subscriber is not None
+    with live.factory.begin() as session:
+        opted = Newsletter(slug="opted", name="The Opt-in Desk", cron="0 7 * * *", timezone="UTC",
+                           subject_template="{{ newsletter }}: {{ date }}", open_pixel=True, click_history=True)
+        session.add(opted)
+        session.flush()
+        session.add(NewsletterSubscription(newsletter_id=opted.id, subscriber_id=opted_subscriber.id))
+        session.add(ClickHistoryConsent(newsletter_id=opted.id, subscriber_id=opted_subscriber.id))
+        opted_id = opted.id
+    send_due_edition(live, "The Opt-in Desk today", newsletter_id=opted_id)
+    raw = wait_for_mail(live, opted_reader, subject="The Opt-in Desk today")[0].data
+    assert b"/o/" in raw and re.search(rb"/c/\d+/\d+/0/[^/]+/[0-9a-f]+r[0-9a-f]+s", raw.replace(b"=\r\n", b""))
+    messages["digest, open pixel and click history on"] = raw
     settle(live)
 
     scores = {kind: spam_score(raw) for kind, raw in messages.items()}

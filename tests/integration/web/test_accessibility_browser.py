@@ -80,6 +80,7 @@ EXEMPT = {
     "/ops/audit.csv": "a CSV download",
     "/editor/editions/{edition_id}/stats.csv": "a CSV download",
     "/c/{edition}/{story}/{variant}/{signature}/{nonce}": "the click redirect (302, or a plain-text 404)",
+    "/o/{edition}/{variant}/{signature}/{nonce}": "the open pixel (a 1x1 GIF, or a plain-text 404)",
     "/ops/panel": "the fragment /ops polls and swaps into itself: checked inside /ops",
     "/editor/upcoming": "the fragment the dashboard polls while editions send: checked inside /editor",
     "/editor/editions/{edition_id}/delivery": "the fragment a sending edition's page polls: checked inside it",
@@ -198,6 +199,9 @@ def _newsroom(live: Stack) -> dict[str, int]:
         newsletter = create_newsletter(session, slug="morning-briefing", name="Morning Briefing",
                                        cron="0 7 * * 1-5", timezone="Europe/London", allowed_topics=TOPICS,
                                        topics=["politics", "world"])
+        # Both opt-ins on, so their parts of the pages are checked too: the click-history box
+        # on a reader's preferences, the opens line on the sent edition's page.
+        newsletter.click_history = newsletter.open_pixel = True
         session.flush()
         for reader in session.scalars(select(Subscriber).where(Subscriber.email.in_(addresses))):
             set_subscriptions(session, reader, [newsletter.id])

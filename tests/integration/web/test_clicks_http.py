@@ -32,6 +32,8 @@ CLICK_TABLES = {"click_counts": {"edition_id", "story_id", "variant", "clicks", 
                 "click_uniques": {"edition_id", "story_id", "variant", "unique_clicks"},
                 "click_hours": {"edition_id", "hour", "clicks", "machine_clicks"},
                 "click_flushes": {"id", "flushed_at"}}
+                "click_flushes": {"id", "flushed_at"},
+                "open_counts": {"edition_id", "variant", "opens", "unique_opens"}}
 
 
 @pytest.fixture
@@ -199,6 +201,12 @@ def test_clicks_from_a_real_send_count_people_not_machines_and_not_who(
     for identity in identities:
         assert identity not in held
     assert "198.51.100" not in held and "192.0.2.77" not in held and "203.0.113" not in held
+    # Per-reader history is off (no newsletter offers it, no reader asked): not one row; the
+    # links carried no reader (test_click_history_http has the case where both said yes).
+    with live.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM click_history")).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM click_history_consents")).scalar() == 0
+    assert all(re.fullmatch(r"[0-9a-f]+", nonce) for nonce in nonces)
     # Nor does the web server's log: its access log has no line for a click.
     web_log = (REPO / "test-artifacts" / f"web-{live.backend}.log").read_text(errors="replace")
     assert f"/api/v1/editions/{edition_id}/stats" in web_log and f"/c/{edition_id}/" not in web_log

@@ -126,6 +126,28 @@ def test_a_new_schedule_retimes_what_beat_made_and_the_page_shows_the_next_sends
     assert gone and {e.status_code for e in gone} == {StatusCode.SCHEDULE_CHANGED}
 
 
+def test_the_click_history_and_the_open_pixel_are_offered_on_the_newsletters_page_and_off_by_default(
+        live: Stack, editor: httpx.Client) -> None:
+    newsletter_id = morning(live)
+    page = editor.get(f"/editor/newsletters/{newsletter_id}").text
+    for name in ("click_history", "open_pixel"):
+        assert re.search(rf'name="{name}" value="yes" aria-describedby', page), name  # there, unticked
+    assert "Apple Mail loads every image" in page  # the pixel's caveat, beside its box
+    response = post(editor, f"/editor/newsletters/{newsletter_id}", f"/editor/newsletters/{newsletter_id}",
+                    form_of(newsletter_id, click_history="yes", open_pixel="yes"))
+    assert response.status_code == 303
+    with live.factory() as session:
+        saved = session.get_one(Newsletter, newsletter_id)
+        assert (saved.click_history, saved.open_pixel) == (True, True)
+    page = editor.get(f"/editor/newsletters/{newsletter_id}").text
+    assert 'name="click_history" value="yes" checked' in page and 'name="open_pixel" value="yes" checked' in page
+    post(editor, f"/editor/newsletters/{newsletter_id}", f"/editor/newsletters/{newsletter_id}",
+         form_of(newsletter_id, open_pixel="yes"))  # an unticked box is a no
+    with live.factory() as session:
+        saved = session.get_one(Newsletter, newsletter_id)
+        assert (saved.click_history, saved.open_pixel) == (False, True)
+
+
 def test_every_bad_field_shows_at_once_at_its_field_and_nothing_changes(live: Stack, editor: httpx.Client) -> None:
     newsletter_id = morning(live)
     response = post(editor, f"/editor/newsletters/{newsletter_id}", f"/editor/newsletters/{newsletter_id}",

@@ -349,6 +349,15 @@ def test_a_newsletter_orders_by_readers_clicks_only_when_asked(ws: Workspace) ->
     assert isinstance(off, dict) and off["engagement_order"] is False
 
 
+def test_click_history_and_the_open_pixel_are_off_until_turned_on(ws: Workspace) -> None:
+    made = ws.json("newsletters", "add", "evening", "--name", "Evening", "--cron", "0 19 * * *")
+    assert isinstance(made, dict) and made["click_history"] is False and made["open_pixel"] is False
+    on = ws.json("newsletters", "edit", "evening", "--click-history", "--open-pixel")
+    assert isinstance(on, dict) and on["click_history"] is True and on["open_pixel"] is True
+    off = ws.json("newsletters", "edit", "evening", "--no-click-history")
+    assert isinstance(off, dict) and off["click_history"] is False and off["open_pixel"] is True
+
+
 def test_subscribers_import_reports_bad_lines(ws: Workspace) -> None:
     ws.ok("subscribers", "add", "ann@example.com")
     (ws.folder / "readers.csv").write_text(

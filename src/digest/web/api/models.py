@@ -116,6 +116,10 @@ class NewsletterPatch(BaseModel):
                                                     "utm_campaign=<slug> to story links")
     engagement_order: bool | None = Field(None, description="stories no editor pinned go by their topics' recent "
                                                             "human click-through in this newsletter (off by default)")
+    click_history: bool | None = Field(None, description="remember the clicks of readers who consent "
+                                                         "(\"Remember which stories I click\"); off by default")
+    open_pixel: bool | None = Field(None, description="a 1x1 image counts opens per edition (no reader identity); "
+                                                      "unreliable: Apple Mail loads every image, many clients none")
     trigger_stories: int | None = Field(None, description="null or 0: no story trigger")
     trigger_every_minutes: int | None = None
     trigger_hold_minutes: int | None = None

@@ -59,6 +59,7 @@ def patch_newsletter(services: ServicesDep, user: ApiEditor, newsletter_id: Path
         min_stories=body.min_stories, window_hours=body.window_hours, subject_template=body.subject_template,
         local_time=body.local_time, new_editions=body.new_editions, utm_tags=body.utm_tags,
         engagement_order=body.engagement_order,
+        click_history=body.click_history, open_pixel=body.open_pixel,
         trigger_stories=body.trigger_stories if "trigger_stories" in given else KEEP,
         trigger_every_minutes=body.trigger_every_minutes, trigger_hold_minutes=body.trigger_hold_minutes,
         sender_name=body.sender_name if "sender_name" in given else KEEP,

@@ -419,7 +419,11 @@ def unsubscribe(request: Request, token: str, form: FormDep) -> Response:
 def _preferences_context(subscriber: Subscriber, services: Services, **extra: Any) -> dict[str, Any]:
     with services.factory() as session:
         chosen_newsletters = sorted(readers.subscribed_ids(session, subscriber.id))
+        history_choices = readers.history_choices(session, subscriber.id)
+        counting_opens = readers.counting_opens(session, subscriber.id)
     return {
+        "history_choices": history_choices, "history_text": readers.CLICK_HISTORY_TEXT,
+        "counting_opens": counting_opens,
         "newsletters": _newsletter_choices(services), "chosen_newsletters": chosen_newsletters,
         "token": subscriber.token, "email": subscriber.email, "name": subscriber.name or "",
         "status": subscriber.status.value, "chosen": subscriber.topics,
@@ -468,14 +472,18 @@ def save_preferences(request: Request, token: str, form: CheckedForm) -> Respons
                         frequency=form.get("frequency", Frequency.EVERY.value), pause_weeks=int(pause),
                         allowed_topics=services.settings.topic_list, ctx=_context(request, "preferences"),
                         newsletter_ids=_newsletter_ids(form, services),
-                        timezone=form.get("timezone").strip() or None)
-                context = _preferences_context(subscriber, services, saved=True)
+                        timezone=form.get("timezone").strip() or None,
+                        click_history_ids=[int(v) for v in form.get_all("click_history") if v.isdigit()]
+                        if form.get("click_history_offered") else None)
+                context = None  # read once committed: the page shows what was saved
     except (InvalidReader, ValueError) as exc:
         subscriber = _reader_or_404(services, token)
         return _page(request, "preferences.html",
                      _preferences_context(subscriber, services, error=str(exc)), 400, csrf=True)
     if notice_id is not None:
         _enqueue_notice(services, notice_id)  # after the commit: the worker must find the notice
+    if context is None:
+        context = _preferences_context(_reader_or_404(services, token), services, saved=True)
     return _page(request, "preferences.html", context, csrf=True)
 
 

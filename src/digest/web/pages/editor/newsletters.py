@@ -159,6 +159,8 @@ def _read_form(form: Form) -> tuple[dict[str, Any], dict[str, Any]]:
     values["local_time"] = form.get("local_time") == "yes"
     values["utm_tags"] = form.get("utm_tags") == "yes"
     values["engagement_order"] = form.get("engagement_order") == "yes"
+    values["click_history"] = form.get("click_history") == "yes"
+    values["open_pixel"] = form.get("open_pixel") == "yes"
     numbers: dict[str, Any] = {}
     for name in NUMBER_FIELDS:
         raw = values[name] = form.get(name).strip()
@@ -203,7 +205,8 @@ def _values_of(newsletter: Newsletter) -> dict[str, Any]:
             "trigger_stories": newsletter.trigger_stories or "",
             "trigger_every_minutes": newsletter.trigger_every_minutes,
             "trigger_hold_minutes": newsletter.trigger_hold_minutes, "utm_tags": newsletter.utm_tags,
-            "engagement_order": newsletter.engagement_order}
+            "engagement_order": newsletter.engagement_order,
+            "click_history": newsletter.click_history, "open_pixel": newsletter.open_pixel}
 
 
 def _edit_page(request: Request, ref: int, values: dict[str, Any] | None = None,
@@ -239,7 +242,8 @@ def save_newsletter(request: Request, user: EditorUser, newsletter_id: int, form
     changes = NewsletterChanges(
         name=values["name"], cron=values["cron"] or None, timezone=values["timezone"],
         subject_template=values["subject_template"], local_time=values["local_time"],
-        utm_tags=values["utm_tags"], engagement_order=values["engagement_order"], new_editions=values["new_editions"] or None, sender_name=values["sender_name"] or None,
+        utm_tags=values["utm_tags"], engagement_order=values["engagement_order"], click_history=values["click_history"],
+        open_pixel=values["open_pixel"], new_editions=values["new_editions"] or None, sender_name=values["sender_name"] or None,
         topics=values["topics"] or None, **numbers)
     try:
         outcome = actions.newsletters.edit(services_of(request).deps(), actor(user, "web"), newsletter_id, changes)
