@@ -31,7 +31,6 @@ LINK = re.compile(r'href="(http[^"]+/c/\d+/\d+/0/[^"/]+/[0-9a-f]+)"')
 CLICK_TABLES = {"click_counts": {"edition_id", "story_id", "variant", "clicks", "machine_clicks"},
                 "click_uniques": {"edition_id", "story_id", "variant", "unique_clicks"},
                 "click_hours": {"edition_id", "hour", "clicks", "machine_clicks"},
-                "click_flushes": {"id", "flushed_at"}}
                 "click_flushes": {"id", "flushed_at"},
                 "open_counts": {"edition_id", "variant", "opens", "unique_opens"}}
 
