@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from datetime import timedelta
 from typing import Any
 
 import redis as redis_lib
@@ -30,7 +31,8 @@ from digest.observe import (
     watched_editions,
 )
 from digest.readers import subscriber_counts
-from digest.store import make_engine, utcnow
+from digest.store import make_engine, month_of, utcnow
+from digest.store.partitions import ensure_month_partitions
 
 HISTORY_STORIES_PER_EDITION = 5
 GOAL_HISTORY_SHARE = {90: 0.90, 365: 0.85}
@@ -50,6 +52,8 @@ def seed_history(engine: Engine, days: int) -> dict[str, Any]:
     rows, how long seeding took and the table's size after."""
     started = time.perf_counter()
     with engine.begin() as conn:
+        # The partitions the retention job would have made, month by month, as history grew.
+        ensure_month_partitions(conn, sorted({month_of(utcnow() - timedelta(days=d)) for d in range(days + 1)}))
         conn.execute(text(
             """
             INSERT INTO stories (url, title, summary, body, published_at, topics, featured, pinned, status,
@@ -77,9 +81,11 @@ def seed_history(engine: Engine, days: int) -> dict[str, Any]:
                 SELECT e.id, e.send_at, s.ids FROM editions e
                 JOIN day_stories s ON s.d = CAST(substr(e.subject, 7) AS int)
                 WHERE e.subject LIKE 'Daily %')
-            INSERT INTO deliveries (edition_id, subscriber_id, status, attempts, sent_at, attempted_at, story_ids)
+            INSERT INTO deliveries (edition_id, subscriber_id, status, attempts, sent_at, attempted_at, story_ids,
+                                    planned_month)
             SELECT days.id, r.id, 'sent', 1, days.send_at + make_interval(secs => r.id % 600),
-                   days.send_at + make_interval(secs => r.id % 600), days.ids
+                   days.send_at + make_interval(secs => r.id % 600), days.ids,
+                   CAST(date_trunc('month', days.send_at AT TIME ZONE 'UTC') AS date)
             FROM days CROSS JOIN subscribers r
             """)).rowcount
     with engine.begin() as conn:  # as the product keeps them: each sent edition counted when it finished

@@ -38,7 +38,7 @@ from digest.bench import (
     run_bench,
 )
 from digest.bench import table as bench_table
-from digest.cli import editions, feeds, newsletters, readers, stories, users
+from digest.cli import deliveries, editions, feeds, newsletters, readers, stories, users
 from digest.cli.common import UserError, deps, out, require_database
 from digest.cli.demo import DemoError, run_demo
 from digest.cli.status import status
@@ -59,6 +59,7 @@ app.add_typer(editions.app, name="editions")
 app.add_typer(users.app, name="users")
 app.add_typer(newsletters.app, name="newsletters")
 app.add_typer(feeds.app, name="feeds")
+app.add_typer(deliveries.app, name="deliveries")
 app.command()(status)
 
 

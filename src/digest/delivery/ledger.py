@@ -16,14 +16,14 @@ import json
 import random
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, TextClause, bindparam, func, or_, select, text, update
+from sqlalchemy import JSON, Date, TextClause, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from digest.editions import ScheduleError, local_instant, tallies
-from digest.store import Delivery, DeliveryStatus, Edition, EditionStatus, ErrorCode, UTCDateTime, ts
+from digest.store import Delivery, DeliveryStatus, Edition, EditionStatus, ErrorCode, UTCDateTime, month_of, ts
 
 # Well under Redis' visibility timeout (3600 s): a longer countdown in the broker is redelivered and
 # runs again and again (kombu#337, celery#2481); longer waits stay in the database (next_attempt_at).
@@ -48,10 +48,10 @@ WHERE s.status = 'active'
   {{topic_clause}} {{newsletter_clause}}
 """
 _INSERT_DELIVERIES = f"""
-INSERT INTO deliveries (edition_id, subscriber_id, status, attempts)
-SELECT :edition_id, s.id, {QUEUED}, 0
+INSERT INTO deliveries (edition_id, subscriber_id, status, attempts, planned_month)
+SELECT :edition_id, s.id, {QUEUED}, 0, :planned_month
 {_ELIGIBLE}
-ON CONFLICT (edition_id, subscriber_id) DO NOTHING
+ON CONFLICT (edition_id, subscriber_id, planned_month) DO NOTHING
 """
 _COUNT_ELIGIBLE = f"SELECT COUNT(*) {_ELIGIBLE}"
 _NEWSLETTER_CLAUSE = """
@@ -96,7 +96,11 @@ def plan(session: Session, edition: Edition, now: datetime) -> int:
     sharing a topic with the edition (or having chosen none), and, for weekly readers,
     sent nothing in the last 7 days.
     """
-    return session.execute(*_eligible(_INSERT_DELIVERIES, edition, now)).rowcount or 0
+    statement, params = _eligible(_INSERT_DELIVERIES, edition, now)
+    # An edition is planned once (scheduled → sending happens once), in this one statement:
+    # all its rows share the month, so (edition, reader, month) is unique as (edition, reader).
+    params["planned_month"] = month_of(now)
+    return session.execute(statement.bindparams(bindparam("planned_month", type_=Date())), params).rowcount or 0
 
 
 def count_audience(session: Session, edition: Edition, at: datetime, subscriber_id: int | None = None) -> int:
@@ -394,3 +398,17 @@ def forget_errors(session: Session, subscriber_id: int) -> int:
     return session.execute(
         update(Delivery).where(Delivery.subscriber_id == subscriber_id, Delivery.last_error.is_not(None))
         .values(last_error=None).execution_options(synchronize_session=False)).rowcount or 0
+
+
+# ------------------------------------------------------------------ retention
+
+
+def delete_compacted(session: Session, month: date, edition_ids: list[int], limit: int) -> int:
+    """Delete up to `limit` rows of a compacted month (digest.delivery.retention: its summaries
+    exist), by id through the edition index; returns how many. The caller commits each batch."""
+    if not edition_ids:
+        return 0
+    doomed = (select(Delivery.id).where(Delivery.edition_id.in_(edition_ids), Delivery.planned_month == month)
+              .limit(limit).scalar_subquery())
+    return session.execute(delete(Delivery).where(Delivery.id.in_(doomed), Delivery.planned_month == month)
+                           .execution_options(synchronize_session=False)).rowcount or 0

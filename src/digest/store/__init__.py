@@ -20,6 +20,7 @@ from digest.store.models import (
     ClickUnique,
     ConsentEvent,
     Delivery,
+    DeliveryCompaction,
     DeliveryStatus,
     Edition,
     EditionCuration,
@@ -34,6 +35,7 @@ from digest.store.models import (
     NewsletterSubscription,
     Notice,
     NoticeStatus,
+    ReaderDeliverySummary,
     Role,
     NewEditions,
     StatusCode,
@@ -46,6 +48,7 @@ from digest.store.models import (
     User,
     UTCDateTime,
     WebSession,
+    month_of,
     ts,
     utcnow,
     with_id_list,
@@ -53,10 +56,10 @@ from digest.store.models import (
 
 __all__ = [
     "ANY", "CopyPlan", "copy_plan", "FINAL_DELIVERY_STATUSES", "MASTHEAD", "ApiToken", "AuditEntry", "Base",
-    "ClickCount", "ClickFlush", "ClickUnique", "ConsentEvent", "Delivery", "DeliveryStatus",
+    "ClickCount", "ClickFlush", "ClickUnique", "ConsentEvent", "Delivery", "DeliveryCompaction", "DeliveryStatus",
     "Edition", "EditionCuration", "EditionStatus", "EditionStory", "EditionTally", "ErrorCode", "Feed", "FeedItem", "Frequency", "Newsletter",
-    "NewEditions", "NewsletterSubscription", "Notice", "NoticeStatus", "Role", "StatusCode", "Story", "StoryStatus", "Subscriber",
+    "NewEditions", "NewsletterSubscription", "Notice", "NoticeStatus", "ReaderDeliverySummary", "Role", "StatusCode", "Story", "StoryStatus", "Subscriber",
     "SubscriberStatus", "SubscriberTopic", "Suppression", "UTCDateTime", "User", "WebSession",
-    "current_and_head", "get_engine", "is_initialised", "make_engine", "session_factory", "session_scope",
+    "current_and_head", "get_engine", "is_initialised", "make_engine", "month_of", "session_factory", "session_scope",
     "one_of", "reserve_ids", "ts", "upgrade", "utcnow", "with_id_list", "write_rows",
 ]
