@@ -31,8 +31,7 @@ from digest.observe import (
     watched_editions,
 )
 from digest.readers import subscriber_counts
-from digest.store import make_engine, month_of, utcnow
-from digest.store.partitions import ensure_month_partitions
+from digest.store import make_engine, month_of, partitions, utcnow
 
 HISTORY_STORIES_PER_EDITION = 5
 GOAL_HISTORY_SHARE = {90: 0.90, 365: 0.85}
@@ -53,7 +52,7 @@ def seed_history(engine: Engine, days: int) -> dict[str, Any]:
     started = time.perf_counter()
     with engine.begin() as conn:
         # The partitions the retention job would have made, month by month, as history grew.
-        ensure_month_partitions(conn, sorted({month_of(utcnow() - timedelta(days=d)) for d in range(days + 1)}))
+        partitions.ensure_month_partitions(conn, sorted({month_of(utcnow() - timedelta(days=d)) for d in range(days + 1)}))
         conn.execute(text(
             """
             INSERT INTO stories (url, title, summary, body, published_at, topics, featured, pinned, status,

@@ -47,8 +47,8 @@ from digest.store import (
     ReaderDeliverySummary,
     UTCDateTime,
     month_of,
+    partitions,
 )
-from digest.store.partitions import drop_month_partition, ensure_month_partitions, next_month
 
 RETENTION_BATCH_ROWS = 5_000
 MONTHS_AHEAD = 2
@@ -152,14 +152,14 @@ def compact_deliveries(factory: sessionmaker[Session], now: datetime, retention_
     report = CompactionReport(cutoff)
     ahead = [month_of(now)]
     for _ in range(MONTHS_AHEAD):
-        ahead.append(next_month(ahead[-1]))
+        ahead.append(partitions.next_month(ahead[-1]))
     with factory.begin() as session:
-        report.partitions_created = ensure_month_partitions(session.connection(), ahead)
+        report.partitions_created = partitions.ensure_month_partitions(session.connection(), ahead)
         # A month can go once its last day is older than the retention (then each of its
         # rows is); its editions must also have finished before the cutoff.
         months = _months(session, month_of(cutoff))
     for month in months:
-        if next_month(month.month) > cutoff.date():
+        if partitions.next_month(month.month) > cutoff.date():
             continue
         if month.moving:
             report.held[month.month] = f"editions still sending: {', '.join(map(str, month.moving))}"
@@ -205,7 +205,7 @@ def _remove_month(factory: sessionmaker[Session], month: _Month, now: datetime, 
     with factory.begin() as session:
         if session.get_bind().dialect.name == "postgresql":
             session.execute(text(f"SET LOCAL lock_timeout = {DROP_LOCK_TIMEOUT_MS}"))
-        if drop_month_partition(session.connection(), month.month):
+        if partitions.drop_month_partition(session.connection(), month.month):
             report.partitions_dropped.append(month.month)
     while True:  # SQLite's rows, or a PostgreSQL month that landed in the default partition
         with factory.begin() as session:

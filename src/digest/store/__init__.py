@@ -8,6 +8,7 @@ module may write which table state is told in each domain package: this one only
 from digest.store.bulk import CopyPlan, copy_plan, one_of, reserve_ids, write_rows
 from digest.store.engine import get_engine, make_engine, session_factory, session_scope
 from digest.store.migrate import current_and_head, is_initialised, upgrade
+from digest.store import partitions
 from digest.store.models import (
     ANY,
     FINAL_DELIVERY_STATUSES,
@@ -55,7 +56,7 @@ from digest.store.models import (
 )
 
 __all__ = [
-    "ANY", "CopyPlan", "copy_plan", "FINAL_DELIVERY_STATUSES", "MASTHEAD", "ApiToken", "AuditEntry", "Base",
+    "ANY", "partitions", "CopyPlan", "copy_plan", "FINAL_DELIVERY_STATUSES", "MASTHEAD", "ApiToken", "AuditEntry", "Base",
     "ClickCount", "ClickFlush", "ClickUnique", "ConsentEvent", "Delivery", "DeliveryCompaction", "DeliveryStatus",
     "Edition", "EditionCuration", "EditionStatus", "EditionStory", "EditionTally", "ErrorCode", "Feed", "FeedItem", "Frequency", "Newsletter",
     "NewEditions", "NewsletterSubscription", "Notice", "NoticeStatus", "ReaderDeliverySummary", "Role", "StatusCode", "Story", "StoryStatus", "Subscriber",
