@@ -38,8 +38,8 @@ def month_summaries(session: Session, subscriber_id: int) -> list[MonthSummary]:
                                      .where(ReaderDeliverySummary.subscriber_id == subscriber_id)
                                      .order_by(ReaderDeliverySummary.month.desc())))
     ids = {int(pair[0]) for summary in summaries for pair in summary.editions}
-    subjects: dict[int, str] = dict(session.execute(
-        select(Edition.id, Edition.subject).where(Edition.id.in_(ids))).tuples().all()) if ids else {}
+    subjects: dict[int, str] = {row.id: row.subject for row in session.execute(
+        select(Edition.id, Edition.subject).where(Edition.id.in_(ids)))} if ids else {}
     return [MonthSummary(s.month, s.sent, s.bounced, s.failed, s.skipped,
                          [(int(e), subjects.get(int(e), ""), str(status)) for e, status in s.editions])
             for s in summaries]
