@@ -21,8 +21,8 @@ depends_on = None
 BigId = sa.BigInteger().with_variant(sa.Integer(), 'sqlite')
 # A row's month when the column did not exist: its edition's (every row of an edition the same).
 _MONTH_OF_EDITION_SQLITE = (
-    "(SELECT strftime('%Y-%m-01', coalesce(e.started_at, e.send_at, e.created_at)) FROM editions e "
-    "WHERE e.id = deliveries.edition_id)")
+    "(SELECT coalesce(strftime('%Y-%m-01', e.started_at), strftime('%Y-%m-01', e.send_at), "
+    "strftime('%Y-%m-01', e.created_at)) FROM editions e WHERE e.id = deliveries.edition_id)")
 
 
 def upgrade() -> None:
