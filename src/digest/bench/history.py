@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import statistics
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis as redis_lib
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import sessionmaker
 
+from digest.delivery import compact_deliveries
 from digest.observe import (
     edition_counts,
     failed_notices,
@@ -161,3 +162,30 @@ def measure_dashboards(database_url: str, redis_url: str) -> dict[str, float]:
     finally:
         broker.close()
         engine.dispose()
+
+
+def use_layout(engine: Engine, layout: str) -> None:
+    """The deliveries table as the run measures it: `partitioned` (as migrated) or `plain`
+    (one table, as before partitioning: the baseline the partitioned figures are read against)."""
+    if layout == "plain":
+        with engine.begin() as conn:
+            partitions.unpartition_deliveries(conn)
+
+
+def measure_retention(engine: Engine, retention_days: int = 90) -> dict[str, Any]:
+    """The retention job on the oldest month of the seeded history only (its clock set to the
+    day that month falls out of the retention): summaries written, then the month removed —
+    its partition dropped, or on a plain table deleted in batches (RETENTION_BATCH_ROWS) —
+    with the time of each part."""
+    factory = sessionmaker(engine, expire_on_commit=False)
+    with engine.connect() as conn:
+        oldest = conn.execute(text("SELECT min(planned_month) FROM deliveries")).scalar_one()
+        rows = conn.execute(text("SELECT count(*) FROM deliveries WHERE planned_month = :m"), {"m": oldest}).scalar_one()
+    end = partitions.next_month(oldest)
+    clock = datetime(end.year, end.month, end.day, 1, tzinfo=UTC) + timedelta(days=retention_days)
+    report = compact_deliveries(factory, clock, retention_days)
+    if report.removed != [oldest]:
+        raise RuntimeError(f"the retention job removed {report.removed}, expected [{oldest}]: {report.as_json()}")
+    return {"month": oldest.isoformat(), "rows": rows, "summarise_seconds": report.summarise_seconds,
+            "remove_seconds": report.remove_seconds, "partition_dropped": bool(report.partitions_dropped),
+            "delete_batches": report.delete_batches}

@@ -129,6 +129,9 @@ def bench(
     history_days: Annotated[str | None, typer.Option(
         metavar="N[,N…]", help="Also send end to end on a database holding N days of daily editions to the same "
                                "readers (e.g. 90 or 90,365), against the fresh run.")] = None,
+    history_plain: Annotated[bool, typer.Option(
+        help="With --history-days, also run each history on one plain deliveries table (no monthly "
+             "partitions): the baseline for the partitioned figures and the retention job's drop.")] = False,
 ) -> None:
     """Measure the send path (message build, SMTP ceiling, end to end, planning, unsubscribe,
     pages during sign-ins, SQL per batch) against real services on loopback, and print one
@@ -147,7 +150,8 @@ def bench(
     if any(d < 1 or d > 3650 for d in days):
         raise UserError("--history-days takes days from 1 to 3650")
     options = BenchOptions(readers=readers or (QUICK_READERS if quick else DEFAULT_READERS),
-                           plan_sizes=sizes, quick=quick, pg_url=pg_url, redis_url=redis_url, history_days=days)
+                           plan_sizes=sizes, quick=quick, pg_url=pg_url, redis_url=redis_url, history_days=days,
+                           history_plain=history_plain)
     try:
         results = run_bench(options, Console(stderr=True))
     except BenchError as exc:

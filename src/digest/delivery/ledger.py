@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Date, TextClause, bindparam, delete, func, or_, select, text, update
+from sqlalchemy import JSON, BigInteger, Date, Integer, TextClause, bindparam, column, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from digest.editions import ScheduleError, local_instant, tallies
@@ -167,8 +167,10 @@ UPDATE deliveries SET lease_until = :lease_until
 WHERE edition_id = :e AND id BETWEEN :lo AND :hi AND status = {QUEUED}
   AND (lease_until IS NULL OR lease_until < :now)
   AND (next_attempt_at IS NULL OR next_attempt_at <= :now)
-RETURNING id, subscriber_id, attempts
-""").bindparams(ts("now"), ts("lease_until"))
+RETURNING id, subscriber_id, attempts, planned_month
+""").bindparams(ts("now"), ts("lease_until")).columns(
+    column("id", BigInteger), column("subscriber_id", BigInteger), column("attempts", Integer),
+    column("planned_month", Date))
 # By range, so the statement is the same size however many rows are left. Only rows still
 # holding one of the holder's own lease ends are extended (a claim always writes a later end
 # than any lease it took over, so an end names one holder's tenure): a batch whose lease ran
@@ -185,29 +187,33 @@ MARK_SENT = text(
     "sent_at = :at, attempted_at = :at, story_ids = :story_ids, last_error = NULL, error_code = NULL, "
     f"lease_until = NULL, next_attempt_at = NULL WHERE id = :id AND status = {QUEUED}"
 ).bindparams(ts("at"), bindparam("story_ids", type_=JSON))
+# The send loop's results name their month too (the rows' planned_month, from the claim): on
+# PostgreSQL each statement then touches one partition, not every month's index.
+_IN_MONTH = " AND planned_month = :month"
+_MONTH = bindparam("month", type_=Date())
 # One statement per outcome, each run as an executemany over the chunk's rows. The
 # `status = 'queued'` guard keeps a record from ever overwriting a final state.
 _RECORD = {
-    "sent": MARK_SENT,
+    "sent": text(str(MARK_SENT) + _IN_MONTH).bindparams(ts("at"), bindparam("story_ids", type_=JSON), _MONTH),
     "bounced": text(
         f"UPDATE deliveries SET status = {BOUNCED}, attempts = attempts + 1, message_id = :message_id, "
         "last_error = :error, error_code = :code, attempted_at = :at, lease_until = NULL "
-        f"WHERE id = :id AND status = {QUEUED}"
-    ).bindparams(ts("at")),
+        f"WHERE id = :id AND status = {QUEUED}" + _IN_MONTH
+    ).bindparams(ts("at"), _MONTH),
     "skipped": text(
         f"UPDATE deliveries SET status = {SKIPPED}, last_error = :error, error_code = :code, lease_until = NULL "
-        f"WHERE id = :id AND status = {QUEUED}"
-    ),
+        f"WHERE id = :id AND status = {QUEUED}" + _IN_MONTH
+    ).bindparams(_MONTH),
     "transient": text(
         "UPDATE deliveries SET attempts = attempts + 1, last_error = :error, error_code = :code, "
         "lease_until = NULL, next_attempt_at = :retry_at, attempted_at = :at, "
         f"status = CASE WHEN attempts + 1 >= :max_attempts THEN {FAILED} ELSE {QUEUED} END "
-        f"WHERE id = :id AND status = {QUEUED}"
-    ).bindparams(ts("retry_at"), ts("at")),
+        f"WHERE id = :id AND status = {QUEUED}" + _IN_MONTH
+    ).bindparams(ts("retry_at"), ts("at"), _MONTH),
     "released": text(
         "UPDATE deliveries SET lease_until = NULL, next_attempt_at = :retry_at "
-        f"WHERE id = :id AND status = {QUEUED}"
-    ).bindparams(ts("retry_at")),
+        f"WHERE id = :id AND status = {QUEUED}" + _IN_MONTH
+    ).bindparams(ts("retry_at"), _MONTH),
 }
 # The common outcome in one statement on PostgreSQL: the chunk's rows as arrays, joined by
 # id. An executemany runs the UPDATE once per row, and that was most of the server's time.
@@ -216,8 +222,8 @@ _RECORD_SENT_PG = text(
     "sent_at = :at, attempted_at = :at, story_ids = CAST(v.story_ids AS json), last_error = NULL, "
     "error_code = NULL, lease_until = NULL, next_attempt_at = NULL "
     "FROM unnest(CAST(:ids AS bigint[]), CAST(:message_ids AS text[]), CAST(:story_ids AS text[])) "
-    f"AS v(id, message_id, story_ids) WHERE d.id = v.id AND d.status = {QUEUED}"
-).bindparams(ts("at"))
+    f"AS v(id, message_id, story_ids) WHERE d.id = v.id AND d.status = {QUEUED} AND d.planned_month = :month"
+).bindparams(ts("at"), _MONTH)
 # What each outcome says in error_code when its Result carries none of its own.
 _OUTCOME_CODES = {"bounced": ErrorCode.HARD_BOUNCE, "transient": ErrorCode.TRANSIENT}
 
@@ -261,12 +267,13 @@ def renew_lease(session: Session, edition_id: int, first_id: int, last_id: int, 
                                           "until": until}).rowcount or 0
 
 
-def record(session: Session, results: list[Result], now: datetime, *, max_attempts: int,
+def record(session: Session, results: list[Result], now: datetime, *, month: date, max_attempts: int,
            retry_base_seconds: float) -> Counter[str]:
-    """Write a chunk of results: one statement per kind of outcome. Returns the kinds' counts."""
+    """Write a chunk of results of one edition (its rows' planned_month: `month`): one
+    statement per kind of outcome. Returns the kinds' counts."""
     by_kind: dict[str, list[dict[str, object]]] = {}
     for result in results:
-        params: dict[str, object] = {"id": result.delivery_id}
+        params: dict[str, object] = {"id": result.delivery_id, "month": month}
         if result.outcome in ("sent", "bounced"):
             params["message_id"] = result.message_id
         if result.outcome in ("sent", "bounced", "transient"):
@@ -287,7 +294,7 @@ def record(session: Session, results: list[Result], now: datetime, *, max_attemp
     for kind, rows in by_kind.items():
         if kind == "sent" and dialect == "postgresql":
             session.execute(_RECORD_SENT_PG, {
-                "at": now, "ids": [r["id"] for r in rows], "message_ids": [r["message_id"] for r in rows],
+                "at": now, "month": month, "ids": [r["id"] for r in rows], "message_ids": [r["message_id"] for r in rows],
                 "story_ids": [json.dumps(r["story_ids"]) for r in rows]})
         else:
             session.execute(_RECORD[kind], rows)
