@@ -52,9 +52,9 @@ def _history_figures(f: dict[str, Figure], fresh: dict[str, Any], histories: lis
         if days in plain:
             _layout_figures(f, days, run, plain[days])
         elif run.get("retention"):
-            f[f"history_{days}d_retention_remove_s"] = Figure(
+            f[f"history_{days}d_retention_remove_ms"] = Figure(
                 f"retention: a month ({run['retention']['rows']:,} rows) removed, partition dropped",
-                run["retention"]["remove_seconds"], "s")
+                run["retention"]["remove_seconds"] * 1000, "ms")
         for look, label in (("ops_ms", "/ops"), ("status_json_ms", "digest status --json"), ("metrics_ms", "/metrics"),
                             ("editor_dashboard_ms", "editor dashboard")):
             value, fresh_value = run["dashboards_ms"][look], fresh["dashboards_ms"][look]
@@ -89,13 +89,14 @@ def _layout_figures(f: dict[str, Figure], days: int, partitioned: dict[str, Any]
         partitioned["messages_per_second"] / plain["messages_per_second"] * 100, "%")
     dropped, deleted = partitioned.get("retention"), plain.get("retention")
     if dropped and deleted:
-        f[f"history_{days}d_retention_remove_s"] = Figure(
-            f"retention: removing a month ({dropped['rows']:,} rows), partition dropped", dropped["remove_seconds"], "s",
-            deleted["remove_seconds"], f"batched DELETE ({deleted['delete_batches']} batches)",
+        f[f"history_{days}d_retention_remove_ms"] = Figure(
+            f"retention: removing a month ({dropped['rows']:,} rows), partition dropped",
+            dropped["remove_seconds"] * 1000, "ms", deleted["remove_seconds"] * 1000,
+            f"batched DELETE ({deleted['delete_batches']} batches)",
             deleted["remove_seconds"] / dropped["remove_seconds"] if dropped["remove_seconds"] else None, "× faster")
-        f[f"history_{days}d_retention_summarise_s"] = Figure(
+        f[f"history_{days}d_retention_summarise_ms"] = Figure(
             f"retention: a month's tallies and reader summaries ({dropped['rows']:,} rows)",
-            dropped["summarise_seconds"], "s", deleted["summarise_seconds"], "on one plain table")
+            dropped["summarise_seconds"] * 1000, "ms", deleted["summarise_seconds"] * 1000, "on one plain table")
 
 
 def _feed_figures(f: dict[str, Figure], feeds: dict[str, Any]) -> None:
