@@ -6,6 +6,10 @@ is left whole; a second run, or two at once, change nothing more."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
 from collections import Counter
 from datetime import date, datetime, timedelta
@@ -34,6 +38,7 @@ from digest.store import (
     utcnow,
 )
 from tests.support.factories import seed_readers
+from tests.support.processes import REPO
 
 pytestmark = pytest.mark.integration
 
@@ -278,3 +283,24 @@ def test_rows_without_their_partition_land_in_the_default_one_and_move_when_it_c
 def test_month_arithmetic() -> None:
     assert partitions.next_month(date(2026, 12, 1)) == date(2027, 1, 1)
     assert partitions.partition_name(date(2027, 1, 1)) == "deliveries_2027_01"
+
+
+def test_the_command_line_runs_the_same_job(factory: sessionmaker[Session]) -> None:
+    """`digest deliveries compact --json`: what beat's task does, reported as JSON."""
+    clean_compactions(factory)
+    (ann,) = readers(factory, 1)
+    old = utcnow() - timedelta(days=400)
+    with factory.begin() as session:
+        partitions.ensure_month_partitions(session.connection(), [month_of(old)])
+        edition_with_rows(session, "Long ago", old, EditionStatus.SENT, {ann: S})
+        url = session.get_bind().url.render_as_string(hide_password=False)
+    env = {**os.environ, "DIGEST_ENV": "test", "DIGEST_SECRET_KEY": "integration-test-secret-0123456789",
+           "DIGEST_DATABASE_URL": url, "DIGEST_DELIVERY_RETENTION_DAYS": "90", "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-m", "digest.cli", "deliveries", "compact", "--json"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert month_of(old).isoformat() in report["compacted"] and month_of(old).isoformat() in report["removed"]
+    again = subprocess.run([sys.executable, "-m", "digest.cli", "deliveries", "compact"], cwd=REPO, env=env,
+                           capture_output=True, text=True, timeout=120, check=False)
+    assert again.returncode == 0 and "compacted: none" in again.stdout, again.stdout + again.stderr
