@@ -102,7 +102,9 @@ def seed_history(engine: Engine, days: int) -> dict[str, Any]:
         conn.execute(text("VACUUM ANALYZE deliveries"))
         conn.execute(text("ANALYZE stories"))
         conn.execute(text("ANALYZE editions"))
-        size = conn.execute(text("SELECT pg_total_relation_size('deliveries')")).scalar_one()
+        size = conn.execute(text(  # a partitioned table's size is its partitions'
+            "SELECT coalesce(sum(pg_total_relation_size(relid)), 0) FROM pg_partition_tree('deliveries')"
+        )).scalar_one()
     return {"days": days, "delivery_rows": rows, "seed_seconds": time.perf_counter() - started,
             "deliveries_mb": size / 2**20}
 
