@@ -7,6 +7,11 @@ What it shows: whether the send rate and the planning time stay flat as history 
 per-reader dedupe reads only the deliveries that could hold one of the edition's candidate
 stories; see digest.editions.variants). Goals: ≥ 90 % of the fresh rate with 90 days of
 history, ≥ 85 % with 365.
+
+The history sits in monthly partitions, as the retention job would have made them; with
+`--history-plain` each history runs again on one plain table (the layout before
+partitioning), in the same run, for the ratio. After the send, the retention job removes the
+oldest month: a partition dropped, or on the plain table a batched DELETE of the same rows.
 """
 
 from __future__ import annotations
