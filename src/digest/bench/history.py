@@ -111,7 +111,7 @@ def seed_history(engine: Engine, days: int) -> dict[str, Any]:
             "SELECT coalesce(sum(pg_total_relation_size(relid)), 0) FROM pg_partition_tree('deliveries')"
         )).scalar_one()
     return {"days": days, "delivery_rows": rows, "seed_seconds": time.perf_counter() - started,
-            "deliveries_mb": size / 2**20}
+            "deliveries_mb": float(size) / 2**20}
 
 
 DASHBOARD_LOOKS = 5
