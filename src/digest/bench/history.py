@@ -108,7 +108,8 @@ def seed_history(engine: Engine, days: int) -> dict[str, Any]:
         conn.execute(text("ANALYZE stories"))
         conn.execute(text("ANALYZE editions"))
         size = conn.execute(text(  # a partitioned table's size is its partitions'
-            "SELECT coalesce(sum(pg_total_relation_size(relid)), 0) FROM pg_partition_tree('deliveries')"
+            "SELECT coalesce((SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('deliveries') "
+            "WHERE isleaf), pg_total_relation_size('deliveries'))"
         )).scalar_one()
     return {"days": days, "delivery_rows": rows, "seed_seconds": time.perf_counter() - started,
             "deliveries_mb": float(size) / 2**20}
