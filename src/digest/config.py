@@ -200,6 +200,10 @@ class Settings(BaseSettings):
     # Every 5 s adds at most 5 s to a recovery; the sweep costs a few queries, and ~0.15 s
     # of database time per sending edition of a million queued rows (docs/send.md).
     sweep_every_seconds: float = Field(5.0, gt=0, le=3600)
+    # Delivery rows older than this are compacted into per-edition tallies and per-reader
+    # monthly summaries, then dropped (digest.delivery.retention; the reasoning for 90 is in
+    # docs/capacity.md: late complaints, weekly dedupe, the charts' 30 days, the export).
+    delivery_retention_days: int = Field(90, ge=35, le=3650)
     # Click counts move from Redis to the database this often (digest.flush_clicks).
     click_flush_every_seconds: float = Field(10.0, gt=0, le=3600)
     # Seconds in a minute of a subject test's wait (--ab-wait MINUTES): 60, always, but for

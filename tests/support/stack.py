@@ -32,11 +32,13 @@ REDIS_URL = os.environ.get("DIGEST_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 # take each other's tasks.
 TASK_QUEUE = f"digest-test-{uuid.uuid4().hex[:10]}"
 TABLES = ["ab_tests", "click_history", "click_history_consents", "open_counts", "click_counts", "click_uniques", "click_hours", "click_flushes", "feed_items", "feeds", "edition_tallies", "deliveries",
+          "reader_delivery_summaries", "delivery_compactions",
           "edition_stories", "edition_curation", "editions", "consent_events", "notices", "suppressions",
           "newsletter_subscriptions", "newsletters", "audit_log", "api_tokens", "web_sessions", "users", "subscriber_topics",
           "subscribers", "stories"]
 # What the in-process send tests empty before each test (see in_process_factory).
 SEND_TABLES = ["ab_tests", "click_history", "click_history_consents", "open_counts", "click_counts", "click_uniques", "click_hours", "click_flushes", "feed_items", "feeds", "edition_tallies", "deliveries",
+               "reader_delivery_summaries", "delivery_compactions",
                "edition_stories", "editions", "subscriber_topics", "subscribers", "stories"]
 
 

@@ -115,6 +115,7 @@ def reader_history_json(history: ReaderHistory) -> dict[str, Any]:
                     for n in history.notices],
         "feedback": [{"at": _iso(f.at), "kind": f.kind, "about": f.about, "detail": f.detail}
                      for f in history.feedback],
+        "delivery_months": [m.as_json() for m in history.compacted],
     }
 
 

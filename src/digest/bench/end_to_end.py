@@ -18,7 +18,7 @@ from digest.bench.options import (
     BenchError,
     BenchOptions,
 )
-from digest.bench.history import measure_dashboards, seed_history
+from digest.bench.history import measure_dashboards, measure_retention, seed_history, use_layout
 from digest.bench.seed import due_edition, seed_readers, seed_stories
 from digest.bench.services import (
     Sink,
@@ -48,11 +48,13 @@ def _postgres_backends(factory: sessionmaker[Session]) -> list[int]:
 
 
 def measure_end_to_end(options: BenchOptions, database_url: str, sink: Sink, workdir: Path,
-                       history_days: int = 0) -> dict[str, Any]:
+                       history_days: int = 0, layout: str = "partitioned") -> dict[str, Any]:
     """Release to sent, wall clock; and the CPU each party spent per message meanwhile
     (the worker's processes, PostgreSQL's backends for this database, smtp-sink), which
     stays meaningful when other work shares the machine. With `history_days`, on a
-    database that already holds that many days of daily editions to the same readers."""
+    database that already holds that many days of daily editions to the same readers, and
+    then the retention job's removal of its oldest month. `layout`: deliveries partitioned by
+    month (as migrated) or one plain table (the baseline)."""
 
     engine = make_engine(database_url)
     factory = sessionmaker(engine, expire_on_commit=False)
@@ -61,6 +63,7 @@ def measure_end_to_end(options: BenchOptions, database_url: str, sink: Sink, wor
         seeded = time.perf_counter()
         seed_readers(engine, options.readers)
         seed_seconds = time.perf_counter() - seeded
+        use_layout(engine, layout)
         history = seed_history(engine, history_days) if history_days else None
         dashboards = measure_dashboards(database_url, options.redis_url)
         edition_id = due_edition(factory)
@@ -109,13 +112,14 @@ def measure_end_to_end(options: BenchOptions, database_url: str, sink: Sink, wor
         counts = _delivery_counts(factory, edition_id)
         if counts.get("sent", 0) != options.readers:
             raise BenchError(f"only {counts.get('sent', 0)} of {options.readers} deliveries sent: {counts}")
+        retention = measure_retention(engine) if history_days >= 62 else None  # a whole month past the retention
         return {
             "readers": options.readers, "seconds": elapsed, "release_seconds": release_seconds,
             "messages_per_second": options.readers / elapsed, "counts": counts,
             "batch_size": BATCH_SIZE, "worker_concurrency": WORKER_CONCURRENCY,
             "seed_seconds": seed_seconds, "edition_id": edition_id,
             "cpu_us_per_message": cpu_us, "cpu_cores_busy": sum(cpu_us.values()) * options.readers / 1e6 / elapsed,
-            "history": history, "dashboards_ms": dashboards,
+            "history": history, "dashboards_ms": dashboards, "layout": layout, "retention": retention,
         }
     finally:
         engine.dispose()

@@ -7,18 +7,25 @@ What it shows: whether the send rate and the planning time stay flat as history 
 per-reader dedupe reads only the deliveries that could hold one of the edition's candidate
 stories; see digest.editions.variants). Goals: ≥ 90 % of the fresh rate with 90 days of
 history, ≥ 85 % with 365.
+
+The history sits in monthly partitions, as the retention job would have made them; with
+`--history-plain` each history runs again on one plain table (the layout before
+partitioning), in the same run, for the ratio. After the send, the retention job removes the
+oldest month: a partition dropped, or on the plain table a batched DELETE of the same rows.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis as redis_lib
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import sessionmaker
 
+from digest.delivery import compact_deliveries
 from digest.observe import (
     edition_counts,
     failed_notices,
@@ -30,7 +37,7 @@ from digest.observe import (
     watched_editions,
 )
 from digest.readers import subscriber_counts
-from digest.store import make_engine, utcnow
+from digest.store import make_engine, month_of, partitions, utcnow
 
 HISTORY_STORIES_PER_EDITION = 5
 GOAL_HISTORY_SHARE = {90: 0.90, 365: 0.85}
@@ -50,6 +57,8 @@ def seed_history(engine: Engine, days: int) -> dict[str, Any]:
     rows, how long seeding took and the table's size after."""
     started = time.perf_counter()
     with engine.begin() as conn:
+        # The partitions the retention job would have made, month by month, as history grew.
+        partitions.ensure_month_partitions(conn, sorted({month_of(utcnow() - timedelta(days=d)) for d in range(days + 1)}))
         conn.execute(text(
             """
             INSERT INTO stories (url, title, summary, body, published_at, topics, featured, pinned, status,
@@ -77,9 +86,11 @@ def seed_history(engine: Engine, days: int) -> dict[str, Any]:
                 SELECT e.id, e.send_at, s.ids FROM editions e
                 JOIN day_stories s ON s.d = CAST(substr(e.subject, 7) AS int)
                 WHERE e.subject LIKE 'Daily %')
-            INSERT INTO deliveries (edition_id, subscriber_id, status, attempts, sent_at, attempted_at, story_ids)
+            INSERT INTO deliveries (edition_id, subscriber_id, status, attempts, sent_at, attempted_at, story_ids,
+                                    planned_month)
             SELECT days.id, r.id, 'sent', 1, days.send_at + make_interval(secs => r.id % 600),
-                   days.send_at + make_interval(secs => r.id % 600), days.ids
+                   days.send_at + make_interval(secs => r.id % 600), days.ids,
+                   CAST(date_trunc('month', days.send_at AT TIME ZONE 'UTC') AS date)
             FROM days CROSS JOIN subscribers r
             """)).rowcount
     with engine.begin() as conn:  # as the product keeps them: each sent edition counted when it finished
@@ -96,9 +107,12 @@ def seed_history(engine: Engine, days: int) -> dict[str, Any]:
         conn.execute(text("VACUUM ANALYZE deliveries"))
         conn.execute(text("ANALYZE stories"))
         conn.execute(text("ANALYZE editions"))
-        size = conn.execute(text("SELECT pg_total_relation_size('deliveries')")).scalar_one()
+        size = conn.execute(text(  # a partitioned table's size is its partitions'
+            "SELECT coalesce((SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('deliveries') "
+            "WHERE isleaf), pg_total_relation_size('deliveries'))"
+        )).scalar_one()
     return {"days": days, "delivery_rows": rows, "seed_seconds": time.perf_counter() - started,
-            "deliveries_mb": size / 2**20}
+            "deliveries_mb": float(size) / 2**20}
 
 
 DASHBOARD_LOOKS = 5
@@ -156,3 +170,30 @@ def measure_dashboards(database_url: str, redis_url: str) -> dict[str, float]:
     finally:
         broker.close()
         engine.dispose()
+
+
+def use_layout(engine: Engine, layout: str) -> None:
+    """The deliveries table as the run measures it: `partitioned` (as migrated) or `plain`
+    (one table, as before partitioning: the baseline the partitioned figures are read against)."""
+    if layout == "plain":
+        with engine.begin() as conn:
+            partitions.unpartition_deliveries(conn)
+
+
+def measure_retention(engine: Engine, retention_days: int = 90) -> dict[str, Any]:
+    """The retention job on the oldest month of the seeded history only (its clock set to the
+    day that month falls out of the retention): summaries written, then the month removed —
+    its partition dropped, or on a plain table deleted in batches (RETENTION_BATCH_ROWS) —
+    with the time of each part."""
+    factory = sessionmaker(engine, expire_on_commit=False)
+    with engine.connect() as conn:
+        oldest = conn.execute(text("SELECT min(planned_month) FROM deliveries")).scalar_one()
+        rows = conn.execute(text("SELECT count(*) FROM deliveries WHERE planned_month = :m"), {"m": oldest}).scalar_one()
+    end = partitions.next_month(oldest)
+    clock = datetime(end.year, end.month, end.day, 1, tzinfo=UTC) + timedelta(days=retention_days)
+    report = compact_deliveries(factory, clock, retention_days)
+    if report.removed != [oldest]:
+        raise RuntimeError(f"the retention job removed {report.removed}, expected [{oldest}]: {report.as_json()}")
+    return {"month": oldest.isoformat(), "rows": rows, "summarise_seconds": report.summarise_seconds,
+            "remove_seconds": report.remove_seconds, "partition_dropped": bool(report.partitions_dropped),
+            "delete_batches": report.delete_batches}

@@ -28,6 +28,7 @@ class BenchOptions:
     pg_url: str = DEFAULT_PG_URL
     redis_url: str = DEFAULT_REDIS_URL
     history_days: tuple[int, ...] = ()  # end to end again on N days of daily editions, each N
+    history_plain: bool = False  # each history again on an unpartitioned deliveries table
 
     # Iterations and durations: the full run's, or the smoke test's.
     @property

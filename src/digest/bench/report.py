@@ -43,9 +43,18 @@ class Figure:
 
 def _history_figures(f: dict[str, Figure], fresh: dict[str, Any], histories: list[dict[str, Any]]) -> None:
     """The send rate and the planning time with N days of history, against the fresh run's."""
+    plain = {run["history"]["days"]: run for run in histories if run.get("layout") == "plain"}
     for run in histories:
+        if run.get("layout") == "plain":
+            continue
         days = run["history"]["days"]
         rows = run["history"]["delivery_rows"]
+        if days in plain:
+            _layout_figures(f, days, run, plain[days])
+        elif run.get("retention"):
+            f[f"history_{days}d_retention_remove_ms"] = Figure(
+                f"retention: a month ({run['retention']['rows']:,} rows) removed, partition dropped",
+                run["retention"]["remove_seconds"] * 1000, "ms")
         for look, label in (("ops_ms", "/ops"), ("status_json_ms", "digest status --json"), ("metrics_ms", "/metrics"),
                             ("editor_dashboard_ms", "editor dashboard")):
             value, fresh_value = run["dashboards_ms"][look], fresh["dashboards_ms"][look]
@@ -66,6 +75,28 @@ def _history_figures(f: dict[str, Figure], fresh: dict[str, Any], histories: lis
             f"PostgreSQL CPU per message with {days} days of history", run["cpu_us_per_message"]["postgres"], "µs",
             fresh["cpu_us_per_message"]["postgres"], "fresh database",
             run["cpu_us_per_message"]["postgres"] / fresh["cpu_us_per_message"]["postgres"], "×")
+
+
+def _layout_figures(f: dict[str, Figure], days: int, partitioned: dict[str, Any], plain: dict[str, Any]) -> None:
+    """Monthly partitions against one plain table, the same history in the same run."""
+    pg, pg_plain = partitioned["cpu_us_per_message"]["postgres"], plain["cpu_us_per_message"]["postgres"]
+    f[f"history_{days}d_partitioned_postgres_cpu_us"] = Figure(
+        f"PostgreSQL CPU per message, {days} days, partitioned by month", pg, "µs", pg_plain,
+        "one plain table", pg / pg_plain if pg_plain else None, "×")
+    f[f"history_{days}d_partitioned_msgs"] = Figure(
+        f"end to end, {days} days, partitioned by month", partitioned["messages_per_second"], "msg/s",
+        plain["messages_per_second"], "one plain table",
+        partitioned["messages_per_second"] / plain["messages_per_second"] * 100, "%")
+    dropped, deleted = partitioned.get("retention"), plain.get("retention")
+    if dropped and deleted:
+        f[f"history_{days}d_retention_remove_ms"] = Figure(
+            f"retention: removing a month ({dropped['rows']:,} rows), partition dropped",
+            dropped["remove_seconds"] * 1000, "ms", deleted["remove_seconds"] * 1000,
+            f"batched DELETE ({deleted['delete_batches']} batches)",
+            deleted["remove_seconds"] / dropped["remove_seconds"] if dropped["remove_seconds"] else None, "× faster")
+        f[f"history_{days}d_retention_summarise_ms"] = Figure(
+            f"retention: a month's tallies and reader summaries ({dropped['rows']:,} rows)",
+            dropped["summarise_seconds"] * 1000, "ms", deleted["summarise_seconds"] * 1000, "on one plain table")
 
 
 def _feed_figures(f: dict[str, Figure], feeds: dict[str, Any]) -> None:

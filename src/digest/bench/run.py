@@ -94,6 +94,11 @@ def run_bench(options: BenchOptions, progress: Console) -> Results:
                 step(f"end to end again with {days} days of daily editions to the same {options.readers} readers")
                 with scratch_database(options.pg_url) as history_url:
                     histories.append(measure_end_to_end(options, history_url, sink, workdir, history_days=days))
+                if options.history_plain:
+                    step(f"the same on one plain deliveries table (no monthly partitions), {days} days")
+                    with scratch_database(options.pg_url) as history_url:
+                        histories.append(measure_end_to_end(options, history_url, sink, workdir, history_days=days,
+                                                            layout="plain"))
             step(f"one-click unsubscribe ({UNSUBSCRIBE_RATE_PER_SECOND}/s for {options.unsubscribe_seconds:.0f} s)")
             unsub = results.details["unsubscribe"] = measure_unsubscribe(options, database_url, port, workdir)
             step(f"click redirect ({CLICK_RATE_PER_SECOND}/s for {options.unsubscribe_seconds:.0f} s)")

@@ -38,7 +38,7 @@ from digest.bench import (
     run_bench,
 )
 from digest.bench import table as bench_table
-from digest.cli import editions, feeds, newsletters, readers, stories, users
+from digest.cli import deliveries, editions, feeds, newsletters, readers, stories, users
 from digest.cli.common import UserError, deps, out, require_database
 from digest.cli.demo import DemoError, run_demo
 from digest.cli.status import status
@@ -59,6 +59,7 @@ app.add_typer(editions.app, name="editions")
 app.add_typer(users.app, name="users")
 app.add_typer(newsletters.app, name="newsletters")
 app.add_typer(feeds.app, name="feeds")
+app.add_typer(deliveries.app, name="deliveries")
 app.command()(status)
 
 
@@ -128,6 +129,9 @@ def bench(
     history_days: Annotated[str | None, typer.Option(
         metavar="N[,N…]", help="Also send end to end on a database holding N days of daily editions to the same "
                                "readers (e.g. 90 or 90,365), against the fresh run.")] = None,
+    history_plain: Annotated[bool, typer.Option(
+        help="With --history-days, also run each history on one plain deliveries table (no monthly "
+             "partitions): the baseline for the partitioned figures and the retention job's drop.")] = False,
 ) -> None:
     """Measure the send path (message build, SMTP ceiling, end to end, planning, unsubscribe,
     pages during sign-ins, SQL per batch) against real services on loopback, and print one
@@ -146,7 +150,8 @@ def bench(
     if any(d < 1 or d > 3650 for d in days):
         raise UserError("--history-days takes days from 1 to 3650")
     options = BenchOptions(readers=readers or (QUICK_READERS if quick else DEFAULT_READERS),
-                           plan_sizes=sizes, quick=quick, pg_url=pg_url, redis_url=redis_url, history_days=days)
+                           plan_sizes=sizes, quick=quick, pg_url=pg_url, redis_url=redis_url, history_days=days,
+                           history_plain=history_plain)
     try:
         results = run_bench(options, Console(stderr=True))
     except BenchError as exc:

@@ -16,14 +16,24 @@ import json
 import random
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, TextClause, bindparam, func, or_, select, text, update
+from sqlalchemy import JSON, BigInteger, Date, Integer, TextClause, bindparam, column, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from digest.editions import ScheduleError, local_instant, tallies
-from digest.store import Delivery, DeliveryStatus, Edition, EditionStatus, ErrorCode, UTCDateTime, ts
+from digest.store import (
+    Delivery,
+    DeliveryStatus,
+    Edition,
+    EditionStatus,
+    ErrorCode,
+    UTCDateTime,
+    month_of,
+    partitions,
+    ts,
+)
 
 # Well under Redis' visibility timeout (3600 s): a longer countdown in the broker is redelivered and
 # runs again and again (kombu#337, celery#2481); longer waits stay in the database (next_attempt_at).
@@ -48,10 +58,10 @@ WHERE s.status = 'active'
   {{topic_clause}} {{newsletter_clause}}
 """
 _INSERT_DELIVERIES = f"""
-INSERT INTO deliveries (edition_id, subscriber_id, status, attempts, variant)
-SELECT :edition_id, s.id, {QUEUED}, 0, CAST(:variant AS INTEGER)
+INSERT INTO deliveries (edition_id, subscriber_id, status, attempts, variant, planned_month)
+SELECT :edition_id, s.id, {QUEUED}, 0, CAST(:variant AS INTEGER), :planned_month
 {_ELIGIBLE}
-ON CONFLICT (edition_id, subscriber_id) DO NOTHING
+ON CONFLICT (edition_id, subscriber_id, planned_month) DO NOTHING
 """
 _COUNT_ELIGIBLE = f"SELECT COUNT(*) {_ELIGIBLE}"
 _NEWSLETTER_CLAUSE = """
@@ -98,7 +108,10 @@ def plan(session: Session, edition: Edition, now: datetime, *, held: bool = Fals
     yet, and no claim takes them until `split_for_test` or `release_held` gives them one.
     """
     statement, params = _eligible(_INSERT_DELIVERIES, edition, now)
-    return session.execute(statement, {**params, "variant": None if held else 0}).rowcount or 0
+    # An edition is planned once (scheduled → sending happens once), in this one statement:
+    # all its rows share the month, so (edition, reader, month) is unique as (edition, reader).
+    params["planned_month"] = month_of(now)
+    return session.execute(statement.bindparams(bindparam("planned_month", type_=Date())), {**params, "variant": None if held else 0}).rowcount or 0
 
 
 # A random pick among the rows still held: ORDER BY random() is one sort of the edition's
@@ -150,7 +163,7 @@ def hold_for_local_time(session: Session, edition: Edition) -> None:
                         {"e": edition.id, "at": at, "zone": zone})
 
 
-def refresh_statistics(session: Session) -> None:
+def refresh_statistics(session: Session, month: date) -> None:
     """ANALYZE the columns the send path filters deliveries on, right after planning.
 
     Until autovacuum gets to it (a minute at best), PostgreSQL believes an edition planned
@@ -158,9 +171,20 @@ def refresh_statistics(session: Session) -> None:
     (edition_id, status) and filters the batch's id range out of them, for each claim and
     each result write, which is quadratic in readers (0.2 s a batch at a million). With
     statistics it takes the partial index by id range. Samples ~30,000 rows, whatever the
-    table's size; does not block readers or writers. SQLite plans without statistics."""
+    table's size; does not block readers or writers. SQLite plans without statistics.
+
+    Partitioned (`month`: the rows' planned_month), only the month's partition, where the new
+    rows are: ANALYZE on the parent would sample every partition again, a second or more of
+    planning with a year of months."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("ANALYZE deliveries (edition_id, status, id, lease_until, next_attempt_at)"))
+        table = "deliveries"
+        if partitions.is_partitioned(session.connection()):
+            have = partitions.month_partitions(session.connection())
+            table = partitions.partition_name(month) if month in have else partitions.DEFAULT_PARTITION
+        # planned_month too: the result statements filter on it, and without its statistics a
+        # new month's partition looks as if few rows matched, which turns the result UPDATE
+        # into a scan of the edition's queued rows per chunk.
+        session.execute(text(f"ANALYZE {table} (edition_id, status, id, lease_until, next_attempt_at, planned_month)"))
 
 
 def batch_ranges(session: Session, edition_id: int, batch_size: int) -> list[tuple[int, int]]:
@@ -192,8 +216,10 @@ WHERE edition_id = :e AND id BETWEEN :lo AND :hi AND status = {QUEUED}
   AND (lease_until IS NULL OR lease_until < :now)
   AND (next_attempt_at IS NULL OR next_attempt_at <= :now)
   AND variant IS NOT NULL
-RETURNING id, subscriber_id, attempts, variant
-""").bindparams(ts("now"), ts("lease_until"))
+RETURNING id, subscriber_id, attempts, variant, planned_month
+""").bindparams(ts("now"), ts("lease_until")).columns(
+    column("id", BigInteger), column("subscriber_id", BigInteger), column("attempts", Integer),
+    column("variant", Integer), column("planned_month", Date))
 # By range, so the statement is the same size however many rows are left. Only rows still
 # holding one of the holder's own lease ends are extended (a claim always writes a later end
 # than any lease it took over, so an end names one holder's tenure): a batch whose lease ran
@@ -210,29 +236,33 @@ MARK_SENT = text(
     "sent_at = :at, attempted_at = :at, story_ids = :story_ids, last_error = NULL, error_code = NULL, "
     f"lease_until = NULL, next_attempt_at = NULL WHERE id = :id AND status = {QUEUED}"
 ).bindparams(ts("at"), bindparam("story_ids", type_=JSON))
+# The send loop's results name their month too (the rows' planned_month, from the claim): on
+# PostgreSQL each statement then touches one partition, not every month's index.
+_IN_MONTH = " AND planned_month = :month"
+_MONTH = bindparam("month", type_=Date())
 # One statement per outcome, each run as an executemany over the chunk's rows. The
 # `status = 'queued'` guard keeps a record from ever overwriting a final state.
 _RECORD = {
-    "sent": MARK_SENT,
+    "sent": text(str(MARK_SENT) + _IN_MONTH).bindparams(ts("at"), bindparam("story_ids", type_=JSON), _MONTH),
     "bounced": text(
         f"UPDATE deliveries SET status = {BOUNCED}, attempts = attempts + 1, message_id = :message_id, "
         "last_error = :error, error_code = :code, attempted_at = :at, lease_until = NULL "
-        f"WHERE id = :id AND status = {QUEUED}"
-    ).bindparams(ts("at")),
+        f"WHERE id = :id AND status = {QUEUED}" + _IN_MONTH
+    ).bindparams(ts("at"), _MONTH),
     "skipped": text(
         f"UPDATE deliveries SET status = {SKIPPED}, last_error = :error, error_code = :code, lease_until = NULL "
-        f"WHERE id = :id AND status = {QUEUED}"
-    ),
+        f"WHERE id = :id AND status = {QUEUED}" + _IN_MONTH
+    ).bindparams(_MONTH),
     "transient": text(
         "UPDATE deliveries SET attempts = attempts + 1, last_error = :error, error_code = :code, "
         "lease_until = NULL, next_attempt_at = :retry_at, attempted_at = :at, "
         f"status = CASE WHEN attempts + 1 >= :max_attempts THEN {FAILED} ELSE {QUEUED} END "
-        f"WHERE id = :id AND status = {QUEUED}"
-    ).bindparams(ts("retry_at"), ts("at")),
+        f"WHERE id = :id AND status = {QUEUED}" + _IN_MONTH
+    ).bindparams(ts("retry_at"), ts("at"), _MONTH),
     "released": text(
         "UPDATE deliveries SET lease_until = NULL, next_attempt_at = :retry_at "
-        f"WHERE id = :id AND status = {QUEUED}"
-    ).bindparams(ts("retry_at")),
+        f"WHERE id = :id AND status = {QUEUED}" + _IN_MONTH
+    ).bindparams(ts("retry_at"), _MONTH),
 }
 # The common outcome in one statement on PostgreSQL: the chunk's rows as arrays, joined by
 # id. An executemany runs the UPDATE once per row, and that was most of the server's time.
@@ -241,8 +271,8 @@ _RECORD_SENT_PG = text(
     "sent_at = :at, attempted_at = :at, story_ids = CAST(v.story_ids AS json), last_error = NULL, "
     "error_code = NULL, lease_until = NULL, next_attempt_at = NULL "
     "FROM unnest(CAST(:ids AS bigint[]), CAST(:message_ids AS text[]), CAST(:story_ids AS text[])) "
-    f"AS v(id, message_id, story_ids) WHERE d.id = v.id AND d.status = {QUEUED}"
-).bindparams(ts("at"))
+    f"AS v(id, message_id, story_ids) WHERE d.id = v.id AND d.status = {QUEUED} AND d.planned_month = :month"
+).bindparams(ts("at"), _MONTH)
 # What each outcome says in error_code when its Result carries none of its own.
 _OUTCOME_CODES = {"bounced": ErrorCode.HARD_BOUNCE, "transient": ErrorCode.TRANSIENT}
 
@@ -287,12 +317,13 @@ def renew_lease(session: Session, edition_id: int, first_id: int, last_id: int, 
                                           "until": until}).rowcount or 0
 
 
-def record(session: Session, results: list[Result], now: datetime, *, max_attempts: int,
+def record(session: Session, results: list[Result], now: datetime, *, month: date, max_attempts: int,
            retry_base_seconds: float) -> Counter[str]:
-    """Write a chunk of results: one statement per kind of outcome. Returns the kinds' counts."""
+    """Write a chunk of results of one edition (its rows' planned_month: `month`): one
+    statement per kind of outcome. Returns the kinds' counts."""
     by_kind: dict[str, list[dict[str, object]]] = {}
     for result in results:
-        params: dict[str, object] = {"id": result.delivery_id}
+        params: dict[str, object] = {"id": result.delivery_id, "month": month}
         if result.outcome in ("sent", "bounced"):
             params["message_id"] = result.message_id
         if result.outcome in ("sent", "bounced", "transient"):
@@ -313,7 +344,7 @@ def record(session: Session, results: list[Result], now: datetime, *, max_attemp
     for kind, rows in by_kind.items():
         if kind == "sent" and dialect == "postgresql":
             session.execute(_RECORD_SENT_PG, {
-                "at": now, "ids": [r["id"] for r in rows], "message_ids": [r["message_id"] for r in rows],
+                "at": now, "month": month, "ids": [r["id"] for r in rows], "message_ids": [r["message_id"] for r in rows],
                 "story_ids": [json.dumps(r["story_ids"]) for r in rows]})
         else:
             session.execute(_RECORD[kind], rows)
@@ -424,3 +455,17 @@ def forget_errors(session: Session, subscriber_id: int) -> int:
     return session.execute(
         update(Delivery).where(Delivery.subscriber_id == subscriber_id, Delivery.last_error.is_not(None))
         .values(last_error=None).execution_options(synchronize_session=False)).rowcount or 0
+
+
+# ------------------------------------------------------------------ retention
+
+
+def delete_compacted(session: Session, month: date, edition_ids: list[int], limit: int) -> int:
+    """Delete up to `limit` rows of a compacted month (digest.delivery.retention: its summaries
+    exist), by id through the edition index; returns how many. The caller commits each batch."""
+    if not edition_ids:
+        return 0
+    doomed = (select(Delivery.id).where(Delivery.edition_id.in_(edition_ids), Delivery.planned_month == month)
+              .limit(limit).scalar_subquery())
+    return session.execute(delete(Delivery).where(Delivery.id.in_(doomed), Delivery.planned_month == month)
+                           .execution_options(synchronize_session=False)).rowcount or 0

@@ -21,6 +21,7 @@ from digest.delivery.planner import (
     sending_edition_ids,
 )
 from digest.editions import lifecycle, schedule_editions, trigger_editions
+from digest.store import month_of
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def release_due(factory: sessionmaker[Session], now: datetime, batch_size: int,
             continue  # another beat or worker got there first
         released.append(edition_id)
         with factory.begin() as session:
-            ledger.refresh_statistics(session)
+            ledger.refresh_statistics(session, month_of(now))
         batches = enqueue_batches(factory, edition_id, batch_size, enqueue)
         log.info("edition %s released: %s batches", edition_id, batches,
                  extra={"edition_id": edition_id})

@@ -25,7 +25,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 
 from prometheus_client import Counter as MetricCounter
@@ -209,12 +209,13 @@ def _send_claimed(factory, content, claimed, readers, transport, settings, clock
                   outcome, lease) -> None:  # type: ignore[no-untyped-def]
     """Send the claimed rows, journal every 250 at once, record results in bulk."""
     edition_id = content.edition_id
+    month = claimed[0].planned_month  # the same for every row of the edition
     pending: list[Result] = []
     journal = SendJournal(journal_dir(settings.database_url, settings.journal_dir))
 
     def flush() -> None:
         with lease.lock:  # never at the same time as a renewal of the same rows
-            record_results(factory, edition_id, pending, settings, clock(), outcome)
+            record_results(factory, edition_id, pending, settings, clock(), outcome, month)
             lease.recorded(len(pending))
         journal.checkpoint()
         pending.clear()
@@ -361,13 +362,13 @@ def _recheck(factory: sessionmaker[Session], edition_id: int,
 
 
 def record_results(factory: sessionmaker[Session], edition_id: int, results: list[Result],
-                   settings: Settings, now: datetime, outcome: BatchOutcome) -> None:
+                   settings: Settings, now: datetime, outcome: BatchOutcome, month: date) -> None:
     """Write a chunk of results in one transaction (the ledger: one statement per kind of
     outcome). When the chunk had failures, check whether the edition should pause itself."""
     if not results:
         return
     with factory.begin() as session:
-        counts = ledger.record(session, results, now, max_attempts=settings.max_attempts,
+        counts = ledger.record(session, results, now, month=month, max_attempts=settings.max_attempts,
                                retry_base_seconds=settings.retry_base_seconds)
         # A hard bounce ends the reader and suppresses the address: no import or form may
         # re-add it. The same rule as a bounce report's (digest.readers.bounce_readers).

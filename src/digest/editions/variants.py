@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Date, cast, func, select, update
 from sqlalchemy.orm import Session
 
 from digest.store import Delivery, DeliveryStatus, EditionStory, Story, StoryStatus
@@ -59,6 +59,13 @@ def reader_history(session: Session, edition_id: int, subscriber_ids: list[int],
     if candidates:
         oldest = select(func.min(Story.created_at)).where(Story.id.in_(candidates)).scalar_subquery()
         query = query.where(Delivery.sent_at >= oldest)
+        if session.get_bind().dialect.name == "postgresql":
+            # A copy carries stories of its edition, frozen when the edition was planned: a
+            # row planned before the oldest candidate existed cannot hold one. Said by month
+            # (with a day's margin for clocks), PostgreSQL skips the older months' partitions
+            # instead of probing each one's reader index for every reader of the batch.
+            first_month = cast(func.date_trunc("month", func.timezone("UTC", oldest) - timedelta(days=1)), Date)
+            query = query.where(Delivery.planned_month >= first_month)
     wanted = set(candidates) if candidates else None
     history: dict[int, set[int]] = {}
     for subscriber_id, story_ids in session.execute(query):

@@ -11,7 +11,7 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from digest.errors import Invalid, NotFound
+from digest.readers.summaries import MonthSummary, live_rows, month_summaries
 from digest.store import (
     ConsentEvent,
     Delivery,
@@ -146,6 +147,8 @@ class ReaderHistory:
     deliveries_total: int
     notices: list[Notice]  # newest first
     feedback: list[FeedbackLine]  # newest first
+    # Months older than the retention, from their summaries (newest first): the rows are gone.
+    compacted: list[MonthSummary] = field(default_factory=list)
 
 
 def reader_history(session: Session, subscriber_id: int, *, deliveries_limit: int | None = None,
@@ -157,17 +160,17 @@ def reader_history(session: Session, subscriber_id: int, *, deliveries_limit: in
         .where(NewsletterSubscription.subscriber_id == subscriber_id).order_by(Newsletter.name)))
     consent = list(session.scalars(select(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber_id)
                                    .order_by(ConsentEvent.at, ConsentEvent.id)))
-    deliveries_total = session.scalar(select(func.count()).select_from(Delivery)
-                                      .where(Delivery.subscriber_id == subscriber_id)) or 0
+    live = live_rows(subscriber_id, session)
+    deliveries_total = session.scalar(select(func.count()).select_from(Delivery).where(*live)) or 0
     query = (select(Delivery, Edition.subject).join(Edition, Edition.id == Delivery.edition_id)
-             .where(Delivery.subscriber_id == subscriber_id).order_by(Delivery.id.desc()))
+             .where(*live).order_by(Delivery.id.desc()))
     if deliveries_limit is not None:
         query = query.limit(max(1, deliveries_limit)).offset(max(0, deliveries_offset))
     deliveries = [_delivery_line(d, subject) for d, subject in session.execute(query)]
     notices = list(session.scalars(select(Notice).where(Notice.subscriber_id == subscriber_id)
                                    .order_by(Notice.id.desc())))
     return ReaderHistory(subscriber, newsletters, consent, deliveries, deliveries_total, notices,
-                         _feedback(session, subscriber_id, consent, notices))
+                         _feedback(session, subscriber_id, consent, notices), month_summaries(session, subscriber_id))
 
 
 def _delivery_line(delivery: Delivery, subject: str) -> DeliveryLine:

@@ -21,6 +21,7 @@ from digest.readers.click_history import click_history_of, forget_click_history,
 from digest.readers.consent import RequestContext, consent_values, record
 from digest.readers.subscriptions import active_newsletters, set_subscriptions
 from digest.readers.suppression import LIFTED_BY_CONSENT, lift_for_consent, suppress, suppression_reason
+from digest.readers.summaries import live_rows, month_summaries
 from digest.store import (
     ConsentEvent,
     Delivery,
@@ -220,8 +221,11 @@ def export_data(session: Session, subscriber: Subscriber) -> dict[str, Any]:
     )
     sent = session.execute(
         select(Delivery.edition_id, Delivery.status, Delivery.sent_at, Delivery.message_id)
-        .where(Delivery.subscriber_id == subscriber.id).order_by(Delivery.id)
+        .where(*live_rows(subscriber.id, session)).order_by(Delivery.id)
     )
+    # Months older than the retention: each edition from the month's summary, oldest first
+    # like the rows (no time or Message-ID: those went with the rows).
+    compacted = month_summaries(session, subscriber.id)[::-1]
     notices = session.scalars(select(Notice).where(Notice.subscriber_id == subscriber.id).order_by(Notice.id))
     return {
         "profile": {
@@ -238,9 +242,13 @@ def export_data(session: Session, subscriber: Subscriber) -> dict[str, Any]:
             for c in consents
         ],
         "deliveries": [
+            {"edition_id": edition_id, "status": status, "month": f"{month.month:%Y-%m}", "compacted": True}
+            for month in compacted for edition_id, _subject, status in month.editions
+        ] + [
             {"edition_id": edition_id, "status": status, "sent_at": iso(sent_at), "message_id": message_id}
             for edition_id, status, sent_at, message_id in sent
         ],
+        "delivery_months": [month.as_json() for month in compacted],
         "notices": [
             {"kind": n.kind, "status": n.status.value, "sent_at": iso(n.sent_at)} for n in notices
         ],

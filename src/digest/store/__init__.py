@@ -8,6 +8,7 @@ module may write which table state is told in each domain package: this one only
 from digest.store.bulk import CopyPlan, copy_plan, one_of, reserve_ids, write_rows
 from digest.store.engine import get_engine, make_engine, session_factory, session_scope
 from digest.store.migrate import current_and_head, is_initialised, upgrade
+from digest.store import partitions
 from digest.store.models import (
     ANY,
     FINAL_DELIVERY_STATUSES,
@@ -24,6 +25,7 @@ from digest.store.models import (
     ClickUnique,
     ConsentEvent,
     Delivery,
+    DeliveryCompaction,
     DeliveryStatus,
     Edition,
     EditionCuration,
@@ -39,6 +41,7 @@ from digest.store.models import (
     Notice,
     NoticeStatus,
     OpenCount,
+    ReaderDeliverySummary,
     Role,
     NewEditions,
     StatusCode,
@@ -51,18 +54,19 @@ from digest.store.models import (
     User,
     UTCDateTime,
     WebSession,
+    month_of,
     ts,
     utcnow,
     with_id_list,
 )
 
 __all__ = [
-    "ANY", "CopyPlan", "copy_plan", "FINAL_DELIVERY_STATUSES", "MASTHEAD", "AbTest", "ApiToken", "AuditEntry", "Base",
-    "ClickCount", "ClickFlush", "ClickHistory", "ClickHistoryConsent", "ClickHour", "ClickUnique", "OpenCount", "ConsentEvent",
-    "Delivery", "DeliveryStatus",
+    "ANY", "partitions", "CopyPlan", "copy_plan", "FINAL_DELIVERY_STATUSES", "MASTHEAD", "AbTest", "ApiToken", "AuditEntry",
+    "Base", "ClickCount", "ClickFlush", "ClickHistory", "ClickHistoryConsent", "ClickHour", "ClickUnique", "OpenCount",
+    "ConsentEvent", "Delivery", "DeliveryCompaction", "DeliveryStatus",
     "Edition", "EditionCuration", "EditionStatus", "EditionStory", "EditionTally", "ErrorCode", "Feed", "FeedItem", "Frequency", "Newsletter",
-    "NewEditions", "NewsletterSubscription", "Notice", "NoticeStatus", "Role", "StatusCode", "Story", "StoryStatus", "Subscriber",
+    "NewEditions", "NewsletterSubscription", "Notice", "NoticeStatus", "ReaderDeliverySummary", "Role", "StatusCode", "Story", "StoryStatus", "Subscriber",
     "SubscriberStatus", "SubscriberTopic", "Suppression", "UTCDateTime", "User", "WebSession",
-    "current_and_head", "get_engine", "is_initialised", "make_engine", "session_factory", "session_scope",
+    "current_and_head", "get_engine", "is_initialised", "make_engine", "month_of", "session_factory", "session_scope",
     "one_of", "reserve_ids", "ts", "upgrade", "utcnow", "with_id_list", "write_rows",
 ]

@@ -7,10 +7,11 @@ planning, conditional status flips) reads the same as the Python.
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Date,
     JSON,
     BigInteger,
     BindParameter,
@@ -366,7 +367,10 @@ class Delivery(Base):
 
     __tablename__ = "deliveries"
     __table_args__ = (
-        UniqueConstraint("edition_id", "subscriber_id", name="uq_delivery_edition_subscriber"),
+        # planned_month is the same for every row of an edition (one INSERT plans them all),
+        # so with it the constraint still says one row per edition and reader; PostgreSQL
+        # partitions deliveries by it and wants it in every unique index.
+        UniqueConstraint("edition_id", "subscriber_id", "planned_month", name="uq_delivery_edition_subscriber"),
         Index("ix_deliveries_edition_status", "edition_id", "status"),
         Index("ix_deliveries_subscriber_sent", "subscriber_id", "sent_at"),
         Index("ix_deliveries_edition_attempted", "edition_id", "attempted_at"),
@@ -397,6 +401,48 @@ class Delivery(Base):
     # subject test, 2 its alternative. None: held in the database until the test is decided
     # (the claim never takes such a row; digest.editions.ab).
     variant: Mapped[int | None] = mapped_column(Integer, default=0, server_default=text("0"))
+    # The first day (UTC) of the month the edition was planned in: the partition key on
+    # PostgreSQL and the unit retention compacts (digest.delivery.retention).
+    planned_month: Mapped[date] = mapped_column(Date, default=lambda: month_of(utcnow()))
+
+
+def month_of(at: datetime) -> date:
+    """The first day of `at`'s month in UTC: a delivery's planned_month."""
+    at = at.astimezone(UTC)
+    return date(at.year, at.month, 1)
+
+
+class ReaderDeliverySummary(Base):
+    """What one reader was sent in one month whose delivery rows were compacted: the counts
+    by status and each edition with its status, for the reader's data export and history
+    after the rows are gone. Written only by digest.delivery.retention."""
+
+    __tablename__ = "reader_delivery_summaries"
+
+    subscriber_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    sent: Mapped[int] = mapped_column(Integer, default=0)
+    bounced: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    # [[edition id, status], ...] by edition id.
+    editions: Mapped[list[list[Any]]] = mapped_column(JSON)
+
+
+class DeliveryCompaction(Base):
+    """A month of deliveries compacted: its summaries were written (compacted_at, in the same
+    transaction, so a month is summarised once however many jobs run), and its rows removed
+    (removed_at: the partition dropped, or the last batch deleted). Written only by
+    digest.delivery.retention."""
+
+    __tablename__ = "delivery_compactions"
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    editions: Mapped[int] = mapped_column(Integer, default=0)
+    rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    compacted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ConsentEvent(Base):

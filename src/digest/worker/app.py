@@ -53,6 +53,8 @@ def configuration() -> dict[str, object]:
             "sweep": {"task": "digest.sweep", "schedule": settings.sweep_every_seconds},
             "flush-clicks": {"task": "digest.flush_clicks", "schedule": settings.click_flush_every_seconds},
             "decide-ab-tests": {"task": "digest.decide_ab_tests", "schedule": settings.sweep_every_seconds},
+            # Hourly: the work is a month at a time, and the partitions ahead need a run a month.
+            "compact-deliveries": {"task": "digest.compact_deliveries", "schedule": 3600.0},
             "poll-unsubscribe-maildir": {"task": "digest.poll_unsubscribe_maildir", "schedule": 60.0},
             "poll-bounce-maildir": {"task": "digest.poll_bounce_maildir", "schedule": 60.0},
             "poll-feeds": {"task": "digest.poll_feeds", "schedule": settings.feeds_check_every_seconds},

@@ -16,7 +16,7 @@ from digest import actions
 from digest.clicks import flush_clicks as flush_clicks_now
 from digest.clicks import flush_opens
 from digest.config import get_settings
-from digest.delivery import release_due, schedule
+from digest.delivery import compact_deliveries, release_due, schedule
 from digest.delivery import send_batch as send_batch_now
 from digest.delivery import send_notice as send_notice_now
 from digest.delivery import sweep as sweep_work
@@ -88,6 +88,12 @@ def sweep() -> list[int]:
     settings = get_settings()
     return sweep_work(session_factory(), utcnow(), settings.batch_size, settings.lease_seconds, _enqueue,
                       _enqueue_notice)
+
+
+@app.task(name="digest.compact_deliveries")
+def compact_old_deliveries() -> dict[str, object]:
+    """Retention: partitions ahead, old months compacted and dropped (digest.delivery.retention)."""
+    return compact_deliveries(session_factory(), utcnow(), get_settings().delivery_retention_days).as_json()
 
 
 @app.task(name="digest.flush_clicks")

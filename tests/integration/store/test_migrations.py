@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, text
 
 from digest.store.engine import make_engine
-from digest.store.migrate import current_and_head, upgrade
+from digest.store.migrate import alembic_config, current_and_head, upgrade
 from digest.store.models import Base
+from digest.store.partitions import include_name
 
 pytestmark = pytest.mark.integration
 
@@ -34,10 +36,23 @@ def empty_engine(request, tmp_path) -> Iterator[Engine]:  # type: ignore[no-unty
     engine.dispose()
 
 
+def downgrade(engine: Engine, revision: str) -> None:
+    """Alembic's downgrade on this engine, as digest.store.upgrade runs an upgrade."""
+    config = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":  # see digest.store.migrate.upgrade
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        with connection.begin():
+            config.attributes["connection"] = connection
+            command.downgrade(config, revision)
+
+
 def test_head_matches_the_models(empty_engine: Engine) -> None:
     upgrade(empty_engine)
     with empty_engine.connect() as conn:
-        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+        context = MigrationContext.configure(conn, opts={"include_name": include_name})
+        assert compare_metadata(context, Base.metadata) == []
     current, head = current_and_head(empty_engine)
     assert current == head
     assert upgrade(empty_engine) == head  # idempotent
@@ -139,3 +154,50 @@ def test_upgrading_to_one_time_passwords_marks_accounts_never_signed_in(empty_en
         later = conn.execute(text("SELECT must_change_password FROM users WHERE id = 3")).scalar_one()
     assert {k: bool(v) for k, v in flags.items()} == {1: True, 2: False}
     assert not later  # the column's default: a password of one's own
+
+
+def test_upgrading_to_partitions_keeps_every_delivery_in_its_month(empty_engine: Engine) -> None:
+    """0023: on PostgreSQL the table with rows becomes partitioned by month (new table, copy,
+    swap), each row in the month its edition was planned in; SQLite gets the column. The
+    planner's one statement still plans, and a downgrade brings the plain table back."""
+    upgrade(empty_engine, "0019")
+    with empty_engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO subscribers (id, email, email_key, status, token, created_at) VALUES "
+            "(1, 'a@example.org', 'a@example.org', 'active', 'tok-a', CURRENT_TIMESTAMP), "
+            "(2, 'b@example.org', 'b@example.org', 'active', 'tok-b', CURRENT_TIMESTAMP)"))
+        zone = "+00" if empty_engine.dialect.name == "postgresql" else ""  # SQLite keeps UTC without a zone
+        for edition_id, started in ((1, "2025-03-31 23:30:00" + zone), (2, "2025-04-01 00:10:00" + zone)):
+            conn.execute(text(
+                "INSERT INTO editions (id, subject, send_at, max_stories, window_hours, status, planned_count, "
+                "created_at, started_at) VALUES (:i, 'S', :at, 5, 48, 'sent', 2, :at, :at)"),
+                {"i": edition_id, "at": started})
+            for reader in (1, 2):
+                conn.execute(text("INSERT INTO deliveries (edition_id, subscriber_id, status, attempts) "
+                                  "VALUES (:e, :r, 'sent', 1)"), {"e": edition_id, "r": reader})
+    upgrade(empty_engine)
+    with empty_engine.begin() as conn:
+        months = sorted((e, str(m)) for e, m in conn.execute(text(
+            "SELECT DISTINCT edition_id, planned_month FROM deliveries")).all())
+        assert months == [(1, "2025-03-01"), (2, "2025-04-01")]
+        # The sequence still numbers new rows after the old ones.
+        conn.execute(text(
+            "INSERT INTO editions (id, subject, send_at, max_stories, window_hours, status, planned_count, "
+            "created_at, started_at) VALUES (3, 'S', :at, 5, 48, 'sent', 1, :at, :at)"), {"at": "2025-05-02 08:00:00" + zone})
+        conn.execute(text("INSERT INTO deliveries (edition_id, subscriber_id, status, attempts, planned_month) "
+                          "VALUES (3, 1, 'sent', 1, '2025-05-01')"))
+        assert conn.execute(text("SELECT max(id) FROM deliveries")).scalar_one() == 5
+        if empty_engine.dialect.name == "postgresql":
+            parts = set(conn.execute(text(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "WHERE i.inhparent = 'deliveries'::regclass")).scalars())
+            assert {"deliveries_2025_03", "deliveries_2025_04", "deliveries_default"} <= parts
+    with empty_engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"include_name": include_name})
+        assert compare_metadata(context, Base.metadata) == []
+    downgrade(empty_engine, "0019")
+    with empty_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM deliveries")).scalar_one() == 5
+    upgrade(empty_engine)
+    with empty_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM deliveries")).scalar_one() == 5

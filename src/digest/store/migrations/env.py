@@ -4,6 +4,7 @@ from alembic import context
 from sqlalchemy import create_engine
 
 from digest.store.models import Base
+from digest.store.partitions import include_name
 
 config = context.config
 target_metadata = Base.metadata
@@ -24,6 +25,7 @@ def _migrate(connection) -> None:  # type: ignore[no-untyped-def]
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()
