@@ -287,3 +287,80 @@ def test_dedupe_reads_only_what_could_hold_a_candidate(factory) -> None:  # type
         assert reader_history(session, 0, [reader_id], now, ids) == {reader_id: {ids[1]}}
         assert reader_history(session, 0, [reader_id], now) == {reader_id: {ids[0], ids[1], 999_999}}
         assert reader_history(session, 0, [reader_id], now, []) == {}
+
+
+def test_a_subject_test_in_local_time_keeps_each_zone_at_its_hour_and_sends_nobody_twice(factory) -> None:  # type: ignore[no-untyped-def]
+    """The wait counts from the release (the first zone's hour): at the decision, one zone's
+    test copies are out and the other's still wait for their hour; the rest get the winner
+    and each copy still leaves at its reader's hour, once."""
+    from collections import Counter
+    from datetime import UTC, datetime
+    from email import message_from_bytes
+
+    import redis
+
+    from digest import actions
+    from digest.editions import ab
+    from tests.support.stack import REDIS_URL
+
+    seed_stories(factory)
+    addresses = seed_readers(factory, 8)
+    zones = ["Asia/Tokyo"] * 4 + ["America/New_York"] * 4
+    zone_of = dict(zip(addresses, zones, strict=True))
+    with factory.begin() as session:
+        newsletter = create_newsletter(session, slug="local-ab", name="Local AB", cron="0 7 * * *",
+                                       timezone="Europe/Kyiv", allowed_topics=TOPICS, local_time=True,
+                                       window_hours=24 * 365 * 10)
+        newsletter.created_at = datetime(2026, 11, 30, 12, tzinfo=UTC)
+        for subscriber, zone in zip(session.scalars(select(Subscriber).order_by(Subscriber.id)), zones, strict=True):
+            subscriber.timezone = zone
+            set_subscriptions(session, subscriber, [newsletter.id])
+        schedule_editions(session, datetime(2026, 11, 30, 12, tzinfo=UTC), 24)
+        edition = session.scalars(select(Edition)).one()
+        ab.set_ab(session, edition.id, ab.AbPlan("The second subject", 50, 30))
+        first_subject = edition.subject
+    copies: list[tuple[str, str]] = []  # (reader, subject), every copy sent
+
+    def run_at(now: datetime) -> list[str]:
+        batches: list[tuple[int, int, int]] = []
+        release_due(factory, now, 1000, lambda *a: batches.append(a))
+        transport = RecordingTransport()
+        for batch in batches or [(edition.id, 0, 10**9)]:
+            send_batch(factory, *batch, transport, SETTINGS, clock=lambda: now)
+        sent = [(rcpt, str(message_from_bytes(raw)["Subject"])) for _, rcpt, raw in transport.sent]
+        copies.extend(sent)
+        return [rcpt for rcpt, _ in sent]
+
+    def variants() -> Counter[int | None]:
+        with factory() as session:
+            return Counter(session.scalars(select(Delivery.variant).where(Delivery.edition_id == edition.id)))
+
+    tokyo_hour = datetime(2026, 11, 30, 22, 0, tzinfo=UTC)  # 07:00 in Tokyo
+    test_copies = run_at(tokyo_hour)
+    assert variants() == {None: 4, 1: 2, 2: 2}  # half the audience in the test, a subject each
+    assert test_copies and all(zone_of[a] == "Asia/Tokyo" for a in test_copies)  # New York's wait for their hour
+
+    deps = actions.Deps(factory, SETTINGS, lambda *a: None, lambda *a: None, lambda: None)
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        assert actions.ab_tests.decide_due(deps, client, tokyo_hour + timedelta(minutes=29)) == []
+        assert actions.ab_tests.decide_due(deps, client, tokyo_hour + timedelta(minutes=31)) == [edition.id]
+        assert actions.ab_tests.decide_due(deps, client, tokyo_hour + timedelta(minutes=32)) == []  # once
+    finally:
+        client.close()
+    assert variants() == {1: 6, 2: 2}  # no clicks: too few to tell, the first subject to the rest
+
+    rest_in_tokyo = run_at(tokyo_hour + timedelta(minutes=31))
+    assert sorted(test_copies + rest_in_tokyo) == sorted(a for a in addresses if zone_of[a] == "Asia/Tokyo")
+    assert run_at(datetime(2026, 12, 1, 11, 59, tzinfo=UTC)) == []  # 06:59 in New York
+    in_new_york = run_at(datetime(2026, 12, 1, 12, 0, tzinfo=UTC))
+    assert sorted(in_new_york) == sorted(a for a in addresses if zone_of[a] == "America/New_York")
+
+    assert Counter(reader for reader, _ in copies) == dict.fromkeys(addresses, 1)  # everyone, once
+    with factory() as session:
+        variant_of = {email: variant for email, variant in session.execute(
+            select(Subscriber.email, Delivery.variant).join(Delivery, Delivery.subscriber_id == Subscriber.id)
+            .where(Delivery.edition_id == edition.id))}
+        assert session.get_one(Edition, edition.id).status == EditionStatus.SENT
+    for reader, subject in copies:  # each copy carried its delivery's subject
+        assert subject == ("The second subject" if variant_of[reader] == 2 else first_subject), (reader, subject)
