@@ -42,6 +42,7 @@ class _ReaderRow(NamedTuple):
     name: str | None
     token: str
     status: str
+    history: bool = False  # no click history: the bench's readers never consented to one
 
 
 class _NullConnection:

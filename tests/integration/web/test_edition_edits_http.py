@@ -101,7 +101,8 @@ def test_an_editor_changes_subject_time_and_limits(live: Stack, editor: httpx.Cl
     form = editor.get(f"/editor/editions/{edition_id}/edit")
     assert form.status_code == 200 and h1(form.text) == "Edit “Morning”"
     assert form_values(form.text) == {"subject": "Morning", "send_at": "2031-01-01T07:00", "timezone": "UTC",
-                                      "max_stories": "5", "window_hours": "48", "newsletter_id": ""}
+                                      "max_stories": "5", "window_hours": "48", "newsletter_id": "",
+                                      "ab_subject": "", "ab_share": "20", "ab_wait": "60"}  # no subject test yet
     assert "Times on this page are in UTC" in form.text
 
     response = save(editor, edition_id, subject="Evening  briefing", send_at="2031-06-01T09:30",

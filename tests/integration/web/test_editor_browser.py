@@ -103,7 +103,7 @@ def test_an_editor_curates_previews_tests_and_schedules_an_edition_that_readers_
     page.get_by_role("link", name="New edition", exact=True).first.click()
     heading(page, "New edition")
     shoot(page, live, "edition-new")
-    page.get_by_label("Subject").fill("Editor’s picks")
+    page.get_by_label("Subject", exact=True).fill("Editor’s picks")
     page.get_by_role("button", name="Create draft").click()
     heading(page, "Editor’s picks")
     notice(page, "Draft edition created.")
@@ -248,7 +248,7 @@ def test_an_editor_edits_an_edition_and_picks_its_newsletter_and_sees_the_audien
     # A one-off for every active reader, to go out in May.
     heading(page, "New edition")
     expect(page.get_by_label("Newsletter")).to_have_value("")
-    page.get_by_label("Subject").fill("Weekend reads")
+    page.get_by_label("Subject", exact=True).fill("Weekend reads")
     page.get_by_label("Send at").fill("2031-05-01T08:00")
     page.get_by_label("Time zone").fill("Europe/Kyiv")
     page.get_by_role("button", name="Create draft").click()
@@ -263,13 +263,13 @@ def test_an_editor_edits_an_edition_and_picks_its_newsletter_and_sees_the_audien
     heading(page, "Edit “Weekend reads”")
     expect(page.get_by_label("Send at")).to_have_value("2031-05-01T05:00")
     shoot(page, live, "edition-edit")
-    page.get_by_label("Subject").fill("Sunday reads")
+    page.get_by_label("Subject", exact=True).fill("Sunday reads")
     page.get_by_label("Time zone").fill("Europe/Kiev-on-Mars")
     page.get_by_role("button", name="Save changes").click()
     heading(page, "Edit “Weekend reads”")
     expect(page.locator("#timezone-error")).to_contain_text("unknown time zone 'Europe/Kiev-on-Mars'")
     expect(page.get_by_label("Time zone")).to_have_attribute("aria-invalid", "true")
-    expect(page.get_by_label("Subject")).to_have_value("Sunday reads")
+    expect(page.get_by_label("Subject", exact=True)).to_have_value("Sunday reads")
     shoot(page, live, "edition-edit-error")
 
     # Subject, time and the newsletter: its readers only, and its zone on the page.

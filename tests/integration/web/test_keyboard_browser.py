@@ -144,7 +144,7 @@ def test_the_core_editor_job_by_keyboard_alone(live: Stack, context: BrowserCont
     keys.follow("Enter")
     heading(page, "New edition")
     keys.skip_to_main()
-    keys.tab_to(page.get_by_label("Subject"))
+    keys.tab_to(page.get_by_label("Subject", exact=True))
     keys.type("Keyboard picks")
     keys.tab_to(page.get_by_label("Newsletter"))
     keys.press("ArrowDown")
