@@ -205,12 +205,13 @@ def test_weekly_and_paused_readers_are_left_out(factory) -> None:  # type: ignor
     assert [r for _, r, _ in _send_all(factory).sent] == [addresses[0]]
 
 
-def test_local_time_delivery_releases_each_zone_at_its_own_hour(factory) -> None:  # type: ignore[no-untyped-def]
+def _local_time_edition(factory: sessionmaker[Session], zones: list[str | None]) -> tuple[list[str], Edition]:
+    """A newsletter at 07:00 in each reader's own zone (Kyiv for readers without one), one
+    reader per zone given, and its edition for 1 December 2026 made on 30 November."""
     from datetime import UTC, datetime
 
     seed_stories(factory)
-    addresses = seed_readers(factory, 4)
-    zones = ["Asia/Tokyo", "Europe/Kyiv", "America/New_York", None]
+    addresses = seed_readers(factory, len(zones))
     with factory.begin() as session:
         newsletter = create_newsletter(session, slug="local", name="Local", cron="0 7 * * *",
                                        timezone="Europe/Kyiv", allowed_topics=TOPICS, local_time=True,
@@ -221,9 +222,18 @@ def test_local_time_delivery_releases_each_zone_at_its_own_hour(factory) -> None
             set_subscriptions(session, subscriber, [newsletter.id])
         schedule_editions(session, datetime(2026, 11, 30, 12, tzinfo=UTC), 24)
         edition = session.scalars(select(Edition)).one()
-        assert (edition.local_date, edition.local_time) == ("2026-12-01", "07:00")
-        # 07:00 at UTC+14 on 1 December is 17:00 UTC on 30 November.
-        assert edition.send_at == datetime(2026, 11, 30, 17, tzinfo=UTC)
+        session.expunge(edition)
+    return addresses, edition
+
+
+def test_local_time_delivery_releases_each_zone_at_its_own_hour(factory) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    zones = ["Asia/Tokyo", "Europe/Kyiv", "America/New_York", None]
+    addresses, edition = _local_time_edition(factory, zones)
+    assert (edition.local_date, edition.local_time) == ("2026-12-01", "07:00")
+    # 07:00 at UTC+14 on 1 December is 17:00 UTC on 30 November.
+    assert edition.send_at == datetime(2026, 11, 30, 17, tzinfo=UTC)
 
     def run_at(now: datetime) -> list[str]:
         batches: list[tuple[int, int, int]] = []
@@ -303,22 +313,12 @@ def test_a_subject_test_in_local_time_keeps_each_zone_at_its_hour_and_sends_nobo
     from digest.editions import ab
     from tests.support.stack import REDIS_URL
 
-    seed_stories(factory)
-    addresses = seed_readers(factory, 8)
     zones = ["Asia/Tokyo"] * 4 + ["America/New_York"] * 4
+    addresses, edition = _local_time_edition(factory, zones)
     zone_of = dict(zip(addresses, zones, strict=True))
     with factory.begin() as session:
-        newsletter = create_newsletter(session, slug="local-ab", name="Local AB", cron="0 7 * * *",
-                                       timezone="Europe/Kyiv", allowed_topics=TOPICS, local_time=True,
-                                       window_hours=24 * 365 * 10)
-        newsletter.created_at = datetime(2026, 11, 30, 12, tzinfo=UTC)
-        for subscriber, zone in zip(session.scalars(select(Subscriber).order_by(Subscriber.id)), zones, strict=True):
-            subscriber.timezone = zone
-            set_subscriptions(session, subscriber, [newsletter.id])
-        schedule_editions(session, datetime(2026, 11, 30, 12, tzinfo=UTC), 24)
-        edition = session.scalars(select(Edition)).one()
         ab.set_ab(session, edition.id, ab.AbPlan("The second subject", 50, 30))
-        first_subject = edition.subject
+    first_subject = edition.subject
     copies: list[tuple[str, str]] = []  # (reader, subject), every copy sent
 
     def run_at(now: datetime) -> list[str]:

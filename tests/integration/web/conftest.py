@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import redis
 from playwright.sync_api import Browser, BrowserContext
 
 from tests.support.browser import launch_chromium, local_context
@@ -31,3 +32,14 @@ def context(browser: Browser, live: Stack, web: str) -> Iterator[BrowserContext]
     """A fresh browser profile on the stack's web server, sign-in limits cleared."""
     clear_rate_limits(live)
     yield from local_context(browser, base_url=web)
+
+
+@pytest.fixture
+def clean_clicks(live: Stack) -> Iterator[redis.Redis]:
+    """Redis with no click counts left from an earlier test; the client, for the test's own looks."""
+    client = redis.Redis.from_url(live.broker_url)
+    keys = list(client.scan_iter("digest:clk:*"))
+    if keys:
+        client.delete(*keys)
+    yield client
+    client.close()

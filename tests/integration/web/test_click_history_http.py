@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -31,16 +30,6 @@ LINK = re.compile(r'href="(http[^"]+/c/\d+/\d+/0/[^"/]+/[0-9a-z]+)"')
 READER_PART = re.compile(r"^[0-9a-f]{17,32}r([0-9a-f]+)s[0-9a-f]{24}$")
 PIXEL = re.compile(r'<img src="(http[^"]+/o/(\d+)/0/[^"/]+/([^"/]+))" width="1" height="1"')
 REMEMBER = "Remember which stories I click"
-
-
-@pytest.fixture
-def clean_clicks(live: Stack) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(live.broker_url)
-    keys = list(client.scan_iter("digest:clk:*"))
-    if keys:
-        client.delete(*keys)
-    yield client
-    client.close()
 
 
 def newsletter(web: str, auth: dict[str, str], slug: str, **options: bool) -> dict:  # type: ignore[type-arg]

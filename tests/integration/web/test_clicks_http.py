@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -33,16 +32,6 @@ CLICK_TABLES = {"click_counts": {"edition_id", "story_id", "variant", "clicks", 
                 "click_hours": {"edition_id", "hour", "clicks", "machine_clicks"},
                 "click_flushes": {"id", "flushed_at"},
                 "open_counts": {"edition_id", "variant", "opens", "unique_opens"}}
-
-
-@pytest.fixture
-def clean_clicks(live: Stack) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(live.broker_url)
-    keys = list(client.scan_iter("digest:clk:*"))
-    if keys:
-        client.delete(*keys)
-    yield client
-    client.close()
 
 
 def links_of(live: Stack, address: str) -> list[str]:
